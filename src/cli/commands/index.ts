@@ -1,0 +1,6 @@
+import type { Command } from "commander";
+import { registerConfigCommands } from "./config-command.ts";
+import { registerLocalCommands } from "./local-command.ts";
+
+/** Every command group, in the order `pgshift --help` lists them. Add a group here. */
+export const commandGroups: ((program: Command) => void)[] = [registerLocalCommands, registerConfigCommands];

@@ -1,0 +1,104 @@
+import type { Command } from "commander";
+import {
+  destroyLocalInstance,
+  type LocalInstanceStatus,
+  localInstanceStatus,
+  localInstanceUrl,
+  startLocalInstance,
+  stopLocalInstance,
+} from "../../local/instance.ts";
+import { action } from "../action.ts";
+import type { CommandContext } from "../context.ts";
+
+function describe(status: LocalInstanceStatus): string {
+  if (status.state === "absent") return `instance ${status.name}: absent (nothing under ${status.dir})`;
+  return [
+    `instance ${status.name}: ${status.state}${status.pid ? ` (pid ${status.pid})` : ""}`,
+    `  PostgreSQL ${status.version} from ${status.binDir} (${status.binarySource}), running as ${status.runAs}`,
+    `  url:  ${status.url}   (full: pgshift local url${status.name === "default" ? "" : ` --name ${status.name}`})`,
+    `  data: ${status.dataDir}`,
+    `  log:  ${status.logFile}`,
+  ].join("\n");
+}
+
+function instanceOptions(ctx: CommandContext, name: string | undefined) {
+  return { name: name ?? ctx.settings.localName, baseDir: ctx.settings.localDir };
+}
+
+export function registerLocalCommands(program: Command): void {
+  const local = program
+    .command("local")
+    .description("manage local PostgreSQL instances (the embedded default target when no --to is given)");
+
+  local
+    .command("start")
+    .description("create (on first use) and start an instance on a free loopback port")
+    .option("--name <name>", "instance name", undefined)
+    .action(
+      action(async (ctx, opts: { name?: string }) => {
+        const result = await startLocalInstance(instanceOptions(ctx, opts.name));
+        ctx.out.result(result, () => {
+          const verb = result.alreadyRunning
+            ? "already running"
+            : result.created
+              ? "created and started"
+              : "started";
+          const recovered = result.recoveredStaleLock
+            ? " (recovered from a crash: stale postmaster.pid removed)"
+            : "";
+          return `${verb}${recovered}\n${describe(result.status)}`;
+        });
+        return undefined;
+      }),
+    );
+
+  local
+    .command("stop")
+    .description("stop an instance (data is kept)")
+    .option("--name <name>", "instance name")
+    .action(
+      action(async (ctx, opts: { name?: string }) => {
+        const status = await stopLocalInstance(instanceOptions(ctx, opts.name));
+        ctx.out.result(status, () => describe(status));
+        return undefined;
+      }),
+    );
+
+  local
+    .command("status")
+    .description("show an instance's state, version, port and paths (exit 1 when not running)")
+    .option("--name <name>", "instance name")
+    .action(
+      action(async (ctx, opts: { name?: string }) => {
+        const status = await localInstanceStatus(instanceOptions(ctx, opts.name));
+        ctx.out.result(status, () => describe(status));
+        return status.state === "running" ? 0 : 1;
+      }),
+    );
+
+  local
+    .command("url")
+    .description("print the full connection URL (with password) for psql or DATABASE_URL")
+    .option("--name <name>", "instance name")
+    .action(
+      action(async (ctx, opts: { name?: string }) => {
+        const url = localInstanceUrl(instanceOptions(ctx, opts.name));
+        // The one place pgshift prints a password: the user asked for a usable connection string.
+        if (ctx.out.json) ctx.out.raw(JSON.stringify({ url }));
+        else ctx.out.raw(url);
+        return undefined;
+      }),
+    );
+
+  local
+    .command("destroy")
+    .description("stop an instance and delete its data directory")
+    .option("--name <name>", "instance name")
+    .action(
+      action(async (ctx, opts: { name?: string }) => {
+        const status = await destroyLocalInstance(instanceOptions(ctx, opts.name));
+        ctx.out.result(status, () => `instance ${status.name} destroyed (${status.dir} removed)`);
+        return undefined;
+      }),
+    );
+}

@@ -1,0 +1,60 @@
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { ExitCode } from "../errors.ts";
+import { exitState } from "./action.ts";
+import { commandGroups } from "./commands/index.ts";
+
+const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
+
+export function buildProgram(): Command {
+  const program = new Command("pgshift")
+    .description(
+      "Move data onto PostgreSQL without losing a row, switch over without downtime, keep it safe.",
+    )
+    .version(pkg.version, "-V, --version")
+    .option("--json", "print the result object as JSON on stdout (progress as JSON lines on stderr)")
+    .option(
+      "--to <url>",
+      "target database URL (default: DATABASE_URL, PG* variables, else the managed local instance)",
+    )
+    .option("--schema <name>", "target schema")
+    .option("--jobs <n>", "parallel workers")
+    .option("--config <file>", "settings file (default: ./pgshift.config.json when present)")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+  for (const register of commandGroups) register(program);
+  for (const command of allCommands(program)) command.exitOverride();
+  program.addHelpText(
+    "after",
+    "\nExit codes: 0 ok, 1 failure, 2 usage or settings error, 3 verification mismatch.\nDocs: README.md",
+  );
+  return program;
+}
+
+function allCommands(command: Command): Command[] {
+  return command.commands.flatMap((child) => [child, ...allCommands(child)]);
+}
+
+/** Runs the CLI and returns the process exit code (0 ok, 1 failure, 2 usage, 3 mismatch). */
+export async function main(argv: readonly string[]): Promise<number> {
+  exitState.code = ExitCode.ok;
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (
+        error.code === "commander.helpDisplayed" ||
+        error.code === "commander.version" ||
+        error.code === "commander.help"
+      ) {
+        return ExitCode.ok;
+      }
+      return ExitCode.usage;
+    }
+    throw error;
+  }
+  return exitState.code;
+}

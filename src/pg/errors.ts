@@ -1,0 +1,103 @@
+import { redactText } from "../config/redact.ts";
+import { ExitCode, PgshiftError } from "../errors.ts";
+
+/** SQLSTATEs and socket errors pgshift retries on; nothing else is ever retried. */
+export const RETRYABLE_SQLSTATES = new Set(["55P03"]);
+export const CONNECTION_LOST_SQLSTATES = new Set(["08000", "08003", "08006", "57P01", "57P02", "57P03"]);
+const CONNECTION_LOST_ERRNOS = new Set(["ECONNRESET", "EPIPE", "ECONNREFUSED", "ETIMEDOUT"]);
+
+/** PostgreSQL's own fields, kept as they come from the server. */
+export interface PgErrorFields {
+  sqlstate?: string;
+  detail?: string;
+  hint?: string;
+  schema?: string;
+  table?: string;
+  column?: string;
+  constraint?: string;
+  where?: string;
+  position?: string;
+}
+
+/** An error reported by the PostgreSQL server, with its fields intact. */
+export class PgError extends PgshiftError {
+  readonly fields: PgErrorFields;
+
+  constructor(message: string, fields: PgErrorFields, cause: unknown) {
+    super(`pg_${fields.sqlstate ?? "unknown"}`, message, { cause, details: { ...fields } });
+    this.fields = fields;
+  }
+
+  get sqlstate(): string | undefined {
+    return this.fields.sqlstate;
+  }
+}
+
+/** Could not reach or authenticate to the server. Never carries the password. */
+export class ConnectionError extends PgshiftError {
+  constructor(message: string, cause: unknown, details: Record<string, unknown> = {}) {
+    super("connection_failed", message, { cause, details, exitCode: ExitCode.failure });
+  }
+}
+
+interface RawPgError {
+  code?: string;
+  errno?: number;
+  detail?: string;
+  hint?: string;
+  schema?: string;
+  table?: string;
+  column?: string;
+  constraint?: string;
+  where?: string;
+  position?: string;
+  message?: string;
+}
+
+function raw(error: unknown): RawPgError {
+  return typeof error === "object" && error !== null ? (error as RawPgError) : {};
+}
+
+export function sqlstateOf(error: unknown): string | undefined {
+  if (error instanceof PgError) return error.sqlstate;
+  const code = raw(error).code;
+  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+export function isLockNotAvailable(error: unknown): boolean {
+  const state = sqlstateOf(error);
+  return state !== undefined && RETRYABLE_SQLSTATES.has(state);
+}
+
+export function isConnectionLost(error: unknown): boolean {
+  const state = sqlstateOf(error);
+  if (state !== undefined) return CONNECTION_LOST_SQLSTATES.has(state);
+  const code = raw(error).code;
+  if (typeof code === "string" && CONNECTION_LOST_ERRNOS.has(code)) return true;
+  const message = raw(error).message ?? "";
+  return /Connection terminated|connection (was )?closed|Client has encountered a connection error/i.test(
+    message,
+  );
+}
+
+/** Wraps a server error into a PgError (fields kept, secrets removed from the text); other errors pass through. */
+export function toPgError(error: unknown, secrets: readonly string[] = []): unknown {
+  if (error instanceof PgshiftError) return error;
+  const state = sqlstateOf(error);
+  if (state === undefined) return error;
+  const e = raw(error);
+  const fields: PgErrorFields = { sqlstate: state };
+  for (const key of [
+    "detail",
+    "hint",
+    "schema",
+    "table",
+    "column",
+    "constraint",
+    "where",
+    "position",
+  ] as const) {
+    if (e[key] !== undefined) fields[key] = redactText(String(e[key]), secrets);
+  }
+  return new PgError(redactText(e.message ?? "database error", secrets), fields, error);
+}

@@ -1,0 +1,75 @@
+import type pg from "pg";
+import { LockKey, withAdvisoryLock } from "./advisory-lock.ts";
+import { inTransaction } from "./pool.ts";
+
+/** The schema where pgshift keeps its own state in a target database. */
+export const INTERNAL_SCHEMA = "pgshift";
+
+/**
+ * One area's tables in the `pgshift` schema, versioned on its own: `steps[i]` takes the part from
+ * version i to i+1. Steps are append-only; never edit a released step, add a new one.
+ */
+export interface InternalSchemaPart {
+  /** Stable name, e.g. "import", "migrate", "cutover". */
+  name: string;
+  /** SQL statements; unqualified names are not allowed, always write `pgshift.<table>`. */
+  steps: readonly string[];
+}
+
+const bootstrap = `
+  create schema if not exists pgshift;
+  create table if not exists pgshift.schema_parts (
+    part text primary key,
+    version integer not null,
+    updated_at timestamptz not null default now()
+  )`;
+
+/**
+ * Creates the `pgshift` schema and brings the given parts up to date, once per database, under an
+ * advisory lock so that concurrent pgshift processes do not race. Cheap when already current.
+ */
+export async function ensureInternalSchema(
+  pool: pg.Pool,
+  parts: readonly InternalSchemaPart[],
+): Promise<void> {
+  if (parts.length > 0 && (await isCurrent(pool, parts))) return;
+  await withAdvisoryLock(
+    pool,
+    LockKey.internalSchema,
+    async (client) => {
+      await client.query(bootstrap);
+      for (const part of parts) {
+        await inTransaction(client, async () => {
+          const { rows } = await client.query(
+            "select version from pgshift.schema_parts where part = $1 for update",
+            [part.name],
+          );
+          const current: number = rows[0]?.version ?? 0;
+          for (let version = current; version < part.steps.length; version++) {
+            await client.query(part.steps[version]!);
+          }
+          if (current < part.steps.length) {
+            await client.query(
+              `insert into pgshift.schema_parts (part, version) values ($1, $2)
+               on conflict (part) do update set version = excluded.version, updated_at = now()`,
+              [part.name, part.steps.length],
+            );
+          }
+        });
+      }
+    },
+    { waitMs: 60_000, what: "pgshift internal schema setup" },
+  );
+}
+
+async function isCurrent(pool: pg.Pool, parts: readonly InternalSchemaPart[]): Promise<boolean> {
+  try {
+    const { rows } = await pool.query("select part, version from pgshift.schema_parts where part = any($1)", [
+      parts.map((p) => p.name),
+    ]);
+    const versions = new Map<string, number>(rows.map((r) => [r.part, r.version]));
+    return parts.every((p) => versions.get(p.name) === p.steps.length);
+  } catch {
+    return false;
+  }
+}
