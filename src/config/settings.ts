@@ -95,7 +95,7 @@ const ENV_OTHER = new Set([
   "PGSHIFT_REPORT_KEY",
   "PGSHIFT_DEBUG",
 ]);
-const ENV_OTHER_PREFIXES = ["PGSHIFT_CUTOVER_"];
+const ENV_OTHER_PREFIXES = ["PGSHIFT_CUTOVER_", "PGSHIFT_TEST_"];
 
 const NUMERIC: ReadonlySet<keyof Settings> = new Set(["jobs", "lockTimeoutMs", "statementTimeoutMs"]);
 

@@ -1,0 +1,9 @@
+/**
+ * pgshift's library entry point. Every capability is a function that takes validated options and
+ * returns a result object; nothing here prints, reads argv or exits.
+ */
+export * from "./config/index.ts";
+export * from "./errors.ts";
+export * from "./local/index.ts";
+export * from "./pg/index.ts";
+export * from "./progress.ts";
