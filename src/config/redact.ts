@@ -14,12 +14,12 @@ export function redactUrl(url: string): string {
     for (const key of [...parsed.searchParams.keys()]) {
       if (/pass/i.test(key)) parsed.searchParams.set(key, REDACTED);
     }
-    out = parsed.toString();
+    return parsed.toString();
   } catch {
-    // Not a URL (maybe a keyword/value string): fall through to the textual rules.
+    // Not a URL: a keyword/value string ("host=h password=x") or a malformed URL.
     out = out.replace(/(:\/\/[^:/@\s]*:)[^@\s]*@/g, `$1${REDACTED}@`);
   }
-  return out.replace(/(password\s*=\s*)('[^']*'|\S+)/gi, `$1${REDACTED}`);
+  return out.replace(/(password\s*=\s*)('[^']*'|[^\s&]+)/gi, `$1${REDACTED}`);
 }
 
 /** Removes every occurrence of the given secrets (and URLs with passwords) from a piece of text. */

@@ -152,6 +152,7 @@ function pidFromFile(dataDir: string): number | undefined {
 }
 
 function isPostgresProcess(pid: number): boolean {
+  if (isZombie(pid)) return false;
   try {
     return /postgres/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
   } catch {
@@ -212,10 +213,22 @@ async function withInstanceLock<T>(paths: Paths, fn: () => Promise<T>): Promise<
   }
 }
 
+/** A killed process that nobody reaped (containers whose PID 1 does not reap) still answers kill(pid, 0). */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return false;
+  }
+}
+
 async function isRunning(runAs: RunAs, binDir: string, paths: Paths): Promise<boolean> {
   if (!existsSync(join(paths.dataDir, "PG_VERSION"))) return false;
   const result = await runAsUser(runAs, join(binDir, "pg_ctl"), ["status", "-D", paths.dataDir], paths.dir);
-  return result.code === 0;
+  if (result.code !== 0) return false;
+  const pid = pidFromFile(paths.dataDir);
+  return pid === undefined || !isZombie(pid);
 }
 
 async function initialize(
