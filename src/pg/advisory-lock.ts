@@ -17,6 +17,8 @@ export const LockKey = {
   import: 0x7067_7368_0003n,
   /** A cutover's phase changes. */
   cutover: 0x7067_7368_0004n,
+  /** The repairer of cutovers' repair ledgers (one repair run at a time per database). */
+  cutoverRepair: 0x7067_7368_0005n,
 } as const;
 
 export interface LockHolder {
