@@ -5,5 +5,6 @@
 export * from "./config/index.ts";
 export * from "./errors.ts";
 export * from "./local/index.ts";
+export * from "./migrate/index.ts";
 export * from "./pg/index.ts";
 export * from "./progress.ts";
