@@ -2,10 +2,12 @@ import type { Command } from "commander";
 import { registerCheckCommand } from "./check-command.ts";
 import { registerConfigCommands } from "./config-command.ts";
 import { registerLocalCommands } from "./local-command.ts";
+import { registerMigrateCommands } from "./migrate-command.ts";
 
 /** Every command group, in the order `pgshift --help` lists them. Add a group here. */
 export const commandGroups: ((program: Command) => void)[] = [
   registerLocalCommands,
   registerCheckCommand,
   registerConfigCommands,
+  registerMigrateCommands,
 ];
