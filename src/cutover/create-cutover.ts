@@ -1,0 +1,631 @@
+import { hostname } from "node:os";
+import { performance } from "node:perf_hooks";
+import type pg from "pg";
+import { UsageError } from "../errors.ts";
+import { type Logger, silentLogger } from "../progress.ts";
+import { type BackfillOptions, type BackfillResult, runBackfill } from "./backfill.ts";
+import { canonicalEqual } from "./canonical-json.ts";
+import { ensureCutoverSchema, type PhaseChange, registerCutover, setCutoverPhase } from "./cutover-state.ts";
+import { LatencyReservoir, type LatencySummary } from "./latency-reservoir.ts";
+import { PhaseWatcher, type WatcherState } from "./phase-watcher.ts";
+import {
+  formatPhase,
+  nextPhaseOf,
+  type Phase,
+  parsePhase,
+  phaseOverrideVariable,
+  previousPhaseOf,
+  type Routing,
+  readSideFor,
+  routingOf,
+  type Side,
+  validateCutoverName,
+} from "./phases.ts";
+import {
+  type KeyAccess,
+  RepairLedger,
+  type RepairOptions,
+  type RepairResult,
+  runRepair,
+} from "./repair-ledger.ts";
+import { type ShadowCounts, ShadowStats } from "./shadow-stats.ts";
+import { runVerify, type VerifyOptions, type VerifyResult } from "./verifier.ts";
+
+/** Any function: `never[]` parameters accept every signature in the conditional type below. */
+type AnyMethod = (...args: never[]) => unknown;
+/** How the wrapper calls a member it has checked to be a function. */
+type AnyFunction = (...args: unknown[]) => unknown;
+
+/** Names of the function-valued members of T. */
+export type MethodName<T> = {
+  [K in keyof T]: T[K] extends AnyMethod ? K : never;
+}[keyof T] &
+  string;
+
+export interface CutoverOptions<T extends object> {
+  /** Stable name: the row in pgshift.cutovers, the env override, the metric label. */
+  name: string;
+  /** Where pgshift keeps the phase and the repair ledger (usually the application's pool for `next`). */
+  pool: pg.Pool;
+  legacy: T;
+  next: T;
+  /** Methods that only read; served by one side per phase, shadowed on the other. */
+  reads: readonly MethodName<T>[];
+  /** Methods that change data; sent to both sides while both are live. */
+  writes: readonly MethodName<T>[];
+  /** Equality of a read's results on both sides; default: deep equality of canonical JSON. */
+  compare?: (legacy: unknown, next: unknown, call: { method: string; key: string | undefined }) => boolean;
+  /** The key a call is about (ramp routing, ledger, samples); default: the first argument when it is a string or number, or its `id`/`key`. */
+  keyOf?: (method: string, args: readonly unknown[]) => string | undefined;
+  /** Per-key read/write; enables key-sync repairs and the verifier. */
+  keyAccess?: KeyAccess<T>;
+  /** Phase when the cutover is registered for the first time (default legacy-only). */
+  initialPhase?: Phase;
+  /** Human names of the two sides for status output, e.g. { legacy: "memory", next: "postgres public.tasks" }. */
+  labels?: { legacy?: string; next?: string };
+  shadow?: {
+    /** Fraction of eligible reads that are shadowed (default 1). */
+    rate?: number;
+    /** Shadow reads in flight at most; beyond, they are skipped and counted (default 64). */
+    maxInFlight?: number;
+    /** Mismatch and error samples kept (default 20). */
+    samples?: number;
+    /** Re-read both sides once before counting a mismatch, to tell races from divergence (default true). */
+    recheck?: boolean;
+  };
+  /** How often this instance writes its metrics to pgshift.cutover_instances (default 5000 ms; 0 = never). */
+  reportIntervalMs?: number;
+  /** Poll intervals of the phase watcher. */
+  watch?: { fastPollMs?: number; slowPollMs?: number };
+  /** Environment for the phase override (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+}
+
+export interface SideMetrics {
+  reads: LatencySummary;
+  writes: LatencySummary;
+  /** Shadow reads against this side. */
+  shadowReads: LatencySummary;
+  readErrors: number;
+  writeErrors: number;
+}
+
+export interface CutoverMetrics {
+  name: string;
+  phase: Phase;
+  phaseSource: "database" | "override";
+  /** The phase stored in PostgreSQL (differs from `phase` under an override). */
+  storedPhase: Phase;
+  routing: Routing;
+  labels: { legacy: string; next: string };
+  calls: { reads: number; writes: number; other: number };
+  sides: Record<Side, SideMetrics>;
+  shadow: ShadowCounts & { mismatchRate: number };
+  repairs: { recorded: number; backlog: number };
+  phaseChanges: number;
+  watcher: WatcherState;
+  instanceId: string;
+}
+
+export interface CutoverStatus extends CutoverMetrics {
+  /** Write targets in call order, the first authoritative. */
+  writeTargets: { side: Side; label: string; authoritative: boolean }[];
+  /** Share of keyed reads served by each side, in percent. */
+  readTargets: { side: Side; label: string; percent: number }[];
+  shadowSamples: ReturnType<ShadowStats["snapshot"]>;
+  pool: { totalCount: number; idleCount: number; waitingCount: number };
+}
+
+/** The controls of a cutover, reachable as `store.cutover`. */
+export interface CutoverControl<T extends object> {
+  readonly name: string;
+  readonly phase: Phase;
+  readonly pool: pg.Pool;
+  readonly legacy: T;
+  readonly next: T;
+  /** Stores the phase in PostgreSQL (every instance follows within a second) and applies it here at once. */
+  setPhase(phase: Phase | string, options?: { force?: boolean; reason?: string }): Promise<PhaseChange>;
+  /** One phase forward (ramp goes 10, 50, 100 %). */
+  advance(options?: { force?: boolean; reason?: string }): Promise<PhaseChange>;
+  /** One phase back. */
+  rollback(options?: { force?: boolean; reason?: string }): Promise<PhaseChange>;
+  /** Re-reads the phase now. */
+  refresh(): Promise<void>;
+  repair(options?: RepairOptions): Promise<RepairResult>;
+  backfill<R>(options: BackfillOptions<R>): Promise<BackfillResult>;
+  verify(options?: VerifyOptions): Promise<VerifyResult>;
+  metrics(): CutoverMetrics;
+  status(): CutoverStatus;
+  /** Called after each phase change this instance applies. */
+  onPhaseChange(listener: (phase: Phase, previous: Phase) => void): () => void;
+  /** Waits for in-flight shadow reads, writes the last report, stops the watcher. The pool is the caller's. */
+  close(): Promise<void>;
+}
+
+/** A store with the wrapped interface plus its `cutover` controls. */
+export type CutoverStore<T extends object> = T & {
+  readonly cutover: CutoverControl<T>;
+};
+
+export function defaultKeyOf(_method: string, args: readonly unknown[]): string | undefined {
+  const first = args[0];
+  if (typeof first === "string") return first;
+  if (typeof first === "number" || typeof first === "bigint") return String(first);
+  if (first && typeof first === "object") {
+    const record = first as Record<string, unknown>;
+    for (const field of ["id", "key"]) {
+      const value = record[field];
+      if (typeof value === "string" || typeof value === "number") return String(value);
+    }
+  }
+  return undefined;
+}
+
+function methodNames(object: object): string[] {
+  const names = new Set<string>();
+  for (let o: object | null = object; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    for (const name of Object.getOwnPropertyNames(o)) {
+      if (name === "constructor") continue;
+      const descriptor = Object.getOwnPropertyDescriptor(o, name);
+      if (descriptor && typeof descriptor.value === "function") names.add(name);
+    }
+  }
+  return [...names];
+}
+
+const sideMetrics = () => ({
+  reads: new LatencyReservoir(),
+  writes: new LatencyReservoir(),
+  shadowReads: new LatencyReservoir(),
+  readErrors: 0,
+  writeErrors: 0,
+});
+
+class CutoverRuntime<T extends object> implements CutoverControl<T> {
+  readonly name: string;
+  readonly pool: pg.Pool;
+  readonly legacy: T;
+  readonly next: T;
+  readonly instanceId = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  phase: Phase = "legacy-only";
+  storedPhase: Phase = "legacy-only";
+  phaseSource: "database" | "override" = "database";
+  routing: Routing = routingOf(parsePhase("legacy-only"));
+  readonly keyOf: (method: string, args: readonly unknown[]) => string | undefined;
+  readonly compare: NonNullable<CutoverOptions<T>["compare"]>;
+  readonly labels: { legacy: string; next: string };
+  readonly ledger: RepairLedger;
+  readonly shadowStats: ShadowStats;
+  readonly watcher: PhaseWatcher;
+  readonly sides = { legacy: sideMetrics(), next: sideMetrics() };
+  readonly calls = { reads: 0, writes: 0, other: 0 };
+  phaseChanges = 0;
+  private readonly logger: Logger;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly shadowRate: number;
+  private readonly maxInFlight: number;
+  private readonly recheck: boolean;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly listeners = new Set<(phase: Phase, previous: Phase) => void>();
+  private reportTimer: NodeJS.Timeout | undefined;
+  private readonly startedAt = new Date().toISOString();
+  private closed = false;
+
+  constructor(private readonly options: CutoverOptions<T>) {
+    this.name = validateCutoverName(options.name);
+    this.pool = options.pool;
+    this.legacy = options.legacy;
+    this.next = options.next;
+    this.keyOf = options.keyOf ?? defaultKeyOf;
+    this.compare = options.compare ?? ((a, b) => canonicalEqual(a, b));
+    this.labels = {
+      legacy: options.labels?.legacy ?? "legacy",
+      next: options.labels?.next ?? "next",
+    };
+    this.ledger = new RepairLedger(options.pool, this.name);
+    this.shadowStats = new ShadowStats(options.shadow?.samples ?? 20);
+    this.shadowRate = options.shadow?.rate ?? 1;
+    this.maxInFlight = options.shadow?.maxInFlight ?? 64;
+    this.recheck = options.shadow?.recheck ?? true;
+    this.logger = options.logger ?? silentLogger;
+    this.env = options.env ?? process.env;
+    this.watcher = new PhaseWatcher({
+      pool: options.pool,
+      name: this.name,
+      onPhase: (phase) => this.applyStored(phase),
+      onError: (error) =>
+        this.logger.warn(`cutover ${this.name}: phase refresh failed; keeping ${this.phase}`, {
+          error: error instanceof Error ? error.message : String(error),
+        }),
+      ...(options.watch?.fastPollMs ? { fastPollMs: options.watch.fastPollMs } : {}),
+      ...(options.watch?.slowPollMs ? { slowPollMs: options.watch.slowPollMs } : {}),
+    });
+  }
+
+  async start(): Promise<void> {
+    const override = this.overridePhase(true);
+    await ensureCutoverSchema(this.pool);
+    const row = await registerCutover(this.pool, this.name, this.options.initialPhase);
+    this.applyStored(row.phase, override);
+    await this.watcher.start();
+    const interval = this.options.reportIntervalMs ?? 5_000;
+    if (interval > 0) {
+      await this.report().catch(() => undefined);
+      this.reportTimer = setInterval(() => void this.report().catch(() => undefined), interval);
+      this.reportTimer.unref();
+    }
+  }
+
+  /** The override from PGSHIFT_CUTOVER_<NAME>_PHASE; invalid values fail at start and are ignored (with a warning) later. */
+  private overridePhase(strict = false): Phase | undefined {
+    const variable = phaseOverrideVariable(this.name);
+    const text = this.env[variable];
+    if (!text) return undefined;
+    try {
+      return formatPhase(parsePhase(text));
+    } catch (error) {
+      if (strict) throw new UsageError(`${variable}=${text}: ${(error as Error).message}`, { variable });
+      this.logger.warn(`ignoring ${variable}=${text}: not a phase`);
+      return undefined;
+    }
+  }
+
+  private applyStored(stored: Phase, override: Phase | undefined = this.overridePhase()): void {
+    this.storedPhase = stored;
+    const effective = override ?? stored;
+    this.phaseSource = override ? "override" : "database";
+    if (effective === this.phase && this.phaseChanges > 0) return;
+    const previous = this.phase;
+    this.phase = effective;
+    this.routing = routingOf(parsePhase(effective));
+    this.phaseChanges++;
+    if (previous !== effective) {
+      this.logger.info(`cutover ${this.name}: ${previous} -> ${effective}`, {
+        source: this.phaseSource,
+      });
+      for (const listener of this.listeners) listener(effective, previous);
+    }
+  }
+
+  private impl(side: Side): T {
+    return side === "legacy" ? this.legacy : this.next;
+  }
+
+  async write(method: string, args: unknown[]): Promise<unknown> {
+    this.calls.writes++;
+    // The phase is read once per call: a call that started in one phase finishes in it.
+    const routing = this.routing;
+    const phase = this.phase;
+    const authoritative = routing.writes[0]!;
+    const result = await this.callSide(authoritative, method, args, "writes");
+    const other = routing.writes[1];
+    if (other) {
+      try {
+        await this.callSide(other, method, args, "writes");
+      } catch (error) {
+        await this.ledger.record({
+          side: other,
+          method,
+          args,
+          key: this.keyOf(method, args),
+          phase,
+          error: error instanceof Error ? error.message : String(error),
+        });
+        this.logger.warn(`cutover ${this.name}: ${method} failed on ${other}; recorded for repair`, {
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+    }
+    return result;
+  }
+
+  async read(method: string, args: unknown[]): Promise<unknown> {
+    this.calls.reads++;
+    const routing = this.routing;
+    const key = routing.reads === "split" || routing.shadow ? this.keyOf(method, args) : undefined;
+    const side = readSideFor(routing, key);
+    const result = await this.callSide(side, method, args, "reads");
+    if (routing.shadow && (this.shadowRate >= 1 || Math.random() < this.shadowRate)) {
+      this.shadow(method, args, key, side, result);
+    }
+    return result;
+  }
+
+  private async callSide(
+    side: Side,
+    method: string,
+    args: unknown[],
+    kind: "reads" | "writes",
+  ): Promise<unknown> {
+    const target = this.impl(side) as Record<string, AnyFunction>;
+    const started = performance.now();
+    try {
+      const result = await target[method]!.apply(target, args);
+      this.sides[side][kind].record(performance.now() - started);
+      return result;
+    } catch (error) {
+      if (kind === "reads") this.sides[side].readErrors++;
+      else this.sides[side].writeErrors++;
+      throw error;
+    }
+  }
+
+  /** Runs the same read on the other side after the caller has its result; never awaited by the caller. */
+  private shadow(
+    method: string,
+    args: unknown[],
+    key: string | undefined,
+    served: Side,
+    result: unknown,
+  ): void {
+    if (this.inFlight.size >= this.maxInFlight || this.closed) {
+      this.shadowStats.counts.skipped++;
+      return;
+    }
+    this.shadowStats.counts.started++;
+    const other: Side = served === "legacy" ? "next" : "legacy";
+    const task = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      const target = this.impl(other) as Record<string, AnyFunction>;
+      let shadowResult: unknown;
+      const started = performance.now();
+      try {
+        shadowResult = await target[method]!.apply(target, args);
+        this.sides[other].shadowReads.record(performance.now() - started);
+      } catch (error) {
+        this.shadowStats.error(method, key, other, error);
+        return;
+      }
+      const legacyValue = served === "legacy" ? result : shadowResult;
+      const nextValue = served === "legacy" ? shadowResult : result;
+      if (this.safeCompare(legacyValue, nextValue, method, key)) {
+        this.shadowStats.counts.matched++;
+        return;
+      }
+      if (this.recheck) {
+        try {
+          const [legacyAgain, nextAgain] = await Promise.all([
+            (this.legacy as Record<string, AnyFunction>)[method]!.apply(this.legacy, args),
+            (this.next as Record<string, AnyFunction>)[method]!.apply(this.next, args),
+          ]);
+          if (this.safeCompare(legacyAgain, nextAgain, method, key)) {
+            this.shadowStats.counts.raced++;
+            return;
+          }
+          this.shadowStats.mismatch(method, key, legacyAgain, nextAgain);
+          return;
+        } catch (error) {
+          this.shadowStats.error(method, key, other, error);
+          return;
+        }
+      }
+      this.shadowStats.mismatch(method, key, legacyValue, nextValue);
+    });
+    this.inFlight.add(task);
+    void task.finally(() => this.inFlight.delete(task));
+  }
+
+  private safeCompare(legacy: unknown, next: unknown, method: string, key: string | undefined): boolean {
+    try {
+      return this.compare(legacy, next, { method, key });
+    } catch {
+      return false;
+    }
+  }
+
+  async passThrough(method: string, args: unknown[]): Promise<unknown> {
+    this.calls.other++;
+    const side = this.routing.writes[0]!;
+    const target = this.impl(side) as Record<string, AnyFunction>;
+    return target[method]!.apply(target, args);
+  }
+
+  async setPhase(
+    phase: Phase | string,
+    options: { force?: boolean; reason?: string } = {},
+  ): Promise<PhaseChange> {
+    const change = await setCutoverPhase(this.pool, {
+      name: this.name,
+      phase,
+      ...(options.force !== undefined ? { force: options.force } : {}),
+      ...(options.reason !== undefined ? { reason: options.reason } : {}),
+    });
+    this.applyStored(change.to);
+    return change;
+  }
+
+  advance(options: { force?: boolean; reason?: string } = {}): Promise<PhaseChange> {
+    const target = nextPhaseOf(this.storedPhase);
+    if (!target) throw new UsageError(`cutover ${this.name} is in ${this.storedPhase}, the last phase`);
+    return this.setPhase(target, options);
+  }
+
+  rollback(options: { force?: boolean; reason?: string } = {}): Promise<PhaseChange> {
+    const target = previousPhaseOf(this.storedPhase);
+    if (!target)
+      throw new UsageError(
+        this.storedPhase === "next-only"
+          ? `cutover ${this.name} is in next-only: no rollback (legacy has received no writes since)`
+          : `cutover ${this.name} is in ${this.storedPhase}, the first phase`,
+      );
+    return this.setPhase(target, options);
+  }
+
+  refresh(): Promise<void> {
+    return this.watcher.refresh();
+  }
+
+  repair(options: RepairOptions = {}): Promise<RepairResult> {
+    return runRepair({
+      pool: this.pool,
+      cutover: this.name,
+      legacy: this.legacy,
+      next: this.next,
+      ...(this.options.keyAccess ? { keyAccess: this.options.keyAccess } : {}),
+      repairOptions: options,
+    });
+  }
+
+  backfill<R>(options: BackfillOptions<R>): Promise<BackfillResult> {
+    return runBackfill(this.pool, this.name, options);
+  }
+
+  verify(options: VerifyOptions = {}): Promise<VerifyResult> {
+    const access = this.options.keyAccess;
+    if (!access)
+      throw new UsageError(
+        `cutover ${this.name}: verify() needs keyAccess (how to read one key from each side); pass it to createCutover`,
+      );
+    return runVerify({
+      pool: this.pool,
+      cutover: this.name,
+      phase: this.phase,
+      legacy: this.legacy,
+      next: this.next,
+      access,
+      compare: (a, b, key) => this.compare(a, b, { method: "verify", key }),
+      authoritative: this.routing.writes[0]!,
+      options,
+    });
+  }
+
+  metrics(): CutoverMetrics {
+    const shadow = this.shadowStats.snapshot();
+    const summarize = (side: Side): SideMetrics => ({
+      reads: this.sides[side].reads.summary(),
+      writes: this.sides[side].writes.summary(),
+      shadowReads: this.sides[side].shadowReads.summary(),
+      readErrors: this.sides[side].readErrors,
+      writeErrors: this.sides[side].writeErrors,
+    });
+    return {
+      name: this.name,
+      phase: this.phase,
+      phaseSource: this.phaseSource,
+      storedPhase: this.storedPhase,
+      routing: this.routing,
+      labels: this.labels,
+      calls: { ...this.calls },
+      sides: { legacy: summarize("legacy"), next: summarize("next") },
+      shadow: { ...shadow.counts, mismatchRate: shadow.mismatchRate },
+      repairs: {
+        recorded: this.ledger.recorded,
+        backlog: this.ledger.backlogSize,
+      },
+      phaseChanges: this.phaseChanges,
+      watcher: { ...this.watcher.state },
+      instanceId: this.instanceId,
+    };
+  }
+
+  status(): CutoverStatus {
+    const metrics = this.metrics();
+    const routing = this.routing;
+    const nextPercent =
+      routing.reads === "split" ? routing.nextReadPercent : routing.reads === "next" ? 100 : 0;
+    return {
+      ...metrics,
+      writeTargets: routing.writes.map((side, i) => ({
+        side,
+        label: this.labels[side],
+        authoritative: i === 0,
+      })),
+      readTargets: (["legacy", "next"] as const)
+        .map((side) => ({
+          side,
+          label: this.labels[side],
+          percent: side === "next" ? nextPercent : 100 - nextPercent,
+        }))
+        .filter((t) => t.percent > 0),
+      shadowSamples: this.shadowStats.snapshot(),
+      pool: {
+        totalCount: this.pool.totalCount,
+        idleCount: this.pool.idleCount,
+        waitingCount: this.pool.waitingCount,
+      },
+    };
+  }
+
+  onPhaseChange(listener: (phase: Phase, previous: Phase) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Writes this instance's metrics and buffered ledger entries to PostgreSQL. */
+  async report(closing = false): Promise<void> {
+    await this.ledger.flush();
+    await this.pool.query(
+      `insert into pgshift.cutover_instances (instance_id, cutover, phase, phase_source, metrics, host, pid, started_at, reported_at, closed_at)
+       values ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, now(), case when $9 then now() end)
+       on conflict (cutover, instance_id) do update set phase = excluded.phase, phase_source = excluded.phase_source,
+         metrics = excluded.metrics, reported_at = now(), closed_at = excluded.closed_at`,
+      [
+        this.instanceId,
+        this.name,
+        this.phase,
+        this.phaseSource,
+        JSON.stringify({
+          ...this.metrics(),
+          shadowSamples: this.shadowStats.snapshot(),
+        }),
+        hostname(),
+        process.pid,
+        this.startedAt,
+        closing,
+      ],
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.reportTimer) clearInterval(this.reportTimer);
+    await Promise.allSettled([...this.inFlight]);
+    await this.watcher.close();
+    if ((this.options.reportIntervalMs ?? 5_000) > 0) await this.report(true).catch(() => undefined);
+    if (this.ledger.backlogSize > 0) {
+      await this.ledger.flush();
+    }
+  }
+}
+
+/**
+ * Wraps two implementations of one interface and returns an object with that interface whose calls
+ * follow the cutover's phase (stored in PostgreSQL, shared by every instance):
+ *
+ *   const tasks = await createCutover({ name: "tasks", pool, legacy: memoryTasks, next: pgTasks,
+ *     reads: ["get", "list"], writes: ["put", "delete"] });
+ *   await tasks.put("t1", task);             // legacy, then next while both are live
+ *   await tasks.cutover.setPhase("dual-write");
+ *
+ * Methods in neither list are passed to the authoritative side unchanged. Close with `tasks.cutover.close()`.
+ */
+export async function createCutover<T extends object>(options: CutoverOptions<T>): Promise<CutoverStore<T>> {
+  const runtime = new CutoverRuntime(options);
+  const reads = new Set<string>(options.reads);
+  const writes = new Set<string>(options.writes);
+  for (const method of [...reads, ...writes]) {
+    for (const side of ["legacy", "next"] as const) {
+      if (typeof (options[side] as Record<string, unknown>)[method] !== "function")
+        throw new UsageError(`cutover ${options.name}: the ${side} store has no method "${method}"`);
+    }
+    if (reads.has(method) && writes.has(method))
+      throw new UsageError(`cutover ${options.name}: "${method}" is listed both as a read and as a write`);
+  }
+  const wrapped: Record<string, unknown> = {};
+  for (const method of methodNames(options.legacy)) {
+    if (method === "cutover")
+      throw new UsageError(
+        `cutover ${options.name}: the wrapped interface has a member named "cutover", which the controls use`,
+      );
+    if (reads.has(method)) wrapped[method] = (...args: unknown[]) => runtime.read(method, args);
+    else if (writes.has(method)) wrapped[method] = (...args: unknown[]) => runtime.write(method, args);
+    else wrapped[method] = (...args: unknown[]) => runtime.passThrough(method, args);
+  }
+  Object.defineProperty(wrapped, "cutover", {
+    value: runtime,
+    enumerable: false,
+  });
+  await runtime.start();
+  return wrapped as CutoverStore<T>;
+}

@@ -1,0 +1,240 @@
+import type pg from "pg";
+import { ExitCode, PgshiftError } from "../errors.ts";
+import { ensureInternalSchema } from "../pg/internal-schema.ts";
+import { withTransaction } from "../pg/pool.ts";
+import { CUTOVER_CHANNEL, cutoverPart } from "./cutover-schema.ts";
+import {
+  checkTransition,
+  formatPhase,
+  type Phase,
+  parsePhase,
+  routingOf,
+  type Side,
+  validateCutoverName,
+} from "./phases.ts";
+
+export class UnknownCutoverError extends PgshiftError {
+  constructor(name: string, known: string[]) {
+    super(
+      "unknown_cutover",
+      `no cutover named "${name}" in this database (known: ${known.length ? known.join(", ") : "none"}); a cutover is registered when the application first calls createCutover()`,
+      { details: { name, known } },
+    );
+  }
+}
+
+export class PhaseChangeRefusedError extends PgshiftError {
+  constructor(message: string, details: Record<string, unknown>) {
+    super("phase_change_refused", message, {
+      exitCode: ExitCode.usage,
+      details,
+    });
+  }
+}
+
+export interface CutoverRow {
+  name: string;
+  phase: Phase;
+  changedAt: string;
+  changedBy: string;
+  reason: string | null;
+  forced: boolean;
+  createdAt: string;
+}
+
+export async function ensureCutoverSchema(pool: pg.Pool): Promise<void> {
+  await ensureInternalSchema(pool, [cutoverPart]);
+}
+
+function toRow(r: Record<string, unknown>): CutoverRow {
+  return {
+    name: r.name as string,
+    phase: r.phase as Phase,
+    changedAt: new Date(r.changed_at as string).toISOString(),
+    changedBy: r.changed_by as string,
+    reason: (r.reason as string | null) ?? null,
+    forced: Boolean(r.forced),
+    createdAt: new Date(r.created_at as string).toISOString(),
+  };
+}
+
+/** Registers a cutover in `initialPhase` unless it exists; returns its current row. */
+export async function registerCutover(
+  pool: pg.Pool,
+  name: string,
+  initialPhase: Phase = "legacy-only",
+): Promise<CutoverRow> {
+  validateCutoverName(name);
+  const phase = formatPhase(parsePhase(initialPhase));
+  await withTransaction(pool, async (client) => {
+    const inserted = await client.query(
+      `insert into pgshift.cutovers (name, phase, reason) values ($1, $2, 'registered')
+       on conflict (name) do nothing`,
+      [name, phase],
+    );
+    if (inserted.rowCount)
+      await client.query(
+        `insert into pgshift.cutover_history (cutover, from_phase, to_phase, kind, reason)
+         values ($1, null, $2, 'register', 'registered')`,
+        [name, phase],
+      );
+  });
+  return (await readCutover(pool, name))!;
+}
+
+export async function readCutover(
+  db: pg.Pool | pg.ClientBase,
+  name: string,
+): Promise<CutoverRow | undefined> {
+  const { rows } = await db.query("select * from pgshift.cutovers where name = $1", [name]);
+  return rows[0] ? toRow(rows[0]) : undefined;
+}
+
+async function knownNames(db: pg.Pool | pg.ClientBase): Promise<string[]> {
+  const { rows } = await db.query("select name from pgshift.cutovers order by name");
+  return rows.map((r) => r.name as string);
+}
+
+export interface RepairCounts {
+  pendingLegacy: number;
+  pendingNext: number;
+  repaired: number;
+}
+
+export async function repairCounts(db: pg.Pool | pg.ClientBase, name: string): Promise<RepairCounts> {
+  const { rows } = await db.query(
+    `select count(*) filter (where status = 'pending' and side = 'legacy')::int as pending_legacy,
+            count(*) filter (where status = 'pending' and side = 'next')::int as pending_next,
+            count(*) filter (where status = 'repaired')::int as repaired
+       from pgshift.cutover_repairs where cutover = $1`,
+    [name],
+  );
+  return {
+    pendingLegacy: rows[0].pending_legacy,
+    pendingNext: rows[0].pending_next,
+    repaired: rows[0].repaired,
+  };
+}
+
+export interface SetPhaseOptions {
+  name: string;
+  phase: string;
+  /** Allow skipping phases, going back more than one, leaving next-only, or ignoring pending repairs. */
+  force?: boolean;
+  reason?: string;
+}
+
+export interface PhaseChange {
+  name: string;
+  from: Phase;
+  to: Phase;
+  kind: "forward" | "rollback" | "same" | "skip";
+  forced: boolean;
+  reason: string | null;
+  /** Why a forced change would have been refused. */
+  overridden: string[];
+}
+
+/**
+ * Changes a cutover's phase: one step forward or one step back unless forced. Refuses to make a side
+ * serve reads while it has pending repairs (it is known to be behind). The change and its history row
+ * commit together with a NOTIFY, so every instance listening picks it up at commit.
+ */
+export async function setCutoverPhase(pool: pg.Pool, options: SetPhaseOptions): Promise<PhaseChange> {
+  const target = formatPhase(parsePhase(options.phase));
+  await ensureCutoverSchema(pool);
+  return withTransaction(pool, async (client) => {
+    const { rows } = await client.query("select * from pgshift.cutovers where name = $1 for update", [
+      options.name,
+    ]);
+    if (!rows[0]) throw new UnknownCutoverError(options.name, await knownNames(client));
+    const from = toRow(rows[0]).phase;
+    const check = checkTransition(from, target);
+    const problems: string[] = [];
+    if (!check.allowed) problems.push(check.reason);
+    if (check.kind !== "same") {
+      const counts = await repairCounts(client, options.name);
+      const routing = routingOf(parsePhase(target));
+      const readSides = new Set<Side>(
+        routing.reads === "split"
+          ? ["legacy", "next"]
+          : [routing.reads, ...(routing.writes.slice(0, 1) as Side[])],
+      );
+      if (readSides.has("next") && counts.pendingNext > 0)
+        problems.push(
+          `${counts.pendingNext} write(s) to next are waiting in the repair ledger, so next is behind; run the repairer (cutover.repair()) before ${target} serves reads from next`,
+        );
+      if (readSides.has("legacy") && counts.pendingLegacy > 0)
+        problems.push(
+          `${counts.pendingLegacy} write(s) to legacy are waiting in the repair ledger, so legacy is behind; run the repairer (cutover.repair()) before ${target} serves reads from legacy`,
+        );
+    }
+    if (problems.length > 0 && !options.force) {
+      throw new PhaseChangeRefusedError(
+        `refusing to move cutover "${options.name}" from ${from} to ${target}: ${problems.join("; ")}`,
+        { name: options.name, from, to: target, problems },
+      );
+    }
+    if (check.kind !== "same") {
+      await client.query(
+        `update pgshift.cutovers set phase = $2, changed_at = now(), changed_by = current_user, reason = $3, forced = $4
+          where name = $1`,
+        [options.name, target, options.reason ?? null, problems.length > 0],
+      );
+      await client.query(
+        `insert into pgshift.cutover_history (cutover, from_phase, to_phase, kind, forced, reason)
+         values ($1, $2, $3, $4, $5, $6)`,
+        [options.name, from, target, check.kind, problems.length > 0, options.reason ?? null],
+      );
+      await client.query("select pg_notify($1, $2)", [CUTOVER_CHANNEL, options.name]);
+    }
+    return {
+      name: options.name,
+      from,
+      to: target,
+      kind: check.kind,
+      forced: problems.length > 0,
+      reason: options.reason ?? null,
+      overridden: problems,
+    };
+  });
+}
+
+export interface HistoryEntry {
+  from: Phase | null;
+  to: Phase;
+  kind: string;
+  forced: boolean;
+  reason: string | null;
+  actor: string;
+  at: string;
+}
+
+export async function cutoverHistory(pool: pg.Pool, name: string, limit = 20): Promise<HistoryEntry[]> {
+  const { rows } = await pool.query(
+    `select * from (select * from pgshift.cutover_history where cutover = $1 order by id desc limit $2) h order by id`,
+    [name, limit],
+  );
+  return rows.map((r) => ({
+    from: r.from_phase,
+    to: r.to_phase,
+    kind: r.kind,
+    forced: r.forced,
+    reason: r.reason,
+    actor: r.actor,
+    at: new Date(r.at).toISOString(),
+  }));
+}
+
+export async function listCutoverRows(pool: pg.Pool): Promise<CutoverRow[]> {
+  await ensureCutoverSchema(pool);
+  const { rows } = await pool.query("select * from pgshift.cutovers order by name");
+  return rows.map(toRow);
+}
+
+export async function requireCutover(pool: pg.Pool, name: string): Promise<CutoverRow> {
+  await ensureCutoverSchema(pool);
+  const row = await readCutover(pool, name);
+  if (!row) throw new UnknownCutoverError(name, await knownNames(pool));
+  return row;
+}

@@ -1,0 +1,101 @@
+import { type DiffEntry, diffValues, normalize } from "./canonical-json.ts";
+
+export interface MismatchSample {
+  method: string;
+  key: string | null;
+  /** The values as each side returned them (canonical JSON form). */
+  legacy: unknown;
+  next: unknown;
+  /** JSON pointers of the differing members. */
+  diff: DiffEntry[];
+  at: string;
+}
+
+export interface ShadowErrorSample {
+  method: string;
+  key: string | null;
+  side: "legacy" | "next";
+  error: string;
+  at: string;
+}
+
+export interface ShadowCounts {
+  /** Shadow reads started. */
+  started: number;
+  matched: number;
+  mismatched: number;
+  /** First comparison differed, a re-read of both sides agreed: a write raced the read, not a divergence. */
+  raced: number;
+  /** The shadow side threw. */
+  errors: number;
+  /** Not run because too many shadow reads were in flight (bounded memory and load). */
+  skipped: number;
+}
+
+/** Counters and bounded samples of shadow comparisons. */
+export class ShadowStats {
+  readonly counts: ShadowCounts = {
+    started: 0,
+    matched: 0,
+    mismatched: 0,
+    raced: 0,
+    errors: 0,
+    skipped: 0,
+  };
+  private readonly mismatches: MismatchSample[] = [];
+  private readonly errorSamples: ShadowErrorSample[] = [];
+
+  constructor(private readonly sampleSize = 20) {}
+
+  mismatch(method: string, key: string | undefined, legacy: unknown, next: unknown): void {
+    this.counts.mismatched++;
+    push(
+      this.mismatches,
+      {
+        method,
+        key: key ?? null,
+        legacy: normalize(legacy),
+        next: normalize(next),
+        diff: diffValues(legacy, next),
+        at: new Date().toISOString(),
+      },
+      this.sampleSize,
+    );
+  }
+
+  error(method: string, key: string | undefined, side: "legacy" | "next", error: unknown): void {
+    this.counts.errors++;
+    push(
+      this.errorSamples,
+      {
+        method,
+        key: key ?? null,
+        side,
+        error: error instanceof Error ? error.message : String(error),
+        at: new Date().toISOString(),
+      },
+      this.sampleSize,
+    );
+  }
+
+  snapshot(): {
+    counts: ShadowCounts;
+    mismatchRate: number;
+    mismatches: MismatchSample[];
+    errors: ShadowErrorSample[];
+  } {
+    const compared = this.counts.matched + this.counts.mismatched + this.counts.raced;
+    return {
+      counts: { ...this.counts },
+      mismatchRate: compared === 0 ? 0 : this.counts.mismatched / compared,
+      mismatches: [...this.mismatches],
+      errors: [...this.errorSamples],
+    };
+  }
+}
+
+/** Keeps the most recent `size` samples. */
+function push<T>(list: T[], item: T, size: number): void {
+  list.push(item);
+  if (list.length > size) list.shift();
+}
