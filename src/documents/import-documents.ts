@@ -1,0 +1,678 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import type pg from "pg";
+import { ExitCode, PgshiftError, UsageError } from "../errors.ts";
+import {
+  type BadValuePolicy,
+  insertQuarantine,
+  type QuarantineEntry,
+  quarantinePart,
+} from "../load/quarantine.ts";
+import { type CopyValue, copyRows } from "../pg/copy-writer.ts";
+import { PgError } from "../pg/errors.ts";
+import { ensureInternalSchema } from "../pg/internal-schema.ts";
+import { inTransaction, withClient } from "../pg/pool.ts";
+import { quoteIdent, quoteQualified } from "../pg/quote.ts";
+import type { ProgressCallback } from "../progress.ts";
+import { fitIdentifier } from "../schema/naming.ts";
+import {
+  createTableSql,
+  documentTablePlan,
+  type ExtraColumnSpec,
+  indexDefinitions,
+  type KeySpec,
+  parseColumnSpec,
+  parseKeySpecs,
+  primaryKeyName,
+  primaryKeySql,
+  type TablePlan,
+  type TargetKind,
+  typedTablePlan,
+} from "./document-table.ts";
+import { formatPointer, parsePointer } from "./json-pointer.ts";
+import {
+  type DocumentInput,
+  type ResolvedSource,
+  resolveDocumentSource,
+  spillToFile,
+} from "./resolve-source.ts";
+import { type BuiltRow, DocumentRowBuilder, TypedRowBuilder } from "./row-builder.ts";
+import type { SourceItem, SourceProgress, SourceRecord } from "./source-record.ts";
+import { type TypedColumn, TypeInference } from "./typed-inference.ts";
+
+export type ImportMode = "insert" | "upsert" | "replace";
+export type DuplicatePolicy = "fail" | "last-wins";
+
+export interface ImportDocumentsOptions {
+  pool: pg.Pool;
+  /** "json:DIR", "json:FILE", "ndjson:FILE(.gz)", "csv:FILE", a SourceSpec, or an (async) iterable of plain objects. */
+  from: DocumentInput;
+  /** Label of an iterable source in locations and provenance (default "iterable"). */
+  sourceLabel?: string;
+  schema?: string;
+  /** Default: the file or directory name. Required for an iterable. */
+  table?: string;
+  /** JSON pointer(s) of the key, optionally typed: "/k_number", ["/country", "/id:bigint"]. */
+  key?: string | readonly string[];
+  /** JSON pointer of the records array in each file's envelope ("/results"). */
+  records?: string;
+  mode?: ImportMode;
+  /** With upsert: delete rows whose key is not in this import. */
+  mirror?: boolean;
+  /** Extra typed columns of a document table: "decision_date=/decision_date:date". */
+  columns?: readonly string[];
+  onBadValue?: BadValuePolicy;
+  duplicates?: DuplicatePolicy;
+  /** GIN (jsonb_path_ops) index on doc. */
+  gin?: boolean;
+  /** Trigram indexes on text paths ("/device_name"); on columns of a typed table. */
+  trgm?: string | readonly string[];
+  /** Typed table instead of a document table (default: true for CSV, false otherwise). */
+  typed?: boolean;
+  /** Typed tables: nested objects become one column per leaf. */
+  flatten?: boolean;
+  delimiter?: string;
+  encoding?: string;
+  runId?: string;
+  onProgress?: ProgressCallback;
+}
+
+export interface ImportDocumentsResult {
+  runId: string;
+  source: string;
+  target: { schema: string; table: string; kind: TargetKind };
+  mode: ImportMode;
+  mirror: boolean;
+  tableCreated: boolean;
+  columns: { name: string; type: string }[];
+  keyColumns: string[];
+  files: number;
+  /** Every record the source held (good or bad): recordsRead = recordsLoaded + quarantined. */
+  recordsRead: number;
+  /** Records written through COPY (server-confirmed count). */
+  recordsLoaded: number;
+  quarantined: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  deleted: number;
+  /** First deleted keys (with --mirror), at most 100. */
+  deletedKeys: unknown[];
+  duplicates: {
+    policy: DuplicatePolicy;
+    count: number;
+    sample: { key: string; location: string; firstIn: string }[];
+  };
+  /** First problems (quarantined records), at most 100. */
+  problems: { location: string; reason: string }[];
+  indexes: string[];
+  durationMs: number;
+  recordsPerSecond: number;
+}
+
+/** A record that cannot be imported under --on-bad-value fail (or cannot be quarantined). */
+export class BadRecordError extends PgshiftError {
+  constructor(message: string, details: Record<string, unknown>) {
+    super("bad_record", message, { exitCode: ExitCode.failure, details });
+  }
+}
+
+/** The same key twice in one import under --duplicates fail. */
+export class DuplicateKeyError extends PgshiftError {
+  constructor(message: string, details: Record<string, unknown>) {
+    super("duplicate_key", message, { exitCode: ExitCode.failure, details });
+  }
+}
+
+const QUARANTINE_FLUSH_ENTRIES = 1000;
+const QUARANTINE_FLUSH_BYTES = 16 * 1024 * 1024;
+const SAMPLE = 100;
+
+function tableNameFrom(name: string): string {
+  const cleaned = name.replace(/[^\p{L}\p{N}_]+/gu, "_").replace(/^_+|_+$/g, "");
+  return fitIdentifier(cleaned === "" ? "documents" : cleaned);
+}
+
+function listOf(value: string | readonly string[] | undefined): string[] {
+  if (value === undefined) return [];
+  return (typeof value === "string" ? [value] : [...value])
+    .flatMap((v) => v.split(","))
+    .map((v) => v.trim())
+    .filter(Boolean);
+}
+
+/**
+ * Imports JSON documents (a directory of .json files, one large JSON file, NDJSON, CSV, or plain objects
+ * from an iterable) into a document table (keys + `doc jsonb` + provenance) or a typed table, in one
+ * transaction. Bad records are quarantined or fail the import per `onBadValue`; the rest loads.
+ *
+ * @example
+ *   await importDocuments({ pool, from: "ndjson:recalls.ndjson", key: "/recall_number", mode: "upsert" });
+ */
+export async function importDocuments(options: ImportDocumentsOptions): Promise<ImportDocumentsResult> {
+  const started = performance.now();
+  const runId = options.runId ?? randomUUID();
+  const mode = options.mode ?? "insert";
+  const mirror = Boolean(options.mirror);
+  const policy = options.onBadValue ?? "fail";
+  const duplicatePolicy = options.duplicates ?? "fail";
+  if (!["insert", "upsert", "replace"].includes(mode))
+    throw new UsageError(`--mode must be insert, upsert or replace, not "${mode}"`);
+  if (!["fail", "quarantine"].includes(policy))
+    throw new UsageError(`--on-bad-value must be fail or quarantine, not "${policy}"`);
+  if (!["fail", "last-wins"].includes(duplicatePolicy))
+    throw new UsageError(`--duplicates must be fail or last-wins, not "${duplicatePolicy}"`);
+  const keys = parseKeySpecs(options.key);
+  if (mirror && mode !== "upsert")
+    throw new UsageError("--mirror goes with --mode upsert (replace mirrors already)");
+  if (mode === "upsert" && keys.length === 0)
+    throw new UsageError("--mode upsert needs --key POINTER to match rows");
+  if (options.records !== undefined) parsePointer(options.records);
+
+  let resolved: ResolvedSource = await resolveDocumentSource(options.from, {
+    ...(options.records !== undefined ? { records: options.records } : {}),
+    ...(options.delimiter !== undefined ? { delimiter: options.delimiter } : {}),
+    ...(options.encoding !== undefined ? { encoding: options.encoding } : {}),
+    ...(options.sourceLabel !== undefined ? { label: options.sourceLabel } : {}),
+  });
+  const typed = options.typed ?? resolved.kind === "csv";
+  if (resolved.kind === "iterable" && !options.table)
+    throw new UsageError("importing from an iterable needs `table`");
+  const schema = options.schema ?? "public";
+  const table = options.table ?? tableNameFrom(resolved.source.defaultTable);
+  const extras: ExtraColumnSpec[] = (options.columns ?? []).map(parseColumnSpec);
+  if (typed && extras.length > 0)
+    throw new UsageError("--column adds columns to a document table; a typed table has every field already");
+  const trgm = listOf(options.trgm);
+
+  try {
+    if (typed && !resolved.rereadable) resolved = await spillToFile(resolved);
+    const csv = resolved.kind === "csv";
+    let plan: TablePlan;
+    let builder: { build(record: SourceRecord): BuiltRow };
+    let typedColumns: TypedColumn[] | undefined;
+    if (typed) {
+      typedColumns = await inferColumns(resolved, Boolean(options.flatten), csv, options.onProgress, table);
+      const keyColumns = keys.map((key) => {
+        const column = typedColumns!.find((c) => formatPointer(c.path) === formatPointer(key.path));
+        if (!column) throw new UsageError(`--key ${key.pointer}: no record has that field`);
+        return column.name;
+      });
+      const typedKeys: KeySpec[] = keys.map((key, i) => ({
+        ...key,
+        column: keyColumns[i]!,
+      }));
+      const trgmColumns = trgm.map((pointer) => {
+        const path = parsePointer(pointer);
+        const column = typedColumns!.find((c) => formatPointer(c.path) === formatPointer(path));
+        if (!column) throw new UsageError(`--trgm ${pointer}: no record has that field`);
+        return column.name;
+      });
+      plan = typedTablePlan({
+        schema,
+        table,
+        columns: typedColumns,
+        keyColumns,
+        trgmColumns,
+      });
+      builder = new TypedRowBuilder(typedColumns, typedKeys, Boolean(options.flatten), csv);
+    } else {
+      plan = documentTablePlan({
+        schema,
+        table,
+        keys,
+        extraColumns: extras,
+        gin: Boolean(options.gin),
+        trgmPaths: trgm.map(parsePointer),
+      });
+      builder = new DocumentRowBuilder(keys, extras);
+    }
+    await ensureInternalSchema(options.pool, [quarantinePart]);
+    const outcome = await withClient(options.pool, (client) =>
+      inTransaction(client, () =>
+        loadInTransaction(client, {
+          plan,
+          builder,
+          resolved,
+          mode,
+          mirror,
+          policy,
+          duplicatePolicy,
+          runId,
+          onProgress: options.onProgress,
+        }),
+      ),
+    );
+    const durationMs = Math.round(performance.now() - started);
+    return {
+      runId,
+      source: resolved.source.label,
+      target: { schema, table, kind: plan.kind },
+      mode,
+      mirror,
+      tableCreated: outcome.tableCreated,
+      columns: plan.columns.map((c) => ({ name: c.name, type: c.type })),
+      keyColumns: plan.keyColumns,
+      files: outcome.files,
+      recordsRead: outcome.recordsRead,
+      recordsLoaded: outcome.recordsLoaded,
+      quarantined: outcome.quarantined,
+      inserted: outcome.inserted,
+      updated: outcome.updated,
+      unchanged: outcome.unchanged,
+      deleted: outcome.deleted,
+      deletedKeys: outcome.deletedKeys,
+      duplicates: {
+        policy: duplicatePolicy,
+        count: outcome.duplicateCount,
+        sample: outcome.duplicateSample,
+      },
+      problems: outcome.problems,
+      indexes: outcome.indexes,
+      durationMs,
+      recordsPerSecond: Math.round(outcome.recordsRead / Math.max(durationMs / 1000, 0.001)),
+    };
+  } finally {
+    await resolved.cleanup();
+  }
+}
+
+async function inferColumns(
+  resolved: ResolvedSource,
+  flatten: boolean,
+  csv: boolean,
+  onProgress: ProgressCallback | undefined,
+  table: string,
+): Promise<TypedColumn[]> {
+  const inference = new TypeInference({ flatten, csv });
+  let scanned = 0;
+  for await (const item of resolved.source.read(sourceProgress(onProgress, `${table} (type scan)`))) {
+    if (item.kind !== "record") continue;
+    const value = item.value;
+    if (value !== null && typeof value === "object" && !Array.isArray(value))
+      inference.add(value as Record<string, unknown>);
+    scanned++;
+  }
+  onProgress?.({
+    task: `${table} (type scan)`,
+    done: scanned,
+    unit: "records",
+    finished: true,
+  });
+  return inference.columns(["_source_file", "_content_hash", "_loaded_at"]);
+}
+
+function sourceProgress(onProgress: ProgressCallback | undefined, task: string) {
+  if (!onProgress) return undefined;
+  return (p: SourceProgress) => {
+    if (p.totalBytes !== undefined) onProgress({ task, done: p.bytes, total: p.totalBytes, unit: "bytes" });
+    else onProgress({ task: `${task} files`, done: p.files, unit: "files" });
+  };
+}
+
+interface LoadContext {
+  plan: TablePlan;
+  builder: { build(record: SourceRecord): BuiltRow };
+  resolved: ResolvedSource;
+  mode: ImportMode;
+  mirror: boolean;
+  policy: BadValuePolicy;
+  duplicatePolicy: DuplicatePolicy;
+  runId: string;
+  onProgress: ProgressCallback | undefined;
+}
+
+interface LoadOutcome {
+  tableCreated: boolean;
+  files: number;
+  recordsRead: number;
+  recordsLoaded: number;
+  quarantined: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  deleted: number;
+  deletedKeys: unknown[];
+  duplicateCount: number;
+  duplicateSample: { key: string; location: string; firstIn: string }[];
+  problems: { location: string; reason: string }[];
+  indexes: string[];
+}
+
+async function tableColumns(
+  client: pg.ClientBase,
+  schema: string,
+  table: string,
+): Promise<string[] | undefined> {
+  const { rows } = await client.query(
+    `select a.attname from pg_attribute a
+       join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = $1 and c.relname = $2 and a.attnum > 0 and not a.attisdropped and c.relkind in ('r', 'p')
+      order by a.attnum`,
+    [schema, table],
+  );
+  if (rows.length > 0) return rows.map((r) => r.attname as string);
+  const exists = await client.query(
+    `select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = $2`,
+    [schema, table],
+  );
+  if (exists.rowCount)
+    throw new UsageError(`${schema}.${table} exists but is not a table; choose another --table`);
+  return undefined;
+}
+
+async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promise<LoadOutcome> {
+  const { plan, mode } = ctx;
+  const qualified = quoteQualified(plan.schema, plan.table);
+  // one import per table at a time; released at commit/rollback
+  await client.query("select pg_advisory_xact_lock(hashtextextended($1, 0))", [
+    `pgshift.import:${plan.schema}.${plan.table}`,
+  ]);
+  await client.query(`create schema if not exists ${quoteIdent(plan.schema)}`);
+  const existing = await tableColumns(client, plan.schema, plan.table);
+  if (existing && mode !== "replace") {
+    const missing = plan.columns.map((c) => c.name).filter((name) => !existing.includes(name));
+    if (missing.length > 0)
+      throw new UsageError(
+        `${plan.schema}.${plan.table} exists without column(s) ${missing.join(", ")}; use --mode replace, or another --table`,
+      );
+  }
+  const keys = plan.keyColumns;
+  const lastWins = ctx.duplicatePolicy === "last-wins" && keys.length > 0;
+  let loadTable = plan.table;
+  let fresh = false;
+  let tableCreated = false;
+  if (mode === "replace") {
+    loadTable = fitIdentifier(`${plan.table}__pgshift_new`);
+    await client.query(`drop table if exists ${quoteQualified(plan.schema, loadTable)}`);
+    await client.query(createTableSql(plan, loadTable));
+    fresh = true;
+    tableCreated = !existing;
+  } else if (!existing) {
+    await client.query(createTableSql(plan, plan.table, mode === "upsert"));
+    fresh = mode !== "upsert";
+    tableCreated = true;
+  }
+  const staged = mode === "upsert" || lastWins;
+  let copyTarget = {
+    schema: plan.schema,
+    table: loadTable,
+    columns: plan.loadColumns,
+  };
+  let stageName: string | undefined;
+  if (staged) {
+    stageName = `pgshift_stage_${randomBytes(4).toString("hex")}`;
+    const columns = plan.columns
+      .filter((c) => plan.loadColumns.includes(c.name))
+      .map((c) => `${quoteIdent(c.name)} ${c.type}`);
+    await client.query(
+      `create temp table ${quoteIdent(stageName)} (${columns.join(", ")}, "pgshift_ord" bigint) on commit drop`,
+    );
+    copyTarget = {
+      schema: "",
+      table: stageName,
+      columns: [...plan.loadColumns, "pgshift_ord"],
+    };
+  }
+
+  // --- load ---
+  const quarantine: QuarantineEntry[] = [];
+  let quarantineBytes = 0;
+  const problems: { location: string; reason: string }[] = [];
+  let quarantined = 0;
+  let recordsRead = 0;
+  let duplicateCount = 0;
+  const duplicateSample: LoadOutcome["duplicateSample"] = [];
+  const seen = new Map<string, number>();
+  const files: string[] = [];
+  let fileCount = 0;
+  let ordinal = 0;
+  const task = plan.table;
+  const bad = (
+    location: string,
+    reason: string,
+    raw: Uint8Array | undefined,
+    rawFormat: string,
+    column?: string,
+  ) => {
+    if (ctx.policy === "fail")
+      throw new BadRecordError(`${reason}; pass --on-bad-value quarantine to load the other records`, {
+        location,
+      });
+    if (raw === undefined)
+      throw new BadRecordError(`${reason}; it is too large to quarantine byte-exact, so the import stops`, {
+        location,
+      });
+    quarantine.push({
+      runId: ctx.runId,
+      source: ctx.resolved.source.label,
+      targetSchema: plan.schema,
+      targetTable: plan.table,
+      location,
+      ...(column ? { column } : {}),
+      reason,
+      raw,
+      rawFormat,
+    });
+    quarantineBytes += raw.length;
+    quarantined++;
+    if (problems.length < SAMPLE) problems.push({ location, reason });
+  };
+  const handle = (item: SourceItem): CopyValue[] | undefined => {
+    if (item.file !== files[files.length - 1]) {
+      files.push(item.file);
+      fileCount++;
+    }
+    if (item.kind === "problem") {
+      recordsRead += item.records;
+      bad(item.location, item.reason, item.raw(), item.rawFormat);
+      return undefined;
+    }
+    recordsRead++;
+    const built = ctx.builder.build(item);
+    if (!built.ok) {
+      bad(item.location, built.reason, item.raw(), item.rawFormat, built.column);
+      return undefined;
+    }
+    if (built.key !== undefined) {
+      const first = seen.get(built.key);
+      if (first !== undefined) {
+        duplicateCount++;
+        const firstIn = files[first] ?? "";
+        if (ctx.duplicatePolicy === "fail")
+          throw new DuplicateKeyError(
+            `duplicate key ${JSON.stringify(built.key.split("\u0000"))} at ${item.location} (first seen in ${firstIn}); pass --duplicates last-wins to keep the last one`,
+            { location: item.location, firstIn },
+          );
+        if (duplicateSample.length < SAMPLE)
+          duplicateSample.push({
+            key: built.key,
+            location: item.location,
+            firstIn,
+          });
+      }
+      seen.set(built.key, files.length - 1);
+    }
+    if (staged) built.values.push(++ordinal);
+    return built.values;
+  };
+
+  const iterator = ctx.resolved.source.read(sourceProgress(ctx.onProgress, task))[Symbol.asyncIterator]();
+  let exhausted = false;
+  let recordsLoaded = 0;
+  let lastProgress = 0;
+  const rows = async function* (): AsyncGenerator<CopyValue[]> {
+    while (quarantine.length < QUARANTINE_FLUSH_ENTRIES && quarantineBytes < QUARANTINE_FLUSH_BYTES) {
+      const next = await iterator.next();
+      if (next.done) {
+        exhausted = true;
+        return;
+      }
+      const values = handle(next.value);
+      if (values) yield values;
+    }
+  };
+  const flushQuarantine = async () => {
+    await insertQuarantine(client, quarantine.splice(0));
+    quarantineBytes = 0;
+  };
+  try {
+    while (!exhausted) {
+      recordsLoaded += await copyRows(client, copyTarget, rows(), {
+        chunkBytes: 4 << 20,
+        onProgress: (sent) => {
+          const done = recordsLoaded + sent;
+          if (ctx.onProgress && done - lastProgress >= 10_000) {
+            lastProgress = done;
+            ctx.onProgress({ task: `${task} records`, done, unit: "records" });
+          }
+        },
+      });
+      await flushQuarantine();
+    }
+  } catch (error) {
+    await iterator.return?.(undefined);
+    throw explainLoadError(error, plan);
+  }
+  ctx.onProgress?.({
+    task: `${task} records`,
+    done: recordsLoaded,
+    unit: "records",
+    finished: true,
+  });
+  if (recordsRead !== recordsLoaded + quarantined) {
+    throw new PgshiftError(
+      "count_mismatch",
+      `read ${recordsRead} records but loaded ${recordsLoaded} and quarantined ${quarantined}; nothing was committed`,
+    );
+  }
+
+  // --- merge staged rows, build indexes, swap ---
+  let inserted = recordsLoaded;
+  let updated = 0;
+  let unchanged = 0;
+  let deleted = 0;
+  let deletedKeys: unknown[] = [];
+  const loadQualified = quoteQualified(plan.schema, loadTable);
+  const columnList = plan.loadColumns.map(quoteIdent).join(", ");
+  const keyList = keys.map(quoteIdent).join(", ");
+  if (staged && stageName) {
+    const stage = quoteIdent(stageName);
+    const pick = lastWins
+      ? `select distinct on (${keyList}) ${columnList} from ${stage} order by ${keyList}, "pgshift_ord" desc`
+      : `select ${columnList} from ${stage}`;
+    if (mode === "upsert") {
+      const sets = plan.loadColumns
+        .filter((c) => !keys.includes(c))
+        .map((c) => `${quoteIdent(c)} = excluded.${quoteIdent(c)}`);
+      sets.push(`${quoteIdent(plan.provenance.loadedAt)} = now()`);
+      const hash = quoteIdent(plan.provenance.contentHash);
+      const { rows: counts } = await client.query(
+        `with merged as (
+           insert into ${qualified} as t (${columnList}) ${pick}
+           on conflict (${keyList}) do update set ${sets.join(", ")}
+           where t.${hash} is distinct from excluded.${hash}
+           returning (xmax = 0) as inserted
+         )
+         select count(*) filter (where inserted)::bigint as inserted, count(*) filter (where not inserted)::bigint as updated from merged`,
+      );
+      inserted = Number(counts[0].inserted);
+      updated = Number(counts[0].updated);
+      const distinct = recordsLoaded - (lastWins ? duplicateCount : 0);
+      unchanged = distinct - inserted - updated;
+      if (ctx.mirror) {
+        const match = keys.map((k) => `s.${quoteIdent(k)} = t.${quoteIdent(k)}`).join(" and ");
+        const keyExpression =
+          keys.length === 1
+            ? `t.${quoteIdent(keys[0]!)}`
+            : `jsonb_build_array(${keys.map((k) => `t.${quoteIdent(k)}`).join(", ")})`;
+        const { rows: gone } = await client.query(
+          `with gone as (
+             delete from ${qualified} t where not exists (select 1 from ${stage} s where ${match})
+             returning ${keyExpression} as key
+           )
+           select count(*)::bigint as deleted, (array_agg(key))[1:${SAMPLE}] as sample from gone`,
+        );
+        deleted = Number(gone[0].deleted);
+        deletedKeys = gone[0].sample ?? [];
+      }
+    } else {
+      const result = await client.query(`insert into ${loadQualified} (${columnList}) ${pick}`);
+      inserted = result.rowCount ?? 0;
+    }
+  }
+  const indexes: string[] = [];
+  if (fresh && keys.length > 0) {
+    const name = mode === "replace" ? fitIdentifier(`${plan.table}_pkey__new`) : primaryKeyName(plan.table);
+    await client.query(primaryKeySql(plan, loadTable, name));
+    indexes.push(primaryKeyName(plan.table));
+  }
+  if (plan.trgmPaths.length > 0) await ensureTrigram(client);
+  const suffix = mode === "replace" ? "__new" : "";
+  const definitions = indexDefinitions(plan, loadTable, suffix);
+  for (const index of definitions) {
+    await client.query(index.sql);
+    indexes.push(index.name.replace(/__new$/, ""));
+  }
+  if (mode === "replace") {
+    if (existing) {
+      const { rows: old } = await client.query(`select count(*)::bigint as n from ${qualified}`);
+      deleted = Number(old[0].n);
+      await client.query(`drop table ${qualified}`);
+    }
+    await client.query(`alter table ${loadQualified} rename to ${quoteIdent(plan.table)}`);
+    if (keys.length > 0)
+      await client.query(
+        `alter table ${qualified} rename constraint ${quoteIdent(fitIdentifier(`${plan.table}_pkey__new`))} to ${quoteIdent(primaryKeyName(plan.table))}`,
+      );
+    for (const index of definitions) {
+      await client.query(
+        `alter index ${quoteQualified(plan.schema, index.name)} rename to ${quoteIdent(index.name.replace(/__new$/, ""))}`,
+      );
+    }
+  }
+  await client.query(`analyze ${qualified}`);
+  return {
+    tableCreated,
+    files: fileCount,
+    recordsRead,
+    recordsLoaded,
+    quarantined,
+    inserted,
+    updated,
+    unchanged,
+    deleted,
+    deletedKeys,
+    duplicateCount,
+    duplicateSample,
+    problems,
+    indexes,
+  };
+}
+
+async function ensureTrigram(client: pg.ClientBase): Promise<void> {
+  const { rows } = await client.query("select 1 from pg_extension where extname = 'pg_trgm'");
+  if (rows.length > 0) return;
+  try {
+    await client.query("create extension if not exists pg_trgm");
+  } catch (error) {
+    throw new PgshiftError(
+      "missing_extension",
+      `trigram indexes need the pg_trgm extension, which could not be created (${(error as Error).message}); ask an administrator to run "create extension pg_trgm", or leave out --trgm`,
+      { cause: error },
+    );
+  }
+}
+
+/** A key that exists already (insert mode into a filled table) becomes a message that says what to do. */
+function explainLoadError(error: unknown, plan: TablePlan): unknown {
+  const code = (error as { code?: string; sqlstate?: string }).sqlstate ?? (error as { code?: string }).code;
+  if (code === "23505") {
+    const detail =
+      (error instanceof PgError ? error.fields.detail : (error as { detail?: string }).detail) ?? "";
+    return new DuplicateKeyError(
+      `${plan.schema}.${plan.table} already has a row with that key (${detail}); re-run with --mode upsert to update it, or --mode replace`,
+      { detail },
+    );
+  }
+  return error;
+}

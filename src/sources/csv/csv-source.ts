@@ -1,0 +1,181 @@
+import { isUtf8 } from "node:buffer";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { basename } from "node:path";
+import { parse } from "csv-parse";
+import type { DocumentSource, SourceItem, SourceProgress } from "../../documents/source-record.ts";
+import { firstInvalidUtf8 } from "../../documents/utf8.ts";
+import { UsageError } from "../../errors.ts";
+
+export interface CsvOptions {
+  /** Field delimiter, one character (default ","). "\t" or "tab" for TSV. */
+  delimiter?: string;
+  /** utf8 (default, validated), latin1 / iso-8859-1, windows-1252, utf16le. */
+  encoding?: string;
+  label?: string;
+}
+
+const SINGLE_BYTE = new Set([
+  "latin1",
+  "iso-8859-1",
+  "iso8859-1",
+  "windows-1252",
+  "cp1252",
+  "ascii",
+  "us-ascii",
+]);
+
+/**
+ * `csv:FILE`: the first row names the columns; each further row is a record {column: text}. Empty fields
+ * are kept as "" here (the typed table stores them as NULL). Quoted fields may span lines.
+ */
+export function csvSource(path: string, options: CsvOptions = {}): DocumentSource {
+  const file = basename(path);
+  const encoding = (options.encoding ?? "utf8")
+    .toLowerCase()
+    .replace(/^utf-8$/, "utf8")
+    .replace(/^utf-16le$/, "utf16le");
+  if (encoding !== "utf8" && encoding !== "utf16le" && !SINGLE_BYTE.has(encoding)) {
+    throw new UsageError(
+      `unsupported CSV encoding "${options.encoding}"; use utf8, latin1, windows-1252 or utf16le`,
+    );
+  }
+  let delimiter = options.delimiter ?? ",";
+  if (delimiter === "tab" || delimiter === "\\t") delimiter = "\t";
+  if ([...delimiter].length !== 1)
+    throw new UsageError(`--delimiter must be one character, got "${delimiter}"`);
+  return {
+    label: options.label ?? `csv:${path}`,
+    defaultTable: file.replace(/\.(csv|tsv|txt)$/i, ""),
+    read: (progress) => readCsv(path, file, delimiter, encoding, progress),
+  };
+}
+
+function uniqueHeaders(fields: string[]): string[] {
+  const seen = new Map<string, number>();
+  return fields.map((raw, i) => {
+    const base = raw.trim() === "" ? `column_${i + 1}` : raw.trim();
+    const count = (seen.get(base) ?? 0) + 1;
+    seen.set(base, count);
+    return count === 1 ? base : `${base}_${count}`;
+  });
+}
+
+async function* readCsv(
+  path: string,
+  file: string,
+  delimiter: string,
+  encoding: string,
+  progress?: (p: SourceProgress) => void,
+): AsyncGenerator<SourceItem> {
+  const totalBytes = (await stat(path)).size;
+  const input = createReadStream(path, { highWaterMark: 1 << 20 });
+  const utf16 = encoding === "utf16le";
+  const decoder = SINGLE_BYTE.has(encoding)
+    ? new TextDecoder(encoding === "ascii" ? "latin1" : encoding)
+    : undefined;
+  const parser = parse({
+    delimiter: utf16 ? delimiter : Buffer.from(delimiter, "utf8"),
+    encoding: utf16 ? "utf16le" : null,
+    bom: true,
+    raw: true,
+    info: true,
+    relax_column_count: true,
+    skip_empty_lines: true,
+  });
+  input.pipe(parser);
+  input.on("error", (error) => parser.destroy(error));
+  let headers: string[] | undefined;
+  let previousLines = 0;
+  let lastReport = 0;
+  try {
+    for await (const item of parser as AsyncIterable<{
+      record: (Buffer | string)[];
+      raw: Buffer | string;
+      info: { lines: number; bytes: number };
+    }>) {
+      const line = previousLines + 1;
+      previousLines = item.info.lines;
+      const rawBytes =
+        typeof item.raw === "string" ? Buffer.from(item.raw, "utf16le") : Buffer.from(item.raw);
+      const raw = () => rawBytes.subarray(0, rawBytes.length - trailingNewline(rawBytes));
+      const location = `${file}:${line}`;
+      const fields: string[] = [];
+      let invalid: string | undefined;
+      for (let i = 0; i < item.record.length; i++) {
+        const field = item.record[i]!;
+        if (typeof field === "string") fields.push(field);
+        else if (decoder) fields.push(decoder.decode(field));
+        else if (isUtf8(field)) fields.push(field.toString("utf8"));
+        else {
+          invalid ??= `invalid UTF-8 in field ${i + 1}${headers ? ` (${headers[i] ?? "extra"})` : ""} at line ${line}, byte ${firstInvalidUtf8(field) + 1} of the field`;
+          fields.push("");
+        }
+      }
+      if (!headers) {
+        if (invalid) throw new UsageError(`${file}: the header row has ${invalid}; pass --encoding`);
+        headers = uniqueHeaders(fields);
+        continue;
+      }
+      if (invalid) {
+        yield {
+          kind: "problem",
+          file,
+          location,
+          reason: invalid,
+          raw,
+          rawFormat: "csv-line",
+          records: 1,
+        };
+        continue;
+      }
+      if (fields.length !== headers.length) {
+        yield {
+          kind: "problem",
+          file,
+          location,
+          reason: `line ${line} has ${fields.length} fields, the header has ${headers.length}`,
+          raw,
+          rawFormat: "csv-line",
+          records: 1,
+        };
+        continue;
+      }
+      const value: Record<string, string> = {};
+      for (let i = 0; i < headers.length; i++) value[headers[i]!] = fields[i]!;
+      yield {
+        kind: "record",
+        value,
+        file,
+        location,
+        raw,
+        rawFormat: "csv-line",
+      };
+      if (item.info.bytes - lastReport > 1 << 20) {
+        lastReport = item.info.bytes;
+        progress?.({ files: 0, bytes: item.info.bytes, totalBytes });
+      }
+    }
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    const message = (error as Error).message;
+    yield {
+      kind: "problem",
+      file,
+      location: `${file}:${previousLines + 1}`,
+      reason: `malformed CSV in ${file} after line ${previousLines}: ${message}; the rest of the file was not read`,
+      raw: () => undefined,
+      rawFormat: "csv-line",
+      records: 1,
+    };
+  } finally {
+    input.destroy();
+  }
+  progress?.({ files: 1, bytes: totalBytes, totalBytes });
+}
+
+function trailingNewline(bytes: Buffer): number {
+  if (bytes.length >= 2 && bytes[bytes.length - 2] === 0x0d && bytes[bytes.length - 1] === 0x0a) return 2;
+  if (bytes.length >= 1 && (bytes[bytes.length - 1] === 0x0a || bytes[bytes.length - 1] === 0x0d)) return 1;
+  return 0;
+}
