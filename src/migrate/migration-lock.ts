@@ -76,7 +76,7 @@ export async function withMigrationLock<T>(
 				}),
 			{
 				waitMs: options.waitMs ?? 0,
-				what: `schema migrations of database ${target.database || "(default)"}`,
+				what: `database ${target.database || "(default)"} (migrations)`,
 				...(options.pollMs ? { pollMs: options.pollMs } : {}),
 			},
 		);
