@@ -1,16 +1,141 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import {
+  type DuplicatePolicy,
+  type ImportDocumentsResult,
+  type ImportMode,
+  importDocuments,
+} from "../../documents/import-documents.ts";
+import { ExitCode, UsageError } from "../../errors.ts";
+import type { BadValuePolicy } from "../../load/quarantine.ts";
 import type { SourceSpec } from "../../sources/source-spec.ts";
 import type { CommandContext } from "../context.ts";
+import { renderTable } from "../output.ts";
+
+function text(opts: Record<string, unknown>, ...names: string[]): string | undefined {
+  for (const name of names) {
+    const value = opts[name];
+    if (typeof value === "string") return value;
+    if (Array.isArray(value) && value.length > 0) return value.map(String).join(",");
+  }
+  return undefined;
+}
+
+function list(opts: Record<string, unknown>, ...names: string[]): string[] {
+  for (const name of names) {
+    const value = opts[name];
+    if (typeof value === "string") return [value];
+    if (Array.isArray(value)) return value.map(String);
+  }
+  return [];
+}
+
+function flag(opts: Record<string, unknown>, name: string): boolean | undefined {
+  const value = opts[name];
+  return value === undefined ? undefined : Boolean(value);
+}
+
+function oneOf<T extends string>(
+  value: string | undefined,
+  allowed: readonly T[],
+  option: string,
+): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value))
+    throw new UsageError(`${option} must be one of ${allowed.join(", ")}, not "${value}"`);
+  return value as T;
+}
 
 /**
  * `pgshift import json:DIR|json:FILE|ndjson:FILE|csv:FILE`: called by the import command for document
- * sources with its parsed options; returns the exit code.
+ * sources with its parsed options (commander's camelCase names); renders progress, a summary table and a
+ * JSON report under settings.reportDir; returns the exit code (1 when records were quarantined).
  */
 export async function runDocumentImport(
   ctx: CommandContext,
   spec: SourceSpec,
   opts: Record<string, unknown>,
 ): Promise<number> {
-  void ctx;
-  void opts;
-  throw new Error(`document import of ${spec.spec} is being built`);
+  const mode = oneOf<ImportMode>(text(opts, "mode"), ["insert", "upsert", "replace"], "--mode");
+  const onBadValue = oneOf<BadValuePolicy>(
+    text(opts, "onBadValue"),
+    ["fail", "quarantine"],
+    "--on-bad-value",
+  );
+  const duplicates = oneOf<DuplicatePolicy>(text(opts, "duplicates"), ["fail", "last-wins"], "--duplicates");
+  const key = text(opts, "key");
+  const records = text(opts, "records");
+  const table = text(opts, "table");
+  const delimiter = text(opts, "delimiter");
+  const encoding = text(opts, "encoding");
+  const trgm = list(opts, "trgm");
+  const typed = flag(opts, "typed");
+  const settings = ctx.settings;
+  const pool = await ctx.pool({ max: 2 });
+  const result = await importDocuments({
+    pool,
+    from: spec,
+    schema: text(opts, "schema") ?? settings.schema,
+    ...(table ? { table } : {}),
+    ...(key ? { key } : {}),
+    ...(records ? { records } : {}),
+    ...(mode ? { mode } : {}),
+    mirror: Boolean(opts.mirror),
+    columns: list(opts, "column", "columns"),
+    ...(onBadValue ? { onBadValue } : {}),
+    ...(duplicates ? { duplicates } : {}),
+    gin: Boolean(opts.gin),
+    trgm,
+    ...(typed !== undefined ? { typed } : {}),
+    flatten: Boolean(opts.flatten),
+    ...(delimiter ? { delimiter } : {}),
+    ...(encoding ? { encoding } : {}),
+    onProgress: ctx.progress.onProgress,
+  });
+  ctx.progress.stop();
+  const reportOption = opts.report;
+  const reportPath =
+    typeof reportOption === "string"
+      ? resolve(reportOption)
+      : resolve(join(settings.reportDir, `import-${result.target.table}-${result.runId}.json`));
+  await mkdir(dirname(reportPath), { recursive: true });
+  await writeFile(reportPath, `${JSON.stringify({ kind: "import-documents", ...result }, null, 2)}\n`);
+  ctx.out.result({ ok: result.quarantined === 0, report: reportPath, ...result }, () =>
+    renderSummary(result, reportPath),
+  );
+  if (result.quarantined > 0) {
+    ctx.out.notice(
+      `${result.quarantined} record(s) quarantined: select * from pgshift.quarantine where run_id = '${result.runId}'`,
+    );
+    return ExitCode.failure;
+  }
+  return ExitCode.ok;
+}
+
+function renderSummary(result: ImportDocumentsResult, reportPath: string): string {
+  const seconds = (result.durationMs / 1000).toFixed(1);
+  const rows: [string, string | number][] = [
+    ["source", result.source],
+    [
+      "target",
+      `${result.target.schema}.${result.target.table} (${result.target.kind} table${result.tableCreated ? ", created" : ""})`,
+    ],
+    ["mode", `${result.mode}${result.mirror ? " + mirror" : ""}`],
+    ["files", result.files],
+    ["records read", result.recordsRead],
+    ["records loaded", result.recordsLoaded],
+    ["quarantined", result.quarantined],
+    ["inserted", result.inserted],
+    ["updated", result.updated],
+    ["unchanged", result.unchanged],
+    ["deleted", result.deleted],
+    ["duplicate keys", `${result.duplicates.count} (${result.duplicates.policy})`],
+    ["indexes", result.indexes.join(", ") || "-"],
+    ["time", `${seconds} s, ${result.recordsPerSecond} records/s`],
+  ];
+  const lines = [renderTable(["", ""], rows).split("\n").slice(2).join("\n")];
+  for (const problem of result.problems.slice(0, 10)) lines.push(`  ! ${problem.reason}`);
+  if (result.problems.length > 10) lines.push(`  ! ... ${result.quarantined - 10} more in the report`);
+  lines.push(`report: ${reportPath}`);
+  return lines.join("\n");
 }
