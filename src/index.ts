@@ -8,3 +8,6 @@ export * from "./local/index.ts";
 export * from "./migrate/index.ts";
 export * from "./pg/index.ts";
 export * from "./progress.ts";
+export * from "./cutover/index.ts";
+export * from "./serve/index.ts";
+export * from "./documents/index.ts";

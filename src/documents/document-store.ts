@@ -1,0 +1,250 @@
+import type pg from "pg";
+import { UsageError } from "../errors.ts";
+import { quoteIdent, quoteQualified } from "../pg/quote.ts";
+import { createTableSql, docPathExpression, documentTablePlan, type KeySpec } from "./document-table.ts";
+import { parsePointer } from "./json-pointer.ts";
+import type { ColumnType } from "./value-conversion.ts";
+
+/** A key: one value, or an array of values for a composite key (in keyColumns order). */
+export type DocumentKey = string | number | readonly (string | number)[];
+
+/** A JSON object as stored in `doc`. */
+export type JsonDocument = Record<string, unknown>;
+
+export interface DocumentStoreOptions {
+  /** Default "public". */
+  schema?: string;
+  table: string;
+  /** Key columns in order (default ["id"]). */
+  keyColumns?: readonly string[];
+  /** Types of the key columns for ensureTable() (default text). */
+  keyTypes?: readonly ColumnType[];
+  /** Name of the jsonb column (default "doc"). */
+  docColumn?: string;
+}
+
+export interface DocumentRow<D = JsonDocument> {
+  key: DocumentKey;
+  doc: D;
+}
+
+export interface PageResult<D = JsonDocument> {
+  rows: DocumentRow<D>[];
+  /** Pass as `after` to get the next page; undefined on the last page. */
+  next?: DocumentKey;
+}
+
+/**
+ * A small, parameterized key -> JSON document store over a pgshift document table (keys, `doc jsonb`,
+ * provenance). Values are always bind parameters; identifiers are quoted once, here. The cutover library
+ * uses it as the PostgreSQL side of a Map-like store.
+ *
+ * @example
+ *   const store = new DocumentStore(pool, { table: "clearances", keyColumns: ["k_number"] });
+ *   await store.ensureTable();
+ *   await store.put("K001", { device: "Stent" });
+ *   const doc = await store.get("K001");                      // { device: "Stent" }
+ *   const stents = await store.containing({ device: "Stent" }); // doc @> '{"device":"Stent"}'
+ */
+export class DocumentStore<D extends JsonDocument = JsonDocument> {
+  readonly schema: string;
+  readonly table: string;
+  readonly keyColumns: readonly string[];
+  private readonly keyTypes: readonly ColumnType[];
+  private readonly doc: string;
+  private readonly qualified: string;
+  private readonly keyList: string;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    options: DocumentStoreOptions,
+  ) {
+    this.schema = options.schema ?? "public";
+    this.table = options.table;
+    this.keyColumns = options.keyColumns?.length ? [...options.keyColumns] : ["id"];
+    this.keyTypes = this.keyColumns.map((_, i) => options.keyTypes?.[i] ?? "text");
+    this.doc = options.docColumn ?? "doc";
+    this.qualified = quoteQualified(this.schema, this.table);
+    this.keyList = this.keyColumns.map(quoteIdent).join(", ");
+  }
+
+  /** Creates the schema and the document table (with its primary key) if absent. */
+  async ensureTable(): Promise<void> {
+    const keys: KeySpec[] = this.keyColumns.map((column, i) => ({
+      pointer: `/${column}`,
+      path: [column],
+      column,
+      type: this.keyTypes[i]!,
+    }));
+    const plan = documentTablePlan({
+      schema: this.schema,
+      table: this.table,
+      keys,
+      extraColumns: [],
+      gin: false,
+      trgmPaths: [],
+    });
+    if (this.doc !== "doc")
+      throw new UsageError("ensureTable() creates tables with the column doc; drop docColumn");
+    await this.pool.query(`create schema if not exists ${quoteIdent(this.schema)}`);
+    await this.pool.query(
+      createTableSql(plan, this.table, true).replace(/^create table /, "create table if not exists "),
+    );
+  }
+
+  private keyValues(key: DocumentKey): (string | number)[] {
+    const values = Array.isArray(key) ? [...key] : [key as string | number];
+    if (values.length !== this.keyColumns.length)
+      throw new UsageError(
+        `${this.table} has ${this.keyColumns.length} key column(s) (${this.keyColumns.join(", ")}); got ${values.length} value(s)`,
+      );
+    return values;
+  }
+
+  /** "k1 = $1 and k2 = $2", parameters starting at `from`. */
+  private keyMatch(from = 1): string {
+    return this.keyColumns.map((c, i) => `${quoteIdent(c)} = $${from + i}`).join(" and ");
+  }
+
+  private keyOf(row: Record<string, unknown>): DocumentKey {
+    const values = this.keyColumns.map((c) => row[c] as string | number);
+    return values.length === 1 ? values[0]! : values;
+  }
+
+  private selectList(): string {
+    return `${this.keyList}, ${quoteIdent(this.doc)} as "pgshift_doc"`;
+  }
+
+  private toRow(row: Record<string, unknown>): DocumentRow<D> {
+    return { key: this.keyOf(row), doc: row.pgshift_doc as D };
+  }
+
+  /** The document at `key`, or undefined. */
+  async get(key: DocumentKey): Promise<D | undefined> {
+    const { rows } = await this.pool.query(
+      `select ${quoteIdent(this.doc)} as d from ${this.qualified} where ${this.keyMatch()}`,
+      this.keyValues(key),
+    );
+    return rows[0]?.d;
+  }
+
+  /** Documents for many keys at once (one query); missing keys are absent from the map. Map keys are JSON of the key for composite keys. */
+  async getMany(keys: readonly DocumentKey[]): Promise<Map<string, D>> {
+    const result = new Map<string, D>();
+    if (keys.length === 0) return result;
+    const columns = this.keyColumns.map((_, i) => keys.map((k) => String(this.keyValues(k)[i])));
+    const unnest = this.keyColumns.map((_, i) => `$${i + 1}::text[]`).join(", ");
+    const match = this.keyColumns.map((c, i) => `t.${quoteIdent(c)}::text = k.k${i}`).join(" and ");
+    const aliases = this.keyColumns.map((_, i) => `k${i}`).join(", ");
+    const { rows } = await this.pool.query(
+      `select ${this.keyColumns.map((c) => `t.${quoteIdent(c)}`).join(", ")}, t.${quoteIdent(this.doc)} as "pgshift_doc"
+         from unnest(${unnest}) as k(${aliases}) join ${this.qualified} t on ${match}`,
+      columns,
+    );
+    for (const row of rows) result.set(mapKey(this.keyOf(row)), row.pgshift_doc);
+    return result;
+  }
+
+  /** Inserts or replaces one document (content_hash and loaded_at kept current). */
+  async put(key: DocumentKey, doc: D, options: { sourceFile?: string } = {}): Promise<void> {
+    const values = this.keyValues(key);
+    const n = values.length;
+    const sets = [
+      `${quoteIdent(this.doc)} = excluded.${quoteIdent(this.doc)}`,
+      "source_file = excluded.source_file",
+      "content_hash = excluded.content_hash",
+      "loaded_at = now()",
+    ];
+    await this.pool.query(
+      `insert into ${this.qualified} (${this.keyList}, ${quoteIdent(this.doc)}, source_file, content_hash)
+       values (${values.map((_, i) => `$${i + 1}`).join(", ")}, $${n + 1}::jsonb, $${n + 2}, encode(sha256(convert_to($${n + 1}, 'UTF8')), 'hex'))
+       on conflict (${this.keyList}) do update set ${sets.join(", ")}`,
+      [...values, JSON.stringify(doc), options.sourceFile ?? "DocumentStore.put"],
+    );
+  }
+
+  /** Deletes one document; true when it existed. */
+  async delete(key: DocumentKey): Promise<boolean> {
+    const result = await this.pool.query(
+      `delete from ${this.qualified} where ${this.keyMatch()}`,
+      this.keyValues(key),
+    );
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  /** Whether a document exists at `key`. */
+  async has(key: DocumentKey): Promise<boolean> {
+    const { rows } = await this.pool.query(
+      `select 1 from ${this.qualified} where ${this.keyMatch()}`,
+      this.keyValues(key),
+    );
+    return rows.length > 0;
+  }
+
+  /** Documents containing `partial` (`doc @> partial`; uses the jsonb_path_ops GIN index). */
+  async containing(partial: JsonDocument, options: { limit?: number } = {}): Promise<DocumentRow<D>[]> {
+    const { rows } = await this.pool.query(
+      `select ${this.selectList()} from ${this.qualified} where ${quoteIdent(this.doc)} @> $1::jsonb order by ${this.keyList} limit $2`,
+      [JSON.stringify(partial), options.limit ?? 1000],
+    );
+    return rows.map((r) => this.toRow(r));
+  }
+
+  /** Documents whose value at `pointer` equals `value` (any JSON value; compared as jsonb). */
+  async wherePath(
+    pointer: string,
+    value: unknown,
+    options: { limit?: number } = {},
+  ): Promise<DocumentRow<D>[]> {
+    const path = parsePointer(pointer);
+    const { rows } = await this.pool.query(
+      `select ${this.selectList()} from ${this.qualified} where ${quoteIdent(this.doc)} #> $1::text[] = $2::jsonb order by ${this.keyList} limit $3`,
+      [path, JSON.stringify(value), options.limit ?? 1000],
+    );
+    return rows.map((r) => this.toRow(r));
+  }
+
+  /**
+   * Documents whose text at `path` contains `text` (case-insensitive). The path is written into the SQL
+   * as a quoted literal, exactly as the import's --trgm index expression, so that index is used; the
+   * searched text is a parameter.
+   */
+  async search(text: string, options: { path: string; limit?: number }): Promise<DocumentRow<D>[]> {
+    const expression = docPathExpression(this.doc, parsePointer(options.path));
+    const pattern = `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const { rows } = await this.pool.query(
+      `select ${this.selectList()} from ${this.qualified} where ${expression} ilike $1 order by ${this.keyList} limit $2`,
+      [pattern, options.limit ?? 100],
+    );
+    return rows.map((r) => this.toRow(r));
+  }
+
+  /** Keyset paging in key order: `page({ limit: 100 })`, then `page({ after: result.next, limit: 100 })`. */
+  async page(options: { after?: DocumentKey; limit?: number } = {}): Promise<PageResult<D>> {
+    const limit = options.limit ?? 100;
+    const params: unknown[] = [];
+    let where = "";
+    if (options.after !== undefined) {
+      params.push(...this.keyValues(options.after));
+      where = `where (${this.keyList}) > (${params.map((_, i) => `$${i + 1}`).join(", ")})`;
+    }
+    params.push(limit + 1);
+    const { rows } = await this.pool.query(
+      `select ${this.selectList()} from ${this.qualified} ${where} order by ${this.keyList} limit $${params.length}`,
+      params,
+    );
+    const page = rows.slice(0, limit).map((r) => this.toRow(r));
+    return rows.length > limit ? { rows: page, next: page[page.length - 1]!.key } : { rows: page };
+  }
+
+  /** Number of documents (exact). */
+  async count(): Promise<number> {
+    const { rows } = await this.pool.query(`select count(*)::bigint as n from ${this.qualified}`);
+    return Number(rows[0].n);
+  }
+}
+
+/** The key getMany() uses in its result map: the value itself, or JSON of a composite key. */
+export function mapKey(key: DocumentKey): string {
+  return Array.isArray(key) ? JSON.stringify(key.map(String)) : String(key);
+}

@@ -1,0 +1,11 @@
+export * from "./document-store.ts";
+export * from "./document-table.ts";
+export * from "./import-documents.ts";
+export * from "./json-pointer.ts";
+export type { DocumentInput } from "./resolve-source.ts";
+export { iterableSource } from "./resolve-source.ts";
+export * from "./source-record.ts";
+export { csvSource } from "../sources/csv/csv-source.ts";
+export { jsonDirSource } from "../sources/json/json-dir-source.ts";
+export { jsonFileSource } from "../sources/json/json-file-source.ts";
+export { ndjsonSource } from "../sources/ndjson/ndjson-source.ts";
