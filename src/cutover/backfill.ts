@@ -4,13 +4,13 @@ import { PgshiftError } from "../errors.ts";
 import type { ProgressCallback } from "../progress.ts";
 
 /** Writes one batch into `next` idempotently (an upsert); returns how many records it wrote. */
-export type BackfillSink<R> = (batch: R[]) => Promise<number | undefined | void>;
+export type CutoverBackfillSink<R> = (batch: R[]) => Promise<number | undefined | void>;
 
-export interface BackfillOptions<R> {
+export interface CutoverBackfillOptions<R> {
   /** The legacy data: an (async) iterable, or a function returning one (lets a resume start a second pass). */
   from: AsyncIterable<R> | Iterable<R> | (() => AsyncIterable<R> | Iterable<R>);
   /** Where batches go: see documentSink / upsertSink, or any idempotent function. */
-  to: BackfillSink<R>;
+  to: CutoverBackfillSink<R>;
   /** The key of a record (checkpoint, resume); default: `record.key`, `record.id`, or `record[0]` for entries. */
   keyOf?: (record: R) => string;
   /** Records per batch (default 500). */
@@ -29,7 +29,7 @@ export interface BackfillOptions<R> {
   total?: number;
 }
 
-export interface BackfillResult {
+export interface CutoverBackfillResult {
   cutover: string;
   resumeKey: string;
   /** The checkpoint key this run continued after (null: started from the beginning). */
@@ -54,7 +54,7 @@ export class BackfillResumeError extends PgshiftError {
   }
 }
 
-export function defaultRecordKey(record: unknown): string {
+export function defaultBackfillKey(record: unknown): string {
   if (Array.isArray(record)) return String(record[0]);
   if (record && typeof record === "object") {
     const r = record as Record<string, unknown>;
@@ -68,7 +68,7 @@ export function defaultRecordKey(record: unknown): string {
 }
 
 /** Numeric order when both keys are integers, text order otherwise. */
-export function defaultCompareKeys(a: string, b: string): number {
+export function defaultCompareBackfillKeys(a: string, b: string): number {
   if (/^-?\d+$/.test(a) && /^-?\d+$/.test(b)) {
     const x = BigInt(a);
     const y = BigInt(b);
@@ -85,12 +85,12 @@ export function defaultCompareKeys(a: string, b: string): number {
 export async function runBackfill<R>(
   pool: pg.Pool,
   cutover: string,
-  options: BackfillOptions<R>,
-): Promise<BackfillResult> {
+  options: CutoverBackfillOptions<R>,
+): Promise<CutoverBackfillResult> {
   const resumeKey = options.resumeKey ?? "default";
   const batchSize = Math.max(1, options.batchSize ?? 500);
-  const keyOf = options.keyOf ?? defaultRecordKey;
-  const compareKeys = options.compareKeys ?? defaultCompareKeys;
+  const keyOf = options.keyOf ?? defaultBackfillKey;
+  const compareKeys = options.compareKeys ?? defaultCompareBackfillKeys;
   const started = Date.now();
   const task = `backfill ${cutover}`;
   const { rows } = await pool.query(
@@ -110,7 +110,7 @@ export async function runBackfill<R>(
        batches = case when $5 then pgshift.cutover_backfills.batches else 0 end`,
     [cutover, resumeKey, resumedAfter, totalWritten, resuming],
   );
-  const result: BackfillResult = {
+  const result: CutoverBackfillResult = {
     cutover,
     resumeKey,
     resumedAfter,

@@ -4,11 +4,11 @@
  * cutover when their canonical JSON texts are equal.
  */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(normalize(value)) ?? "null";
+  return JSON.stringify(canonicalValue(value)) ?? "null";
 }
 
 /** The JSON-shaped value canonicalJson serializes (useful for diffs and for storing as jsonb). */
-export function normalize(value: unknown, seen: Set<unknown> = new Set()): unknown {
+export function canonicalValue(value: unknown, seen: Set<unknown> = new Set()): unknown {
   if (value === null || value === undefined) return null;
   switch (typeof value) {
     case "string":
@@ -26,8 +26,8 @@ export function normalize(value: unknown, seen: Set<unknown> = new Set()): unkno
   if (seen.has(value)) throw new TypeError("cannot compare a value with a reference cycle");
   seen.add(value);
   try {
-    if (Array.isArray(value)) return value.map((v) => normalize(v, seen));
-    if (value instanceof Set) return [...value].map((v) => normalize(v, seen));
+    if (Array.isArray(value)) return value.map((v) => canonicalValue(v, seen));
+    if (value instanceof Set) return [...value].map((v) => canonicalValue(v, seen));
     if (value instanceof Uint8Array) return Buffer.from(value).toString("base64");
     const entries =
       value instanceof Map
@@ -36,7 +36,7 @@ export function normalize(value: unknown, seen: Set<unknown> = new Set()): unkno
     const out: Record<string, unknown> = {};
     for (const [k, v] of entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       if (v === undefined) continue;
-      out[k] = normalize(v, seen);
+      out[k] = canonicalValue(v, seen);
     }
     return out;
   } finally {
@@ -49,7 +49,7 @@ export function canonicalEqual(a: unknown, b: unknown): boolean {
   return canonicalJson(a) === canonicalJson(b);
 }
 
-export interface DiffEntry {
+export interface ValueDiff {
   /** JSON pointer (RFC 6901) of the differing member, "" for the whole value. */
   path: string;
   legacy: unknown;
@@ -61,13 +61,13 @@ function pointerPart(key: string): string {
 }
 
 /** The differing members of two values, as JSON pointers with both sides, at most `limit` of them. */
-export function diffValues(legacy: unknown, next: unknown, limit = 20): DiffEntry[] {
-  const out: DiffEntry[] = [];
-  walk(normalize(legacy), normalize(next), "", out, limit);
+export function diffValues(legacy: unknown, next: unknown, limit = 20): ValueDiff[] {
+  const out: ValueDiff[] = [];
+  walk(canonicalValue(legacy), canonicalValue(next), "", out, limit);
   return out;
 }
 
-function walk(a: unknown, b: unknown, path: string, out: DiffEntry[], limit: number): void {
+function walk(a: unknown, b: unknown, path: string, out: ValueDiff[], limit: number): void {
   if (out.length >= limit) return;
   const aObject = typeof a === "object" && a !== null;
   const bObject = typeof b === "object" && b !== null;

@@ -3,33 +3,38 @@ import { performance } from "node:perf_hooks";
 import type pg from "pg";
 import { UsageError } from "../errors.ts";
 import { type Logger, silentLogger } from "../progress.ts";
-import { type BackfillOptions, type BackfillResult, runBackfill } from "./backfill.ts";
+import { type CutoverBackfillOptions, type CutoverBackfillResult, runBackfill } from "./backfill.ts";
 import { canonicalEqual } from "./canonical-json.ts";
-import { ensureCutoverSchema, type PhaseChange, registerCutover, setCutoverPhase } from "./cutover-state.ts";
-import { LatencyReservoir, type LatencySummary } from "./latency-reservoir.ts";
-import { PhaseWatcher, type WatcherState } from "./phase-watcher.ts";
 import {
-  formatPhase,
+  ensureCutoverSchema,
+  type CutoverPhaseChange,
+  registerCutover,
+  setCutoverPhase,
+} from "./cutover-state.ts";
+import { LatencyReservoir, type LatencySummary } from "./latency-reservoir.ts";
+import { PhaseWatcher, type PhaseWatcherState } from "./phase-watcher.ts";
+import {
+  formatCutoverPhase,
   nextPhaseOf,
-  type Phase,
-  parsePhase,
+  type CutoverPhase,
+  parseCutoverPhase,
   phaseOverrideVariable,
   previousPhaseOf,
-  type Routing,
+  type CutoverRouting,
   readSideFor,
   routingOf,
-  type Side,
+  type CutoverSide,
   validateCutoverName,
 } from "./phases.ts";
 import {
-  type KeyAccess,
+  type CutoverKeyAccess,
   RepairLedger,
-  type RepairOptions,
-  type RepairResult,
+  type CutoverRepairOptions,
+  type CutoverRepairResult,
   runRepair,
 } from "./repair-ledger.ts";
 import { type ShadowCounts, ShadowStats } from "./shadow-stats.ts";
-import { runVerify, type VerifyOptions, type VerifyResult } from "./verifier.ts";
+import { runCutoverVerify, type CutoverVerifyOptions, type CutoverVerifyResult } from "./verifier.ts";
 
 /** Any function: `never[]` parameters accept every signature in the conditional type below. */
 type AnyMethod = (...args: never[]) => unknown;
@@ -58,9 +63,9 @@ export interface CutoverOptions<T extends object> {
   /** The key a call is about (ramp routing, ledger, samples); default: the first argument when it is a string or number, or its `id`/`key`. */
   keyOf?: (method: string, args: readonly unknown[]) => string | undefined;
   /** Per-key read/write; enables key-sync repairs and the verifier. */
-  keyAccess?: KeyAccess<T>;
-  /** Phase when the cutover is registered for the first time (default legacy-only). */
-  initialPhase?: Phase;
+  keyAccess?: CutoverKeyAccess<T>;
+  /** The phase when the cutover is registered for the first time (default legacy-only). */
+  initialPhase?: CutoverPhase;
   /** Human names of the two sides for status output, e.g. { legacy: "memory", next: "postgres public.tasks" }. */
   labels?: { legacy?: string; next?: string };
   shadow?: {
@@ -82,7 +87,7 @@ export interface CutoverOptions<T extends object> {
   logger?: Logger;
 }
 
-export interface SideMetrics {
+export interface CutoverSideMetrics {
   reads: LatencySummary;
   writes: LatencySummary;
   /** Shadow reads against this side. */
@@ -93,26 +98,26 @@ export interface SideMetrics {
 
 export interface CutoverMetrics {
   name: string;
-  phase: Phase;
+  phase: CutoverPhase;
   phaseSource: "database" | "override";
   /** The phase stored in PostgreSQL (differs from `phase` under an override). */
-  storedPhase: Phase;
-  routing: Routing;
+  storedPhase: CutoverPhase;
+  routing: CutoverRouting;
   labels: { legacy: string; next: string };
   calls: { reads: number; writes: number; other: number };
-  sides: Record<Side, SideMetrics>;
+  sides: Record<CutoverSide, CutoverSideMetrics>;
   shadow: ShadowCounts & { mismatchRate: number };
   repairs: { recorded: number; backlog: number };
   phaseChanges: number;
-  watcher: WatcherState;
+  watcher: PhaseWatcherState;
   instanceId: string;
 }
 
 export interface CutoverStatus extends CutoverMetrics {
   /** Write targets in call order, the first authoritative. */
-  writeTargets: { side: Side; label: string; authoritative: boolean }[];
+  writeTargets: { side: CutoverSide; label: string; authoritative: boolean }[];
   /** Share of keyed reads served by each side, in percent. */
-  readTargets: { side: Side; label: string; percent: number }[];
+  readTargets: { side: CutoverSide; label: string; percent: number }[];
   shadowSamples: ReturnType<ShadowStats["snapshot"]>;
   pool: { totalCount: number; idleCount: number; waitingCount: number };
 }
@@ -120,25 +125,28 @@ export interface CutoverStatus extends CutoverMetrics {
 /** The controls of a cutover, reachable as `store.cutover`. */
 export interface CutoverControl<T extends object> {
   readonly name: string;
-  readonly phase: Phase;
+  readonly phase: CutoverPhase;
   readonly pool: pg.Pool;
   readonly legacy: T;
   readonly next: T;
   /** Stores the phase in PostgreSQL (every instance follows within a second) and applies it here at once. */
-  setPhase(phase: Phase | string, options?: { force?: boolean; reason?: string }): Promise<PhaseChange>;
+  setPhase(
+    phase: CutoverPhase | string,
+    options?: { force?: boolean; reason?: string },
+  ): Promise<CutoverPhaseChange>;
   /** One phase forward (ramp goes 10, 50, 100 %). */
-  advance(options?: { force?: boolean; reason?: string }): Promise<PhaseChange>;
+  advance(options?: { force?: boolean; reason?: string }): Promise<CutoverPhaseChange>;
   /** One phase back. */
-  rollback(options?: { force?: boolean; reason?: string }): Promise<PhaseChange>;
+  rollback(options?: { force?: boolean; reason?: string }): Promise<CutoverPhaseChange>;
   /** Re-reads the phase now. */
   refresh(): Promise<void>;
-  repair(options?: RepairOptions): Promise<RepairResult>;
-  backfill<R>(options: BackfillOptions<R>): Promise<BackfillResult>;
-  verify(options?: VerifyOptions): Promise<VerifyResult>;
+  repair(options?: CutoverRepairOptions): Promise<CutoverRepairResult>;
+  backfill<R>(options: CutoverBackfillOptions<R>): Promise<CutoverBackfillResult>;
+  verify(options?: CutoverVerifyOptions): Promise<CutoverVerifyResult>;
   metrics(): CutoverMetrics;
   status(): CutoverStatus;
   /** Called after each phase change this instance applies. */
-  onPhaseChange(listener: (phase: Phase, previous: Phase) => void): () => void;
+  onPhaseChange(listener: (phase: CutoverPhase, previous: CutoverPhase) => void): () => void;
   /** Waits for in-flight shadow reads, writes the last report, stops the watcher. The pool is the caller's. */
   close(): Promise<void>;
 }
@@ -148,7 +156,7 @@ export type CutoverStore<T extends object> = T & {
   readonly cutover: CutoverControl<T>;
 };
 
-export function defaultKeyOf(_method: string, args: readonly unknown[]): string | undefined {
+export function defaultCutoverKeyOf(_method: string, args: readonly unknown[]): string | undefined {
   const first = args[0];
   if (typeof first === "string") return first;
   if (typeof first === "number" || typeof first === "bigint") return String(first);
@@ -188,10 +196,10 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
   readonly legacy: T;
   readonly next: T;
   readonly instanceId = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
-  phase: Phase = "legacy-only";
-  storedPhase: Phase = "legacy-only";
+  phase: CutoverPhase = "legacy-only";
+  storedPhase: CutoverPhase = "legacy-only";
   phaseSource: "database" | "override" = "database";
-  routing: Routing = routingOf(parsePhase("legacy-only"));
+  routing: CutoverRouting = routingOf(parseCutoverPhase("legacy-only"));
   readonly keyOf: (method: string, args: readonly unknown[]) => string | undefined;
   readonly compare: NonNullable<CutoverOptions<T>["compare"]>;
   readonly labels: { legacy: string; next: string };
@@ -207,7 +215,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
   private readonly maxInFlight: number;
   private readonly recheck: boolean;
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly listeners = new Set<(phase: Phase, previous: Phase) => void>();
+  private readonly listeners = new Set<(phase: CutoverPhase, previous: CutoverPhase) => void>();
   private reportTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = new Date().toISOString();
   private closed = false;
@@ -217,7 +225,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     this.pool = options.pool;
     this.legacy = options.legacy;
     this.next = options.next;
-    this.keyOf = options.keyOf ?? defaultKeyOf;
+    this.keyOf = options.keyOf ?? defaultCutoverKeyOf;
     this.compare = options.compare ?? ((a, b) => canonicalEqual(a, b));
     this.labels = {
       legacy: options.labels?.legacy ?? "legacy",
@@ -258,12 +266,12 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
   }
 
   /** The override from PGSHIFT_CUTOVER_<NAME>_PHASE; invalid values fail at start and are ignored (with a warning) later. */
-  private overridePhase(strict = false): Phase | undefined {
+  private overridePhase(strict = false): CutoverPhase | undefined {
     const variable = phaseOverrideVariable(this.name);
     const text = this.env[variable];
     if (!text) return undefined;
     try {
-      return formatPhase(parsePhase(text));
+      return formatCutoverPhase(parseCutoverPhase(text));
     } catch (error) {
       if (strict) throw new UsageError(`${variable}=${text}: ${(error as Error).message}`, { variable });
       this.logger.warn(`ignoring ${variable}=${text}: not a phase`);
@@ -271,14 +279,14 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     }
   }
 
-  private applyStored(stored: Phase, override: Phase | undefined = this.overridePhase()): void {
+  private applyStored(stored: CutoverPhase, override: CutoverPhase | undefined = this.overridePhase()): void {
     this.storedPhase = stored;
     const effective = override ?? stored;
     this.phaseSource = override ? "override" : "database";
     if (effective === this.phase && this.phaseChanges > 0) return;
     const previous = this.phase;
     this.phase = effective;
-    this.routing = routingOf(parsePhase(effective));
+    this.routing = routingOf(parseCutoverPhase(effective));
     this.phaseChanges++;
     if (previous !== effective) {
       this.logger.info(`cutover ${this.name}: ${previous} -> ${effective}`, {
@@ -288,7 +296,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     }
   }
 
-  private impl(side: Side): T {
+  private impl(side: CutoverSide): T {
     return side === "legacy" ? this.legacy : this.next;
   }
 
@@ -333,7 +341,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
   }
 
   private async callSide(
-    side: Side,
+    side: CutoverSide,
     method: string,
     args: unknown[],
     kind: "reads" | "writes",
@@ -356,7 +364,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     method: string,
     args: unknown[],
     key: string | undefined,
-    served: Side,
+    served: CutoverSide,
     result: unknown,
   ): void {
     if (this.inFlight.size >= this.maxInFlight || this.closed) {
@@ -364,7 +372,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
       return;
     }
     this.shadowStats.counts.started++;
-    const other: Side = served === "legacy" ? "next" : "legacy";
+    const other: CutoverSide = served === "legacy" ? "next" : "legacy";
     const task = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
       const target = this.impl(other) as Record<string, AnyFunction>;
       let shadowResult: unknown;
@@ -421,9 +429,9 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
   }
 
   async setPhase(
-    phase: Phase | string,
+    phase: CutoverPhase | string,
     options: { force?: boolean; reason?: string } = {},
-  ): Promise<PhaseChange> {
+  ): Promise<CutoverPhaseChange> {
     const change = await setCutoverPhase(this.pool, {
       name: this.name,
       phase,
@@ -434,13 +442,13 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     return change;
   }
 
-  advance(options: { force?: boolean; reason?: string } = {}): Promise<PhaseChange> {
+  async advance(options: { force?: boolean; reason?: string } = {}): Promise<CutoverPhaseChange> {
     const target = nextPhaseOf(this.storedPhase);
     if (!target) throw new UsageError(`cutover ${this.name} is in ${this.storedPhase}, the last phase`);
     return this.setPhase(target, options);
   }
 
-  rollback(options: { force?: boolean; reason?: string } = {}): Promise<PhaseChange> {
+  async rollback(options: { force?: boolean; reason?: string } = {}): Promise<CutoverPhaseChange> {
     const target = previousPhaseOf(this.storedPhase);
     if (!target)
       throw new UsageError(
@@ -455,7 +463,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     return this.watcher.refresh();
   }
 
-  repair(options: RepairOptions = {}): Promise<RepairResult> {
+  repair(options: CutoverRepairOptions = {}): Promise<CutoverRepairResult> {
     return runRepair({
       pool: this.pool,
       cutover: this.name,
@@ -466,17 +474,17 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     });
   }
 
-  backfill<R>(options: BackfillOptions<R>): Promise<BackfillResult> {
+  backfill<R>(options: CutoverBackfillOptions<R>): Promise<CutoverBackfillResult> {
     return runBackfill(this.pool, this.name, options);
   }
 
-  verify(options: VerifyOptions = {}): Promise<VerifyResult> {
+  verify(options: CutoverVerifyOptions = {}): Promise<CutoverVerifyResult> {
     const access = this.options.keyAccess;
     if (!access)
       throw new UsageError(
         `cutover ${this.name}: verify() needs keyAccess (how to read one key from each side); pass it to createCutover`,
       );
-    return runVerify({
+    return runCutoverVerify({
       pool: this.pool,
       cutover: this.name,
       phase: this.phase,
@@ -491,7 +499,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
 
   metrics(): CutoverMetrics {
     const shadow = this.shadowStats.snapshot();
-    const summarize = (side: Side): SideMetrics => ({
+    const summarize = (side: CutoverSide): CutoverSideMetrics => ({
       reads: this.sides[side].reads.summary(),
       writes: this.sides[side].writes.summary(),
       shadowReads: this.sides[side].shadowReads.summary(),
@@ -546,7 +554,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     };
   }
 
-  onPhaseChange(listener: (phase: Phase, previous: Phase) => void): () => void {
+  onPhaseChange(listener: (phase: CutoverPhase, previous: CutoverPhase) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }

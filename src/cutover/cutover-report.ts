@@ -2,20 +2,20 @@ import type pg from "pg";
 import {
   type CutoverRow,
   cutoverHistory,
-  type HistoryEntry,
+  type CutoverHistoryEntry,
   listCutoverRows,
-  type RepairCounts,
+  type CutoverRepairCounts,
   repairCounts,
   requireCutover,
 } from "./cutover-state.ts";
-import { parsePhase, phaseOverrideVariable, type Routing, routingOf } from "./phases.ts";
+import { parseCutoverPhase, phaseOverrideVariable, type CutoverRouting, routingOf } from "./phases.ts";
 import type { ShadowCounts } from "./shadow-stats.ts";
-import type { VerifySample } from "./verifier.ts";
+import type { CutoverVerifySample } from "./verifier.ts";
 
 /** Instances that have not reported for this long are listed as stale. */
 const STALE_AFTER_SECONDS = 30;
 
-export interface InstanceReport {
+export interface CutoverInstanceReport {
   instanceId: string;
   host: string;
   pid: number;
@@ -28,7 +28,7 @@ export interface InstanceReport {
   shadow: ShadowCounts | null;
 }
 
-export interface StoredVerification {
+export interface StoredCutoverVerification {
   id: number;
   mode: string;
   phase: string;
@@ -40,12 +40,12 @@ export interface StoredVerification {
   errors: number;
   repaired: number;
   mismatchRate: number;
-  samples: VerifySample[];
+  samples: CutoverVerifySample[];
   startedAt: string;
   finishedAt: string;
 }
 
-export interface BackfillReport {
+export interface CutoverBackfillReport {
   resumeKey: string;
   status: string;
   lastKey: string | null;
@@ -68,21 +68,22 @@ export interface CutoverSummary extends CutoverRow {
 
 export interface CutoverStatusReport {
   cutover: CutoverRow;
-  routing: Routing;
+  routing: CutoverRouting;
   /** Set when PGSHIFT_CUTOVER_<NAME>_PHASE is set in the environment that asked. */
   override: { variable: string; value: string } | null;
-  repairs: RepairCounts;
-  instances: InstanceReport[];
+  repairs: CutoverRepairCounts;
+  instances: CutoverInstanceReport[];
   /** Instances (live ones) that observe a phase other than the stored one. */
   disagreeing: string[];
   shadow: ShadowCounts;
-  lastVerification: StoredVerification | null;
-  backfills: BackfillReport[];
-  history: HistoryEntry[];
+  lastVerification: StoredCutoverVerification | null;
+  backfills: CutoverBackfillReport[];
+  history: CutoverHistoryEntry[];
 }
 
 export async function listCutovers(pool: pg.Pool): Promise<CutoverSummary[]> {
   const rows = await listCutoverRows(pool);
+  if (rows.length === 0) return [];
   const { rows: extra } = await pool.query(
     `select c.name,
             (select count(*)::int from pgshift.cutover_repairs r where r.cutover = c.name and r.status = 'pending') as pending,
@@ -111,7 +112,10 @@ export async function listCutovers(pool: pg.Pool): Promise<CutoverSummary[]> {
   });
 }
 
-export async function latestVerification(pool: pg.Pool, name: string): Promise<StoredVerification | null> {
+export async function latestVerification(
+  pool: pg.Pool,
+  name: string,
+): Promise<StoredCutoverVerification | null> {
   const { rows } = await pool.query(
     "select * from pgshift.cutover_verifications where cutover = $1 order by id desc limit 1",
     [name],
@@ -150,7 +154,7 @@ export async function cutoverStatus(
        from pgshift.cutover_instances where cutover = $1 order by reported_at desc limit 50`,
     [name, STALE_AFTER_SECONDS],
   );
-  const instances: InstanceReport[] = instanceRows.map((r) => ({
+  const instances: CutoverInstanceReport[] = instanceRows.map((r) => ({
     instanceId: r.instance_id,
     host: r.host,
     pid: r.pid,
@@ -189,7 +193,7 @@ export async function cutoverStatus(
   );
   return {
     cutover,
-    routing: routingOf(parsePhase(cutover.phase)),
+    routing: routingOf(parseCutoverPhase(cutover.phase)),
     override: env[variable] ? { variable, value: env[variable]! } : null,
     repairs: await repairCounts(pool, name),
     instances,
@@ -212,14 +216,14 @@ export async function cutoverStatus(
   };
 }
 
-export interface VerifyReport {
+export interface CutoverVerifyReport {
   name: string;
   phase: string;
   /** consistent: the latest verification found no open divergence and no repair is pending. */
   verdict: "consistent" | "divergent" | "unproven";
   reasons: string[];
-  verification: StoredVerification | null;
-  repairs: RepairCounts;
+  verification: StoredCutoverVerification | null;
+  repairs: CutoverRepairCounts;
   shadow: ShadowCounts;
 }
 
@@ -228,11 +232,11 @@ export interface VerifyReport {
  * the repair ledger and the shadow counts instances reported. The CLI cannot read the legacy store
  * itself (it lives in the application), so the verification runs there: `store.cutover.verify()`.
  */
-export async function cutoverVerifyReport(pool: pg.Pool, name: string): Promise<VerifyReport> {
+export async function cutoverVerifyReport(pool: pg.Pool, name: string): Promise<CutoverVerifyReport> {
   const status = await cutoverStatus(pool, name);
   const reasons: string[] = [];
   const v = status.lastVerification;
-  let verdict: VerifyReport["verdict"] = "consistent";
+  let verdict: CutoverVerifyReport["verdict"] = "consistent";
   if (!v) {
     verdict = "unproven";
     reasons.push(

@@ -4,12 +4,12 @@ import { ensureInternalSchema } from "../pg/internal-schema.ts";
 import { withTransaction } from "../pg/pool.ts";
 import { CUTOVER_CHANNEL, cutoverPart } from "./cutover-schema.ts";
 import {
-  checkTransition,
-  formatPhase,
-  type Phase,
-  parsePhase,
+  checkPhaseTransition,
+  formatCutoverPhase,
+  type CutoverPhase,
+  parseCutoverPhase,
   routingOf,
-  type Side,
+  type CutoverSide,
   validateCutoverName,
 } from "./phases.ts";
 
@@ -34,7 +34,7 @@ export class PhaseChangeRefusedError extends PgshiftError {
 
 export interface CutoverRow {
   name: string;
-  phase: Phase;
+  phase: CutoverPhase;
   changedAt: string;
   changedBy: string;
   reason: string | null;
@@ -49,7 +49,7 @@ export async function ensureCutoverSchema(pool: pg.Pool): Promise<void> {
 function toRow(r: Record<string, unknown>): CutoverRow {
   return {
     name: r.name as string,
-    phase: r.phase as Phase,
+    phase: r.phase as CutoverPhase,
     changedAt: new Date(r.changed_at as string).toISOString(),
     changedBy: r.changed_by as string,
     reason: (r.reason as string | null) ?? null,
@@ -62,10 +62,10 @@ function toRow(r: Record<string, unknown>): CutoverRow {
 export async function registerCutover(
   pool: pg.Pool,
   name: string,
-  initialPhase: Phase = "legacy-only",
+  initialPhase: CutoverPhase = "legacy-only",
 ): Promise<CutoverRow> {
   validateCutoverName(name);
-  const phase = formatPhase(parsePhase(initialPhase));
+  const phase = formatCutoverPhase(parseCutoverPhase(initialPhase));
   await withTransaction(pool, async (client) => {
     const inserted = await client.query(
       `insert into pgshift.cutovers (name, phase, reason) values ($1, $2, 'registered')
@@ -95,13 +95,13 @@ async function knownNames(db: pg.Pool | pg.ClientBase): Promise<string[]> {
   return rows.map((r) => r.name as string);
 }
 
-export interface RepairCounts {
+export interface CutoverRepairCounts {
   pendingLegacy: number;
   pendingNext: number;
   repaired: number;
 }
 
-export async function repairCounts(db: pg.Pool | pg.ClientBase, name: string): Promise<RepairCounts> {
+export async function repairCounts(db: pg.Pool | pg.ClientBase, name: string): Promise<CutoverRepairCounts> {
   const { rows } = await db.query(
     `select count(*) filter (where status = 'pending' and side = 'legacy')::int as pending_legacy,
             count(*) filter (where status = 'pending' and side = 'next')::int as pending_next,
@@ -116,7 +116,7 @@ export async function repairCounts(db: pg.Pool | pg.ClientBase, name: string): P
   };
 }
 
-export interface SetPhaseOptions {
+export interface SetCutoverPhaseOptions {
   name: string;
   phase: string;
   /** Allow skipping phases, going back more than one, leaving next-only, or ignoring pending repairs. */
@@ -124,10 +124,10 @@ export interface SetPhaseOptions {
   reason?: string;
 }
 
-export interface PhaseChange {
+export interface CutoverPhaseChange {
   name: string;
-  from: Phase;
-  to: Phase;
+  from: CutoverPhase;
+  to: CutoverPhase;
   kind: "forward" | "rollback" | "same" | "skip";
   forced: boolean;
   reason: string | null;
@@ -140,25 +140,28 @@ export interface PhaseChange {
  * serve reads while it has pending repairs (it is known to be behind). The change and its history row
  * commit together with a NOTIFY, so every instance listening picks it up at commit.
  */
-export async function setCutoverPhase(pool: pg.Pool, options: SetPhaseOptions): Promise<PhaseChange> {
-  const target = formatPhase(parsePhase(options.phase));
-  await ensureCutoverSchema(pool);
+export async function setCutoverPhase(
+  pool: pg.Pool,
+  options: SetCutoverPhaseOptions,
+): Promise<CutoverPhaseChange> {
+  const target = formatCutoverPhase(parseCutoverPhase(options.phase));
+  if (!(await cutoverTablesExist(pool))) throw new UnknownCutoverError(options.name, []);
   return withTransaction(pool, async (client) => {
     const { rows } = await client.query("select * from pgshift.cutovers where name = $1 for update", [
       options.name,
     ]);
     if (!rows[0]) throw new UnknownCutoverError(options.name, await knownNames(client));
     const from = toRow(rows[0]).phase;
-    const check = checkTransition(from, target);
+    const check = checkPhaseTransition(from, target);
     const problems: string[] = [];
     if (!check.allowed) problems.push(check.reason);
     if (check.kind !== "same") {
       const counts = await repairCounts(client, options.name);
-      const routing = routingOf(parsePhase(target));
-      const readSides = new Set<Side>(
+      const routing = routingOf(parseCutoverPhase(target));
+      const readSides = new Set<CutoverSide>(
         routing.reads === "split"
           ? ["legacy", "next"]
-          : [routing.reads, ...(routing.writes.slice(0, 1) as Side[])],
+          : [routing.reads, ...(routing.writes.slice(0, 1) as CutoverSide[])],
       );
       if (readSides.has("next") && counts.pendingNext > 0)
         problems.push(
@@ -200,9 +203,9 @@ export async function setCutoverPhase(pool: pg.Pool, options: SetPhaseOptions): 
   });
 }
 
-export interface HistoryEntry {
-  from: Phase | null;
-  to: Phase;
+export interface CutoverHistoryEntry {
+  from: CutoverPhase | null;
+  to: CutoverPhase;
   kind: string;
   forced: boolean;
   reason: string | null;
@@ -210,7 +213,11 @@ export interface HistoryEntry {
   at: string;
 }
 
-export async function cutoverHistory(pool: pg.Pool, name: string, limit = 20): Promise<HistoryEntry[]> {
+export async function cutoverHistory(
+  pool: pg.Pool,
+  name: string,
+  limit = 20,
+): Promise<CutoverHistoryEntry[]> {
   const { rows } = await pool.query(
     `select * from (select * from pgshift.cutover_history where cutover = $1 order by id desc limit $2) h order by id`,
     [name, limit],
@@ -226,14 +233,20 @@ export async function cutoverHistory(pool: pg.Pool, name: string, limit = 20): P
   }));
 }
 
+/** Whether pgshift's cutover tables exist (read-only commands do not create them). */
+export async function cutoverTablesExist(db: pg.Pool | pg.ClientBase): Promise<boolean> {
+  const { rows } = await db.query("select to_regclass('pgshift.cutover_instances') is not null as ok");
+  return Boolean(rows[0].ok);
+}
+
 export async function listCutoverRows(pool: pg.Pool): Promise<CutoverRow[]> {
-  await ensureCutoverSchema(pool);
+  if (!(await cutoverTablesExist(pool))) return [];
   const { rows } = await pool.query("select * from pgshift.cutovers order by name");
   return rows.map(toRow);
 }
 
 export async function requireCutover(pool: pg.Pool, name: string): Promise<CutoverRow> {
-  await ensureCutoverSchema(pool);
+  if (!(await cutoverTablesExist(pool))) throw new UnknownCutoverError(name, []);
   const row = await readCutover(pool, name);
   if (!row) throw new UnknownCutoverError(name, await knownNames(pool));
   return row;

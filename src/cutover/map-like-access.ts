@@ -1,4 +1,4 @@
-import type { KeyAccess } from "./repair-ledger.ts";
+import type { CutoverKeyAccess } from "./repair-ledger.ts";
 
 /** Method names of a Map-like store (a `Map`, or anything with get/set|put/delete/keys, sync or async). */
 export interface MapLikeMethods {
@@ -22,7 +22,7 @@ function method(store: unknown, name: string): Callable {
  * Per-key access for Map-like stores, so the repairer and verifier need no adapter code:
  * `createCutover({ legacy: new Map(), next: documentMap(store), keyAccess: mapLikeAccess(), ... })`.
  */
-export function mapLikeAccess<T>(methods: MapLikeMethods = {}): KeyAccess<T> {
+export function mapLikeAccess<T>(methods: MapLikeMethods = {}): CutoverKeyAccess<T> {
   const setName = (store: T) =>
     methods.set ?? (typeof (store as Record<string, unknown>).set === "function" ? "set" : "put");
   return {

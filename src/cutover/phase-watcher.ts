@@ -1,13 +1,13 @@
 import pg from "pg";
 import { CUTOVER_CHANNEL } from "./cutover-schema.ts";
 import { readCutover } from "./cutover-state.ts";
-import type { Phase } from "./phases.ts";
+import type { CutoverPhase } from "./phases.ts";
 
 export interface PhaseWatcherOptions {
   pool: pg.Pool;
   name: string;
   /** Called with the phase stored in PostgreSQL whenever a notification or a poll reads it. */
-  onPhase: (phase: Phase) => void;
+  onPhase: (phase: CutoverPhase) => void;
   /** Poll interval while the LISTEN connection is down (default 500 ms, so changes land within a second). */
   fastPollMs?: number;
   /** Safety poll interval while LISTEN works (default 10 s), in case a notification is missed. */
@@ -16,7 +16,7 @@ export interface PhaseWatcherOptions {
   onError?: (error: unknown) => void;
 }
 
-export interface WatcherState {
+export interface PhaseWatcherState {
   listening: boolean;
   reconnects: number;
   refreshes: number;
@@ -31,7 +31,7 @@ export interface WatcherState {
  * backoff and re-reads after reconnecting, since notifications sent meanwhile are lost.
  */
 export class PhaseWatcher {
-  readonly state: WatcherState = {
+  readonly state: PhaseWatcherState = {
     listening: false,
     reconnects: 0,
     refreshes: 0,

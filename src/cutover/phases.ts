@@ -4,10 +4,11 @@ import { UsageError } from "../errors.ts";
  * The phases of a cutover, in order. `ramp:P` serves P % of reads from `next` (P in 0..100).
  * Moving back one phase is the rollback; it is allowed from every phase before `next-only`.
  */
-export type Phase = "legacy-only" | "dual-write" | "shadow" | `ramp:${number}` | "next-primary" | "next-only";
+export type CutoverPhase =
+  "legacy-only" | "dual-write" | "shadow" | `ramp:${number}` | "next-primary" | "next-only";
 
 /** The phase kinds without the ramp percentage, in order. */
-export const PHASE_ORDER = [
+export const CUTOVER_PHASES = [
   "legacy-only",
   "dual-write",
   "shadow",
@@ -15,62 +16,62 @@ export const PHASE_ORDER = [
   "next-primary",
   "next-only",
 ] as const;
-export type PhaseKind = (typeof PHASE_ORDER)[number];
+export type CutoverPhaseKind = (typeof CUTOVER_PHASES)[number];
 
-export type Side = "legacy" | "next";
+export type CutoverSide = "legacy" | "next";
 
-export interface ParsedPhase {
-  kind: PhaseKind;
+export interface ParsedCutoverPhase {
+  kind: CutoverPhaseKind;
   /** Only for `ramp`: percentage of reads served from next. */
   percent: number;
 }
 
 /** Parses "legacy-only" ... "ramp:25" ... "next-only"; throws a UsageError naming the valid phases. */
-export function parsePhase(text: string): ParsedPhase {
+export function parseCutoverPhase(text: string): ParsedCutoverPhase {
   const value = text.trim();
   const ramp = /^ramp:(\d{1,3})$/.exec(value);
   if (ramp) {
     const percent = Number(ramp[1]);
     if (percent <= 100) return { kind: "ramp", percent };
   }
-  if ((PHASE_ORDER as readonly string[]).includes(value) && value !== "ramp")
-    return { kind: value as PhaseKind, percent: 0 };
+  if ((CUTOVER_PHASES as readonly string[]).includes(value) && value !== "ramp")
+    return { kind: value as CutoverPhaseKind, percent: 0 };
   throw new UsageError(
     `unknown cutover phase "${text}": expected one of legacy-only, dual-write, shadow, ramp:P (P = 0..100), next-primary, next-only`,
     { phase: text },
   );
 }
 
-export function isPhase(text: string): text is Phase {
+export function isCutoverPhase(text: string): text is CutoverPhase {
   try {
-    parsePhase(text);
+    parseCutoverPhase(text);
     return true;
   } catch {
     return false;
   }
 }
 
-export function formatPhase(phase: ParsedPhase): Phase {
-  return phase.kind === "ramp" ? `ramp:${phase.percent}` : (phase.kind as Phase);
+export function formatCutoverPhase(phase: ParsedCutoverPhase): CutoverPhase {
+  return phase.kind === "ramp" ? `ramp:${phase.percent}` : (phase.kind as CutoverPhase);
 }
 
-function rank(phase: ParsedPhase): number {
-  return PHASE_ORDER.indexOf(phase.kind);
+function rank(phase: ParsedCutoverPhase): number {
+  return CUTOVER_PHASES.indexOf(phase.kind);
 }
 
 /** Where a phase sends writes (authoritative first) and reads. */
-export interface Routing {
+export interface CutoverRouting {
   /** Write targets in call order; the first is authoritative. */
-  writes: readonly Side[];
+  writes: readonly CutoverSide[];
   /** Where reads are served: one side, or "split" for ramp (chosen per key). */
-  reads: Side | "split";
+  reads: CutoverSide | "split";
   /** Whether reads also run on the other side in the background for comparison. */
   shadow: boolean;
   /** Percent of reads served from next (ramp); 0 or 100 otherwise. */
   nextReadPercent: number;
 }
 
-export function routingOf(phase: ParsedPhase): Routing {
+export function routingOf(phase: ParsedCutoverPhase): CutoverRouting {
   switch (phase.kind) {
     case "legacy-only":
       return {
@@ -132,14 +133,14 @@ export function rampBucket(key: string): number {
 }
 
 /** The side that serves a read of `key` under `routing`. */
-export function readSideFor(routing: Routing, key: string | undefined): Side {
+export function readSideFor(routing: CutoverRouting, key: string | undefined): CutoverSide {
   if (routing.reads !== "split") return routing.reads;
   // A read without a key (e.g. a listing) cannot be split stably; it stays on the authoritative side.
   if (key === undefined) return routing.writes[0]!;
   return rampBucket(key) < routing.nextReadPercent ? "next" : "legacy";
 }
 
-export interface TransitionCheck {
+export interface PhaseTransitionCheck {
   allowed: boolean;
   /** "forward", "rollback", "same", or "skip" (refused unless forced). */
   kind: "forward" | "rollback" | "same" | "skip";
@@ -152,16 +153,16 @@ export interface TransitionCheck {
  * within the ramp; entering ramp from shadow or leaving to next-primary is one step. Nothing goes
  * back from next-only: legacy has received no writes since, so reading it again would serve stale data.
  */
-export function checkTransition(fromText: string, toText: string): TransitionCheck {
-  const from = parsePhase(fromText);
-  const to = parsePhase(toText);
+export function checkPhaseTransition(fromText: string, toText: string): PhaseTransitionCheck {
+  const from = parseCutoverPhase(fromText);
+  const to = parseCutoverPhase(toText);
   const a = rank(from);
   const b = rank(to);
   if (a === b && (from.kind !== "ramp" || from.percent === to.percent))
     return {
       allowed: true,
       kind: "same",
-      reason: `already in ${formatPhase(to)}`,
+      reason: `already in ${formatCutoverPhase(to)}`,
     };
   if (a === b) {
     return {
@@ -185,32 +186,32 @@ export function checkTransition(fromText: string, toText: string): TransitionChe
       kind: "rollback",
       reason: `one step back (rollback)`,
     };
-  const skipped = PHASE_ORDER.slice(Math.min(a, b) + 1, Math.max(a, b)).join(", ");
+  const skipped = CUTOVER_PHASES.slice(Math.min(a, b) + 1, Math.max(a, b)).join(", ");
   return {
     allowed: false,
     kind: "skip",
     reason:
       b > a
-        ? `${formatPhase(from)} -> ${formatPhase(to)} skips ${skipped}; each phase proves the next one safe (dual-write fills next, shadow compares reads, ramp serves some reads from next), so move one phase at a time or pass --force`
-        : `${formatPhase(from)} -> ${formatPhase(to)} goes back more than one phase (past ${skipped}); roll back one phase at a time or pass --force`,
+        ? `${formatCutoverPhase(from)} -> ${formatCutoverPhase(to)} skips ${skipped}; each phase proves the next one safe (dual-write fills next, shadow compares reads, ramp serves some reads from next), so move one phase at a time or pass --force`
+        : `${formatCutoverPhase(from)} -> ${formatCutoverPhase(to)} goes back more than one phase (past ${skipped}); roll back one phase at a time or pass --force`,
   };
 }
 
 /** The phase one step forward (ramp: next step of 10 %, 50 %, 100 %). */
-export function nextPhaseOf(text: string): Phase | undefined {
-  const phase = parsePhase(text);
+export function nextPhaseOf(text: string): CutoverPhase | undefined {
+  const phase = parseCutoverPhase(text);
   if (phase.kind === "ramp") {
     const step = [10, 50, 100].find((p) => p > phase.percent);
     return step === undefined ? "next-primary" : `ramp:${step}`;
   }
   if (phase.kind === "shadow") return "ramp:10";
   const i = rank(phase);
-  return i + 1 < PHASE_ORDER.length ? (PHASE_ORDER[i + 1] as Phase) : undefined;
+  return i + 1 < CUTOVER_PHASES.length ? (CUTOVER_PHASES[i + 1] as CutoverPhase) : undefined;
 }
 
 /** The rollback target: one phase back (from a ramp: shadow; from next-primary: ramp:100). */
-export function previousPhaseOf(text: string): Phase | undefined {
-  const phase = parsePhase(text);
+export function previousPhaseOf(text: string): CutoverPhase | undefined {
+  const phase = parseCutoverPhase(text);
   switch (phase.kind) {
     case "legacy-only":
     case "next-only":
@@ -220,7 +221,7 @@ export function previousPhaseOf(text: string): Phase | undefined {
     case "ramp":
       return "shadow";
     default:
-      return PHASE_ORDER[rank(phase) - 1] as Phase;
+      return CUTOVER_PHASES[rank(phase) - 1] as CutoverPhase;
   }
 }
 

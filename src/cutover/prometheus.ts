@@ -1,8 +1,8 @@
 import type { CutoverMetrics } from "./create-cutover.ts";
-import { PHASE_ORDER, parsePhase } from "./phases.ts";
+import { CUTOVER_PHASES, parseCutoverPhase } from "./phases.ts";
 
 /** One metric family in Prometheus text exposition format 0.0.4. */
-export interface MetricFamily {
+export interface PrometheusFamily {
   name: string;
   help: string;
   type: "counter" | "gauge" | "summary";
@@ -24,7 +24,7 @@ function formatValue(value: number): string {
   return String(value);
 }
 
-export function renderPrometheus(families: readonly MetricFamily[]): string {
+export function renderPrometheus(families: readonly PrometheusFamily[]): string {
   const lines: string[] = [];
   for (const family of families) {
     lines.push(`# HELP ${family.name} ${family.help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`);
@@ -43,13 +43,13 @@ export function renderPrometheus(families: readonly MetricFamily[]): string {
 }
 
 /** Metric families for a set of cutovers (one label `cutover` per series). */
-export function cutoverMetricFamilies(all: readonly CutoverMetrics[]): MetricFamily[] {
+export function cutoverMetricFamilies(all: readonly CutoverMetrics[]): PrometheusFamily[] {
   const family = (
     name: string,
     help: string,
-    type: MetricFamily["type"],
-    samples: MetricFamily["samples"],
-  ): MetricFamily => ({ name: `pgshift_cutover_${name}`, help, type, samples });
+    type: PrometheusFamily["type"],
+    samples: PrometheusFamily["samples"],
+  ): PrometheusFamily => ({ name: `pgshift_cutover_${name}`, help, type, samples });
   const perSide = (pick: (m: CutoverMetrics, side: "legacy" | "next") => number) =>
     all.flatMap((m) =>
       (["legacy", "next"] as const).map((side) => ({
@@ -85,7 +85,7 @@ export function cutoverMetricFamilies(all: readonly CutoverMetrics[]): MetricFam
       "gauge",
       all.map((m) => ({
         labels: { cutover: m.name, phase: m.phase, source: m.phaseSource },
-        value: PHASE_ORDER.indexOf(parsePhase(m.phase).kind),
+        value: CUTOVER_PHASES.indexOf(parseCutoverPhase(m.phase).kind),
       })),
     ),
     family(

@@ -1,11 +1,11 @@
 import type pg from "pg";
 import { LockKey, withAdvisoryLock } from "../pg/advisory-lock.ts";
 import type { ProgressCallback } from "../progress.ts";
-import { canonicalEqual, normalize } from "./canonical-json.ts";
-import type { Side } from "./phases.ts";
+import { canonicalEqual, canonicalValue } from "./canonical-json.ts";
+import type { CutoverSide } from "./phases.ts";
 
 /** How to read and write one key of a store; lets the repairer and verifier work per key. */
-export interface KeyAccess<T> {
+export interface CutoverKeyAccess<T> {
   /** The value `store` holds for `key`, `undefined` (or null) when it has none. */
   read(store: T, key: string): Promise<unknown>;
   /** Makes `store` hold `value` for `key`; `undefined` means remove the key. */
@@ -14,8 +14,8 @@ export interface KeyAccess<T> {
   keys?(store: T): AsyncIterable<string> | Iterable<string>;
 }
 
-export interface RepairEntry {
-  side: Side;
+export interface CutoverRepairEntry {
+  side: CutoverSide;
   method: string;
   args: readonly unknown[];
   key: string | undefined;
@@ -29,7 +29,7 @@ export interface RepairEntry {
  * the backlog size is part of the metrics.
  */
 export class RepairLedger {
-  private readonly backlog: RepairEntry[] = [];
+  private readonly backlog: CutoverRepairEntry[] = [];
   recorded = 0;
 
   constructor(
@@ -41,7 +41,7 @@ export class RepairLedger {
     return this.backlog.length;
   }
 
-  async record(entry: RepairEntry): Promise<void> {
+  async record(entry: CutoverRepairEntry): Promise<void> {
     this.backlog.push(entry);
     await this.flush().catch(() => undefined);
   }
@@ -56,7 +56,7 @@ export class RepairLedger {
           this.cutover,
           entry.side,
           entry.method,
-          JSON.stringify(normalize([...entry.args])),
+          JSON.stringify(canonicalValue([...entry.args])),
           entry.key ?? null,
           entry.phase,
           entry.error,
@@ -74,7 +74,7 @@ export class RepairLedger {
   }
 }
 
-export interface RepairOptions {
+export interface CutoverRepairOptions {
   /** Stop after this many ledger entries (default: all pending). */
   limit?: number;
   onProgress?: ProgressCallback;
@@ -82,7 +82,7 @@ export interface RepairOptions {
   lockWaitMs?: number;
 }
 
-export interface RepairResult {
+export interface CutoverRepairResult {
   cutover: string;
   /** Ledger entries examined. */
   examined: number;
@@ -101,7 +101,7 @@ export interface RepairResult {
 
 interface LedgerRow {
   id: number;
-  side: Side;
+  side: CutoverSide;
   method: string;
   args: unknown[];
   key: string | null;
@@ -118,12 +118,12 @@ export async function runRepair<T extends object>(options: {
   cutover: string;
   legacy: T;
   next: T;
-  keyAccess?: KeyAccess<T>;
-  repairOptions?: RepairOptions;
-}): Promise<RepairResult> {
+  keyAccess?: CutoverKeyAccess<T>;
+  repairOptions?: CutoverRepairOptions;
+}): Promise<CutoverRepairResult> {
   const { pool, cutover, keyAccess } = options;
   const limit = options.repairOptions?.limit ?? Number.POSITIVE_INFINITY;
-  const result: RepairResult = {
+  const result: CutoverRepairResult = {
     cutover,
     examined: 0,
     repaired: 0,
@@ -133,7 +133,7 @@ export async function runRepair<T extends object>(options: {
     mode: keyAccess ? "sync" : "replay",
     errors: [],
   };
-  const stores: Record<Side, T> = {
+  const stores: Record<CutoverSide, T> = {
     legacy: options.legacy,
     next: options.next,
   };
@@ -161,7 +161,7 @@ export async function runRepair<T extends object>(options: {
           const target = stores[row.side];
           const source = stores[row.side === "next" ? "legacy" : "next"];
           try {
-            if (keyAccess && row.key !== null) await syncKey(keyAccess, source, target, row.key);
+            if (keyAccess && row.key !== null) await syncCutoverKey(keyAccess, source, target, row.key);
             else {
               const fn = (target as Record<string, unknown>)[row.method];
               if (typeof fn !== "function")
@@ -221,7 +221,12 @@ export async function runRepair<T extends object>(options: {
 }
 
 /** Copies `key` from source to target until the source value did not change during the copy. */
-export async function syncKey<T>(access: KeyAccess<T>, source: T, target: T, key: string): Promise<void> {
+export async function syncCutoverKey<T>(
+  access: CutoverKeyAccess<T>,
+  source: T,
+  target: T,
+  key: string,
+): Promise<void> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const value = await access.read(source, key);
     await access.write(target, key, value ?? undefined);

@@ -1,13 +1,13 @@
-import { type DiffEntry, diffValues, normalize } from "./canonical-json.ts";
+import { type ValueDiff, diffValues, canonicalValue } from "./canonical-json.ts";
 
-export interface MismatchSample {
+export interface ShadowMismatchSample {
   method: string;
   key: string | null;
   /** The values as each side returned them (canonical JSON form). */
   legacy: unknown;
   next: unknown;
   /** JSON pointers of the differing members. */
-  diff: DiffEntry[];
+  diff: ValueDiff[];
   at: string;
 }
 
@@ -42,7 +42,7 @@ export class ShadowStats {
     errors: 0,
     skipped: 0,
   };
-  private readonly mismatches: MismatchSample[] = [];
+  private readonly mismatches: ShadowMismatchSample[] = [];
   private readonly errorSamples: ShadowErrorSample[] = [];
 
   constructor(private readonly sampleSize = 20) {}
@@ -54,8 +54,8 @@ export class ShadowStats {
       {
         method,
         key: key ?? null,
-        legacy: normalize(legacy),
-        next: normalize(next),
+        legacy: canonicalValue(legacy),
+        next: canonicalValue(next),
         diff: diffValues(legacy, next),
         at: new Date().toISOString(),
       },
@@ -81,7 +81,7 @@ export class ShadowStats {
   snapshot(): {
     counts: ShadowCounts;
     mismatchRate: number;
-    mismatches: MismatchSample[];
+    mismatches: ShadowMismatchSample[];
     errors: ShadowErrorSample[];
   } {
     const compared = this.counts.matched + this.counts.mismatched + this.counts.raced;

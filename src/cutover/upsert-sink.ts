@@ -2,7 +2,7 @@ import type pg from "pg";
 import { type CopyValue, copyRows } from "../pg/copy-writer.ts";
 import { withTransaction } from "../pg/pool.ts";
 import { quoteIdent, quoteQualified } from "../pg/quote.ts";
-import type { BackfillSink } from "./backfill.ts";
+import type { CutoverBackfillSink } from "./backfill.ts";
 
 export interface UpsertSinkOptions<R> {
   schema?: string;
@@ -26,7 +26,7 @@ export interface UpsertSinkOptions<R> {
  * INSERT ... SELECT ... ON CONFLICT into the target, in one transaction. Idempotent; the last
  * record wins when a batch holds one key twice.
  */
-export function upsertSink<R>(pool: pg.Pool, options: UpsertSinkOptions<R>): BackfillSink<R> {
+export function upsertSink<R>(pool: pg.Pool, options: UpsertSinkOptions<R>): CutoverBackfillSink<R> {
   const target = quoteQualified(options.schema, options.table);
   const columns = options.columns.map(quoteIdent).join(", ");
   const keys = options.keyColumns.map(quoteIdent).join(", ");

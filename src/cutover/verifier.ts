@@ -1,10 +1,10 @@
 import type pg from "pg";
 import type { ProgressCallback } from "../progress.ts";
-import { type DiffEntry, diffValues, normalize } from "./canonical-json.ts";
-import type { Side } from "./phases.ts";
-import { type KeyAccess, syncKey } from "./repair-ledger.ts";
+import { type ValueDiff, diffValues, canonicalValue } from "./canonical-json.ts";
+import type { CutoverSide } from "./phases.ts";
+import { type CutoverKeyAccess, syncCutoverKey } from "./repair-ledger.ts";
 
-export interface VerifyOptions {
+export interface CutoverVerifyOptions {
   /** Keys to compare; default: every key of both sides (needs keyAccess.keys). */
   keys?: Iterable<string> | AsyncIterable<string>;
   /** Compare a uniform random sample of this many keys instead of all. */
@@ -18,17 +18,17 @@ export interface VerifyOptions {
   onProgress?: ProgressCallback;
 }
 
-export interface VerifySample {
+export interface CutoverVerifySample {
   key: string;
   kind: "mismatch" | "missing-in-next" | "missing-in-legacy" | "error";
   legacy?: unknown;
   next?: unknown;
-  diff?: DiffEntry[];
+  diff?: ValueDiff[];
   error?: string;
   repaired?: boolean;
 }
 
-export interface VerifyResult {
+export interface CutoverVerifyResult {
   id: number;
   cutover: string;
   phase: string;
@@ -43,12 +43,12 @@ export interface VerifyResult {
   /** mismatched / keysChecked (0 when nothing was checked). */
   mismatchRate: number;
   repaired: number;
-  samples: VerifySample[];
+  samples: CutoverVerifySample[];
   startedAt: string;
   finishedAt: string;
 }
 
-async function* allKeys<T>(access: KeyAccess<T>, legacy: T, next: T): AsyncIterable<string> {
+async function* allKeys<T>(access: CutoverKeyAccess<T>, legacy: T, next: T): AsyncIterable<string> {
   const seen = new Set<string>();
   for await (const key of access.keys!(legacy)) {
     seen.add(key);
@@ -78,17 +78,17 @@ const absent = (v: unknown) => v === undefined || v === null;
  * Reads each key from both sides and compares them; the result (counts, rate, samples) is stored in
  * pgshift.cutover_verifications so `pgshift cutover verify NAME` can report it from anywhere.
  */
-export async function runVerify<T>(input: {
+export async function runCutoverVerify<T>(input: {
   pool: pg.Pool;
   cutover: string;
   phase: string;
   legacy: T;
   next: T;
-  access: KeyAccess<T>;
+  access: CutoverKeyAccess<T>;
   compare: (legacy: unknown, next: unknown, key: string) => boolean;
-  authoritative: Side;
-  options: VerifyOptions;
-}): Promise<VerifyResult> {
+  authoritative: CutoverSide;
+  options: CutoverVerifyOptions;
+}): Promise<CutoverVerifyResult> {
   const { access, options } = input;
   const startedAt = new Date().toISOString();
   if (!options.keys && !access.keys)
@@ -97,7 +97,7 @@ export async function runVerify<T>(input: {
   const keys = options.sample !== undefined ? await sampleKeys(source, options.sample) : source;
   const mode = options.sample !== undefined ? "sample" : options.keys ? "keys" : "full";
   const sampleLimit = options.samples ?? 20;
-  const result: VerifyResult = {
+  const result: CutoverVerifyResult = {
     id: 0,
     cutover: input.cutover,
     phase: input.phase,
@@ -115,7 +115,7 @@ export async function runVerify<T>(input: {
     finishedAt: startedAt,
   };
   const stores = { legacy: input.legacy, next: input.next };
-  const other: Side = input.authoritative === "legacy" ? "next" : "legacy";
+  const other: CutoverSide = input.authoritative === "legacy" ? "next" : "legacy";
 
   const check = async (key: string) => {
     let legacyValue: unknown;
@@ -153,16 +153,16 @@ export async function runVerify<T>(input: {
         : "mismatch";
     if (kind === "missing-in-next") result.missingInNext++;
     if (kind === "missing-in-legacy") result.missingInLegacy++;
-    const sample: VerifySample = {
+    const sample: CutoverVerifySample = {
       key,
       kind,
-      legacy: normalize(legacyValue),
-      next: normalize(nextValue),
+      legacy: canonicalValue(legacyValue),
+      next: canonicalValue(nextValue),
       diff: diffValues(legacyValue, nextValue),
     };
     if (options.repair) {
       try {
-        await syncKey(access, stores[input.authoritative], stores[other], key);
+        await syncCutoverKey(access, stores[input.authoritative], stores[other], key);
         const [a, b] = await Promise.all([access.read(input.legacy, key), access.read(input.next, key)]);
         if ((absent(a) && absent(b)) || (!absent(a) && !absent(b) && input.compare(a, b, key))) {
           result.repaired++;

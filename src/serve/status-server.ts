@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import type pg from "pg";
 import type { CutoverControl, CutoverStatus } from "../cutover/create-cutover.ts";
-import { cutoverMetricFamilies, type MetricFamily, renderPrometheus } from "../cutover/prometheus.ts";
+import { cutoverMetricFamilies, type PrometheusFamily, renderPrometheus } from "../cutover/prometheus.ts";
 import { targetOf } from "../pg/pool.ts";
 
 export interface PoolState {
@@ -24,7 +24,7 @@ export interface StatusServerOptions {
   /** /readyz fails when the ping takes longer (default 2000 ms). */
   readyTimeoutMs?: number;
   /** Extra metric families (e.g. from other parts of the application). */
-  extraMetrics?: () => MetricFamily[];
+  extraMetrics?: () => PrometheusFamily[];
 }
 
 export interface StatusReport {
@@ -81,7 +81,7 @@ export function metricsText(
   options: Pick<StatusServerOptions, "pool" | "cutovers" | "extraMetrics">,
 ): string {
   const pool = poolState(options.pool);
-  const families: MetricFamily[] = [
+  const families: PrometheusFamily[] = [
     {
       name: "pgshift_pool_connections",
       help: "Connections of the database pool by state",

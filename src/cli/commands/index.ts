@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { registerCheckCommand } from "./check-command.ts";
 import { registerConfigCommands } from "./config-command.ts";
+import { registerCutoverCommands } from "./cutover-command.ts";
 import { registerLocalCommands } from "./local-command.ts";
 import { registerMigrateCommands } from "./migrate-command.ts";
 
@@ -10,4 +11,5 @@ export const commandGroups: ((program: Command) => void)[] = [
   registerCheckCommand,
   registerConfigCommands,
   registerMigrateCommands,
+  registerCutoverCommands,
 ];
