@@ -1,0 +1,88 @@
+import { createHash } from "node:crypto";
+import { createReadStream, statSync } from "node:fs";
+import { resolve } from "node:path";
+import Database from "better-sqlite3";
+import { PgshiftError } from "../errors.ts";
+import { type CanonicalConverter, canonicalConverter, type SourceValue } from "./canonical.ts";
+import type { CanonicalRow, SourceFingerprint, SourceTableReader } from "./source-reader.ts";
+import type { VerifyTable } from "./types.ts";
+
+/** SQLite identifiers are quoted like PostgreSQL's: double quotes, inner quotes doubled. */
+function quoteSqlite(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** sha256 and size of a file, streamed. */
+export async function fileFingerprint(kind: string, path: string): Promise<SourceFingerprint> {
+  const full = resolve(path);
+  const size = statSync(full).size;
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(full)) hash.update(chunk as Buffer);
+  return { kind, path: full, size, sha256: hash.digest("hex") };
+}
+
+/**
+ * Reads a SQLite table for verification straight from the original file (read-only), converting each
+ * value to the canonical form of the PostgreSQL type the plan chose, with the verifier's own code.
+ */
+export class SqliteTableReader implements SourceTableReader {
+  private readonly db: Database.Database;
+  private readonly converters: CanonicalConverter[];
+  private readonly select: string;
+  private readonly keySource?: string;
+
+  constructor(path: string, private readonly table: VerifyTable) {
+    try {
+      this.db = new Database(path, { readonly: true, fileMustExist: true });
+    } catch (error) {
+      throw new PgshiftError("verify_source", `cannot open SQLite file ${path}: ${(error as Error).message}`, {
+        cause: error,
+        details: { path },
+      });
+    }
+    this.converters = table.columns.map((c) => canonicalConverter(c.kind, c.reading));
+    this.select = `select ${table.columns.map((c) => quoteSqlite(c.sourceName)).join(", ")} from ${quoteSqlite(table.sourceTable)}`;
+    if (table.key.length === 1) {
+      this.keySource = table.columns.find((c) => c.name === table.key[0])?.sourceName;
+    }
+  }
+
+  count(): number {
+    const row = this.db.prepare(`select count(*) as n from ${quoteSqlite(this.table.sourceTable)}`).get() as {
+      n: number;
+    };
+    return Number(row.n);
+  }
+
+  integerKeyRange(): { min: bigint; max: bigint } | undefined {
+    if (!this.keySource) return undefined;
+    const key = quoteSqlite(this.keySource);
+    const row = this.db
+      .prepare(
+        `select min(${key}) as lo, max(${key}) as hi, sum(typeof(${key}) <> 'integer') as other from ${quoteSqlite(this.table.sourceTable)}`,
+      )
+      .safeIntegers(true)
+      .get() as { lo: unknown; hi: unknown; other: unknown };
+    if (typeof row.lo !== "bigint" || typeof row.hi !== "bigint" || Number(row.other) > 0) return undefined;
+    return { min: row.lo, max: row.hi };
+  }
+
+  *rows(range?: [bigint, bigint]): Iterable<CanonicalRow> {
+    const sql =
+      range && this.keySource ? `${this.select} where ${quoteSqlite(this.keySource)} between ? and ?` : this.select;
+    const statement = this.db.prepare(sql).raw(true).safeIntegers(true);
+    const iterator = (range && this.keySource ? statement.iterate(range[0], range[1]) : statement.iterate()) as
+      IterableIterator<SourceValue[]>;
+    const converters = this.converters;
+    const width = converters.length;
+    for (const values of iterator) {
+      const fields: CanonicalRow = new Array(width);
+      for (let i = 0; i < width; i++) fields[i] = converters[i]!(values[i]);
+      yield fields;
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

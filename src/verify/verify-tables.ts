@@ -1,0 +1,404 @@
+import { createHash } from "node:crypto";
+import { setImmediate as yieldToLoop } from "node:timers/promises";
+import type pg from "pg";
+import { asPgshiftError } from "../errors.ts";
+import { withClient } from "../pg/pool.ts";
+import type { ProgressCallback } from "../progress.ts";
+import { type CanonicalKind, recordText } from "./canonical.ts";
+import {
+  type ChunkStrategy,
+  chooseStrategy,
+  hashChunk,
+  inSample,
+  md5,
+  rangeBounds,
+  rangeChunk,
+  sampleThreshold,
+} from "./chunking.ts";
+import type { CanonicalRow, SourceTableReader } from "./source-reader.ts";
+import {
+  type ChunkSums,
+  describeTargetTable,
+  inCanonicalSnapshot,
+  targetChunkSums,
+  targetRowsInChunks,
+  targetSql,
+} from "./target-side.ts";
+import type { ChangedRow, RowKey, TableVerification, VerifyTable } from "./types.ts";
+
+export interface VerifyTablesOptions {
+  pool: pg.Pool;
+  tables: readonly VerifyTable[];
+  /** Opens the source side of one table. */
+  openSource: (table: VerifyTable) => SourceTableReader;
+  /** Fraction of rows (0 < P <= 1) to compare, chosen by a hash of the key; full when absent. */
+  sample?: number;
+  /** Tables verified at once. */
+  jobs?: number;
+  /** Keys listed per kind of difference and table. */
+  maxDiffs?: number;
+  /** Mismatched chunks narrowed down to rows per table. */
+  maxNarrowChunks?: number;
+  /** Average rows per chunk. */
+  chunkRows?: number;
+  onProgress?: ProgressCallback;
+}
+
+const PROGRESS_EVERY = 16_384;
+
+/** Verifies tables in parallel (`jobs` at a time); one result per table, in the given order. */
+export async function verifyTables(options: VerifyTablesOptions): Promise<TableVerification[]> {
+  const results: TableVerification[] = new Array(options.tables.length);
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const index = next++;
+      if (index >= options.tables.length) return;
+      results[index] = await verifyTable(options, options.tables[index]!);
+    }
+  };
+  const jobs = Math.max(1, Math.min(options.jobs ?? 2, options.tables.length));
+  await Promise.all(Array.from({ length: jobs }, worker));
+  return results;
+}
+
+interface SourceAggregate {
+  chunks: ChunkSums;
+  rows: number;
+}
+
+/** How one side's rows map to chunks, keys and the sample. */
+class RowPlacement {
+  readonly keyIndexes: number[];
+  private readonly threshold?: number;
+
+  constructor(
+    table: VerifyTable,
+    readonly strategy: ChunkStrategy,
+    sample: number | undefined,
+  ) {
+    this.keyIndexes = table.key.map((k) => table.columns.findIndex((c) => c.name === k));
+    if (sample !== undefined) this.threshold = sampleThreshold(sample);
+  }
+
+  keyText(fields: CanonicalRow, rowText: string): string {
+    if (this.keyIndexes.length === 0) return rowText;
+    return recordText(this.keyIndexes.map((i) => fields[i] ?? null));
+  }
+
+  /** The row's chunk, or undefined when the sample leaves it out. */
+  place(fields: CanonicalRow, rowText: string, rowDigest: Buffer): string | undefined {
+    let identityDigest: Buffer | undefined;
+    if (this.keyIndexes.length === 0) identityDigest = rowDigest;
+    else if (this.threshold !== undefined || this.strategy.kind !== "key-range")
+      identityDigest = md5(this.keyText(fields, rowText));
+    if (this.threshold !== undefined && !inSample(identityDigest!, this.threshold)) return undefined;
+    if (this.strategy.kind === "key-range") {
+      const key = fields[this.keyIndexes[0]!];
+      if (key === null || key === undefined || !/^-?\d+$/.test(key)) return "invalid";
+      return rangeChunk(key, this.strategy.shift);
+    }
+    return hashChunk(identityDigest!, this.strategy.buckets);
+  }
+}
+
+async function* eachRow(
+  iterable: Iterable<CanonicalRow> | AsyncIterable<CanonicalRow>,
+): AsyncIterable<CanonicalRow> {
+  if (Symbol.asyncIterator in iterable) {
+    yield* iterable;
+    return;
+  }
+  // Sync sources (SQLite) yield to the event loop now and then, so that other tables, the target's
+  // queries and progress keep moving.
+  let n = 0;
+  for (const row of iterable) {
+    yield row;
+    if (++n % 4096 === 0) await yieldToLoop();
+  }
+}
+
+async function sourceChunkSums(
+  reader: SourceTableReader,
+  placement: RowPlacement,
+  progress: (done: number) => void,
+): Promise<SourceAggregate> {
+  const sums = new Map<string, { rows: number; sum: bigint }>();
+  let rows = 0;
+  let seen = 0;
+  for await (const fields of eachRow(reader.rows())) {
+    seen++;
+    if (seen % PROGRESS_EVERY === 0) progress(seen);
+    const rowText = recordText(fields);
+    const digest = md5(rowText);
+    const chunk = placement.place(fields, rowText, digest);
+    if (chunk === undefined) continue;
+    rows++;
+    const acc = sums.get(chunk);
+    const w = digest.readBigInt64BE(0);
+    if (acc) {
+      acc.rows++;
+      acc.sum += w;
+    } else sums.set(chunk, { rows: 1, sum: w });
+  }
+  progress(seen);
+  const chunks: ChunkSums = new Map();
+  for (const [chunk, acc] of sums) {
+    chunks.set(chunk, { rows: acc.rows, checksum: BigInt.asUintN(64, acc.sum).toString(16).padStart(16, "0") });
+  }
+  return { chunks, rows };
+}
+
+/** sha256 over the sorted chunk lines: one figure per side for the report. */
+function tableChecksum(chunks: ChunkSums): string {
+  const hash = createHash("sha256");
+  for (const chunk of [...chunks.keys()].sort()) {
+    const c = chunks.get(chunk)!;
+    hash.update(`${chunk}:${c.rows}:${c.checksum}\n`);
+  }
+  return hash.digest("hex");
+}
+
+function compareChunkId(a: string, b: string): number {
+  const na = /^-?\d+$/.test(a);
+  const nb = /^-?\d+$/.test(b);
+  if (na && nb) {
+    const x = BigInt(a);
+    const y = BigInt(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  if (na !== nb) return na ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const MAX_SHOWN = 200;
+
+/** A canonical value as shown in a diff: marked when the source value had no canonical form, cut when long. */
+function shown(value: string | null): string | null {
+  if (value === null) return null;
+  let text = value.charCodeAt(0) === 0 ? `(unconvertible) ${value.slice(1)}` : value;
+  if (text.length > MAX_SHOWN) text = `${text.slice(0, MAX_SHOWN)}… (${value.length} chars)`;
+  return text;
+}
+
+function emptyResult(table: VerifyTable, strategy: TableVerification["chunking"]["strategy"]): TableVerification {
+  return {
+    sourceTable: table.sourceTable,
+    schema: table.schema,
+    table: table.table,
+    status: "identical",
+    sourceRows: 0,
+    targetRows: 0,
+    chunking: { strategy, chunks: 0, mismatched: 0, narrowed: 0 },
+    checksums: { source: "", target: "" },
+    missing: [],
+    extra: [],
+    changed: [],
+    missingRows: 0,
+    extraRows: 0,
+    changedRows: 0,
+    complete: true,
+    problems: [],
+    durationMs: 0,
+  };
+}
+
+async function verifyTable(options: VerifyTablesOptions, table: VerifyTable): Promise<TableVerification> {
+  const started = Date.now();
+  const task = `verify ${table.table}`;
+  const result = emptyResult(table, table.key.length === 0 ? "row-hash" : "key-range");
+  let reader: SourceTableReader | undefined;
+  try {
+    reader = options.openSource(table);
+    const source = reader;
+    await withClient(options.pool, (client) =>
+      inCanonicalSnapshot(client, async () => {
+        result.sourceRows = await source.count();
+        const described = await describeTargetTable(client, table.schema, table.table);
+        if (!described) {
+          result.problems.push(`table ${table.schema}.${table.table} does not exist in the target`);
+          result.missingRows = result.sourceRows;
+          return;
+        }
+        const kinds = new Map<string, CanonicalKind>(described.map((c) => [c.name, c.kind]));
+        for (const column of table.columns) {
+          const actual = described.find((c) => c.name === column.name);
+          if (!actual) result.problems.push(`column ${column.name} does not exist in the target`);
+          else if (actual.kind !== column.kind)
+            result.problems.push(
+              `column ${column.name} is ${actual.type} in the target, but the plan chose ${column.pgType}`,
+            );
+        }
+        for (const key of table.key) {
+          if (!table.columns.some((c) => c.name === key))
+            result.problems.push(`key column ${key} is not among the verified columns`);
+        }
+        if (result.problems.some((p) => p.includes("does not exist") || p.startsWith("key column"))) {
+          const count = await client.query(`select count(*)::bigint as n from ${targetSql(table, kinds).from}`);
+          result.targetRows = Number(count.rows[0].n);
+          return;
+        }
+        const keyKind = table.key.length === 1 ? table.columns.find((c) => c.name === table.key[0])?.kind : undefined;
+        const integerKey = keyKind === "integer" && kinds.get(table.key[0]!) === "integer";
+        const keyRange = integerKey ? await source.integerKeyRange() : undefined;
+        const strategy = chooseStrategy({
+          rows: result.sourceRows,
+          hasKey: table.key.length > 0,
+          integerKey,
+          ...(keyRange ? { keyRange } : {}),
+          ...(options.chunkRows ? { chunkRows: options.chunkRows } : {}),
+        });
+        result.chunking.strategy = strategy.kind;
+        const sql = targetSql(table, kinds);
+        const placement = new RowPlacement(table, strategy, options.sample);
+        const targetPromise = targetChunkSums(client, sql, strategy, options.sample);
+        targetPromise.catch(() => undefined);
+        const sourceAgg = await sourceChunkSums(source, placement, (done) =>
+          options.onProgress?.({ task, done, total: result.sourceRows, unit: "rows" }),
+        );
+        const target = await targetPromise;
+        result.targetRows = target.totalRows;
+        if (options.sample !== undefined) {
+          result.sample = {
+            fraction: options.sample,
+            sourceRows: sourceAgg.rows,
+            targetRows: target.sampledRows ?? 0,
+          };
+        }
+        result.checksums = { source: tableChecksum(sourceAgg.chunks), target: tableChecksum(target.chunks) };
+        const all = new Set([...sourceAgg.chunks.keys(), ...target.chunks.keys()]);
+        result.chunking.chunks = all.size;
+        const mismatched = [...all]
+          .filter((chunk) => {
+            const s = sourceAgg.chunks.get(chunk);
+            const t = target.chunks.get(chunk);
+            return s?.rows !== t?.rows || s?.checksum !== t?.checksum;
+          })
+          .sort(compareChunkId);
+        result.chunking.mismatched = mismatched.length;
+        if (mismatched.length === 0) return;
+        const narrow = mismatched.slice(0, options.maxNarrowChunks ?? 16);
+        result.chunking.narrowed = narrow.length;
+        result.complete = narrow.length === mismatched.length;
+        await narrowChunks(options, table, source, placement, narrow, result, () =>
+          targetRowsInChunks(client, sql, strategy, narrow, options.sample),
+        );
+      }),
+    );
+    const differs =
+      result.problems.length > 0 ||
+      result.chunking.mismatched > 0 ||
+      result.sourceRows !== result.targetRows ||
+      result.checksums.source !== result.checksums.target;
+    result.status = differs ? "mismatch" : "identical";
+  } catch (error) {
+    const failure = asPgshiftError(error);
+    result.status = "error";
+    result.error = { code: failure.code, message: failure.message };
+  } finally {
+    reader?.close();
+    result.durationMs = Date.now() - started;
+    options.onProgress?.({ task, done: result.sourceRows, total: result.sourceRows, unit: "rows", finished: true });
+  }
+  return result;
+}
+
+interface KeyedRow {
+  keyText: string;
+  fields: CanonicalRow;
+}
+
+/** Narrows mismatched chunks to rows: missing, extra and changed, with the differing columns. */
+async function narrowChunks(
+  options: VerifyTablesOptions,
+  table: VerifyTable,
+  source: SourceTableReader,
+  placement: RowPlacement,
+  chunks: readonly string[],
+  result: TableVerification,
+  loadTarget: () => Promise<CanonicalRow[]>,
+): Promise<void> {
+  const wanted = new Set(chunks);
+  const sourceRows = new Map<string, KeyedRow[]>();
+  const add = (map: Map<string, KeyedRow[]>, row: KeyedRow) => {
+    const list = map.get(row.keyText);
+    if (list) list.push(row);
+    else map.set(row.keyText, [row]);
+  };
+  const collect = async (rows: Iterable<CanonicalRow> | AsyncIterable<CanonicalRow>) => {
+    for await (const fields of eachRow(rows)) {
+      const rowText = recordText(fields);
+      const chunk = placement.place(fields, rowText, md5(rowText));
+      if (chunk === undefined || !wanted.has(chunk)) continue;
+      add(sourceRows, { keyText: placement.keyText(fields, rowText), fields });
+    }
+  };
+  const strategy = placement.strategy;
+  if (strategy.kind === "key-range" && chunks.every((c) => /^-?\d+$/.test(c))) {
+    for (const chunk of chunks) {
+      const [low, high] = rangeBounds(chunk, strategy.shift);
+      await collect(source.rows([low, high - 1n]));
+    }
+  } else {
+    await collect(source.rows());
+  }
+  const targetRows = new Map<string, KeyedRow[]>();
+  for (const fields of await loadTarget()) {
+    const rowText = recordText(fields);
+    add(targetRows, { keyText: placement.keyText(fields, rowText), fields });
+  }
+
+  const maxDiffs = options.maxDiffs ?? 20;
+  const keyOf = (fields: CanonicalRow): RowKey => {
+    const names = table.key.length ? table.key : table.columns.map((c) => c.name);
+    const indexes = table.key.length ? placement.keyIndexes : table.columns.map((_, i) => i);
+    return Object.fromEntries(names.map((name, i) => [name, shown(fields[indexes[i]!] ?? null)]));
+  };
+  const missing: KeyedRow[] = [];
+  const extra: KeyedRow[] = [];
+  const changed: [KeyedRow, KeyedRow][] = [];
+  for (const keyText of new Set([...sourceRows.keys(), ...targetRows.keys()])) {
+    const fromSource = [...(sourceRows.get(keyText) ?? [])];
+    const fromTarget = [...(targetRows.get(keyText) ?? [])];
+    // Pair equal rows first (duplicates are possible without a key), then the rest as changed.
+    for (let i = fromSource.length - 1; i >= 0; i--) {
+      const text = recordText(fromSource[i]!.fields);
+      const j = fromTarget.findIndex((t) => recordText(t.fields) === text);
+      if (j >= 0) {
+        fromSource.splice(i, 1);
+        fromTarget.splice(j, 1);
+      }
+    }
+    while (fromSource.length && fromTarget.length) changed.push([fromSource.shift()!, fromTarget.shift()!]);
+    missing.push(...fromSource);
+    extra.push(...fromTarget);
+  }
+  const byKey = keyComparator(table, placement);
+  missing.sort(byKey);
+  extra.sort(byKey);
+  changed.sort((a, b) => byKey(a[0], b[0]));
+  result.missingRows = missing.length;
+  result.extraRows = extra.length;
+  result.changedRows = changed.length;
+  result.missing = missing.slice(0, maxDiffs).map((r) => keyOf(r.fields));
+  result.extra = extra.slice(0, maxDiffs).map((r) => keyOf(r.fields));
+  result.changed = changed.slice(0, maxDiffs).map(([s, t]): ChangedRow => ({
+    key: keyOf(s.fields),
+    columns: table.columns
+      .map((column, i) => ({ column: column.name, source: s.fields[i] ?? null, target: t.fields[i] ?? null }))
+      .filter((d) => d.source !== d.target)
+      .map((d) => ({ column: d.column, source: shown(d.source), target: shown(d.target) })),
+  }));
+}
+
+function keyComparator(table: VerifyTable, placement: RowPlacement): (a: KeyedRow, b: KeyedRow) => number {
+  const integerKey = table.key.length === 1 && placement.strategy.kind === "key-range";
+  return (a, b) => {
+    if (integerKey) {
+      const x = a.fields[placement.keyIndexes[0]!];
+      const y = b.fields[placement.keyIndexes[0]!];
+      if (x && y && /^-?\d+$/.test(x) && /^-?\d+$/.test(y)) return compareChunkId(x, y);
+    }
+    return a.keyText < b.keyText ? -1 : a.keyText > b.keyText ? 1 : 0;
+  };
+}
