@@ -13,3 +13,4 @@ export * from "./repair-ledger.ts";
 export * from "./shadow-stats.ts";
 export * from "./upsert-sink.ts";
 export * from "./verifier.ts";
+export * from "./document-adapter.ts";

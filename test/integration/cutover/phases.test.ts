@@ -236,7 +236,7 @@ describe("cutover phases", () => {
       /listed both as a read and as a write/,
     );
     await assert.rejects(
-      createCutover({ name: "bad name!", pool: db().pool, legacy, next, reads: [], writes: [] }),
+      createCutover<KvStore>({ name: "bad name!", pool: db().pool, legacy, next, reads: [], writes: [] }),
       /invalid cutover name/,
     );
   });
