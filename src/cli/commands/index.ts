@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { registerCheckCommand } from "./check-command.ts";
 import { registerConfigCommands } from "./config-command.ts";
 import { registerCutoverCommands } from "./cutover-command.ts";
+import { registerImportCommand } from "./import-command.ts";
 import { registerLocalCommands } from "./local-command.ts";
 import { registerMigrateCommands } from "./migrate-command.ts";
 
@@ -10,6 +11,7 @@ export const commandGroups: ((program: Command) => void)[] = [
   registerLocalCommands,
   registerCheckCommand,
   registerConfigCommands,
+  registerImportCommand,
   registerMigrateCommands,
   registerCutoverCommands,
 ];
