@@ -11,3 +11,4 @@ export * from "./progress.ts";
 export * from "./cutover/index.ts";
 export * from "./serve/index.ts";
 export * from "./documents/index.ts";
+export * from "./load/index.ts";
