@@ -338,19 +338,34 @@ interface LoadOutcome {
   indexes: string[];
 }
 
+const FORMATTED_TYPES: Record<string, string> = {
+  "timestamp without time zone": "timestamp",
+  "timestamp with time zone": "timestamptz",
+};
+
+/** Whether values planned as `planned` go into an existing column of type `existing` unaltered. */
+function fitsExisting(existing: string, planned: string): boolean {
+  const have = FORMATTED_TYPES[existing] ?? existing;
+  if (have === planned || have === "text") return true;
+  if (have === "numeric" && (planned === "bigint" || planned === "integer")) return true;
+  if (have === "bigint" && planned === "integer") return true;
+  if ((have === "timestamp" || have === "timestamptz") && planned === "date") return true;
+  return false;
+}
+
 async function tableColumns(
   client: pg.ClientBase,
   schema: string,
   table: string,
-): Promise<string[] | undefined> {
+): Promise<{ name: string; type: string }[] | undefined> {
   const { rows } = await client.query(
-    `select a.attname from pg_attribute a
+    `select a.attname, format_type(a.atttypid, null) as type from pg_attribute a
        join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
       where n.nspname = $1 and c.relname = $2 and a.attnum > 0 and not a.attisdropped and c.relkind in ('r', 'p')
       order by a.attnum`,
     [schema, table],
   );
-  if (rows.length > 0) return rows.map((r) => r.attname as string);
+  if (rows.length > 0) return rows.map((r) => ({ name: r.attname as string, type: r.type as string }));
   const exists = await client.query(
     `select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = $2`,
     [schema, table],
@@ -370,11 +385,19 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
   await client.query(`create schema if not exists ${quoteIdent(plan.schema)}`);
   const existing = await tableColumns(client, plan.schema, plan.table);
   if (existing && mode !== "replace") {
-    const missing = plan.columns.map((c) => c.name).filter((name) => !existing.includes(name));
+    const byName = new Map(existing.map((c) => [c.name, c.type]));
+    const missing = plan.columns.map((c) => c.name).filter((name) => !byName.has(name));
     if (missing.length > 0)
       throw new UsageError(
         `${plan.schema}.${plan.table} exists without column(s) ${missing.join(", ")}; use --mode replace, or another --table`,
       );
+    for (const column of plan.columns) {
+      const have = byName.get(column.name)!;
+      if (!fitsExisting(have, column.type))
+        throw new UsageError(
+          `${plan.schema}.${plan.table}.${column.name} is ${have}, but this import's values are ${column.type}; use --mode replace to rebuild the table`,
+        );
+    }
   }
   const keys = plan.keyColumns;
   const lastWins = ctx.duplicatePolicy === "last-wins" && keys.length > 0;
@@ -496,7 +519,14 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
     return built.values;
   };
 
-  const iterator = ctx.resolved.source.read(sourceProgress(ctx.onProgress, task))[Symbol.asyncIterator]();
+  const forward = sourceProgress(ctx.onProgress, task);
+  let filesRead = 0;
+  const iterator = ctx.resolved.source
+    .read((p) => {
+      filesRead = Math.max(filesRead, p.files);
+      forward?.(p);
+    })
+    [Symbol.asyncIterator]();
   let exhausted = false;
   let recordsLoaded = 0;
   let lastProgress = 0;
@@ -633,7 +663,7 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
   await client.query(`analyze ${qualified}`);
   return {
     tableCreated,
-    files: fileCount,
+    files: Math.max(filesRead, fileCount),
     recordsRead,
     recordsLoaded,
     quarantined,

@@ -71,12 +71,13 @@ async function* readCsv(
   const totalBytes = (await stat(path)).size;
   const input = createReadStream(path, { highWaterMark: 1 << 20 });
   const utf16 = encoding === "utf16le";
-  const decoder = SINGLE_BYTE.has(encoding)
-    ? new TextDecoder(encoding === "ascii" ? "latin1" : encoding)
-    : undefined;
+  const latin1 = SINGLE_BYTE.has(encoding) && !["windows-1252", "cp1252"].includes(encoding);
+  const decoder = ["windows-1252", "cp1252"].includes(encoding) ? new TextDecoder("windows-1252") : undefined;
+  // Parse as latin1 (one char per byte, lossless), then decode each field from its original bytes:
+  // invalid UTF-8 is found per field instead of being replaced silently.
   const parser = parse({
-    delimiter: utf16 ? delimiter : Buffer.from(delimiter, "utf8"),
-    encoding: utf16 ? "utf16le" : null,
+    delimiter: utf16 ? delimiter : Buffer.from(delimiter, "utf8").toString("latin1"),
+    encoding: utf16 ? "utf16le" : "latin1",
     bom: true,
     raw: true,
     info: true,
@@ -90,22 +91,24 @@ async function* readCsv(
   let lastReport = 0;
   try {
     for await (const item of parser as AsyncIterable<{
-      record: (Buffer | string)[];
-      raw: Buffer | string;
+      record: string[];
+      raw: string;
       info: { lines: number; bytes: number };
     }>) {
       const line = previousLines + 1;
       previousLines = item.info.lines;
-      const rawBytes =
-        typeof item.raw === "string" ? Buffer.from(item.raw, "utf16le") : Buffer.from(item.raw);
-      const raw = () => rawBytes.subarray(0, rawBytes.length - trailingNewline(rawBytes));
+      const rawBytes = Buffer.from(item.raw, utf16 ? "utf16le" : "latin1");
+      const raw = () => rawBytes.subarray(0, rawBytes.length - trailingNewline(rawBytes, utf16));
       const location = `${file}:${line}`;
       const fields: string[] = [];
       let invalid: string | undefined;
       for (let i = 0; i < item.record.length; i++) {
-        const field = item.record[i]!;
-        if (typeof field === "string") fields.push(field);
-        else if (decoder) fields.push(decoder.decode(field));
+        if (utf16 || latin1) {
+          fields.push(item.record[i]!);
+          continue;
+        }
+        const field = Buffer.from(item.record[i]!, "latin1");
+        if (decoder) fields.push(decoder.decode(field));
         else if (isUtf8(field)) fields.push(field.toString("utf8"));
         else {
           invalid ??= `invalid UTF-8 in field ${i + 1}${headers ? ` (${headers[i] ?? "extra"})` : ""} at line ${line}, byte ${firstInvalidUtf8(field) + 1} of the field`;
@@ -174,7 +177,11 @@ async function* readCsv(
   progress?.({ files: 1, bytes: totalBytes, totalBytes });
 }
 
-function trailingNewline(bytes: Buffer): number {
+function trailingNewline(bytes: Buffer, utf16 = false): number {
+  if (utf16) {
+    const end = bytes.toString("utf16le");
+    return end.endsWith("\r\n") ? 4 : end.endsWith("\n") || end.endsWith("\r") ? 2 : 0;
+  }
   if (bytes.length >= 2 && bytes[bytes.length - 2] === 0x0d && bytes[bytes.length - 1] === 0x0a) return 2;
   if (bytes.length >= 1 && (bytes[bytes.length - 1] === 0x0a || bytes[bytes.length - 1] === 0x0d)) return 1;
   return 0;

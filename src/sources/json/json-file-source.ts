@@ -2,7 +2,7 @@ import { isUtf8 } from "node:buffer";
 import { createReadStream } from "node:fs";
 import { open, readFile, stat } from "node:fs/promises";
 import { basename } from "node:path";
-import { type Duplex, pipeline, type Readable, Transform, type TransformCallback } from "node:stream";
+import { type Duplex, type Readable, Transform, type TransformCallback } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import { parser } from "stream-json";
 import pick from "stream-json/filters/pick.js";
@@ -21,7 +21,7 @@ export const QUARANTINE_FILE_LIMIT = 64 * 1024 * 1024;
 /** `json:FILE`: one record, an array of records, or an envelope with records at `recordsPointer`. */
 export function jsonFileSource(
   path: string,
-  options: { recordsPointer?: readonly string[]; label?: string } = {},
+  options: { recordsPointer?: readonly string[]; label?: string; wholeFileLimit?: number } = {},
 ): DocumentSource {
   const file = basename(path);
   return {
@@ -29,7 +29,7 @@ export function jsonFileSource(
     defaultTable: file.replace(/\.json$/i, ""),
     read: async function* (progress) {
       const size = (await stat(path)).size;
-      yield* readJsonFile(path, file, size, options.recordsPointer, progress);
+      yield* readJsonFile(path, file, size, options.recordsPointer, progress, options.wholeFileLimit);
       progress?.({ files: 1, bytes: size, totalBytes: size });
     },
   };
@@ -42,8 +42,9 @@ export async function* readJsonFile(
   size: number,
   recordsPointer: readonly string[] | undefined,
   progress?: (p: SourceProgress) => void,
+  wholeFileLimit = WHOLE_FILE_LIMIT,
 ): AsyncGenerator<SourceItem> {
-  if (size > WHOLE_FILE_LIMIT) {
+  if (size > wholeFileLimit) {
     yield* streamJsonFile(path, file, size, recordsPointer, progress);
     return;
   }
@@ -194,9 +195,10 @@ export async function* streamJsonFile(
   const first = await firstSignificantByte(path);
   const pointer = recordsPointer ?? [];
   const wholeObject = pointer.length === 0 && first === 0x7b;
-  const input = createReadStream(path, { highWaterMark: 1 << 16 });
+  // small chunks: a syntax error loses at most the records parsed from its chunk
+  const input = createReadStream(path, { highWaterMark: 1 << 14 });
   const lines = new Utf8Lines();
-  const stages: Duplex[] = [lines, parser.asStream()];
+  const stages: (Readable | Duplex)[] = [input, lines, parser.asStream()];
   if (pointer.length > 0) {
     stages.push(
       pick.asStream({
@@ -207,19 +209,24 @@ export async function* streamJsonFile(
     );
   }
   stages.push(wholeObject ? streamValues.asStream() : streamArray.asStream());
-  // pipeline() destroys every stage with the first error, so the loop below sees it
-  const output = (pipeline as unknown as (...streams: unknown[]) => Readable)(
-    input,
-    ...stages,
-    () => undefined,
-  );
+  // An error upstream ends the next stage instead of destroying the chain, so that the records
+  // assembled before the error still arrive; the error is reported after them.
+  let failure: Error | undefined;
+  for (let i = 0; i < stages.length - 1; i++) {
+    const stage = stages[i]!;
+    const next = stages[i + 1] as Duplex;
+    stage.on("error", (error: Error) => {
+      failure ??= error;
+      stage.unpipe(next);
+      next.end();
+    });
+    stage.pipe(next);
+  }
+  const output = stages[stages.length - 1] as Readable;
   let nextIndex = 0;
   let lastReport = 0;
   try {
-    for await (const item of output as AsyncIterable<{
-      key: number;
-      value: unknown;
-    }>) {
+    for await (const item of output as AsyncIterable<{ key: number; value: unknown }>) {
       const value = item.value;
       if (wholeObject) {
         yield {
@@ -248,19 +255,19 @@ export async function* streamJsonFile(
       }
     }
   } catch (error) {
-    const where = wholeObject ? "" : ` (in record ${formatPointer([...pointer, nextIndex])})`;
-    const message = (error as Error).message;
-    const reason = lines.invalidAt
-      ? `${message} of ${file}${where}`
-      : `malformed JSON in ${file} near line ${lines.lines}${where}: ${message}`;
-    const bytes = size <= QUARANTINE_FILE_LIMIT ? await readFile(path) : undefined;
-    yield {
-      ...fileProblem(file, reason, bytes),
-      location: `${file}:${lines.lines}`,
-    };
+    failure ??= error as Error;
   } finally {
-    input.destroy();
-    output.destroy();
+    for (const stage of stages) stage.destroy();
+  }
+  if (failure) {
+    const where = wholeObject
+      ? ""
+      : `; records before ${formatPointer([...pointer, nextIndex])} were loaded, the rest of the file was not`;
+    const reason = lines.invalidAt
+      ? `${failure.message} of ${file}${where}`
+      : `malformed JSON in ${file} near line ${lines.lines}: ${failure.message}${where}`;
+    const bytes = size <= QUARANTINE_FILE_LIMIT ? await readFile(path) : undefined;
+    yield { ...fileProblem(file, reason, bytes), location: `${file}:${lines.lines}` };
   }
   progress?.({ files: 0, bytes: size, totalBytes: size });
 }
