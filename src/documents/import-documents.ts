@@ -521,12 +521,11 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
 
   const forward = sourceProgress(ctx.onProgress, task);
   let filesRead = 0;
-  const iterator = ctx.resolved.source
-    .read((p) => {
-      filesRead = Math.max(filesRead, p.files);
-      forward?.(p);
-    })
-    [Symbol.asyncIterator]();
+  const items = ctx.resolved.source.read((p) => {
+    filesRead = Math.max(filesRead, p.files);
+    forward?.(p);
+  });
+  const iterator = items[Symbol.asyncIterator]();
   let exhausted = false;
   let recordsLoaded = 0;
   let lastProgress = 0;
