@@ -1,0 +1,71 @@
+// The lock-row fallback through a real PgBouncer in transaction pooling mode, where session-level
+// advisory locks cannot work (each transaction may run on a different server connection).
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { migrate, migrateDown } from "../../../src/migrate/index.ts";
+import { createPool } from "../../../src/pg/pool.ts";
+import { useTestDatabase } from "../../helpers/database.ts";
+import { migration, migrationDir } from "./migration-dir.ts";
+import { type Bouncer, startPgBouncer } from "./pgbouncer.ts";
+
+const db = useTestDatabase("migbouncer");
+let bouncer: Bouncer;
+before(async () => {
+  bouncer = await startPgBouncer(process.env.TEST_DATABASE_URL!);
+});
+after(async () => {
+  await bouncer?.stop();
+});
+
+test("through transaction-mode PgBouncer with --lock-mode row: two runners at once apply each migration exactly once", async () => {
+  const dir = migrationDir({
+    "20240101000000_orders.sql": migration(
+      "create table orders (id bigint generated always as identity primary key, customer text not null);\ninsert into orders (customer) select 'c' || g from generate_series(1, 2000) g;",
+      "drop table orders;",
+    ),
+    "20240102000000_orders_customer_index.sql": migration(
+      "create index concurrently orders_customer on orders (customer);",
+      "drop index concurrently orders_customer;",
+      { noTransaction: true },
+    ),
+    "20240103000000_slow.sql": migration("create table audit (id int);\nselect pg_sleep(1);", "drop table audit;"),
+    "20240104000000_last.sql": migration("alter table orders add column note text;", "alter table orders drop column note;"),
+  });
+  const pools = [0, 1, 2].map(() => createPool({ url: bouncer.url(db().name), max: 3 }));
+  try {
+    // pgshift's own schema is created once first; the race is about the application's migrations.
+    const first = await migrate({ pool: pools[0]!, dir, lockMode: "row", target: "20240101000000" });
+    assert.equal(first.applied, 1);
+
+    const results = await Promise.allSettled(
+      pools.slice(1).map((pool) => migrate({ pool, dir, lockMode: "row", lockWaitMs: 0 })),
+    );
+    const applied = results.map((r) => (r.status === "fulfilled" ? r.value.applied : 0)).sort();
+    assert.deepEqual(applied, [0, 3], "one runner applied the three remaining migrations, the other none");
+    for (const result of results) {
+      if (result.status === "rejected") {
+        assert.equal((result.reason as { code?: string }).code, "lock_busy");
+        assert.match(String((result.reason as Error).message), /schema migrations are locked by .*pid \d+/);
+      }
+    }
+    const history = await db().pool.query("select version from pgshift.migrations order by version");
+    assert.deepEqual(
+      history.rows.map((r) => r.version),
+      ["20240101000000", "20240102000000", "20240103000000", "20240104000000"],
+    );
+    const index = await db().pool.query("select indisvalid from pg_index where indexrelid = 'orders_customer'::regclass");
+    assert.deepEqual(index.rows, [{ indisvalid: true }], "CREATE INDEX CONCURRENTLY worked through the pooler");
+
+    const down = await migrateDown({ pool: pools[1]!, dir, lockMode: "row", target: "0" });
+    assert.equal(down.reverted, 4);
+    const left = await db().pool.query(
+      `select (select count(*) from pgshift.migrations)::int as applied,
+              (select count(*) from pgshift.migration_lock)::int as lock_rows,
+              (select count(*) from pg_class where relname in ('orders', 'audit'))::int as tables,
+              (select count(*) from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database()))::int as advisory_locks`,
+    );
+    assert.deepEqual(left.rows[0], { applied: 0, lock_rows: 0, tables: 0, advisory_locks: 0 });
+  } finally {
+    await Promise.all(pools.map((p) => p.end()));
+  }
+});
