@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type pg from "pg";
 import { UsageError } from "../errors.ts";
 import { quoteIdent, quoteQualified } from "../pg/quote.ts";
@@ -149,6 +150,8 @@ export class DocumentStore<D extends JsonDocument = JsonDocument> {
   async put(key: DocumentKey, doc: D, options: { sourceFile?: string } = {}): Promise<void> {
     const values = this.keyValues(key);
     const n = values.length;
+    // hashed as the import hashes a document without source text: its JSON serialization
+    const text = JSON.stringify(doc);
     const sets = [
       `${quoteIdent(this.doc)} = excluded.${quoteIdent(this.doc)}`,
       "source_file = excluded.source_file",
@@ -157,9 +160,14 @@ export class DocumentStore<D extends JsonDocument = JsonDocument> {
     ];
     await this.pool.query(
       `insert into ${this.qualified} (${this.keyList}, ${quoteIdent(this.doc)}, source_file, content_hash)
-       values (${values.map((_, i) => `$${i + 1}`).join(", ")}, $${n + 1}::jsonb, $${n + 2}, encode(sha256(convert_to($${n + 1}, 'UTF8')), 'hex'))
+       values (${values.map((_, i) => `$${i + 1}`).join(", ")}, $${n + 1}::jsonb, $${n + 2}, $${n + 3})
        on conflict (${this.keyList}) do update set ${sets.join(", ")}`,
-      [...values, JSON.stringify(doc), options.sourceFile ?? "DocumentStore.put"],
+      [
+        ...values,
+        text,
+        options.sourceFile ?? "DocumentStore.put",
+        createHash("sha256").update(text).digest("hex"),
+      ],
     );
   }
 
