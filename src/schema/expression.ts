@@ -56,7 +56,7 @@ const KEYWORDS = new Set(
 		"and or not null is in between case when then else end cast as true false like escape exists distinct " +
 		"all any some select from where group by having order asc desc limit offset join inner left outer cross " +
 		"on using union intersect except natural integer int bigint text real numeric varchar char boolean " +
-		"double precision with recursive current_timestamp current_date current_time nulls first last collate"
+		"double precision with recursive current_timestamp current_date current_time nulls first last collate glob regexp match ilike"
 	).split(" "),
 );
 

@@ -200,7 +200,11 @@ function mapStoredValues(column: SqliteColumn, s: ColumnStats): TypeDecision {
 		pgType: fitsInt32 ? "integer" : "bigint",
 		conversion: "integer",
 	};
-	if (affinity !== "integer")
+	if (
+		affinity !== "integer" &&
+		!declared.includes("BOOL") &&
+		!declaresDate(declared)
+	)
 		decision.note = `${mixedNote}: ${decision.pgType}`;
 	return decision;
 }
