@@ -4,6 +4,8 @@ import type { DocumentKey, DocumentStore, JsonDocument } from "../documents/docu
 import { importDocuments } from "../documents/import-documents.ts";
 import { UsageError } from "../errors.ts";
 import type { CutoverBackfillSink } from "./backfill.ts";
+import { type CutoverOptions, type CutoverStore, createCutover } from "./create-cutover.ts";
+import { mapLikeAccess } from "./map-like-access.ts";
 import { upsertSink } from "./upsert-sink.ts";
 
 /**
@@ -98,4 +100,54 @@ export function documentSink<D extends JsonDocument>(
     });
     return result.recordsLoaded;
   };
+}
+
+/** An in-memory Map seen through the AsyncMapLike interface (same data, awaited methods). */
+export function asyncMap<D>(map: Map<string, D>): AsyncMapLike<D> {
+  return {
+    get: async (key) => map.get(key),
+    set: async (key, value) => map.set(key, value),
+    delete: async (key) => map.delete(key),
+    has: async (key) => map.has(key),
+    async *keys() {
+      for (const key of [...map.keys()]) yield key;
+    },
+    async *entries() {
+      for (const entry of [...map.entries()]) yield entry;
+    },
+    size: async () => map.size,
+  };
+}
+
+export interface MapCutoverOptions<D extends JsonDocument> extends Omit<
+  CutoverOptions<AsyncMapLike<D>>,
+  "legacy" | "next" | "reads" | "writes" | "keyAccess"
+> {
+  /** The in-memory store being replaced: a Map, or anything AsyncMapLike. */
+  legacy: Map<string, D> | AsyncMapLike<D>;
+  /** Its PostgreSQL replacement. */
+  next: DocumentStore<D>;
+}
+
+/**
+ * A cutover of a Map-like key -> JSON store onto a DocumentStore with no adapter code: reads `get`,
+ * `has`; writes `set`, `delete`; per-key repair and verification built in. Backfill with
+ * `store.cutover.backfill({ from: () => map.entries(), to: documentSink(pool, documents) })`.
+ */
+export function createMapCutover<D extends JsonDocument>(
+  options: MapCutoverOptions<D>,
+): Promise<CutoverStore<AsyncMapLike<D>>> {
+  const { legacy, next, ...rest } = options;
+  return createCutover<AsyncMapLike<D>>({
+    ...rest,
+    legacy: legacy instanceof Map ? asyncMap(legacy) : legacy,
+    next: documentMap(next),
+    reads: ["get", "has"],
+    writes: ["set", "delete"],
+    keyAccess: mapLikeAccess<AsyncMapLike<D>>(),
+    labels: {
+      legacy: options.labels?.legacy ?? (legacy instanceof Map ? "in-memory Map" : "legacy"),
+      next: options.labels?.next ?? `postgresql ${next.schema}.${next.table}`,
+    },
+  });
 }
