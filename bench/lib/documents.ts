@@ -1,0 +1,58 @@
+import pg from "pg";
+
+export interface DocumentImportSpec {
+  source: string;
+  url: string;
+  table: string;
+  jobs: number;
+  /** JSON pointer of the records inside each file's envelope. */
+  records?: string;
+  /** A JSON pointer to build a trigram index on, when the importer offers one. */
+  searchPath?: string;
+}
+
+/**
+ * `pgshift import` arguments for a document source, using only flags this build's `--help` lists
+ * (the document importer grows over time; a flag it lacks is left out rather than guessed).
+ */
+export function documentImportArgs(help: string, spec: DocumentImportSpec): string[] {
+  const has = (flag: string) => new RegExp(`${flag}(\\b|[ =<])`).test(help);
+  const args = ["import", spec.source, "--to", spec.url, "--json"];
+  if (has("--table")) args.push("--table", spec.table);
+  if (has("--key")) args.push("--key", "/k_number");
+  if (spec.records && has("--records")) args.push("--records", spec.records);
+  // The GIN (jsonb_path_ops) index: ask for it when it is opt-in; `--no-gin` means it is the default.
+  if (has("--gin") && !has("--no-gin")) args.push("--gin");
+  if (spec.searchPath) {
+    if (has("--trgm")) args.push("--trgm", spec.searchPath);
+    else if (has("--trigram")) args.push("--trigram", spec.searchPath);
+  }
+  if (has("--jobs")) args.push("--jobs", String(spec.jobs));
+  return args;
+}
+
+export async function primaryKeyColumns(url: string, schema: string, table: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const result = await client.query<{ column: string }>(
+      `select a.attname as column
+         from pg_index i
+         join pg_class c on c.oid = i.indrelid
+         join pg_namespace n on n.oid = c.relnamespace
+         join pg_attribute a on a.attrelid = c.oid and a.attnum = any(i.indkey)
+        where i.indisprimary and n.nspname = $1 and c.relname = $2
+        order by array_position(i.indkey::int2[], a.attnum)`,
+      [schema, table],
+    );
+    return result.rows.map((row) => row.column);
+  } finally {
+    await client.end();
+  }
+}
+
+/** The table an import reports it wrote (its JSON result's target), else the one asked for. */
+export function importedTable(report: Record<string, unknown> | undefined, asked: string): string {
+  const target = report?.target as { table?: unknown } | undefined;
+  return typeof target?.table === "string" ? target.table : asked;
+}

@@ -1,0 +1,68 @@
+import { join } from "node:path";
+import { type MeasuredRun, type RunOptions, runMeasured } from "./measure.ts";
+
+/** Runs the real CLI as a user does (`node bin/pgshift.js ...`), measured like every other contender. */
+export function runPgshift(
+  repoRoot: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<MeasuredRun> {
+  return runMeasured(process.execPath, [join(repoRoot, "bin", "pgshift.js"), ...args], {
+    cwd: repoRoot,
+    ...options,
+    env: { ...process.env, NO_COLOR: "1", ...options.env },
+  });
+}
+
+let helpCache: Map<string, string> | undefined;
+
+/** The CLI's `--help` text for a command path ("" for the root), or undefined when it does not exist. */
+export async function pgshiftHelp(repoRoot: string, command: string[]): Promise<string | undefined> {
+  helpCache ??= new Map();
+  const key = command.join(" ");
+  if (helpCache.has(key)) return helpCache.get(key);
+  const run = await runPgshift(repoRoot, [...command, "--help"], {
+    timeoutMs: 60_000,
+  });
+  // Commander prints the root help for an unknown command: only the command's own usage line counts.
+  const usage = `Usage: pgshift ${command.join(" ")}`.trimEnd();
+  const text = run.exitCode === 0 && run.stdout.includes(usage) ? run.stdout : undefined;
+  helpCache.set(key, text ?? "");
+  return text;
+}
+
+/** Whether `pgshift <command> --help` succeeds and mentions every flag in `flags`. */
+export async function pgshiftSupports(
+  repoRoot: string,
+  command: string[],
+  flags: string[] = [],
+): Promise<boolean> {
+  const help = await pgshiftHelp(repoRoot, command);
+  return Boolean(help) && flags.every((flag) => help!.includes(flag));
+}
+
+/** The JSON result a `--json` command printed on stdout (a single JSON document), if any. */
+export function parseJsonResult(stdout: string): Record<string, unknown> | undefined {
+  const text = stdout.trim();
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    // Some commands may print JSON lines: take the last line that parses as an object.
+    for (const line of text.split("\n").reverse()) {
+      try {
+        const value = JSON.parse(line) as unknown;
+        if (value && typeof value === "object") return value as Record<string, unknown>;
+      } catch {
+        // not JSON
+      }
+    }
+    return undefined;
+  }
+}
+
+/** The last few lines of a run's stderr, for a note when it failed. */
+export function failureText(run: MeasuredRun, lines = 6): string {
+  const text = (run.stderr.trim() || run.stdout.trim()).split("\n").slice(-lines).join(" | ");
+  return `exit ${run.exitCode}: ${text.slice(0, 800)}`;
+}

@@ -1,0 +1,220 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import pg from "pg";
+import type { BenchContext } from "../lib/context.ts";
+import { freshDatabase } from "../lib/instance.ts";
+import { percentile, round } from "../lib/measure.ts";
+import { Random } from "../lib/random.ts";
+import { emptyScenario, ratio, type ScenarioResult } from "../lib/result.ts";
+
+interface Task {
+  id: string;
+  title: string;
+  status: string;
+  progress: number;
+  tags: string[];
+  updatedAt: string;
+}
+
+/** The interface both sides implement: an agent task store keyed by id. */
+interface TaskStore {
+  get(id: string): Promise<Task | undefined>;
+  put(task: Task): Promise<void>;
+}
+
+/** The legacy side: the in-process Map store applications start with. */
+class MemoryTaskStore implements TaskStore {
+  private readonly tasks = new Map<string, Task>();
+  async get(id: string): Promise<Task | undefined> {
+    return this.tasks.get(id);
+  }
+  async put(task: Task): Promise<void> {
+    this.tasks.set(task.id, task);
+  }
+}
+
+/** The next side: PostgreSQL, one jsonb document per key, prepared statements. */
+class PostgresTaskStore implements TaskStore {
+  constructor(private readonly pool: pg.Pool) {}
+  async get(id: string): Promise<Task | undefined> {
+    const result = await this.pool.query<{ doc: Task }>({
+      name: "bench_task_get",
+      text: "select doc from bench_tasks where id = $1",
+      values: [id],
+    });
+    return result.rows[0]?.doc;
+  }
+  async put(task: Task): Promise<void> {
+    await this.pool.query({
+      name: "bench_task_put",
+      text: "insert into bench_tasks (id, doc) values ($1, $2) on conflict (id) do update set doc = excluded.doc",
+      values: [task.id, JSON.stringify(task)],
+    });
+  }
+}
+
+function makeTask(random: Random, index: number): Task {
+  return {
+    id: `task-${index}`,
+    title: `Task ${index}: ${random.pick(["index", "migrate", "review", "deploy", "backfill"])}`,
+    status: random.pick(["queued", "running", "done", "failed"]),
+    progress: random.int(0, 100),
+    tags: [random.pick(["a", "b", "c"]), random.pick(["x", "y"])],
+    updatedAt: new Date(Date.UTC(2026, 0, 1) + index * 1000).toISOString(),
+  };
+}
+
+interface Latency {
+  p50_ms: number;
+  p99_ms: number;
+  calls: number;
+}
+
+/**
+ * Sequential calls paced by a 1 ms pause, as an application serving requests makes them (the pause
+ * lets background shadow reads finish instead of piling up and being skipped).
+ */
+async function time(calls: number, fn: (i: number) => Promise<unknown>): Promise<Latency> {
+  const latencies: number[] = [];
+  for (let i = 0; i < calls; i++) {
+    const t0 = performance.now();
+    await fn(i);
+    latencies.push(performance.now() - t0);
+    await sleep(1);
+  }
+  return {
+    p50_ms: round(percentile(latencies, 50), 4),
+    p99_ms: round(percentile(latencies, 99), 4),
+    calls,
+  };
+}
+
+/** Dual-write and shadow-read overhead of pgshift's cutover wrapper over an in-memory store and PostgreSQL. */
+export async function cutoverScenario(ctx: BenchContext): Promise<ScenarioResult> {
+  const result = emptyScenario(
+    "cutover",
+    "Cutover overhead: a caller's p50 through pgshift's dual-write and shadow phases vs each side alone (legacy = in-process Map store, next = PostgreSQL jsonb table).",
+  );
+  const dualTarget = { op: "<=" as const, value: 1.2 };
+  const shadowTarget = { op: "<=" as const, value: 1.2 };
+  if (!existsSync(join(ctx.repoRoot, "src", "cutover", "create-cutover.ts"))) {
+    result.status = "not available";
+    result.notes.push("not available: the cutover library (src/cutover) is not in this build.");
+    result.ratios.dual_write_p50_vs_slower_side = ratio(
+      "dual-write p50 / slower side alone p50",
+      null,
+      dualTarget,
+    );
+    result.ratios.shadow_read_p50_vs_legacy_only = ratio(
+      "shadow-phase read p50 / legacy-only read p50",
+      null,
+      shadowTarget,
+    );
+    return result;
+  }
+  const { createCutover } = await import("../../src/cutover/index.ts");
+  const calls = ctx.mode === "quick" ? 2_000 : 10_000;
+  const url = await freshDatabase(ctx.instance.adminUrl, "bench_cutover");
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  try {
+    await pool.query("create table bench_tasks (id text primary key, doc jsonb not null)");
+    const legacy = new MemoryTaskStore();
+    const next = new PostgresTaskStore(pool);
+    const random = new Random(5);
+    const tasks = Array.from({ length: calls }, (_, i) => makeTask(random, i));
+    const warm = async (store: TaskStore) => {
+      for (let i = 0; i < 200; i++) await store.put(makeTask(random, calls + i));
+    };
+    await warm(legacy);
+    await warm(next);
+    ctx.log(`cutover: each side alone (${calls} writes, ${calls} reads)`);
+    const legacyWrite = await time(calls, (i) => legacy.put(tasks[i]!));
+    const nextWrite = await time(calls, (i) => next.put(tasks[i]!));
+    const legacyRead = await time(calls, (i) => legacy.get(tasks[i]!.id));
+    const nextRead = await time(calls, (i) => next.get(tasks[i]!.id));
+
+    const store = await createCutover<TaskStore>({
+      name: "bench_tasks",
+      pool,
+      legacy,
+      next,
+      reads: ["get"],
+      writes: ["put"],
+      keyOf: (_method, args) => (typeof args[0] === "string" ? args[0] : (args[0] as Task).id),
+      labels: { legacy: "memory", next: "postgres bench_tasks" },
+      reportIntervalMs: 0,
+    });
+    let phases: Record<string, Latency> = {};
+    let shadowCounts: Record<string, number> = {};
+    try {
+      ctx.log("cutover: legacy-only, dual-write and shadow phases through the wrapper");
+      const legacyOnlyRead = await time(calls, (i) => store.get(tasks[i]!.id));
+      const legacyOnlyWrite = await time(calls, (i) => store.put(tasks[i]!));
+      await store.cutover.setPhase("dual-write", { reason: "bench" });
+      const dualWrite = await time(calls, (i) =>
+        store.put({ ...tasks[i]!, progress: (tasks[i]!.progress + 1) % 101 }),
+      );
+      await store.cutover.setPhase("shadow", { reason: "bench" });
+      const shadowRead = await time(calls, (i) => store.get(tasks[i]!.id));
+      await sleep(200);
+      const metrics = store.cutover.metrics();
+      shadowCounts = { ...metrics.shadow };
+      phases = {
+        legacy_only_read: legacyOnlyRead,
+        legacy_only_write: legacyOnlyWrite,
+        dual_write: dualWrite,
+        shadow_read: shadowRead,
+      };
+    } finally {
+      await store.cutover.close();
+    }
+    const slowerWrite = Math.max(legacyWrite.p50_ms, nextWrite.p50_ms);
+    result.params = { calls_per_measurement: calls, pacing_ms: 1 };
+    result.measurements = {
+      alone: {
+        legacy_write: legacyWrite,
+        next_write: nextWrite,
+        legacy_read: legacyRead,
+        next_read: nextRead,
+      },
+      through_cutover: phases,
+      shadow: shadowCounts,
+    };
+    result.ratios.dual_write_p50_vs_slower_side = ratio(
+      "dual-write p50 / slower side alone (PostgreSQL write) p50",
+      phases.dual_write!.p50_ms / slowerWrite,
+      dualTarget,
+    );
+    result.ratios.shadow_read_p50_vs_legacy_only = ratio(
+      "shadow-phase read p50 / legacy-only read p50 (both through the wrapper)",
+      phases.shadow_read!.p50_ms / phases.legacy_only_read!.p50_ms,
+      shadowTarget,
+    );
+    const us = (ms: number) => round(ms * 1000, 1);
+    result.tables.push({
+      title: `Caller latency, ${calls.toLocaleString("en-US")} sequential calls each (µs)`,
+      headers: ["call", "p50 µs", "p99 µs"],
+      rows: [
+        ["legacy (Map) write alone", us(legacyWrite.p50_ms), us(legacyWrite.p99_ms)],
+        ["next (PostgreSQL) write alone", us(nextWrite.p50_ms), us(nextWrite.p99_ms)],
+        ["dual-write through cutover", us(phases.dual_write!.p50_ms), us(phases.dual_write!.p99_ms)],
+        ["legacy (Map) read alone", us(legacyRead.p50_ms), us(legacyRead.p99_ms)],
+        ["next (PostgreSQL) read alone", us(nextRead.p50_ms), us(nextRead.p99_ms)],
+        [
+          "legacy-only read through cutover",
+          us(phases.legacy_only_read!.p50_ms),
+          us(phases.legacy_only_read!.p99_ms),
+        ],
+        ["shadow-phase read through cutover", us(phases.shadow_read!.p50_ms), us(phases.shadow_read!.p99_ms)],
+      ],
+    });
+    result.notes.push(
+      `Shadow comparisons: ${shadowCounts.started ?? 0} started, ${shadowCounts.matched ?? 0} matched, ${shadowCounts.mismatched ?? 0} mismatched, ${shadowCounts.skipped ?? 0} skipped. Legacy reads take microseconds, so the shadow ratio is sensitive to any work on the caller's event loop.`,
+    );
+  } finally {
+    await pool.end();
+  }
+  return result;
+}

@@ -1,0 +1,301 @@
+import { closeSync, openSync, readSync } from "node:fs";
+import { join } from "node:path";
+import { generateSqlite } from "../generate-sqlite.ts";
+import type { BenchContext, Scenario } from "../lib/context.ts";
+import { dropDatabase, freshDatabase, settle } from "../lib/instance.ts";
+import { round } from "../lib/measure.ts";
+import { runPgloader } from "../lib/pgloader.ts";
+import { failureText, parseJsonResult, pgshiftSupports, runPgshift } from "../lib/pgshift.ts";
+import { findPhaseMs } from "../lib/phases.ts";
+import { createRawTables, describeSqlite, runRawCopy } from "../lib/raw-copy.ts";
+import { emptyScenario, ratio } from "../lib/result.ts";
+import { countRows, ensurePgloader, schemaObjects } from "../lib/tools.ts";
+
+/** Reads a file once so every contender starts with it in the page cache. */
+function warmPageCache(path: string): void {
+  const fd = openSync(path, "r");
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  try {
+    while (readSync(fd, buffer, 0, buffer.length, null) > 0) {
+      // reading is the point
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+interface Contender {
+  ok: boolean;
+  wall_s: number | null;
+  data_s: number | null;
+  peak_rss_mb: number | null;
+  peak_process_rss_mb: number | null;
+  rows_loaded: number | null;
+  complete: boolean;
+  exit_code: number | null;
+  indexes?: number;
+  foreign_keys?: number;
+  /** pgshift's own per-phase timings in seconds, from its JSON result. */
+  phases_s?: Record<string, unknown>;
+  error?: string;
+}
+
+const none = (error: string): Contender => ({
+  ok: false,
+  wall_s: null,
+  data_s: null,
+  peak_rss_mb: null,
+  peak_process_rss_mb: null,
+  rows_loaded: null,
+  complete: false,
+  exit_code: null,
+  error,
+});
+
+function sum(counts: Record<string, number | null>): number | null {
+  let total = 0;
+  for (const value of Object.values(counts)) {
+    if (value === null) return null;
+    total += value;
+  }
+  return total;
+}
+
+export interface SqliteScenarioOptions {
+  name: string;
+  rows: number;
+  /** Keep pgshift's target database for the verify scenario. */
+  keepForVerify: boolean;
+}
+
+export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
+  return async (ctx: BenchContext) => {
+    const result = emptyScenario(
+      options.name,
+      `SQLite -> PostgreSQL on a generated ${options.rows.toLocaleString("en-US")}-row database: pgshift vs pgloader vs the raw sqlite3 -csv | psql \\copy ceiling.`,
+    );
+    const scratch = join(ctx.workDir, options.name);
+    const sqlitePath = join(ctx.workDir, `${options.name}.db`);
+    ctx.log(`${options.name}: generating ${options.rows.toLocaleString("en-US")} rows`);
+    const generated = generateSqlite({ path: sqlitePath, rows: options.rows });
+    warmPageCache(sqlitePath);
+    const tables = describeSqlite(sqlitePath);
+    const tableNames = tables.map((t) => t.name);
+    result.params = {
+      rows: generated.rows,
+      tables: Object.keys(generated.tables).length,
+      table_rows: generated.tables,
+      sqlite_indexes: generated.indexes,
+      sqlite_foreign_keys: generated.foreignKeys,
+      sqlite_file_mb: round(generated.fileBytes / 1024 ** 2, 1),
+      jobs: ctx.jobs,
+    };
+    if (options.rows < 600_000) {
+      result.notes.push(
+        `This run used ${options.rows.toLocaleString("en-US")} rows, below the 600k the targets are stated for.`,
+      );
+    }
+    const expected = generated.rows;
+    const complete = (counts: Record<string, number | null>) => sum(counts) === expected;
+
+    // 1. The raw ceiling: data only, into tables created beforehand with the same target types.
+    ctx.log(`${options.name}: raw sqlite3 -csv | psql \\copy (${ctx.jobs} tables at a time)`);
+    const rawUrl = await freshDatabase(ctx.instance.adminUrl, "bench_raw");
+    await createRawTables(rawUrl, tables);
+    await settle(ctx.instance.adminUrl);
+    const rawRun = await runRawCopy({
+      sqlitePath,
+      url: rawUrl,
+      tables,
+      jobs: ctx.jobs,
+      scratchDir: join(scratch, "raw"),
+    });
+    const rawCounts = await countRows(rawUrl, "public", tableNames);
+    const raw: Contender = {
+      ok: rawRun.exitCode === 0 && complete(rawCounts),
+      wall_s: round(rawRun.wallMs / 1000, 2),
+      data_s: round(rawRun.wallMs / 1000, 2),
+      peak_rss_mb: rawRun.peakTreeRssMb,
+      peak_process_rss_mb: rawRun.peakProcessRssMb,
+      rows_loaded: sum(rawCounts),
+      complete: complete(rawCounts),
+      exit_code: rawRun.exitCode,
+      ...(rawRun.exitCode === 0 ? {} : { error: failureText(rawRun) }),
+    };
+    await dropDatabase(ctx.instance.adminUrl, "bench_raw");
+
+    // 2. pgloader, the tool users would otherwise pick.
+    let pgloader: Contender;
+    const available = ensurePgloader(ctx.log);
+    if (!available.ok) {
+      pgloader = none(available.reason);
+    } else {
+      ctx.log(`${options.name}: pgloader`);
+      const url = await freshDatabase(ctx.instance.adminUrl, "bench_pgloader");
+      await settle(ctx.instance.adminUrl);
+      const run = await runPgloader({ sqlitePath, url, scratchDir: scratch });
+      const counts = await countRows(url, "public", tableNames);
+      const objects = await schemaObjects(url, "public");
+      pgloader = {
+        ok: run.exitCode === 0 && run.errors === 0 && complete(counts),
+        wall_s: round(run.wallMs / 1000, 2),
+        data_s: run.dataMs === undefined ? null : round(run.dataMs / 1000, 2),
+        peak_rss_mb: run.peakTreeRssMb,
+        peak_process_rss_mb: run.peakProcessRssMb,
+        rows_loaded: sum(counts),
+        complete: complete(counts),
+        exit_code: run.exitCode,
+        indexes: objects.indexes,
+        foreign_keys: objects.validForeignKeys,
+        ...(run.exitCode === 0 && run.errors === 0
+          ? {}
+          : { error: `${run.errors} errors; ${failureText(run)}` }),
+      };
+      if (available.installed)
+        result.notes.push("pgloader was installed by this run (apt-get install -y pgloader).");
+      result.notes.push(
+        "pgloader ran with its defaults plus `cast type datetime to bigint drop typemod`: without it, it rejects every row of a table with millisecond-epoch DATETIME values (date/time field value out of range), so its dates stay numbers; pgshift converts them to timestamps. pgloader's data phase is its 'COPY Threads Completion' line.",
+      );
+      await dropDatabase(ctx.instance.adminUrl, "bench_pgloader");
+    }
+
+    // 3. pgshift, end to end as a user runs it.
+    let pgshift: Contender;
+    const database = options.keepForVerify
+      ? "bench_pgshift"
+      : `bench_pgshift_${options.name.replace(/\W/g, "_")}`;
+    if (!(await pgshiftSupports(ctx.repoRoot, ["import"]))) {
+      pgshift = none("not available: `pgshift import` does not exist in this build");
+    } else {
+      ctx.log(`${options.name}: pgshift import`);
+      const url = await freshDatabase(ctx.instance.adminUrl, database);
+      await settle(ctx.instance.adminUrl);
+      const noVerify = await pgshiftSupports(ctx.repoRoot, ["import"], ["--no-verify"]);
+      const reportPath = join(scratch, "pgshift-report.json");
+      const withReport = await pgshiftSupports(ctx.repoRoot, ["import"], ["--report"]);
+      const args = [
+        "import",
+        `sqlite:${sqlitePath}`,
+        "--to",
+        url,
+        "--json",
+        "--jobs",
+        String(ctx.jobs),
+        ...(noVerify ? ["--no-verify"] : []),
+        ...(withReport ? ["--report", reportPath] : []),
+      ];
+      const run = await runPgshift(ctx.repoRoot, args, {
+        timeoutMs: 25 * 60_000,
+      });
+      const report = parseJsonResult(run.stdout);
+      const counts = await countRows(url, "public", tableNames);
+      const objects = await schemaObjects(url, "public");
+      const dataMs = report ? findPhaseMs(report, "data") : undefined;
+      pgshift = {
+        ok: run.exitCode === 0 && complete(counts),
+        wall_s: round(run.wallMs / 1000, 2),
+        data_s: dataMs === undefined ? null : round(dataMs / 1000, 2),
+        peak_rss_mb: run.peakTreeRssMb,
+        peak_process_rss_mb: run.peakProcessRssMb,
+        rows_loaded: sum(counts),
+        complete: complete(counts),
+        exit_code: run.exitCode,
+        indexes: objects.indexes,
+        foreign_keys: objects.validForeignKeys,
+        ...(report?.phases && typeof report.phases === "object"
+          ? { phases_s: report.phases as Record<string, unknown> }
+          : {}),
+        ...(run.exitCode === 0 ? {} : { error: failureText(run) }),
+      };
+      if (run.exitCode === 0 && dataMs === undefined) {
+        result.notes.push(
+          "pgshift's JSON result reported no data-phase time, so its data phase could not be compared.",
+        );
+      }
+      result.notes.push(
+        noVerify
+          ? "pgshift ran with --no-verify here (neither pgloader nor the raw pipeline verifies); the verify scenario times verification separately."
+          : "pgshift's import has no --no-verify flag in this build: its wall time includes whatever checking it does.",
+      );
+      if (run.exitCode === 0 && options.keepForVerify) {
+        ctx.sqliteImport = {
+          sqlite: generated,
+          database,
+          url,
+          importWallMs: run.wallMs,
+          importVerified: !noVerify,
+        };
+      } else if (!options.keepForVerify) {
+        await dropDatabase(ctx.instance.adminUrl, database);
+      }
+    }
+
+    result.measurements = {
+      pgshift,
+      pgloader,
+      raw_copy: raw,
+      rows_expected: expected,
+    };
+    const bothDone = (a: Contender, b: Contender) => a.ok && b.ok;
+    result.ratios.pgshift_vs_pgloader_wall = ratio(
+      "pgshift end-to-end wall / pgloader end-to-end wall",
+      bothDone(pgshift, pgloader) ? pgshift.wall_s! / pgloader.wall_s! : null,
+      { op: "<=", value: 0.5 },
+    );
+    result.ratios.pgshift_data_vs_raw_copy = ratio(
+      "pgshift data phase / raw sqlite3 | psql \\copy",
+      bothDone(pgshift, raw) && pgshift.data_s !== null ? pgshift.data_s / raw.data_s! : null,
+      { op: "<=", value: 1.5 },
+    );
+    result.ratios.pgshift_peak_rss_mb = ratio(
+      "pgshift peak RSS (MB, whole process tree)",
+      pgshift.ok ? pgshift.peak_rss_mb : null,
+      { op: "<", value: 300 },
+      options.rows >= 5_000_000
+        ? undefined
+        : "the target is stated for a 5M-row database (full mode's sqlite-5m)",
+    );
+    const row = (name: string, c: Contender) => [
+      name,
+      c.wall_s ?? "n/a",
+      c.data_s ?? "n/a",
+      c.wall_s ? Math.round(expected / c.wall_s).toLocaleString("en-US") : "n/a",
+      c.peak_rss_mb ?? "n/a",
+      c.rows_loaded === null
+        ? "n/a"
+        : `${c.rows_loaded.toLocaleString("en-US")}${c.complete ? "" : " (incomplete)"}`,
+      c.indexes === undefined ? "—" : `${c.indexes} / ${c.foreign_keys}`,
+      c.ok ? "ok" : (c.error ?? "failed").slice(0, 120),
+    ];
+    result.tables.push({
+      title: `SQLite -> PostgreSQL, ${expected.toLocaleString("en-US")} rows in ${tables.length} tables`,
+      headers: [
+        "contender",
+        "wall s",
+        "data phase s",
+        "rows/s (wall)",
+        "peak RSS MB",
+        "rows loaded",
+        "indexes / valid FKs",
+        "status",
+      ],
+      rows: [
+        row("pgshift", pgshift),
+        row("pgloader", pgloader),
+        row("raw sqlite3 | psql \\copy (data only)", raw),
+      ],
+    });
+    result.notes.push(
+      `The raw ceiling converts in sqlite3 (hex for blobs, strftime for millisecond dates) and loads ${ctx.jobs} tables at a time into bare tables (pgshift's data phase also loads tables before their keys and indexes); sqlite3 -csv prints reals with 15 significant digits, so it is a speed ceiling, not a lossless migration. Peak RSS is the sum over each contender's process tree (the PostgreSQL server is shared and excluded).`,
+    );
+    result.status =
+      pgshift.ok && pgloader.ok && raw.ok
+        ? "ok"
+        : pgshift.ok
+          ? "partial"
+          : pgshift.error?.startsWith("not available")
+            ? "not available"
+            : "failed";
+    return result;
+  };
+}
