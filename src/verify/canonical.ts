@@ -1,4 +1,4 @@
-import { float4Text, float8Text, integerText, numericText, numericTextOfDouble } from "./canonical-number.ts";
+import { float4FromText, float4Text, float8Text, integerText, numericText, numericTextOfDouble } from "./canonical-number.ts";
 import { jsonbText } from "./canonical-json.ts";
 import { dateText, instantFromEpoch, parseIsoDateTime, timestampText, toUtc } from "./canonical-time.ts";
 
@@ -148,14 +148,19 @@ export function canonicalConverter(kind: CanonicalKind, reading: SourceReading =
         return fail(v);
       };
     case "double":
-    case "real": {
-      const text = kind === "double" ? float8Text : float4Text;
       return (v) => {
         if (v === null || v === undefined) return null;
         const n = numberOf(v);
-        return n === undefined ? fail(v) : text(n);
+        return n === undefined ? fail(v) : float8Text(n);
       };
-    }
+    case "real":
+      // Sent as decimal text, which PostgreSQL rounds to float4 once.
+      return (v) => {
+        if (v === null || v === undefined) return null;
+        const n = numberOf(v);
+        const f = n === undefined ? undefined : float4FromText(typeof v === "string" ? v : float8Text(n));
+        return f === undefined ? fail(v) : float4Text(f);
+      };
     case "numeric":
       return (v) => {
         if (v === null || v === undefined) return null;

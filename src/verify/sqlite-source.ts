@@ -31,7 +31,18 @@ export class SqliteTableReader implements SourceTableReader {
   private readonly select: string;
   private readonly keySource?: string;
 
-  constructor(path: string, private readonly table: VerifyTable) {
+  private readonly exclusion: string;
+  private readonly excluded: string;
+
+  /**
+   * `excludeRowids`: rows the import quarantined; they are left out of the comparison (and counted
+   * separately), since rows read = rows loaded + rows quarantined.
+   */
+  constructor(
+    path: string,
+    private readonly table: VerifyTable,
+    excludeRowids: readonly bigint[] = [],
+  ) {
     try {
       this.db = new Database(path, { readonly: true, fileMustExist: true });
     } catch (error) {
@@ -41,16 +52,23 @@ export class SqliteTableReader implements SourceTableReader {
       });
     }
     this.converters = table.columns.map((c) => canonicalConverter(c.kind, c.reading));
-    this.select = `select ${table.columns.map((c) => quoteSqlite(c.sourceName)).join(", ")} from ${quoteSqlite(table.sourceTable)}`;
+    // Bytea takes text's stored bytes (invalid UTF-8 included), as the import does.
+    const selected = table.columns.map((c) => {
+      const q = quoteSqlite(c.sourceName);
+      return c.kind === "bytea" ? `case when typeof(${q}) = 'text' then cast(${q} as blob) else ${q} end` : q;
+    });
+    this.excluded = JSON.stringify(excludeRowids.map(String));
+    this.exclusion = excludeRowids.length ? "rowid not in (select cast(value as integer) from json_each(?))" : "";
+    this.select = `select ${selected.join(", ")} from ${quoteSqlite(table.sourceTable)}`;
     if (table.key.length === 1) {
       this.keySource = table.columns.find((c) => c.name === table.key[0])?.sourceName;
     }
   }
 
   count(): number {
-    const row = this.db.prepare(`select count(*) as n from ${quoteSqlite(this.table.sourceTable)}`).get() as {
-      n: number;
-    };
+    const where = this.exclusion ? ` where ${this.exclusion}` : "";
+    const statement = this.db.prepare(`select count(*) as n from ${quoteSqlite(this.table.sourceTable)}${where}`);
+    const row = (this.exclusion ? statement.get(this.excluded) : statement.get()) as { n: number };
     return Number(row.n);
   }
 
@@ -63,16 +81,25 @@ export class SqliteTableReader implements SourceTableReader {
       )
       .safeIntegers(true)
       .get() as { lo: unknown; hi: unknown; other: unknown };
+    // An empty table has no range; key-range chunks then use a default width.
     if (typeof row.lo !== "bigint" || typeof row.hi !== "bigint" || Number(row.other) > 0) return undefined;
     return { min: row.lo, max: row.hi };
   }
 
   *rows(range?: [bigint, bigint]): Iterable<CanonicalRow> {
-    const sql =
-      range && this.keySource ? `${this.select} where ${quoteSqlite(this.keySource)} between ? and ?` : this.select;
+    const conditions: string[] = [];
+    const params: unknown[] = [];
+    if (range && this.keySource) {
+      conditions.push(`${quoteSqlite(this.keySource)} between ? and ?`);
+      params.push(range[0], range[1]);
+    }
+    if (this.exclusion) {
+      conditions.push(this.exclusion);
+      params.push(this.excluded);
+    }
+    const sql = conditions.length ? `${this.select} where ${conditions.join(" and ")}` : this.select;
     const statement = this.db.prepare(sql).raw(true).safeIntegers(true);
-    const iterator = (range && this.keySource ? statement.iterate(range[0], range[1]) : statement.iterate()) as
-      IterableIterator<SourceValue[]>;
+    const iterator = statement.iterate(...params) as IterableIterator<SourceValue[]>;
     const converters = this.converters;
     const width = converters.length;
     for (const values of iterator) {

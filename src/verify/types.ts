@@ -70,6 +70,8 @@ export interface TableVerification {
   extra: RowKey[];
   /** Rows present on both sides whose values differ (first `maxDiffs`). */
   changed: ChangedRow[];
+  /** Source rows the import quarantined (kept in pgshift.quarantine): left out of the comparison. */
+  quarantinedRows: number;
   /** Totals found in the narrowed chunks; exact when `complete`. */
   missingRows: number;
   extraRows: number;

@@ -1,9 +1,13 @@
+import { resolve } from "node:path";
 import type pg from "pg";
-import { UsageError } from "../errors.ts";
+import { PgshiftError, UsageError } from "../errors.ts";
 import type { ProgressCallback } from "../progress.ts";
-import type { ImportPlan } from "../schema/plan.ts";
+import { buildImportPlan, type ImportPlan } from "../schema/plan.ts";
+import type { NamingPolicy } from "../schema/naming.ts";
+import { openSqlite, readSqliteCatalog, scanTable, type TableStats } from "../sources/sqlite/index.ts";
 import { verifyTablesFromPlan } from "./plan-tables.ts";
 import { fileFingerprint, SqliteTableReader } from "./sqlite-source.ts";
+import { findStoredRun, latestRunId, quarantinedRowids } from "./stored-run.ts";
 import { buildResult, describeVerifiedTarget, type VerifyResult } from "./verify-result.ts";
 import { verifyTables } from "./verify-tables.ts";
 
@@ -13,6 +17,8 @@ export interface VerifyImportOptions {
   /** The SQLite file, read again independently of the import. */
   sourcePath: string;
   pool: pg.Pool;
+  /** The import run whose quarantined rows are expected to be absent (default: the latest run of this file). */
+  runId?: string;
   /** Compare only this fraction of rows (0 < P <= 1), the same rows on both sides; full when absent. */
   sample?: number;
   /** Tables verified at once (default 2). */
@@ -20,6 +26,10 @@ export interface VerifyImportOptions {
   /** Keys listed per kind of difference and table (default 20). */
   maxDiffs?: number;
   onProgress?: ProgressCallback;
+  /** Average rows per compared chunk (default 4096). */
+  chunkRows?: number;
+  /** For the result: where the plan came from (default "import"). */
+  planFrom?: VerifyResult["plan"]["from"];
 }
 
 export function checkSample(sample: number | undefined): void {
@@ -38,27 +48,121 @@ export function checkSample(sample: number | undefined): void {
 export async function verifyImport(options: VerifyImportOptions): Promise<VerifyResult> {
   checkSample(options.sample);
   const started = new Date();
+  const sourcePath = resolve(options.sourcePath);
   const tables = verifyTablesFromPlan(options.plan);
-  const fingerprint = fileFingerprint("sqlite", options.sourcePath);
+  const fingerprint = fileFingerprint("sqlite", sourcePath);
   fingerprint.catch(() => undefined);
   const target = await describeVerifiedTarget(
     options.pool,
     tables.map((t) => t.schema),
   );
+  const runId = options.runId ?? (await latestRunId(options.pool, sourcePath, options.plan.targetSchema));
+  const quarantined = runId ? await quarantinedRowids(options.pool, runId) : new Map<string, bigint[]>();
   const results = await verifyTables({
     pool: options.pool,
     tables,
-    openSource: (table) => new SqliteTableReader(options.sourcePath, table),
+    openSource: (table) =>
+      new SqliteTableReader(sourcePath, table, quarantined.get(`${table.schema}.${table.table}`) ?? []),
     jobs: options.jobs ?? 2,
     ...(options.sample !== undefined ? { sample: options.sample } : {}),
     ...(options.maxDiffs !== undefined ? { maxDiffs: options.maxDiffs } : {}),
+    ...(options.chunkRows !== undefined ? { chunkRows: options.chunkRows } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
+  for (const result of results) result.quarantinedRows = quarantined.get(`${result.schema}.${result.table}`)?.length ?? 0;
   return buildResult({
     started,
     source: { ...(await fingerprint), spec: options.plan.source.spec },
     target,
     sample: options.sample,
+    plan: { from: options.planFrom ?? "import", ...(runId ? { runId } : {}) },
     tables: results,
   });
+}
+
+export interface VerifySqliteOptions {
+  /** The SQLite file. */
+  sourcePath: string;
+  /** The source as the user wrote it, for the report (default `sqlite:PATH`). */
+  spec?: string;
+  pool: pg.Pool;
+  /** Target schema of the import (default: the one its stored run names, else "public"). */
+  schema?: string;
+  /** Naming policy the import used, when no run is stored in the target (default "keep"). */
+  naming?: NamingPolicy;
+  /** Only these source tables. */
+  tables?: readonly string[];
+  exclude?: readonly string[];
+  sample?: number;
+  jobs?: number;
+  maxDiffs?: number;
+  onProgress?: ProgressCallback;
+}
+
+/**
+ * Verifies a SQLite file against a target without an import in the same process. The mapping
+ * (names, types, conversions) comes from the import's run stored in pgshift.import_runs; when the
+ * target has none (e.g. the import ran elsewhere), it is planned again from the source with the
+ * importer's own planner and the given schema and naming.
+ */
+export async function verifySqlite(options: VerifySqliteOptions): Promise<VerifyResult> {
+  checkSample(options.sample);
+  const sourcePath = resolve(options.sourcePath);
+  const spec = options.spec ?? `sqlite:${options.sourcePath}`;
+  const stored = await findStoredRun(options.pool, sourcePath, options.schema);
+  let plan: ImportPlan;
+  let planFrom: VerifyResult["plan"]["from"];
+  if (stored) {
+    plan = { ...stored.plan, source: { ...stored.plan.source, spec } };
+    planFrom = "import-run";
+  } else {
+    plan = planFromSource(sourcePath, spec, options.schema ?? "public", options.naming ?? "keep");
+    planFrom = "rebuilt";
+  }
+  const wanted = (name: string) =>
+    (!options.tables?.length || options.tables.some((t) => t.toLowerCase() === name.toLowerCase())) &&
+    !options.exclude?.some((t) => t.toLowerCase() === name.toLowerCase());
+  for (const name of options.tables ?? []) {
+    if (!plan.tables.some((t) => t.sourceName.toLowerCase() === name.toLowerCase()))
+      throw new UsageError(
+        `table ${name} is not among the imported tables: ${plan.tables.map((t) => t.sourceName).join(", ")}`,
+      );
+  }
+  plan = { ...plan, tables: plan.tables.filter((t) => wanted(t.sourceName)) };
+  return verifyImport({
+    plan,
+    sourcePath,
+    pool: options.pool,
+    planFrom,
+    ...(stored ? { runId: stored.runId } : {}),
+    ...(options.sample !== undefined ? { sample: options.sample } : {}),
+    ...(options.jobs !== undefined ? { jobs: options.jobs } : {}),
+    ...(options.maxDiffs !== undefined ? { maxDiffs: options.maxDiffs } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+}
+
+function planFromSource(path: string, spec: string, schema: string, naming: NamingPolicy): ImportPlan {
+  const db = openSqlite(path);
+  try {
+    const catalog = readSqliteCatalog(db);
+    const stats = new Map<string, TableStats>();
+    for (const table of catalog.tables) stats.set(table.name, scanTable(db, table));
+    return buildImportPlan(catalog, stats, {
+      sourcePath: path,
+      sourceSpec: spec,
+      targetSchema: schema,
+      naming,
+      chunkRows: 100_000,
+      // Only names and types matter to verification; collations do not change stored values.
+      nocase: "none",
+    });
+  } catch (error) {
+    if (error instanceof PgshiftError) throw error;
+    throw new PgshiftError("verify_plan", `cannot plan ${path} for verification: ${(error as Error).message}`, {
+      cause: error,
+    });
+  } finally {
+    db.close();
+  }
 }

@@ -34,6 +34,8 @@ export interface VerifyResult {
   durationMs: number;
   source: SourceFingerprint & { spec: string };
   target: TargetDescription;
+  /** Where the table and column mapping came from: the import's stored run, or planned again from the source. */
+  plan: { from: "import" | "import-run" | "rebuilt"; runId?: string };
   /** Fraction compared when sampling; null for a full verification. */
   sample: number | null;
   summary: {
@@ -46,6 +48,7 @@ export interface VerifyResult {
     missingRows: number;
     extraRows: number;
     changedRows: number;
+    quarantinedRows: number;
   };
   tables: TableVerification[];
 }
@@ -71,6 +74,7 @@ export function buildResult(options: {
   source: SourceFingerprint & { spec: string };
   target: TargetDescription;
   sample: number | undefined;
+  plan: VerifyResult["plan"];
   tables: TableVerification[];
 }): VerifyResult {
   const finished = new Date();
@@ -91,6 +95,7 @@ export function buildResult(options: {
     durationMs: finished.getTime() - options.started.getTime(),
     source: options.source,
     target: options.target,
+    plan: options.plan,
     sample: options.sample ?? null,
     summary: {
       tables: tables.length,
@@ -102,6 +107,7 @@ export function buildResult(options: {
       missingRows: sum((t) => t.missingRows),
       extraRows: sum((t) => t.extraRows),
       changedRows: sum((t) => t.changedRows),
+      quarantinedRows: sum((t) => t.quarantinedRows),
     },
     tables,
   };

@@ -194,6 +194,7 @@ function emptyResult(table: VerifyTable, strategy: TableVerification["chunking"]
     missing: [],
     extra: [],
     changed: [],
+    quarantinedRows: 0,
     missingRows: 0,
     extraRows: 0,
     changedRows: 0,

@@ -124,3 +124,17 @@ describe("canonical forms agree with PostgreSQL", () => {
     await roundTrip("jsonb", "jsonb", docs, docs);
   });
 });
+
+describe("floats near ties agree with PostgreSQL's Ryu output", () => {
+  it("doubles of 2^53 and above, including exact decimal midpoints", async () => {
+    const values: number[] = [109819227628961800, 2 ** 53, 2 ** 60, 2 ** 63, 1e17, 1e300];
+    for (let i = 0; i < 3000; i++) values.push(Math.floor(random() * 2 ** 20) * 2 ** Math.floor(53 + random() * 20));
+    for (let i = 0; i < 2000; i++) values.push(random() * 10 ** (16 + Math.floor(random() * 10)));
+    await roundTrip("double precision", "double", values.map(String), values);
+  });
+  it("reals", async () => {
+    const values: number[] = [447994.1129684448];
+    for (let i = 0; i < 3000; i++) values.push((random() - 0.5) * 10 ** Math.floor(random() * 60 - 30));
+    await roundTrip("real", "real", values.map(String), values);
+  });
+});
