@@ -5,6 +5,7 @@ import { registerCutoverCommands } from "./cutover-command.ts";
 import { registerImportCommand } from "./import-command.ts";
 import { registerLocalCommands } from "./local-command.ts";
 import { registerMigrateCommands } from "./migrate-command.ts";
+import { registerVerifyCommands } from "./verify-command.ts";
 
 /** Every command group, in the order `pgshift --help` lists them. Add a group here. */
 export const commandGroups: ((program: Command) => void)[] = [
@@ -12,6 +13,7 @@ export const commandGroups: ((program: Command) => void)[] = [
   registerCheckCommand,
   registerConfigCommands,
   registerImportCommand,
+  registerVerifyCommands,
   registerMigrateCommands,
   registerCutoverCommands,
 ];
