@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { type CutoverStore, createCutover } from "../../../src/cutover/index.ts";
 import { createPool } from "../../../src/pg/pool.ts";
-import { type StatusServer, startStatusServer } from "../../../src/serve/index.ts";
+import {
+  type PoolState,
+  type StatusReport,
+  type StatusServer,
+  startStatusServer,
+} from "../../../src/serve/index.ts";
 import { useTestDatabase } from "../../helpers/database.ts";
 import { type KvStore, kvAccess, MemoryKv, PgKv } from "./kv-stores.ts";
 
@@ -43,13 +48,13 @@ describe("status server", () => {
   test("/readyz pings the database; an unreachable database makes it 503", async () => {
     const ready = await fetch(`${server.url}/readyz`);
     assert.equal(ready.status, 200);
-    assert.equal((await ready.json()).database.ok, true);
+    assert.equal(((await ready.json()) as { database: { ok: boolean } }).database.ok, true);
     const deadPool = createPool({ url: "postgres://nobody@127.0.0.1:1/none", connectTimeoutMs: 1_000 });
     const dead = await startStatusServer({ pool: deadPool, readyTimeoutMs: 3_000 });
     try {
       const response = await fetch(`${dead.url}/readyz`);
       assert.equal(response.status, 503);
-      const body = await response.json();
+      const body = (await response.json()) as { status: string; database: { error: string } };
       assert.equal(body.status, "not ready");
       assert.match(body.database.error, /ECONNREFUSED|connect/);
     } finally {
@@ -63,9 +68,9 @@ describe("status server", () => {
     await store.get("a");
     const response = await fetch(`${server.url}/status`);
     assert.equal(response.status, 200);
-    const body = await response.json();
+    const body = (await response.json()) as StatusReport;
     assert.equal(body.cutovers.length, 1);
-    const cutover = body.cutovers[0];
+    const cutover = body.cutovers[0]!;
     assert.equal(cutover.name, "accounts");
     assert.equal(cutover.phase, "ramp:25");
     assert.deepEqual(cutover.writeTargets, [
@@ -77,8 +82,8 @@ describe("status server", () => {
       { side: "next", label: "postgres public.kv", percent: 25 },
     ]);
     for (const field of ["totalCount", "idleCount", "waitingCount"]) {
-      assert.equal(typeof cutover.pool[field], "number", field);
-      assert.equal(typeof body.database.pool[field], "number", field);
+      assert.equal(typeof cutover.pool[field as keyof PoolState], "number", field);
+      assert.equal(typeof body.database.pool[field as keyof PoolState], "number", field);
     }
     assert.ok(cutover.pool.totalCount >= 1);
     assert.doesNotMatch(JSON.stringify(body), /password/);
