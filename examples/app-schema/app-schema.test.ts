@@ -26,7 +26,10 @@ test("the example migrations pass pgshift's own lint, each file as if the earlie
     const result = lintMigrations([migration]);
     assert.deepEqual(result.findings, [], migration.file);
   }
-  assert.ok(migrations.every((m) => m.down !== null), "every migration can be rolled back");
+  assert.ok(
+    migrations.every((m) => m.down !== null),
+    "every migration can be rolled back",
+  );
 });
 
 test("apply, use, and roll back the application schema", async () => {
@@ -71,14 +74,20 @@ test("apply, use, and roll back the application schema", async () => {
   );
 
   const bob = (
-    await pool.query("insert into app.users (email, display_name) values ('bob@example.com', 'Bob') returning id")
+    await pool.query(
+      "insert into app.users (email, display_name) values ('bob@example.com', 'Bob') returning id",
+    )
   ).rows[0].id;
   const project = (
     await pool.query("insert into app.projects (owner_id, name) values ($1, 'Thesis') returning id", [ada.id])
   ).rows[0].id;
-  await pool.query("insert into app.projects (owner_id, name) values ($1, 'Bob''s'), ($1, 'Bob''s other')", [bob]);
+  await pool.query("insert into app.projects (owner_id, name) values ($1, 'Bob''s'), ($1, 'Bob''s other')", [
+    bob,
+  ]);
   const document = (
-    await pool.query("insert into app.documents (project_id, title) values ($1, 'Chapter 1') returning id", [project])
+    await pool.query("insert into app.documents (project_id, title) values ($1, 'Chapter 1') returning id", [
+      project,
+    ])
   ).rows[0].id;
   const version = (
     await pool.query(

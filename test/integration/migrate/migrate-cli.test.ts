@@ -23,12 +23,19 @@ test("the migrate CLI end to end: new, status, up --dry-run, up, verify, drift, 
   assert.match(first!, /^\d{14}_create_things\.sql$/);
   assert.equal(created.stdout.trim(), join("migrations", first!));
   assert.match(readFileSync(join(dir, first!), "utf8"), /-- migrate:up\n[\s\S]*-- migrate:down\n/);
-  writeFileSync(join(dir, first!), migration("create table things (id int primary key, name text);", "drop table things;"));
+  writeFileSync(
+    join(dir, first!),
+    migration("create table things (id int primary key, name text);", "drop table things;"),
+  );
   writeFileSync(
     join(dir, "29990101000000_things_index.sql"),
-    migration("create index concurrently things_name on things (name);", "drop index concurrently things_name;", {
-      noTransaction: true,
-    }),
+    migration(
+      "create index concurrently things_name on things (name);",
+      "drop index concurrently things_name;",
+      {
+        noTransaction: true,
+      },
+    ),
   );
 
   const pending = await pgshift("status");
@@ -60,7 +67,10 @@ test("the migrate CLI end to end: new, status, up --dry-run, up, verify, drift, 
   const verify = await pgshift("verify");
   assert.equal(verify.code, 3, "verify exits 3 on drift");
   assert.match(verify.stdout, new RegExp(`CHANGED  .*${first}`));
-  writeFileSync(join(dir, "29990102000000_more.sql"), migration("create table more (id int);", "drop table more;"));
+  writeFileSync(
+    join(dir, "29990102000000_more.sql"),
+    migration("create table more (id int);", "drop table more;"),
+  );
   const refused = await pgshift("up");
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, new RegExp(`${first}: changed since it was applied`));
@@ -69,7 +79,10 @@ test("the migrate CLI end to end: new, status, up --dry-run, up, verify, drift, 
   assert.match(accepted.stdout, /drift accepted and recorded/);
 
   const brokenFile = join(dir, "29990102500000_broken.sql");
-  writeFileSync(brokenFile, migration("create table broken (id int);\nselect no_such_function();", "drop table broken;"));
+  writeFileSync(
+    brokenFile,
+    migration("create table broken (id int);\nselect no_such_function();", "drop table broken;"),
+  );
   const failed = await pgshift("up");
   assert.equal(failed.code, 1, "a failed migration exits 1");
   assert.match(failed.stdout, /FAILED .*broken\.sql:3: function no_such_function\(\) does not exist/);
@@ -113,7 +126,10 @@ test("lint exits 3 on hazards, 0 when each hazard carries a written ignore; usag
     assert.equal(result.findings[0].ignored.reason, "users has 40 rows and is only read by the admin tool");
     writeFileSync(
       file,
-      migration("-- pgshift-lint-ignore: index-not-concurrent\ncreate index users_name on users (name);", "select 1;"),
+      migration(
+        "-- pgshift-lint-ignore: index-not-concurrent\ncreate index users_name on users (name);",
+        "select 1;",
+      ),
     );
     const noReason = await pgshift("lint", file);
     assert.equal(noReason.code, 3);

@@ -18,7 +18,10 @@ async function withDatabase(fn: (db: TestDatabase) => Promise<void>): Promise<vo
 }
 
 const slowMigrations = {
-  "20240101000000_slow.sql": migration("create table slow (id int);\nselect pg_sleep(1);", "drop table slow;"),
+  "20240101000000_slow.sql": migration(
+    "create table slow (id int);\nselect pg_sleep(1);",
+    "drop table slow;",
+  ),
   "20240102000000_after.sql": migration("create table after_slow (id int);", "drop table after_slow;"),
 };
 
@@ -29,7 +32,9 @@ async function twoRunners(db: TestDatabase, lockMode: "advisory" | "row", lockWa
     const results = await Promise.allSettled(
       pools.map((pool) => migrate({ pool, dir, lockMode, lockWaitMs })),
     );
-    const { rows } = await db.pool.query("select version, count(*)::int as n from pgshift.migrations group by 1 order by 1");
+    const { rows } = await db.pool.query(
+      "select version, count(*)::int as n from pgshift.migrations group by 1 order by 1",
+    );
     assert.deepEqual(
       rows.map((r) => [r.version, r.n]),
       [
@@ -39,11 +44,7 @@ async function twoRunners(db: TestDatabase, lockMode: "advisory" | "row", lockWa
       "each migration applied exactly once",
     );
     const applied = results.map((r) => (r.status === "fulfilled" ? r.value.applied : 0));
-    assert.deepEqual(
-      [...applied].sort(),
-      [0, 2],
-      "one runner applied everything, the other nothing",
-    );
+    assert.deepEqual([...applied].sort(), [0, 2], "one runner applied everything, the other nothing");
     return results;
   } finally {
     await Promise.all(pools.map((p) => p.end()));
@@ -127,7 +128,10 @@ test("lock_timeout: a migration blocked by another session times out, retries wi
   await withDatabase(async (db) => {
     await db.pool.query("create table busy (id int)");
     const dir = migrationDir({
-      "20240101000000_alter_busy.sql": migration("alter table busy add column note text;", "alter table busy drop column note;"),
+      "20240101000000_alter_busy.sql": migration(
+        "alter table busy add column note text;",
+        "alter table busy drop column note;",
+      ),
     });
     const holder = new pg.Client({ connectionString: db.url });
     await holder.connect();
@@ -167,13 +171,22 @@ test("lock_timeout: when the other session keeps its lock, the migration fails w
   await withDatabase(async (db) => {
     await db.pool.query("create table busy (id int)");
     const dir = migrationDir({
-      "20240101000000_alter_busy.sql": migration("alter table busy add column note text;", "alter table busy drop column note;"),
+      "20240101000000_alter_busy.sql": migration(
+        "alter table busy add column note text;",
+        "alter table busy drop column note;",
+      ),
     });
     const holder = new pg.Client({ connectionString: db.url });
     await holder.connect();
     try {
       await holder.query("begin; lock table busy in access share mode");
-      const result = await migrate({ pool: db.pool, dir, lockTimeoutMs: 50, retries: 2, retryBaseDelayMs: 10 });
+      const result = await migrate({
+        pool: db.pool,
+        dir,
+        lockTimeoutMs: 50,
+        retries: 2,
+        retryBaseDelayMs: 10,
+      });
       assert.equal(result.ok, false);
       assert.equal(result.migrations[0]!.status, "failed");
       assert.equal(result.migrations[0]!.attempts, 3);
@@ -189,7 +202,9 @@ test("lock_timeout: when the other session keeps its lock, the migration fails w
 
 test("CREATE INDEX CONCURRENTLY runs in a no-transaction migration; a failed build leaves no INVALID index", async () => {
   await withDatabase(async (db) => {
-    await db.pool.query("create table people (id int, email text); insert into people select g, 'p' || g from generate_series(1, 1000) g");
+    await db.pool.query(
+      "create table people (id int, email text); insert into people select g, 'p' || g from generate_series(1, 1000) g",
+    );
     await db.pool.query("insert into people values (1001, 'p1')");
     const dir = migrationDir({
       "20240101000000_people_email.sql": migration(

@@ -28,8 +28,14 @@ test("through transaction-mode PgBouncer with --lock-mode row: two runners at on
       "drop index concurrently orders_customer;",
       { noTransaction: true },
     ),
-    "20240103000000_slow.sql": migration("create table audit (id int);\nselect pg_sleep(1);", "drop table audit;"),
-    "20240104000000_last.sql": migration("alter table orders add column note text;", "alter table orders drop column note;"),
+    "20240103000000_slow.sql": migration(
+      "create table audit (id int);\nselect pg_sleep(1);",
+      "drop table audit;",
+    ),
+    "20240104000000_last.sql": migration(
+      "alter table orders add column note text;",
+      "alter table orders drop column note;",
+    ),
   });
   const pools = [0, 1, 2].map(() => createPool({ url: bouncer.url(db().name), max: 3 }));
   try {
@@ -53,8 +59,14 @@ test("through transaction-mode PgBouncer with --lock-mode row: two runners at on
       history.rows.map((r) => r.version),
       ["20240101000000", "20240102000000", "20240103000000", "20240104000000"],
     );
-    const index = await db().pool.query("select indisvalid from pg_index where indexrelid = 'orders_customer'::regclass");
-    assert.deepEqual(index.rows, [{ indisvalid: true }], "CREATE INDEX CONCURRENTLY worked through the pooler");
+    const index = await db().pool.query(
+      "select indisvalid from pg_index where indexrelid = 'orders_customer'::regclass",
+    );
+    assert.deepEqual(
+      index.rows,
+      [{ indisvalid: true }],
+      "CREATE INDEX CONCURRENTLY worked through the pooler",
+    );
 
     const down = await migrateDown({ pool: pools[1]!, dir, lockMode: "row", target: "0" });
     assert.equal(down.reverted, 4);

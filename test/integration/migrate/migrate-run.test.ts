@@ -105,7 +105,9 @@ test("up applies every pending migration in order; down and redo revert and reap
     assert.equal(all.reverted, 2);
     assert.deepEqual(await tables(db.pool), []);
     assert.deepEqual(await appliedVersions(db.pool), []);
-    const log = await db.pool.query("select action, count(*)::int as n from pgshift.migration_log group by 1 order by 1");
+    const log = await db.pool.query(
+      "select action, count(*)::int as n from pgshift.migration_log group by 1 order by 1",
+    );
     assert.deepEqual(
       log.rows.map((r) => [r.action, r.n]),
       [
@@ -138,7 +140,9 @@ test("a failing migration in the middle: earlier ones stay applied, it leaves no
     assert.match(failed.error?.message ?? "", /20240102000000_b\.sql:5: division by zero/);
     assert.deepEqual(await tables(db.pool), ["a"], "b was rolled back, c never ran");
     assert.deepEqual(await appliedVersions(db.pool), ["20240101000000"]);
-    const log = await db.pool.query("select version, action, error from pgshift.migration_log where action = 'failed'");
+    const log = await db.pool.query(
+      "select version, action, error from pgshift.migration_log where action = 'failed'",
+    );
     assert.equal(log.rows.length, 1);
     assert.equal(log.rows[0].version, "20240102000000");
   });
@@ -149,7 +153,10 @@ test("drift and missing files: up and verify refuse naming the file; --allow-dri
     const dir = migrationDir(three);
     await migrate({ pool: db.pool, dir, target: "20240102000000" });
     const file = join(dir, "20240101000000_accounts.sql");
-    writeFileSync(file, migration("create table accounts (id bigint primary key, email text);", "drop table accounts;"));
+    writeFileSync(
+      file,
+      migration("create table accounts (id bigint primary key, email text);", "drop table accounts;"),
+    );
 
     await assert.rejects(
       () => migrate({ pool: db.pool, dir }),
@@ -173,7 +180,11 @@ test("drift and missing files: up and verify refuse naming the file; --allow-dri
     );
     assert.equal(decision.rows.length, 1);
     assert.notEqual(decision.rows[0].sha256, decision.rows[0].previous_sha256);
-    assert.equal((await verifyMigrations({ pool: db.pool, dir })).ok, true, "the accepted checksum is recorded");
+    assert.equal(
+      (await verifyMigrations({ pool: db.pool, dir })).ok,
+      true,
+      "the accepted checksum is recorded",
+    );
 
     rmSync(join(dir, "20240102000000_invoices.sql"));
     await assert.rejects(
@@ -221,7 +232,9 @@ test("out-of-order files are refused by default and applied with allowOutOfOrder
       ],
     );
     assert.deepEqual(await tables(db.pool), ["a", "b", "c", "d"]);
-    const logged = await db.pool.query("select version from pgshift.migration_log where action = 'out_of_order_applied'");
+    const logged = await db.pool.query(
+      "select version from pgshift.migration_log where action = 'out_of_order_applied'",
+    );
     assert.deepEqual(
       logged.rows.map((r) => r.version),
       ["20240102000000"],
@@ -295,6 +308,9 @@ test("baseline records existing migrations without running them; assertSchemaVer
       (error: unknown) =>
         error instanceof SchemaVersionError && /missing: 20240103000000_notes/.test(error.message),
     );
-    await assert.rejects(() => baselineMigrations({ pool: db.pool, dir, version: "20240101000000" }), /newer migrations are already applied/);
+    await assert.rejects(
+      () => baselineMigrations({ pool: db.pool, dir, version: "20240101000000" }),
+      /newer migrations are already applied/,
+    );
   });
 });

@@ -20,7 +20,9 @@ export function findPgBouncer(): string {
   try {
     return execFileSync("which", ["pgbouncer"], { encoding: "utf8" }).trim();
   } catch {
-    throw new Error("pgbouncer is not installed; install it (Debian: apt-get install -y pgbouncer) to run this test");
+    throw new Error(
+      "pgbouncer is not installed; install it (Debian: apt-get install -y pgbouncer) to run this test",
+    );
   }
 }
 
@@ -79,7 +81,8 @@ export async function startPgBouncer(serverUrl: string): Promise<Bouncer> {
     stderr += d;
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const url = (database: string) => `postgres://${encodeURIComponent(user)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+  const url = (database: string) =>
+    `postgres://${encodeURIComponent(user)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
   const stop = async () => {
     if (child.exitCode === null) {
       child.kill("SIGTERM");
@@ -90,7 +93,9 @@ export async function startPgBouncer(serverUrl: string): Promise<Bouncer> {
   };
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const client = new pg.Client({ connectionString: url(decodeURIComponent(server.pathname.slice(1)) || "postgres") });
+    const client = new pg.Client({
+      connectionString: url(decodeURIComponent(server.pathname.slice(1)) || "postgres"),
+    });
     try {
       await client.connect();
       await client.query("select 1");
@@ -99,9 +104,13 @@ export async function startPgBouncer(serverUrl: string): Promise<Bouncer> {
     } catch (error) {
       await client.end().catch(() => undefined);
       if (child.exitCode !== null || Date.now() > deadline) {
-        const log = existsSync(join(dir, "pgbouncer.log")) ? readFileSync(join(dir, "pgbouncer.log"), "utf8") : "";
+        const log = existsSync(join(dir, "pgbouncer.log"))
+          ? readFileSync(join(dir, "pgbouncer.log"), "utf8")
+          : "";
         await stop();
-        throw new Error(`PgBouncer did not start: ${(error as Error).message}\n${stderr}\n${log.slice(-2000)}`);
+        throw new Error(
+          `PgBouncer did not start: ${(error as Error).message}\n${stderr}\n${log.slice(-2000)}`,
+        );
       }
       await sleep(100);
     }

@@ -14,7 +14,9 @@ function file(version: string, up: string): MigrationFile {
 
 /** Rules flagged (not ignored) for `up`, linted as one pending migration. */
 function rules(up: string, earlier?: string): LintRule[] {
-  const set = earlier ? [file("20240101000000", earlier), file("20240102000000", up)] : [file("20240102000000", up)];
+  const set = earlier
+    ? [file("20240101000000", earlier), file("20240102000000", up)]
+    : [file("20240102000000", up)];
   return lintMigrations(set)
     .findings.filter((f) => !f.ignored && f.version === "20240102000000")
     .map((f) => f.rule);
@@ -128,13 +130,21 @@ test("lint: an ignore comment with a rule and a reason covers the next statement
 });
 
 test("lint: an ignore without a reason, or for an unknown rule, is itself a finding", () => {
-  assert.deepEqual(rules("-- pgshift-lint-ignore: drop\ndrop table old_stuff;"), ["drop", "lint-ignore-reason"]);
+  assert.deepEqual(rules("-- pgshift-lint-ignore: drop\ndrop table old_stuff;"), [
+    "drop",
+    "lint-ignore-reason",
+  ]);
   assert.deepEqual(rules("-- pgshift-lint-ignore: no-such-rule because\nselect 1;"), ["lint-ignore-reason"]);
 });
 
 test("lint: down sections are not linted (dropping what up created is their job)", () => {
-  const parsed = parseMigrationSource("-- migrate:up\ncreate table t (id int);\n-- migrate:down\ndrop table t;\n", "x.sql");
-  const result = lintMigrations([{ version: "20240101000000", name: "x", file: "x.sql", sha256: "", ...parsed }]);
+  const parsed = parseMigrationSource(
+    "-- migrate:up\ncreate table t (id int);\n-- migrate:down\ndrop table t;\n",
+    "x.sql",
+  );
+  const result = lintMigrations([
+    { version: "20240101000000", name: "x", file: "x.sql", sha256: "", ...parsed },
+  ]);
   assert.equal(result.findings.length, 0);
   assert.equal(result.statements, 1);
 });

@@ -64,7 +64,10 @@ test("sections: a missing down section is allowed; no-transaction applies to the
 });
 
 test("sections: precise errors for what cannot run", () => {
-  assert.throws(() => parseMigrationSource("select 1;\n", "a.sql"), /a\.sql: has no "-- migrate:up" section marker/);
+  assert.throws(
+    () => parseMigrationSource("select 1;\n", "a.sql"),
+    /a\.sql: has no "-- migrate:up" section marker/,
+  );
   assert.throws(
     () => parseMigrationSource("select 1;\n-- migrate:up\nselect 2;\n", "b.sql"),
     /b\.sql:1: SQL before the first section marker/,
@@ -77,7 +80,10 @@ test("sections: precise errors for what cannot run", () => {
     () => parseMigrationSource("-- migrate:up\ncreate index concurrently i on t (a);\n", "d.sql"),
     /d\.sql:2: CREATE INDEX CONCURRENTLY cannot run inside a transaction; add "-- migrate:no-transaction"/,
   );
-  assert.throws(() => parseMigrationSource("-- migrate:up\n-- migrate:upp\n", "e.sql"), /e\.sql:2: unknown marker/);
+  assert.throws(
+    () => parseMigrationSource("-- migrate:up\n-- migrate:upp\n", "e.sql"),
+    /e\.sql:2: unknown marker/,
+  );
   assert.throws(
     () => parseMigrationSource("-- migrate:up\nselect 1;\n-- migrate:up\n", "f.sql"),
     /f\.sql:3: "-- migrate:up" appears twice/,
@@ -85,7 +91,10 @@ test("sections: precise errors for what cannot run", () => {
 });
 
 test("statements: split by the parser, with multi-byte text and comments kept in place", () => {
-  const statements = splitStatements("-- lead\ninsert into t values ('é;ü');\n/* c */ select 1;\nselect 2", 10);
+  const statements = splitStatements(
+    "-- lead\ninsert into t values ('é;ü');\n/* c */ select 1;\nselect 2",
+    10,
+  );
   assert.deepEqual(
     statements.map((s) => [s.line, s.text, s.leadingComments]),
     [
@@ -101,7 +110,12 @@ test("loadMigrations orders by version, rejects duplicate versions, ignores non-
   try {
     writeFileSync(join(dir, "README.md"), "notes");
     const first = newMigration({ dir, name: "Create Users", now: new Date("2024-05-01T10:00:00Z") });
-    const second = newMigration({ dir, name: "add-index", now: new Date("2024-05-01T10:00:00Z"), noTransaction: true });
+    const second = newMigration({
+      dir,
+      name: "add-index",
+      now: new Date("2024-05-01T10:00:00Z"),
+      noTransaction: true,
+    });
     assert.equal(first.version, "20240501100000");
     assert.equal(second.version, "20240501100001", "a clash takes the next second");
     assert.match(readFileSync(second.file, "utf8"), /^-- migrate:no-transaction\n-- migrate:up\n/);
@@ -116,7 +130,10 @@ test("loadMigrations orders by version, rejects duplicate versions, ignores non-
     await assert.rejects(() => loadMigrations(dir), /same version 20240501100000/);
     rmSync(join(dir, "20240501100000_other.sql"));
     writeFileSync(join(dir, "2024_typo.sql"), "-- migrate:up\n");
-    await assert.rejects(() => loadMigrations(dir), /2024_typo\.sql: is not named <YYYYMMDDHHMMSS>_<name>\.sql/);
+    await assert.rejects(
+      () => loadMigrations(dir),
+      /2024_typo\.sql: is not named <YYYYMMDDHHMMSS>_<name>\.sql/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -25,8 +25,19 @@ const applied = (version: string, sha256 = `sha-${version}`): AppliedMigration =
 
 test("comparePlan: applied, drifted, missing, pending and out-of-order", () => {
   const plan = comparePlan(
-    [file("20240101000001"), file("20240101000002", "changed"), file("20240101000003"), file("20240101000005"), file("20240101000006")],
-    [applied("20240101000001"), applied("20240101000002"), applied("20240101000004"), applied("20240101000005")],
+    [
+      file("20240101000001"),
+      file("20240101000002", "changed"),
+      file("20240101000003"),
+      file("20240101000005"),
+      file("20240101000006"),
+    ],
+    [
+      applied("20240101000001"),
+      applied("20240101000002"),
+      applied("20240101000004"),
+      applied("20240101000005"),
+    ],
   );
   assert.deepEqual(
     plan.entries.map((e) => [e.version, e.state]),
