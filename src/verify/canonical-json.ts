@@ -49,9 +49,13 @@ export function jsonbString(value: string): string {
 }
 
 /** jsonb's key order: shorter (in UTF-8 bytes) first, then bytewise. */
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
 function compareKeys(a: string, b: string): number {
-  const ascii = /^[\x00-\x7f]*$/;
-  if (ascii.test(a) && ascii.test(b)) {
+  if (isAscii(a) && isAscii(b)) {
     if (a.length !== b.length) return a.length - b.length;
     return a < b ? -1 : a > b ? 1 : 0;
   }

@@ -47,7 +47,11 @@ function decompose64(abs: number): BinaryFloat {
   const biased = high >>> 20;
   const fraction = (BigInt(high & 0xfffff) << 32n) | BigInt(low);
   if (biased === 0) return { mantissa: fraction, exponent: -1074, lowerCloser: false };
-  return { mantissa: fraction | (1n << 52n), exponent: biased - 1075, lowerCloser: fraction === 0n && biased > 1 };
+  return {
+    mantissa: fraction | (1n << 52n),
+    exponent: biased - 1075,
+    lowerCloser: fraction === 0n && biased > 1,
+  };
 }
 
 function decompose32(abs: number): BinaryFloat {
@@ -56,7 +60,11 @@ function decompose32(abs: number): BinaryFloat {
   const biased = bits >>> 23;
   const fraction = BigInt(bits & 0x7fffff);
   if (biased === 0) return { mantissa: fraction, exponent: -149, lowerCloser: false };
-  return { mantissa: fraction | (1n << 23n), exponent: biased - 150, lowerCloser: fraction === 0n && biased > 1 };
+  return {
+    mantissa: fraction | (1n << 23n),
+    exponent: biased - 150,
+    lowerCloser: fraction === 0n && biased > 1,
+  };
 }
 
 const pow = (base: bigint, n: number) => base ** BigInt(n);
@@ -157,7 +165,8 @@ export function float4FromText(text: string): number | undefined {
   let den = 1n;
   if (q >= 0) num *= pow(10n, q);
   else den = pow(10n, -q);
-  const approx = Math.log10(Number(d.digits.slice(0, 17)) || 1) + (d.digits.length > 17 ? d.digits.length - 17 : 0) + q;
+  const approx =
+    Math.log10(Number(d.digits.slice(0, 17)) || 1) + (d.digits.length > 17 ? d.digits.length - 17 : 0) + q;
   if (approx > 40) return undefined;
   if (approx < -47) return undefined;
   let e = Math.max(-149, Math.floor(approx * LOG2_10) - 24);

@@ -1,4 +1,11 @@
-import { float4FromText, float4Text, float8Text, integerText, numericText, numericTextOfDouble } from "./canonical-number.ts";
+import {
+  float4FromText,
+  float4Text,
+  float8Text,
+  integerText,
+  numericText,
+  numericTextOfDouble,
+} from "./canonical-number.ts";
 import { jsonbText } from "./canonical-json.ts";
 import { dateText, instantFromEpoch, parseIsoDateTime, timestampText, toUtc } from "./canonical-time.ts";
 
@@ -135,7 +142,10 @@ function instantOf(value: SourceValue, reading: SourceReading, utc: boolean) {
 }
 
 /** The converter for a source column whose values land in a target column of `kind`. */
-export function canonicalConverter(kind: CanonicalKind, reading: SourceReading = "value"): CanonicalConverter {
+export function canonicalConverter(
+  kind: CanonicalKind,
+  reading: SourceReading = "value",
+): CanonicalConverter {
   const fail = (value: SourceValue) => unconvertible(kind, value);
   switch (kind) {
     case "integer":
@@ -194,7 +204,11 @@ export function canonicalConverter(kind: CanonicalKind, reading: SourceReading =
           return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
         }
         if (typeof v !== "string") return fail(v);
-        const hex = v.trim().replace(/^\{|\}$/g, "").replace(/-/g, "").toLowerCase();
+        const hex = v
+          .trim()
+          .replace(/^\{|\}$/g, "")
+          .replace(/-/g, "")
+          .toLowerCase();
         if (!/^[0-9a-f]{32}$/.test(hex)) return fail(v);
         return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
       };

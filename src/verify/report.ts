@@ -25,10 +25,10 @@ export interface ReportSignature {
 }
 
 export type SigningKey =
-  | { algorithm: "hmac-sha256"; secret: Buffer }
-  | { algorithm: "ed25519"; privateKey: KeyObject };
+  { algorithm: "hmac-sha256"; secret: Buffer } | { algorithm: "ed25519"; privateKey: KeyObject };
 
-export type CheckingKey = { algorithm: "hmac-sha256"; secret: Buffer } | { algorithm: "ed25519"; publicKey: KeyObject };
+export type CheckingKey =
+  { algorithm: "hmac-sha256"; secret: Buffer } | { algorithm: "ed25519"; publicKey: KeyObject };
 
 export class ReportKeyError extends PgshiftError {
   constructor(message: string, details: Record<string, unknown> = {}) {
@@ -42,7 +42,8 @@ export function canonicalJson(value: unknown): string {
     if (typeof value === "bigint") return JSON.stringify(value.toString());
     return JSON.stringify(value) ?? "null";
   }
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",")}]`;
+  if (Array.isArray(value))
+    return `[${value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",")}]`;
   const entries = Object.entries(value as Record<string, unknown>)
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -100,10 +101,18 @@ export function checkReportSignature(report: Record<string, unknown>, key: Check
     const valid = given.length === expected.length && timingSafeEqual(given, expected);
     return valid
       ? { valid, algorithm: key.algorithm }
-      : { valid, algorithm: key.algorithm, reason: "signature does not match: the report was changed or the key differs" };
+      : {
+          valid,
+          algorithm: key.algorithm,
+          reason: "signature does not match: the report was changed or the key differs",
+        };
   }
   if (signature.publicKeySha256 && signature.publicKeySha256 !== publicKeyFingerprint(key.publicKey))
-    return { valid: false, algorithm: key.algorithm, reason: "the report was signed with a different Ed25519 key" };
+    return {
+      valid: false,
+      algorithm: key.algorithm,
+      reason: "the report was signed with a different Ed25519 key",
+    };
   let valid = false;
   try {
     valid = verifyData(null, bytes, key.publicKey, given);
@@ -128,10 +137,15 @@ function isPem(bytes: Buffer): boolean {
 }
 
 /** An HMAC secret from an environment variable (never printed). */
-export function hmacKeyFromEnv(variable: string, env: NodeJS.ProcessEnv = process.env): SigningKey & CheckingKey {
+export function hmacKeyFromEnv(
+  variable: string,
+  env: NodeJS.ProcessEnv = process.env,
+): SigningKey & CheckingKey {
   const value = env[variable];
-  if (!value) throw new UsageError(`environment variable ${variable} is empty or not set; it must hold the HMAC key`);
-  if (value.length < 16) throw new UsageError(`the HMAC key in ${variable} is shorter than 16 characters; use a longer secret`);
+  if (!value)
+    throw new UsageError(`environment variable ${variable} is empty or not set; it must hold the HMAC key`);
+  if (value.length < 16)
+    throw new UsageError(`the HMAC key in ${variable} is shorter than 16 characters; use a longer secret`);
   return { algorithm: "hmac-sha256", secret: Buffer.from(value, "utf8") };
 }
 
@@ -143,7 +157,8 @@ export function signingKeyFromFile(path: string): SigningKey {
   const bytes = readKeyFile(path);
   if (!isPem(bytes)) {
     const secret = Buffer.from(bytes.toString("utf8").replace(/\r?\n$/, ""), "utf8");
-    if (secret.length < 16) throw new ReportKeyError(`the HMAC key in ${path} is shorter than 16 bytes`, { path });
+    if (secret.length < 16)
+      throw new ReportKeyError(`the HMAC key in ${path} is shorter than 16 bytes`, { path });
     return { algorithm: "hmac-sha256", secret };
   }
   let privateKey: KeyObject;
@@ -153,9 +168,12 @@ export function signingKeyFromFile(path: string): SigningKey {
     throw new ReportKeyError(`${path} is not a PEM private key: ${(error as Error).message}`, { path });
   }
   if (privateKey.asymmetricKeyType !== "ed25519")
-    throw new ReportKeyError(`${path} holds a ${privateKey.asymmetricKeyType} key; pgshift signs reports with Ed25519`, {
-      path,
-    });
+    throw new ReportKeyError(
+      `${path} holds a ${privateKey.asymmetricKeyType} key; pgshift signs reports with Ed25519`,
+      {
+        path,
+      },
+    );
   return { algorithm: "ed25519", privateKey };
 }
 
@@ -174,8 +192,11 @@ export function checkingKeyFromFile(path: string): CheckingKey {
     throw new ReportKeyError(`${path} is not a PEM public key: ${(error as Error).message}`, { path });
   }
   if (publicKey.asymmetricKeyType !== "ed25519")
-    throw new ReportKeyError(`${path} holds a ${publicKey.asymmetricKeyType} key; reports are signed with Ed25519`, {
-      path,
-    });
+    throw new ReportKeyError(
+      `${path} holds a ${publicKey.asymmetricKeyType} key; reports are signed with Ed25519`,
+      {
+        path,
+      },
+    );
   return { algorithm: "ed25519", publicKey };
 }

@@ -8,7 +8,8 @@ export interface SourceTableReader {
   /** Exact number of rows in the source table. */
   count(): number | Promise<number>;
   /** Smallest and largest key when the table has a single integer key (for key-range chunks). */
-  integerKeyRange(): { min: bigint; max: bigint } | undefined | Promise<{ min: bigint; max: bigint } | undefined>;
+  integerKeyRange():
+    { min: bigint; max: bigint } | undefined | Promise<{ min: bigint; max: bigint } | undefined>;
   /**
    * Every row as canonical field texts, in the order of the verified table's columns. With `range`,
    * only rows whose single integer key lies in [low, high] (inclusive).

@@ -46,10 +46,14 @@ export class SqliteTableReader implements SourceTableReader {
     try {
       this.db = new Database(path, { readonly: true, fileMustExist: true });
     } catch (error) {
-      throw new PgshiftError("verify_source", `cannot open SQLite file ${path}: ${(error as Error).message}`, {
-        cause: error,
-        details: { path },
-      });
+      throw new PgshiftError(
+        "verify_source",
+        `cannot open SQLite file ${path}: ${(error as Error).message}`,
+        {
+          cause: error,
+          details: { path },
+        },
+      );
     }
     this.converters = table.columns.map((c) => canonicalConverter(c.kind, c.reading));
     // Bytea takes text's stored bytes (invalid UTF-8 included), as the import does.
@@ -58,7 +62,9 @@ export class SqliteTableReader implements SourceTableReader {
       return c.kind === "bytea" ? `case when typeof(${q}) = 'text' then cast(${q} as blob) else ${q} end` : q;
     });
     this.excluded = JSON.stringify(excludeRowids.map(String));
-    this.exclusion = excludeRowids.length ? "rowid not in (select cast(value as integer) from json_each(?))" : "";
+    this.exclusion = excludeRowids.length
+      ? "rowid not in (select cast(value as integer) from json_each(?))"
+      : "";
     this.select = `select ${selected.join(", ")} from ${quoteSqlite(table.sourceTable)}`;
     if (table.key.length === 1) {
       this.keySource = table.columns.find((c) => c.name === table.key[0])?.sourceName;
@@ -67,7 +73,9 @@ export class SqliteTableReader implements SourceTableReader {
 
   count(): number {
     const where = this.exclusion ? ` where ${this.exclusion}` : "";
-    const statement = this.db.prepare(`select count(*) as n from ${quoteSqlite(this.table.sourceTable)}${where}`);
+    const statement = this.db.prepare(
+      `select count(*) as n from ${quoteSqlite(this.table.sourceTable)}${where}`,
+    );
     const row = (this.exclusion ? statement.get(this.excluded) : statement.get()) as { n: number };
     return Number(row.n);
   }

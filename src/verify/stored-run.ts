@@ -19,7 +19,11 @@ async function tableExists(pool: pg.Pool, qualified: string): Promise<boolean> {
 }
 
 /** The latest import run of this SQLite file (absolute path) into `schema` (any schema when absent). */
-export async function findStoredRun(pool: pg.Pool, sourcePath: string, schema?: string): Promise<StoredRun | undefined> {
+export async function findStoredRun(
+  pool: pg.Pool,
+  sourcePath: string,
+  schema?: string,
+): Promise<StoredRun | undefined> {
   if (!(await tableExists(pool, "pgshift.import_runs"))) return undefined;
   const { rows } = await pool.query(
     `select run_id, status, plan, started_at::text as started_at from pgshift.import_runs
@@ -33,7 +37,11 @@ export async function findStoredRun(pool: pg.Pool, sourcePath: string, schema?: 
 }
 
 /** The latest run id of this source into this schema (for quarantine look-ups after an import). */
-export async function latestRunId(pool: pg.Pool, sourcePath: string, schema: string): Promise<string | undefined> {
+export async function latestRunId(
+  pool: pg.Pool,
+  sourcePath: string,
+  schema: string,
+): Promise<string | undefined> {
   if (!(await tableExists(pool, "pgshift.import_runs"))) return undefined;
   const { rows } = await pool.query(
     "select run_id from pgshift.import_runs where source_path = $1 and target_schema = $2 order by started_at desc limit 1",

@@ -109,10 +109,7 @@ export interface TargetAggregate {
 }
 
 /** Runs `fn` in a read-only repeatable-read transaction with the canonical session settings. */
-export async function inCanonicalSnapshot<T>(
-  client: pg.ClientBase,
-  fn: () => Promise<T>,
-): Promise<T> {
+export async function inCanonicalSnapshot<T>(client: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
   await client.query("begin isolation level repeatable read read only");
   try {
     for (const [name, value] of Object.entries(canonicalSessionSettings)) {
@@ -174,10 +171,10 @@ export async function targetRowsInChunks(
     for (const chunk of chunks) {
       if (!/^-?\d+$/.test(chunk)) continue;
       const [low, high] = rangeBounds(chunk, strategy.shift);
-      const { rows } = await client.query(`${select} where ${key} between $1::bigint and $2::bigint${sampled}`, [
-        low.toString(),
-        (high - 1n).toString(),
-      ]);
+      const { rows } = await client.query(
+        `${select} where ${key} between $1::bigint and $2::bigint${sampled}`,
+        [low.toString(), (high - 1n).toString()],
+      );
       out.push(...toRows(rows));
     }
     return out;

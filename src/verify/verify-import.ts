@@ -69,7 +69,8 @@ export async function verifyImport(options: VerifyImportOptions): Promise<Verify
     ...(options.chunkRows !== undefined ? { chunkRows: options.chunkRows } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
-  for (const result of results) result.quarantinedRows = quarantined.get(`${result.schema}.${result.table}`)?.length ?? 0;
+  for (const result of results)
+    result.quarantinedRows = quarantined.get(`${result.schema}.${result.table}`)?.length ?? 0;
   return buildResult({
     started,
     source: { ...(await fingerprint), spec: options.plan.source.spec },
@@ -159,9 +160,13 @@ function planFromSource(path: string, spec: string, schema: string, naming: Nami
     });
   } catch (error) {
     if (error instanceof PgshiftError) throw error;
-    throw new PgshiftError("verify_plan", `cannot plan ${path} for verification: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new PgshiftError(
+      "verify_plan",
+      `cannot plan ${path} for verification: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   } finally {
     db.close();
   }

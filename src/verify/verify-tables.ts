@@ -144,7 +144,10 @@ async function sourceChunkSums(
   progress(seen);
   const chunks: ChunkSums = new Map();
   for (const [chunk, acc] of sums) {
-    chunks.set(chunk, { rows: acc.rows, checksum: BigInt.asUintN(64, acc.sum).toString(16).padStart(16, "0") });
+    chunks.set(chunk, {
+      rows: acc.rows,
+      checksum: BigInt.asUintN(64, acc.sum).toString(16).padStart(16, "0"),
+    });
   }
   return { chunks, rows };
 }
@@ -181,7 +184,10 @@ function shown(value: string | null): string | null {
   return text;
 }
 
-function emptyResult(table: VerifyTable, strategy: TableVerification["chunking"]["strategy"]): TableVerification {
+function emptyResult(
+  table: VerifyTable,
+  strategy: TableVerification["chunking"]["strategy"],
+): TableVerification {
   return {
     sourceTable: table.sourceTable,
     schema: table.schema,
@@ -235,11 +241,14 @@ async function verifyTable(options: VerifyTablesOptions, table: VerifyTable): Pr
             result.problems.push(`key column ${key} is not among the verified columns`);
         }
         if (result.problems.some((p) => p.includes("does not exist") || p.startsWith("key column"))) {
-          const count = await client.query(`select count(*)::bigint as n from ${targetSql(table, kinds).from}`);
+          const count = await client.query(
+            `select count(*)::bigint as n from ${targetSql(table, kinds).from}`,
+          );
           result.targetRows = Number(count.rows[0].n);
           return;
         }
-        const keyKind = table.key.length === 1 ? table.columns.find((c) => c.name === table.key[0])?.kind : undefined;
+        const keyKind =
+          table.key.length === 1 ? table.columns.find((c) => c.name === table.key[0])?.kind : undefined;
         const integerKey = keyKind === "integer" && kinds.get(table.key[0]!) === "integer";
         const keyRange = integerKey ? await source.integerKeyRange() : undefined;
         const strategy = chooseStrategy({
@@ -299,7 +308,13 @@ async function verifyTable(options: VerifyTablesOptions, table: VerifyTable): Pr
   } finally {
     reader?.close();
     result.durationMs = Date.now() - started;
-    options.onProgress?.({ task, done: result.sourceRows, total: result.sourceRows, unit: "rows", finished: true });
+    options.onProgress?.({
+      task,
+      done: result.sourceRows,
+      total: result.sourceRows,
+      unit: "rows",
+      finished: true,
+    });
   }
   return result;
 }

@@ -57,7 +57,8 @@ function parseSample(value: string | undefined): number | undefined {
 }
 
 function signingKey(flags: VerifyFlags): SigningKey | undefined {
-  if (flags.signKey && flags.hmacKeyEnv) throw new UsageError("pass either --sign-key or --hmac-key-env, not both");
+  if (flags.signKey && flags.hmacKeyEnv)
+    throw new UsageError("pass either --sign-key or --hmac-key-env, not both");
   if (flags.signKey) return signingKeyFromFile(flags.signKey);
   if (flags.hmacKeyEnv) return hmacKeyFromEnv(flags.hmacKeyEnv);
   if (process.env[DEFAULT_KEY_ENV]) return hmacKeyFromEnv(DEFAULT_KEY_ENV);
@@ -122,7 +123,8 @@ export function renderVerifyResult(result: VerifyResult, reportPath: string | un
     for (const key of t.extra) lines.push(`  extra    ${keyText(key)}`);
     for (const row of t.changed) {
       lines.push(`  changed  ${keyText(row.key)}`);
-      for (const c of row.columns) lines.push(`             ${c.column}: source ${quoted(c.source)}, target ${quoted(c.target)}`);
+      for (const c of row.columns)
+        lines.push(`             ${c.column}: source ${quoted(c.source)}, target ${quoted(c.target)}`);
     }
     const more = t.missingRows + t.extraRows + t.changedRows - shown;
     if (more > 0) lines.push(`  ... and ${more} more (see the report)`);
@@ -144,7 +146,10 @@ export function renderVerifyResult(result: VerifyResult, reportPath: string | un
 }
 
 function timestamp(): string {
-  return new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  return new Date()
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
 }
 
 export function registerVerifyCommands(program: Command): void {
@@ -154,11 +159,23 @@ export function registerVerifyCommands(program: Command): void {
       "prove every row arrived: per-row checksums of the source and of what PostgreSQL stores, compared per key range; exit 0 only when identical, 3 on mismatch",
     )
     .argument("<source>", "the source that was imported: sqlite:PATH or a .db/.sqlite/.sqlite3 path")
-    .option("--sample <fraction>", "compare only this fraction of rows, chosen by key hash (e.g. 0.01 or 1%); full by default")
+    .option(
+      "--sample <fraction>",
+      "compare only this fraction of rows, chosen by key hash (e.g. 0.01 or 1%); full by default",
+    )
     .option("--report <path>", "where to write the JSON report (default under the report directory)")
-    .option("--sign-key <file>", "sign the report: a PEM Ed25519 private key, or a file holding an HMAC secret")
-    .option("--hmac-key-env <var>", `sign the report with HMAC-SHA256, key from this environment variable (default ${DEFAULT_KEY_ENV} when set)`)
-    .option("--naming <policy>", "keep or snake: the naming the import used, when the target holds no import run")
+    .option(
+      "--sign-key <file>",
+      "sign the report: a PEM Ed25519 private key, or a file holding an HMAC secret",
+    )
+    .option(
+      "--hmac-key-env <var>",
+      `sign the report with HMAC-SHA256, key from this environment variable (default ${DEFAULT_KEY_ENV} when set)`,
+    )
+    .option(
+      "--naming <policy>",
+      "keep or snake: the naming the import used, when the target holds no import run",
+    )
     .option("--tables <list>", "only these source tables (comma-separated)")
     .option("--exclude <list>", "skip these source tables (comma-separated)")
     .option("--max-diffs <n>", "keys listed per kind of difference and table (default 20)")
@@ -209,10 +226,15 @@ export function registerVerifyCommands(program: Command): void {
 
   program
     .command("verify-report")
-    .description("check a verification report's signature: exit 0 when valid, 3 when invalid or tampered with")
+    .description(
+      "check a verification report's signature: exit 0 when valid, 3 when invalid or tampered with",
+    )
     .argument("<file>", "a report written by pgshift verify")
     .option("--public-key <file>", "PEM Ed25519 public key (for reports signed with --sign-key)")
-    .option("--hmac-key-env <var>", `HMAC key from this environment variable (default ${DEFAULT_KEY_ENV} when set)`)
+    .option(
+      "--hmac-key-env <var>",
+      `HMAC key from this environment variable (default ${DEFAULT_KEY_ENV} when set)`,
+    )
     .option("--hmac-key-file <file>", "HMAC key from this file")
     .action(
       action(async (ctx, file: string, flags: VerifyReportFlags) => {
@@ -220,13 +242,18 @@ export function registerVerifyCommands(program: Command): void {
         let report: Record<string, unknown>;
         try {
           const parsed = JSON.parse(await readFile(file, "utf8")) as unknown;
-          if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("not a JSON object");
+          if (!parsed || typeof parsed !== "object" || Array.isArray(parsed))
+            throw new Error("not a JSON object");
           report = parsed as Record<string, unknown>;
         } catch (error) {
-          throw new PgshiftError("report_unreadable", `cannot read report ${file}: ${(error as Error).message}`, {
-            exitCode: ExitCode.mismatch,
-            details: { file },
-          });
+          throw new PgshiftError(
+            "report_unreadable",
+            `cannot read report ${file}: ${(error as Error).message}`,
+            {
+              exitCode: ExitCode.mismatch,
+              details: { file },
+            },
+          );
         }
         const check = checkReportSignature(report, key);
         const result = {

@@ -26,7 +26,12 @@ function randomDouble(): number {
   return Number.isFinite(value) ? value : random() * 1e6;
 }
 
-async function roundTrip(pgType: string, kind: CanonicalKind, inputs: (string | null)[], sourceValues: unknown[]) {
+async function roundTrip(
+  pgType: string,
+  kind: CanonicalKind,
+  inputs: (string | null)[],
+  sourceValues: unknown[],
+) {
   const converter = canonicalConverter(kind);
   await withClient(db().pool, async (client) => {
     await client.query(`drop table if exists probe; create table probe (i int, v ${pgType})`);
@@ -48,17 +53,44 @@ async function roundTrip(pgType: string, kind: CanonicalKind, inputs: (string | 
     }
     const { createHash } = await import("node:crypto");
     for (const row of rows) {
-      assert.equal(createHash("md5").update(recordText([row.c])).digest("hex"), row.h);
+      assert.equal(
+        createHash("md5")
+          .update(recordText([row.c]))
+          .digest("hex"),
+        row.h,
+      );
     }
   });
 }
 
 describe("canonical forms agree with PostgreSQL", () => {
   it("double precision: 3000 random bit patterns and edge values", async () => {
-    const values: number[] = [0, -0, 0.1, 1e15, 1e-5, 1e21, 5e-324, Number.MAX_VALUE, Number.NaN, Infinity, -Infinity];
+    const values: number[] = [
+      0,
+      -0,
+      0.1,
+      1e15,
+      1e-5,
+      1e21,
+      5e-324,
+      Number.MAX_VALUE,
+      Number.NaN,
+      Infinity,
+      -Infinity,
+    ];
     for (let i = 0; i < 3000; i++) values.push(randomDouble());
     for (let i = 0; i < 500; i++) values.push(Math.round(random() * 1e6) / 100);
-    const texts = values.map((v) => (Number.isNaN(v) ? "NaN" : v === Infinity ? "Infinity" : v === -Infinity ? "-Infinity" : Object.is(v, -0) ? "-0" : String(v)));
+    const texts = values.map((v) =>
+      Number.isNaN(v)
+        ? "NaN"
+        : v === Infinity
+          ? "Infinity"
+          : v === -Infinity
+            ? "-Infinity"
+            : Object.is(v, -0)
+              ? "-0"
+              : String(v),
+    );
     await roundTrip("double precision", "double", texts, values);
   });
 
@@ -69,8 +101,18 @@ describe("canonical forms agree with PostgreSQL", () => {
   });
 
   it("numeric: scales, exponents and huge values", async () => {
-    const texts = ["1.50", "0", "-0.000", "1e3", "123456789012345678901234567890.1234500", "-7.25", "0.000001", "NaN"];
-    for (let i = 0; i < 500; i++) texts.push(((random() - 0.5) * 10 ** Math.floor(random() * 30)).toFixed(Math.floor(random() * 8)));
+    const texts = [
+      "1.50",
+      "0",
+      "-0.000",
+      "1e3",
+      "123456789012345678901234567890.1234500",
+      "-7.25",
+      "0.000001",
+      "NaN",
+    ];
+    for (let i = 0; i < 500; i++)
+      texts.push(((random() - 0.5) * 10 ** Math.floor(random() * 30)).toFixed(Math.floor(random() * 8)));
     await roundTrip("numeric", "numeric", texts, texts);
     const doubles = [0.1, 1e21, 1.5e-7, 123.456, -2.5];
     await roundTrip("numeric", "numeric", doubles.map(String), doubles);
@@ -93,19 +135,45 @@ describe("canonical forms agree with PostgreSQL", () => {
       texts.push(`${new Date(ms).toISOString().replace("Z", "")}${String(micros).padStart(3, "0")}`);
     }
     await roundTrip("timestamp", "timestamp", texts, texts);
-    const zoned = [...texts.slice(0, 50), "2024-01-02 03:04:05+02", "2024-01-02T03:04:05.5-01:30", "2024-06-01T12:00:00Z"];
+    const zoned = [
+      ...texts.slice(0, 50),
+      "2024-01-02 03:04:05+02",
+      "2024-01-02T03:04:05.5-01:30",
+      "2024-06-01T12:00:00Z",
+    ];
     await roundTrip("timestamptz", "timestamptz", zoned, zoned);
     const dates = ["2024-01-02", "0001-01-01", "2000-02-29", "1900-03-01"];
     await roundTrip("date", "date", dates, dates);
   });
 
   it("text, bytea, boolean, uuid and integers", async () => {
-    const texts = ["", "plain", "with space", 'quote"s', "back\\slash", "(paren)", "comma,", "tab\tnew\nline", "é 😀 ∑", " lead"];
+    const texts = [
+      "",
+      "plain",
+      "with space",
+      'quote"s',
+      "back\\slash",
+      "(paren)",
+      "comma,",
+      "tab\tnew\nline",
+      "é 😀 ∑",
+      " lead",
+    ];
     await roundTrip("text", "text", texts, texts);
     const blobs = [Buffer.from([]), Buffer.from([0, 1, 2, 255]), Buffer.from("hello")];
-    await roundTrip("bytea", "bytea", blobs.map((b) => `\\x${b.toString("hex")}`), blobs);
+    await roundTrip(
+      "bytea",
+      "bytea",
+      blobs.map((b) => `\\x${b.toString("hex")}`),
+      blobs,
+    );
     await roundTrip("boolean", "boolean", ["true", "false", null], [1n, 0n, null]);
-    await roundTrip("uuid", "uuid", ["A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"], ["A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"]);
+    await roundTrip(
+      "uuid",
+      "uuid",
+      ["A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"],
+      ["A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"],
+    );
     const ints = ["0", "-1", "9223372036854775807", "-9223372036854775808", "42"];
     await roundTrip("bigint", "integer", ints, ints.map(BigInt));
   });
@@ -128,7 +196,8 @@ describe("canonical forms agree with PostgreSQL", () => {
 describe("floats near ties agree with PostgreSQL's Ryu output", () => {
   it("doubles of 2^53 and above, including exact decimal midpoints", async () => {
     const values: number[] = [109819227628961800, 2 ** 53, 2 ** 60, 2 ** 63, 1e17, 1e300];
-    for (let i = 0; i < 3000; i++) values.push(Math.floor(random() * 2 ** 20) * 2 ** Math.floor(53 + random() * 20));
+    for (let i = 0; i < 3000; i++)
+      values.push(Math.floor(random() * 2 ** 20) * 2 ** Math.floor(53 + random() * 20));
     for (let i = 0; i < 2000; i++) values.push(random() * 10 ** (16 + Math.floor(random() * 10)));
     await roundTrip("double precision", "double", values.map(String), values);
   });

@@ -14,7 +14,12 @@ import {
   jsonbNumberText,
   numericText,
 } from "../../../src/verify/canonical-number.ts";
-import { civilFromDays, daysFromCivil, parseIsoDateTime, timestampText } from "../../../src/verify/canonical-time.ts";
+import {
+  civilFromDays,
+  daysFromCivil,
+  parseIsoDateTime,
+  timestampText,
+} from "../../../src/verify/canonical-time.ts";
 import { baseTypeName, kindOfPlannedType } from "../../../src/verify/plan-tables.ts";
 
 describe("float canonical text (PostgreSQL float8out, extra_float_digits = 1)", () => {
@@ -110,7 +115,10 @@ describe("date and time canonical text", () => {
     assert.equal(ts("2024-01-02 03:04:05.1234565", false), "2024-01-02 03:04:05.123456");
     assert.equal(ts("2024-01-02 03:04:05.1234575", false), "2024-01-02 03:04:05.123458");
     assert.equal(ts("2024-02-30", false)!.charCodeAt(0), 0);
-    assert.equal(timestampText({ seconds: daysFromCivil(0, 1, 1) * 86400, micros: 0 }, true), "0001-01-01 00:00:00+00 BC");
+    assert.equal(
+      timestampText({ seconds: daysFromCivil(0, 1, 1) * 86400, micros: 0 }, true),
+      "0001-01-01 00:00:00+00 BC",
+    );
     assert.equal(parseIsoDateTime("not a date"), undefined);
   });
 
@@ -157,7 +165,10 @@ describe("converters", () => {
     assert.equal(canonicalConverter("bytea")("hé"), "68c3a9");
     assert.equal(canonicalConverter("text")(""), "");
     assert.equal(canonicalConverter("text")(null), null);
-    assert.equal(canonicalConverter("uuid")("{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}"), "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+    assert.equal(
+      canonicalConverter("uuid")("{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}"),
+      "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+    );
     assert.equal(canonicalConverter("date")("2024-01-02"), "2024-01-02");
     assert.equal(canonicalConverter("jsonb")('{"b": 1, "a": [true]}'), '{"a": [true], "b": 1}');
     assert.ok(isUnconvertible(canonicalConverter("integer")("12a")));
@@ -178,7 +189,10 @@ describe("converters", () => {
 
 describe("row canonical text (PostgreSQL record output)", () => {
   it("keeps NULL and the empty string apart and quotes what needs quoting", () => {
-    assert.equal(recordText(["a", null, "", "b c", 'x"y', "a\\b", "(", ","]), '(a,,"","b c","x""y","a\\\\b","(",",")');
+    assert.equal(
+      recordText(["a", null, "", "b c", 'x"y', "a\\b", "(", ","]),
+      '(a,,"","b c","x""y","a\\\\b","(",",")',
+    );
     assert.notEqual(recordText([null]), recordText([""]));
     assert.notEqual(recordText(["a", "b"]), recordText(["a,b"]));
     assert.equal(recordText(["1"]), "(1)");
