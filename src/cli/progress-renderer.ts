@@ -2,6 +2,8 @@ import cliProgress from "cli-progress";
 import type { ProgressEvent } from "../progress.ts";
 import type { Output } from "./output.ts";
 
+const MIN_SECONDS_FOR_RATE = 0.5;
+
 interface TaskState {
   started: number;
   lastEmit: number;
@@ -34,10 +36,15 @@ export class ProgressRenderer {
       state = { started: now, lastEmit: 0 };
       this.tasks.set(event.task, state);
     }
-    const seconds = Math.max((now - state.started) / 1000, 0.001);
-    const rate = event.done / seconds;
+    // A rate measured over a few milliseconds (a small table that arrives in one chunk) is noise, not a
+    // figure: rate and ETA are given only once the task has run long enough to measure.
+    const seconds = (now - state.started) / 1000;
+    const measurable = seconds >= MIN_SECONDS_FOR_RATE && event.done > 0;
+    const rate = measurable ? event.done / seconds : undefined;
     const etaSeconds =
-      event.total !== undefined && rate > 0 ? Math.max(0, (event.total - event.done) / rate) : undefined;
+      rate !== undefined && event.total !== undefined
+        ? Math.max(0, (event.total - event.done) / rate)
+        : undefined;
     if (this.out.tty) {
       this.multibar ??= new cliProgress.MultiBar(
         {
@@ -52,7 +59,7 @@ export class ProgressRenderer {
       const payload = {
         task: event.task.padEnd(24).slice(0, 24),
         unit: event.unit,
-        rate: formatRate(rate),
+        rate: rate === undefined ? "-" : formatRate(rate),
         etaText: etaSeconds === undefined ? "?" : `${Math.ceil(etaSeconds)}s`,
       };
       state.bar ??= this.multibar.create(event.total ?? 0, 0, payload);
@@ -69,7 +76,7 @@ export class ProgressRenderer {
       unit: event.unit,
     };
     if (event.total !== undefined) line.total = event.total;
-    line.ratePerSecond = Math.round(rate);
+    if (rate !== undefined) line.ratePerSecond = Math.round(rate);
     if (etaSeconds !== undefined) line.etaSeconds = Math.round(etaSeconds);
     if (event.finished) line.finished = true;
     this.out.stderr.write(`${JSON.stringify(line)}\n`);
