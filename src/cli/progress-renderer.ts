@@ -60,7 +60,7 @@ export class ProgressRenderer {
         task: event.task.padEnd(24).slice(0, 24),
         unit: event.unit,
         rate: rate === undefined ? "-" : formatRate(rate),
-        etaText: etaSeconds === undefined ? "?" : `${Math.ceil(etaSeconds)}s`,
+        etaText: event.finished ? "done" : etaSeconds === undefined ? "?" : `${Math.ceil(etaSeconds)}s`,
       };
       state.bar ??= this.multibar.create(event.total ?? 0, 0, payload);
       if (event.total !== undefined) state.bar.setTotal(event.total);
