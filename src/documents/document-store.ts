@@ -1,9 +1,9 @@
-import { createHash } from "node:crypto";
 import type pg from "pg";
 import { UsageError } from "../errors.ts";
 import { quoteIdent, quoteQualified } from "../pg/quote.ts";
 import { createTableSql, docPathExpression, documentTablePlan, type KeySpec } from "./document-table.ts";
 import { parsePointer } from "./json-pointer.ts";
+import { contentHash } from "./row-builder.ts";
 import type { ColumnType } from "./value-conversion.ts";
 
 /** A key: one value, or an array of values for a composite key (in keyColumns order). */
@@ -162,12 +162,7 @@ export class DocumentStore<D extends JsonDocument = JsonDocument> {
       `insert into ${this.qualified} (${this.keyList}, ${quoteIdent(this.doc)}, source_file, content_hash)
        values (${values.map((_, i) => `$${i + 1}`).join(", ")}, $${n + 1}::jsonb, $${n + 2}, $${n + 3})
        on conflict (${this.keyList}) do update set ${sets.join(", ")}`,
-      [
-        ...values,
-        text,
-        options.sourceFile ?? "DocumentStore.put",
-        createHash("sha256").update(text).digest("hex"),
-      ],
+      [...values, text, options.sourceFile ?? "DocumentStore.put", contentHash(text)],
     );
   }
 

@@ -452,11 +452,12 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
   const task = plan.table;
   const bad = (
     location: string,
-    reason: string,
+    problem: string,
     raw: Uint8Array | undefined,
     rawFormat: string,
     column?: string,
   ) => {
+    const reason = problem.startsWith(location) ? problem : `${location}: ${problem}`;
     if (ctx.policy === "fail")
       throw new BadRecordError(`${reason}; pass --on-bad-value quarantine to load the other records`, {
         location,
@@ -659,7 +660,12 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
       );
     }
   }
-  await client.query(`analyze ${qualified}`);
+  // Statistics for the planner right away (autovacuum refines them later): the row count and the
+  // distribution of keys and typed columns from a small sample. jsonb's @> estimates use no column
+  // statistics, so the document column, expensive to sample, is left out.
+  const analyzed = plan.columns.filter((c) => c.name !== plan.docColumn).map((c) => quoteIdent(c.name));
+  await client.query("set local default_statistics_target = 10");
+  await client.query(`analyze ${qualified} (${analyzed.join(", ")})`);
   return {
     tableCreated,
     files: Math.max(filesRead, fileCount),

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import * as crypto from "node:crypto";
 import type { CopyValue } from "../pg/copy-writer.ts";
 import type { ExtraColumnSpec, KeySpec } from "./document-table.ts";
 import { formatPointer, getAtPointer } from "./json-pointer.ts";
@@ -6,6 +6,15 @@ import { findJsonbProblem, mayHaveJsonbProblem } from "./jsonb-check.ts";
 import type { SourceRecord } from "./source-record.ts";
 import { forEachField, pathKey, type TypedColumn } from "./typed-inference.ts";
 import { convertValue } from "./value-conversion.ts";
+
+/**
+ * sha256 hex of a document's JSON text (content_hash). crypto.hash (Node >= 20.12) is a one-shot
+ * call about 2.5x faster than a Hash object per record, which shows at 100k records.
+ */
+export const contentHash: (text: string) => string =
+  typeof crypto.hash === "function"
+    ? (text) => crypto.hash("sha256", text, "hex")
+    : (text) => crypto.createHash("sha256").update(text).digest("hex");
 
 /** A record turned into a row, or the reason it cannot be one (with the column to blame, if any). */
 export type BuiltRow =
@@ -93,7 +102,7 @@ export class DocumentRowBuilder {
         };
       values.push(converted.value);
     }
-    values.push(record.file, createHash("sha256").update(doc).digest("hex"));
+    values.push(record.file, contentHash(doc));
     return this.keys.length > 0 ? { ok: true, values, key: keyed.key } : { ok: true, values };
   }
 }
@@ -161,7 +170,7 @@ export class TypedRowBuilder {
       key = parts.join("\u0000");
     }
     const text = record.text ?? JSON.stringify(value);
-    values.push(record.file, createHash("sha256").update(text).digest("hex"));
+    values.push(record.file, contentHash(text));
     return key === undefined ? { ok: true, values } : { ok: true, values, key };
   }
 }
