@@ -5,7 +5,7 @@
  * scenarios side by side in one run, and writes bench/results/<timestamp>.json plus latest.json,
  * latest.md and latest.svg. Every headline figure is a ratio of two measurements taken in this run.
  */
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,7 +15,7 @@ import type { BenchContext, Scenario } from "./lib/context.ts";
 import { benchWorkDir, destroyBenchInstance, startBenchInstance } from "./lib/instance.ts";
 import { describeMachine } from "./lib/machine.ts";
 import { round } from "./lib/measure.ts";
-import { renderMarkdown, renderSvg } from "./lib/report.ts";
+import { renderMarkdown, renderReadmeBlock, renderSvg, replaceReadmeBlock } from "./lib/report.ts";
 import { type BenchResult, emptyScenario, type ScenarioResult } from "./lib/result.ts";
 import { cutoverScenario } from "./scenarios/cutover.ts";
 import { ndjsonScenario } from "./scenarios/ndjson.ts";
@@ -147,6 +147,15 @@ async function main(): Promise<number> {
   writeFileSync(join(outDir, "latest.json"), json);
   writeFileSync(join(outDir, "latest.md"), markdown);
   writeFileSync(join(outDir, "latest.svg"), renderSvg(result));
+  const defaultOut = resolve(join(repoRoot, "bench", "results"));
+  const readme = join(repoRoot, "bench", "README.md");
+  if (outDir === defaultOut && existsSync(readme)) {
+    // Formatted with the project's Prettier settings so `prettier --check .` stays clean after a run.
+    const prettier = await import("prettier");
+    const options = (await prettier.resolveConfig(readme)) ?? {};
+    const updated = replaceReadmeBlock(readFileSync(readme, "utf8"), renderReadmeBlock(result));
+    writeFileSync(readme, await prettier.format(updated, { ...options, filepath: readme }));
+  }
   process.stdout.write(`${markdown}\n`);
   log(`results written to ${outDir} (${timestamp(started)}.json, latest.json, latest.md, latest.svg)`);
   return Object.values(scenarios).some((s) => s.status === "failed") ? 1 : 0;

@@ -69,6 +69,39 @@ function scenarioSection(s: ScenarioResult): string {
   return parts.join("\n");
 }
 
+export const README_START = "<!-- bench:latest:start -->";
+export const README_END = "<!-- bench:latest:end -->";
+
+/** The headline table and chart for bench/README.md (links relative to bench/). */
+export function renderReadmeBlock(result: BenchResult): string {
+  const rows = headlineRows(result).map(({ scenario, key, ratio: r }) => [
+    scenario,
+    `\`${key}\``,
+    formatNumber(r.value),
+    targetText(r),
+    metText(r),
+  ]);
+  return [
+    README_START,
+    `Latest run: ${result.mode} mode, ${result.startedAt}, ${formatNumber(result.durationS)} s. Machine: ${machineLine(result)}.`,
+    "",
+    markdownTable(["scenario", "key", "value", "target", "met"], rows),
+    "",
+    "![headline ratios: margin over each target](results/latest.svg)",
+    "",
+    "Full figures: [results/latest.md](results/latest.md), raw data: [results/latest.json](results/latest.json).",
+    README_END,
+  ].join("\n");
+}
+
+/** Replaces the block between the markers in `readme` (unchanged when the markers are absent). */
+export function replaceReadmeBlock(readme: string, block: string): string {
+  const start = readme.indexOf(README_START);
+  const end = readme.indexOf(README_END);
+  if (start < 0 || end < start) return readme;
+  return `${readme.slice(0, start)}${block}${readme.slice(end + README_END.length)}`;
+}
+
 /** The Markdown report: headline ratios first, then each scenario's figures, then the machine and tools. */
 export function renderMarkdown(result: BenchResult): string {
   const rows = headlineRows(result).map(({ scenario, key, ratio: r }) => [
