@@ -7,6 +7,7 @@ import {
   commentBody,
   lineAtByte,
   loadSqlParser,
+  nodeKind,
   requiresNoTransaction,
   type SqlStatement,
   SqlSyntaxError,
@@ -137,6 +138,14 @@ export function parseMigrationSource(
       if (error instanceof SqlSyntaxError)
         throw new MigrationFileError(file, error.line, error.message, error);
       throw error;
+    }
+    for (const statement of statements) {
+      if (nodeKind(statement.node)[0] === "TransactionStmt")
+        throw new MigrationFileError(
+          file,
+          statement.line,
+          `remove transaction control (BEGIN/COMMIT/ROLLBACK/SAVEPOINT): pgshift runs each migration in its own transaction, or statement by statement with "-- ${MARKER_NO_TRANSACTION}"`,
+        );
     }
     if (transaction) {
       for (const statement of statements) {

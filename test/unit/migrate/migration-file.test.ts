@@ -85,6 +85,10 @@ test("sections: precise errors for what cannot run", () => {
     /e\.sql:2: unknown marker/,
   );
   assert.throws(
+    () => parseMigrationSource("-- migrate:up\nbegin;\ncreate table t (id int);\ncommit;\n", "g.sql"),
+    /g\.sql:2: remove transaction control/,
+  );
+  assert.throws(
     () => parseMigrationSource("-- migrate:up\nselect 1;\n-- migrate:up\n", "f.sql"),
     /f\.sql:3: "-- migrate:up" appears twice/,
   );
