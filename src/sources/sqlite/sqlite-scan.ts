@@ -3,117 +3,171 @@ import type { SqliteTable } from "./sqlite-catalog.ts";
 
 /** What a column actually stores: SQLite is dynamically typed, so declared types may lie. */
 export interface ColumnStats {
-  nulls: number;
-  integers: number;
-  reals: number;
-  texts: number;
-  blobs: number;
-  integerMin?: bigint;
-  integerMax?: bigint;
-  /** Longest text value, in characters. */
-  textMaxLength: number;
-  /** Integer values other than 0 and 1. */
-  nonBooleanIntegers: number;
-  /** Text values that are valid JSON (counted for JSON-declared columns only). */
-  textJson?: number;
-  /** Text values that are calendar dates `YYYY-MM-DD` (date-declared columns only). */
-  textDates?: number;
-  /** Text values that are ISO date-times, with or without zone (date-declared columns only). */
-  textDateTimes?: number;
-  /** Of those, the ones carrying `Z` or a `+HH:MM` offset. */
-  textZoned?: number;
+	nulls: number;
+	integers: number;
+	reals: number;
+	texts: number;
+	blobs: number;
+	integerMin?: bigint;
+	integerMax?: bigint;
+	/** Longest text value, in characters. */
+	textMaxLength: number;
+	/** Integer values other than 0 and 1. */
+	nonBooleanIntegers: number;
+	/** Text values that are valid JSON (counted for JSON-declared columns only). */
+	textJson?: number;
+	/** Text values that are calendar dates `YYYY-MM-DD` (date-declared columns only). */
+	textDates?: number;
+	/** Text values that are ISO date-times, with or without zone (date-declared columns only). */
+	textDateTimes?: number;
+	/** Of those, the ones carrying `Z` or a `+HH:MM` offset. */
+	textZoned?: number;
 }
 
 export interface TableStats {
-  rows: number;
-  rowidMin?: bigint;
-  rowidMax?: bigint;
-  columns: Map<string, ColumnStats>;
+	rows: number;
+	rowidMin?: bigint;
+	rowidMax?: bigint;
+	columns: Map<string, ColumnStats>;
 }
 
 function q(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
+	return `"${name.replace(/"/g, '""')}"`;
 }
 
 /** Declared type names that make pgshift look for JSON / dates in text values. */
 export function declaresJson(declaredType: string): boolean {
-  return /JSON/i.test(declaredType);
+	return /JSON/i.test(declaredType);
 }
 export function declaresDate(declaredType: string): boolean {
-  return /DATE|TIME/i.test(declaredType);
+	return /DATE|TIME/i.test(declaredType);
 }
 
-const DATE_GLOB = "'[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'";
-const DATETIME_GLOB = "'[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9][ T][0-2][0-9]:[0-5][0-9]*'";
+const ISO_DATE_TIME =
+	/^(\d{4})-(\d{2})-(\d{2})(?:([ T])\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/;
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function validDay(year: number, month: number, day: number): boolean {
+	if (month < 1 || month > 12 || day < 1) return false;
+	const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+	return day <= (month === 2 && !leap ? 28 : DAYS_IN_MONTH[month - 1]!);
+}
+
+/** Code points, as PostgreSQL counts a varchar's length (JavaScript counts UTF-16 units). */
+function codePoints(text: string): number {
+	let n = 0;
+	for (let i = 0; i < text.length; i++) {
+		const c = text.charCodeAt(i);
+		if (c < 0xd800 || c > 0xdbff) n++;
+	}
+	return n;
+}
+
+function emptyStats(): ColumnStats {
+	return {
+		nulls: 0,
+		integers: 0,
+		reals: 0,
+		texts: 0,
+		blobs: 0,
+		textMaxLength: 0,
+		nonBooleanIntegers: 0,
+	};
+}
 
 /**
- * Scans one table in a single pass (aggregates computed inside SQLite): storage classes per column,
- * integer range, text length, and for JSON/date-declared columns how many values parse.
+ * Scans one table in a single pass over its rows: storage classes per column, integer range, text
+ * length, and for JSON/date-declared columns how many values parse. Integers arrive as bigint
+ * (exact at any size) and reals as number, which is how the two storage classes are told apart.
  */
-export function scanTable(db: Database.Database, table: SqliteTable): TableStats {
-  const parts: string[] = ["count(*)"];
-  if (!table.withoutRowid) parts.push("min(rowid)", "max(rowid)");
-  for (const column of table.columns) {
-    const c = q(column.name);
-    parts.push(
-      `sum(${c} is null)`,
-      `sum(typeof(${c}) = 'integer')`,
-      `sum(typeof(${c}) = 'real')`,
-      `sum(typeof(${c}) = 'text')`,
-      `sum(typeof(${c}) = 'blob')`,
-      `min(case when typeof(${c}) = 'integer' then ${c} end)`,
-      `max(case when typeof(${c}) = 'integer' then ${c} end)`,
-      `max(case when typeof(${c}) = 'text' then length(${c}) end)`,
-      `sum(typeof(${c}) = 'integer' and ${c} not in (0, 1))`,
-    );
-    if (declaresJson(column.declaredType)) parts.push(`sum(typeof(${c}) = 'text' and json_valid(${c}))`);
-    if (declaresDate(column.declaredType)) {
-      const validDay = `date(substr(${c}, 1, 10)) = substr(${c}, 1, 10)`;
-      parts.push(
-        `sum(typeof(${c}) = 'text' and ${c} glob ${DATE_GLOB} and ${validDay})`,
-        `sum(typeof(${c}) = 'text' and ${c} glob ${DATETIME_GLOB} and ${validDay} and julianday(${c}) is not null)`,
-        `sum(typeof(${c}) = 'text' and ${c} glob ${DATETIME_GLOB} and (${c} glob '*Z' or ${c} glob '*[+-][0-9][0-9]:[0-9][0-9]' or ${c} glob '*[+-][0-9][0-9][0-9][0-9]'))`,
-      );
-    }
-  }
-  const row = db
-    .prepare(`select ${parts.join(", ")} from ${q(table.name)}`)
-    .raw(true)
-    .safeIntegers(true)
-    .get() as (bigint | null)[];
-  let i = 0;
-  const next = () => row[i++] ?? null;
-  const num = () => Number(next() ?? 0n);
-  const stats: TableStats = { rows: num(), columns: new Map() };
-  if (!table.withoutRowid) {
-    const min = next();
-    const max = next();
-    if (min !== null) stats.rowidMin = min;
-    if (max !== null) stats.rowidMax = max;
-  }
-  for (const column of table.columns) {
-    const s: ColumnStats = {
-      nulls: num(),
-      integers: num(),
-      reals: num(),
-      texts: num(),
-      blobs: num(),
-      textMaxLength: 0,
-      nonBooleanIntegers: 0,
-    };
-    const min = next();
-    const max = next();
-    if (min !== null) s.integerMin = min;
-    if (max !== null) s.integerMax = max;
-    s.textMaxLength = num();
-    s.nonBooleanIntegers = num();
-    if (declaresJson(column.declaredType)) s.textJson = num();
-    if (declaresDate(column.declaredType)) {
-      s.textDates = num();
-      s.textDateTimes = num();
-      s.textZoned = num();
-    }
-    stats.columns.set(column.name, s);
-  }
-  return stats;
+export function scanTable(
+	db: Database.Database,
+	table: SqliteTable,
+): TableStats {
+	const columns = table.columns;
+	const count = columns.length;
+	const all = columns.map(emptyStats);
+	const json = columns.map((c) => declaresJson(c.declaredType));
+	const dates = columns.map((c) => declaresDate(c.declaredType));
+	for (let i = 0; i < count; i++) {
+		if (json[i]) all[i]!.textJson = 0;
+		if (dates[i]) {
+			all[i]!.textDates = 0;
+			all[i]!.textDateTimes = 0;
+			all[i]!.textZoned = 0;
+		}
+	}
+	const select = columns.map((c) => q(c.name)).join(", ");
+	const statement = db
+		.prepare(`select ${select} from ${q(table.name)}`)
+		.raw(true)
+		.safeIntegers(true);
+	let rows = 0;
+	for (const row of statement.iterate() as IterableIterator<unknown[]>) {
+		rows++;
+		for (let i = 0; i < count; i++) {
+			const value = row[i];
+			const s = all[i]!;
+			if (value === null) {
+				s.nulls++;
+				continue;
+			}
+			switch (typeof value) {
+				case "bigint":
+					s.integers++;
+					if (s.integerMin === undefined || value < s.integerMin)
+						s.integerMin = value;
+					if (s.integerMax === undefined || value > s.integerMax)
+						s.integerMax = value;
+					if (value !== 0n && value !== 1n) s.nonBooleanIntegers++;
+					break;
+				case "number":
+					s.reals++;
+					break;
+				case "string": {
+					s.texts++;
+					if (value.length > s.textMaxLength) {
+						const length = codePoints(value);
+						if (length > s.textMaxLength) s.textMaxLength = length;
+					}
+					if (json[i]) {
+						try {
+							JSON.parse(value);
+							s.textJson!++;
+						} catch {
+							// not JSON: counted by its absence
+						}
+					}
+					if (dates[i]) {
+						const m = ISO_DATE_TIME.exec(value);
+						if (m && validDay(Number(m[1]), Number(m[2]), Number(m[3]))) {
+							if (m[4] === undefined) {
+								if (m[5] === undefined) s.textDates!++;
+							} else {
+								s.textDateTimes!++;
+								if (m[5] !== undefined) s.textZoned!++;
+							}
+						}
+					}
+					break;
+				}
+				default:
+					s.blobs++;
+			}
+		}
+	}
+	const stats: TableStats = { rows, columns: new Map() };
+	columns.forEach((column, i) => {
+		stats.columns.set(column.name, all[i]!);
+	});
+	if (!table.withoutRowid && rows > 0) {
+		const bounds = db
+			.prepare(`select min(rowid), max(rowid) from ${q(table.name)}`)
+			.raw(true)
+			.safeIntegers(true)
+			.get() as [bigint, bigint];
+		stats.rowidMin = bounds[0];
+		stats.rowidMax = bounds[1];
+	}
+	return stats;
 }

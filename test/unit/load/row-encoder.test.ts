@@ -4,6 +4,7 @@ import { CRASH_POINTS } from "../../../src/load/crash-points.ts";
 import {
 	checkIsoDate,
 	createRowEncoder,
+	formatEpochMs,
 	rowToQuarantineJson,
 } from "../../../src/load/row-encoder.ts";
 import type { ColumnPlan } from "../../../src/schema/plan.ts";
@@ -54,7 +55,7 @@ describe("row encoder", () => {
 		]);
 		assert.equal(
 			line,
-			"9007199254740993\ta\\tb\\\\c\\nd\tt\t2023-11-14T22:13:20.123Z\t2023-11-14T22:13:20.000Z\t2024-01-02 03:04:05+00\t\\\\x00ff\t0.1\t12.5\n",
+			"9007199254740993\ta\\tb\\\\c\\nd\tt\t2023-11-14 22:13:20.123+00\t2023-11-14 22:13:20+00\t2024-01-02 03:04:05+00\t\\\\x00ff\t0.1\t12.5\n",
 		);
 		assert.deepEqual(encoder.conversions, [0, 0, 1, 1, 1, 1, 0, 0, 1]);
 		assert.equal(
@@ -134,5 +135,20 @@ describe("row encoder", () => {
 	it("names at least 20 crash points", () => {
 		assert.ok(CRASH_POINTS.length >= 20);
 		assert.equal(new Set(CRASH_POINTS).size, CRASH_POINTS.length);
+	});
+});
+
+describe("formatEpochMs", () => {
+	it("agrees with Date for every kind of day", () => {
+		const samples = [
+			0, 1, 999, 86_399_999, 951_782_400_000, 1_700_000_000_123, -1,
+			-62_135_596_800_000, 253_402_300_799_999,
+		];
+		for (let ms = -5e12; ms < 5e12; ms += 123_456_789_017) samples.push(ms);
+		for (const ms of samples) {
+			const iso = new Date(ms).toISOString();
+			const expected = `${iso.slice(0, 10)} ${iso.slice(11, 19)}${iso.slice(20, 23) === "000" ? "" : iso.slice(19, 23)}+00`;
+			assert.equal(formatEpochMs(ms), expected, String(ms));
+		}
 	});
 });
