@@ -25,3 +25,20 @@ export async function writeTemp(name: string, content: string | Buffer): Promise
   await writeFile(path, content);
   return path;
 }
+
+/** Peak RSS growth while `fn` runs, sampled every 25 ms. */
+export async function peakGrowth<T>(fn: () => Promise<T>): Promise<{ value: T; growthMb: number }> {
+  global.gc?.();
+  const base = process.memoryUsage().rss;
+  let peak = base;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 25);
+  try {
+    const value = await fn();
+    peak = Math.max(peak, process.memoryUsage().rss);
+    return { value, growthMb: Math.round((peak - base) / 1024 ** 2) };
+  } finally {
+    clearInterval(timer);
+  }
+}
