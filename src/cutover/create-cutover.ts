@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import { performance } from "node:perf_hooks";
 import type pg from "pg";
 import { UsageError } from "../errors.ts";
@@ -77,6 +78,11 @@ export interface CutoverOptions<T extends object> {
     samples?: number;
     /** Re-read both sides once before counting a mismatch, to tell races from divergence (default true). */
     recheck?: boolean;
+    /**
+     * Wait before that re-read (default 100 ms), so a dual write in flight (legacy done, next not yet)
+     * lands first; an immediate re-read would see the same half-applied write.
+     */
+    recheckDelayMs?: number;
   };
   /** How often this instance writes its metrics to pgshift.cutover_instances (default 5000 ms; 0 = never). */
   reportIntervalMs?: number;
@@ -214,6 +220,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
   private readonly shadowRate: number;
   private readonly maxInFlight: number;
   private readonly recheck: boolean;
+  private readonly recheckDelayMs: number;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly listeners = new Set<(phase: CutoverPhase, previous: CutoverPhase) => void>();
   private reportTimer: NodeJS.Timeout | undefined;
@@ -236,6 +243,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     this.shadowRate = options.shadow?.rate ?? 1;
     this.maxInFlight = options.shadow?.maxInFlight ?? 64;
     this.recheck = options.shadow?.recheck ?? true;
+    this.recheckDelayMs = options.shadow?.recheckDelayMs ?? 100;
     this.logger = options.logger ?? silentLogger;
     this.env = options.env ?? process.env;
     this.watcher = new PhaseWatcher({
@@ -392,6 +400,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
       }
       if (this.recheck) {
         try {
+          if (this.recheckDelayMs > 0) await sleep(this.recheckDelayMs);
           const [legacyAgain, nextAgain] = await Promise.all([
             (this.legacy as Record<string, AnyFunction>)[method]!.apply(this.legacy, args),
             (this.next as Record<string, AnyFunction>)[method]!.apply(this.next, args),

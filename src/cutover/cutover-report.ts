@@ -39,6 +39,7 @@ export interface StoredCutoverVerification {
   missingInLegacy: number;
   errors: number;
   repaired: number;
+  transient: number;
   mismatchRate: number;
   samples: CutoverVerifySample[];
   startedAt: string;
@@ -135,6 +136,7 @@ export async function latestVerification(
     missingInLegacy: Number(r.missing_in_legacy),
     errors: Number(r.errors),
     repaired: Number(r.repaired),
+    transient: Number(r.transient),
     mismatchRate: keysChecked === 0 ? 0 : mismatched / keysChecked,
     samples: r.samples,
     startedAt: new Date(r.started_at).toISOString(),

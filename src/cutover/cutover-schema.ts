@@ -72,6 +72,7 @@ export const cutoverPart: InternalSchemaPart = {
        missing_in_legacy bigint not null,
        errors bigint not null,
        repaired bigint not null default 0,
+       transient bigint not null default 0,
        samples jsonb not null,
        started_at timestamptz not null,
        finished_at timestamptz not null default now()

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import type { ProgressCallback } from "../progress.ts";
 import { type ValueDiff, diffValues, canonicalValue } from "./canonical-json.ts";
@@ -9,6 +10,11 @@ export interface CutoverVerifyOptions {
   keys?: Iterable<string> | AsyncIterable<string>;
   /** Compare a uniform random sample of this many keys instead of all. */
   sample?: number;
+  /**
+   * Before counting a key as divergent, wait this long and read both sides again (default 100 ms): a
+   * live dual write caught between its two halves is not a divergence. 0 disables the re-read.
+   */
+  recheckDelayMs?: number;
   /** Copy the authoritative side's value over each divergent key, then compare again. */
   repair?: boolean;
   /** Keys compared at once (default 8). */
@@ -40,6 +46,8 @@ export interface CutoverVerifyResult {
   missingInNext: number;
   missingInLegacy: number;
   errors: number;
+  /** Keys that differed at first and agreed when read again (a write was in flight): counted as matched. */
+  transient: number;
   /** mismatched / keysChecked (0 when nothing was checked). */
   mismatchRate: number;
   repaired: number;
@@ -108,6 +116,7 @@ export async function runCutoverVerify<T>(input: {
     missingInNext: 0,
     missingInLegacy: 0,
     errors: 0,
+    transient: 0,
     mismatchRate: 0,
     repaired: 0,
     samples: [],
@@ -137,13 +146,35 @@ export async function runCutoverVerify<T>(input: {
       return;
     }
     result.keysChecked++;
-    if (absent(legacyValue) && absent(nextValue)) {
+    const agree = (a: unknown, b: unknown) =>
+      (absent(a) && absent(b)) || (!absent(a) && !absent(b) && input.compare(a, b, key));
+    if (agree(legacyValue, nextValue)) {
       result.matched++;
       return;
     }
-    if (!absent(legacyValue) && !absent(nextValue) && input.compare(legacyValue, nextValue, key)) {
-      result.matched++;
-      return;
+    const recheckDelayMs = options.recheckDelayMs ?? 100;
+    if (recheckDelayMs > 0) {
+      await sleep(recheckDelayMs);
+      try {
+        [legacyValue, nextValue] = await Promise.all([
+          access.read(input.legacy, key),
+          access.read(input.next, key),
+        ]);
+      } catch (error) {
+        result.errors++;
+        if (result.samples.length < sampleLimit)
+          result.samples.push({
+            key,
+            kind: "error",
+            error: error instanceof Error ? error.message : String(error),
+          });
+        return;
+      }
+      if (agree(legacyValue, nextValue)) {
+        result.matched++;
+        result.transient++;
+        return;
+      }
     }
     result.mismatched++;
     const kind = absent(nextValue)
@@ -164,7 +195,7 @@ export async function runCutoverVerify<T>(input: {
       try {
         await syncCutoverKey(access, stores[input.authoritative], stores[other], key);
         const [a, b] = await Promise.all([access.read(input.legacy, key), access.read(input.next, key)]);
-        if ((absent(a) && absent(b)) || (!absent(a) && !absent(b) && input.compare(a, b, key))) {
+        if (agree(a, b)) {
           result.repaired++;
           sample.repaired = true;
         }
@@ -199,8 +230,8 @@ export async function runCutoverVerify<T>(input: {
   });
   const { rows } = await input.pool.query(
     `insert into pgshift.cutover_verifications
-       (cutover, mode, phase, keys_checked, matched, mismatched, missing_in_next, missing_in_legacy, errors, repaired, samples, started_at, finished_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13) returning id`,
+       (cutover, mode, phase, keys_checked, matched, mismatched, missing_in_next, missing_in_legacy, errors, repaired, transient, samples, started_at, finished_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14) returning id`,
     [
       input.cutover,
       mode,
@@ -212,6 +243,7 @@ export async function runCutoverVerify<T>(input: {
       result.missingInLegacy,
       result.errors,
       result.repaired,
+      result.transient,
       JSON.stringify(result.samples),
       startedAt,
       result.finishedAt,
