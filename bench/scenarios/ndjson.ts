@@ -26,6 +26,12 @@ async function firstLines(path: string, count: number): Promise<string[]> {
   return lines;
 }
 
+/** The rate pgshift itself reports (its load only, without process start-up), when it reports one. */
+function reportedRate(report: Record<string, unknown> | undefined): number | null {
+  const value = report?.recordsPerSecond;
+  return typeof value === "number" ? Math.round(value) : null;
+}
+
 async function tableRows(url: string, table: string): Promise<number | null> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -134,6 +140,7 @@ export function ndjsonScenario(options: { docs: number }): Scenario {
         wall_s: round(run.wallMs / 1000, 2),
         docs_per_s: pgshiftRate === null ? null : Math.round(pgshiftRate),
         peak_rss_mb: run.peakTreeRssMb,
+        reported_docs_per_s: reportedRate(parseJsonResult(run.stdout)),
         rows_loaded: rows,
         exit_code: run.exitCode,
         ...(ok ? {} : { error: failureText(run) }),
@@ -163,6 +170,7 @@ export function ndjsonScenario(options: { docs: number }): Scenario {
         wall_s: round(jsonRun.wallMs / 1000, 2),
         docs_per_s: jsonDirRate === null ? null : Math.round(jsonDirRate),
         peak_rss_mb: jsonRun.peakTreeRssMb,
+        reported_docs_per_s: reportedRate(parseJsonResult(jsonRun.stdout)),
         rows_loaded: jsonRows,
         exit_code: jsonRun.exitCode,
         ...(jsonOk ? {} : { error: failureText(jsonRun) }),
