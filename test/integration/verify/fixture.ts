@@ -15,7 +15,7 @@ export interface Fixture {
   cleanup(): void;
 }
 
-export function makeFixture(options: { items?: number; name?: string } = {}): Fixture {
+export function makeFixture(options: { items?: number; name?: string; relations?: boolean } = {}): Fixture {
   const dir = mkdtempSync(join(tmpdir(), "pgshift-verify-"));
   const path = join(dir, options.name ?? "app.db");
   const db = new Database(path);
@@ -35,6 +35,21 @@ export function makeFixture(options: { items?: number; name?: string } = {}): Fi
     create table pairs (a text not null, b integer not null, v text, primary key (a, b)) without rowid;
     create table loose (x integer, y text);
   `);
+  if (options.relations) {
+    // Something for every post-data phase: keys, indexes, foreign keys, checks, identity, a view.
+    db.exec(`
+      create index items_name on items (name);
+      create unique index items_created on items (created_at, id);
+      create table orders (
+        id integer primary key autoincrement,
+        item_id integer not null references items (id) on delete cascade,
+        qty integer not null check (qty > 0),
+        note text
+      );
+      create index orders_item on orders (item_id);
+      create view big_orders as select id, item_id, qty from orders where qty > 5;
+    `);
+  }
   const insert = db.prepare(
     "insert into items (id, name, price, score, data, active, created_at, updated_ms, doc) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
   );
@@ -73,6 +88,11 @@ export function makeFixture(options: { items?: number; name?: string } = {}): Fi
     for (let i = 0; i < 200; i++) pair.run(`k${i % 20}`, i, i % 9 === 0 ? null : `v${i}`);
     const loose = db.prepare("insert into loose values (?, ?)");
     for (let i = 0; i < 100; i++) loose.run(i % 30, `y${i % 30}`);
+    if (options.relations) {
+      const order = db.prepare("insert into orders (item_id, qty, note) values (?, ?, ?)");
+      for (let i = 0; i < items; i++)
+        order.run((i % items) + 1, (i % 9) + 1, i % 4 === 0 ? null : `note ${i}`);
+    }
   })();
   db.close();
   return { dir, path, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
