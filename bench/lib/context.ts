@@ -13,6 +13,8 @@ export interface SqliteImportRun {
   importWallMs: number;
   /** Whether that import ran its own verification at the end. */
   importVerified: boolean;
+  /** pgloader's wall time on the same file in the same run, when it completed. */
+  pgloaderWallMs?: number;
 }
 
 export interface BenchContext {

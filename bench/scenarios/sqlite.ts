@@ -224,6 +224,7 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
           url,
           importWallMs: run.wallMs,
           importVerified: !noVerify,
+          ...(pgloader.ok && pgloader.wall_s !== null ? { pgloaderWallMs: pgloader.wall_s * 1000 } : {}),
         };
       } else if (!options.keepForVerify) {
         await dropDatabase(ctx.instance.adminUrl, database);

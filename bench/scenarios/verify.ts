@@ -55,6 +55,13 @@ export async function verifyScenario(ctx: BenchContext): Promise<ScenarioResult>
     identical ? run.wallMs / imported.importWallMs : null,
     target,
   );
+  result.ratios.import_and_verify_vs_pgloader_wall = ratio(
+    "(pgshift import + verify) wall / pgloader wall",
+    identical && imported.pgloaderWallMs
+      ? (imported.importWallMs + run.wallMs) / imported.pgloaderWallMs
+      : null,
+    null,
+  );
   result.tables.push({
     title: `Verification vs import, ${imported.sqlite.rows.toLocaleString("en-US")} rows`,
     headers: ["step", "wall s", "rows/s", "peak RSS MB", "outcome"],
