@@ -379,9 +379,15 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
   const { plan, mode } = ctx;
   const qualified = quoteQualified(plan.schema, plan.table);
   // one import per table at a time; released at commit/rollback
-  await client.query("select pg_advisory_xact_lock(hashtextextended($1, 0))", [
-    `pgshift.import:${plan.schema}.${plan.table}`,
-  ]);
+  const { rows: locked } = await client.query(
+    "select pg_try_advisory_xact_lock(hashtextextended($1, 0)) as ok",
+    [`pgshift.import:${plan.schema}.${plan.table}`],
+  );
+  if (!locked[0].ok)
+    throw new PgshiftError(
+      "import_running",
+      `another pgshift import into ${plan.schema}.${plan.table} is running; wait for it to finish, then re-run`,
+    );
   await client.query(`create schema if not exists ${quoteIdent(plan.schema)}`);
   const existing = await tableColumns(client, plan.schema, plan.table);
   if (existing && mode !== "replace") {
@@ -647,7 +653,16 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
     if (existing) {
       const { rows: old } = await client.query(`select count(*)::bigint as n from ${qualified}`);
       deleted = Number(old[0].n);
-      await client.query(`drop table ${qualified}`);
+      try {
+        await client.query(`drop table ${qualified}`);
+      } catch (error) {
+        if ((error as { code?: string }).code !== "2BP01") throw error;
+        throw new PgshiftError(
+          "replace_blocked",
+          `--mode replace swaps in a new ${plan.schema}.${plan.table}, but other objects depend on the old one (${(error as { detail?: string }).detail ?? (error as Error).message}); drop or recreate them around the import, or use --mode upsert --mirror`,
+          { cause: error },
+        );
+      }
     }
     await client.query(`alter table ${loadQualified} rename to ${quoteIdent(plan.table)}`);
     if (keys.length > 0)

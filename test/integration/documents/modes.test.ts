@@ -188,3 +188,15 @@ test("typed tables take all three modes too (CSV upsert by key)", async () => {
   });
   assert.equal(replaced.inserted, 3);
 });
+
+test("replace explains when a view depends on the table; the old data stays", async () => {
+  const path = await writeTemp("viewed.ndjson", ndjson([{ id: "a" }]));
+  await importDocuments({ pool: db().pool, from: `ndjson:${path}`, key: "/id" });
+  await db().pool.query("create view viewed_ids as select id from viewed");
+  await assert.rejects(
+    importDocuments({ pool: db().pool, from: `ndjson:${path}`, key: "/id", mode: "replace" }),
+    /--mode replace swaps in a new public\.viewed, but other objects depend on the old one .*view viewed_ids/,
+  );
+  const { rows } = await db().pool.query("select id from viewed_ids");
+  assert.deepEqual(rows, [{ id: "a" }]);
+});
