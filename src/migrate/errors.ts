@@ -118,7 +118,7 @@ export class SchemaVersionError extends PgshiftError {
   }
 }
 
-export function excerpt(sql: string, max = 200): string {
+function excerpt(sql: string, max = 200): string {
   const flat = sql.replace(/\s+/g, " ").trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }

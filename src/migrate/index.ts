@@ -8,5 +8,5 @@ export * from "./migration-file.ts";
 export * from "./migration-lock.ts";
 export * from "./plan.ts";
 export * from "./schema-version.ts";
-export { loadSqlParser, type SqlStatement, splitStatements } from "./sql-statements.ts";
+export type { SqlStatement } from "./sql-statements.ts";
 export * from "./status.ts";

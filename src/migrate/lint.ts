@@ -151,7 +151,7 @@ interface RangeVarLike {
   relname?: string;
 }
 
-export function tableKey(relation: RangeVarLike | undefined): string {
+function tableKey(relation: RangeVarLike | undefined): string {
   return `${relation?.schemaname ?? "public"}.${relation?.relname ?? ""}`;
 }
 

@@ -45,7 +45,7 @@ export async function migrationStatus(options: MigrationStatusOptions): Promise<
   };
 }
 
-export interface VerifyResult {
+export interface MigrationVerifyResult {
   database: string;
   ok: boolean;
   /** Applied migrations whose file is unchanged. */
@@ -58,7 +58,7 @@ export interface VerifyResult {
 }
 
 /** Checks every applied migration's sha256 against its file; reads only. `ok` is false on drift, missing or out-of-order files. */
-export async function verifyMigrations(options: MigrationStatusOptions): Promise<VerifyResult> {
+export async function verifyMigrations(options: MigrationStatusOptions): Promise<MigrationVerifyResult> {
   const status = await migrationStatus(options);
   const outOfOrder = status.entries.filter((e) => e.state === "out-of-order").map((e) => e.file!);
   return {

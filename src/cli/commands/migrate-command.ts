@@ -26,6 +26,7 @@ interface RunFlags {
   lockMode?: string;
   lockTimeout?: string;
   statementTimeout?: string;
+  retries?: string;
 }
 
 const DIR_HELP = "directory of <YYYYMMDDHHMMSS>_<name>.sql files";
@@ -52,6 +53,11 @@ function milliseconds(flag: string, value: string | undefined, scale: number): n
   return Math.round(number * scale);
 }
 
+function wholeNumber(flag: string, value: string): number {
+  if (!/^\d+$/.test(value)) throw new UsageError(`${flag} must be a whole number >= 0, got "${value}"`);
+  return Number(value);
+}
+
 function runOptions(ctx: CommandContext, pool: pg.Pool, flags: RunFlags): MigrateOptions {
   const lockMode = (flags.lockMode ?? "advisory") as LockMode;
   if (lockMode !== "advisory" && lockMode !== "row")
@@ -75,6 +81,7 @@ function runOptions(ctx: CommandContext, pool: pg.Pool, flags: RunFlags): Migrat
     lockTimeoutMs: milliseconds("--lock-timeout", flags.lockTimeout, 1) ?? ctx.settings.lockTimeoutMs,
     statementTimeoutMs:
       milliseconds("--statement-timeout", flags.statementTimeout, 1) ?? ctx.settings.statementTimeoutMs,
+    ...(flags.retries !== undefined ? { retries: wholeNumber("--retries", flags.retries) } : {}),
     onProgress: ctx.progress.onProgress,
     logger: {
       info: () => undefined,
@@ -101,6 +108,7 @@ function withRunFlags(command: Command): Command {
       "advisory",
     )
     .option("--lock-timeout <ms>", "lock_timeout per migration (default: setting lockTimeoutMs, 5000)")
+    .option("--retries <n>", "retries after lock_timeout (55P03), with capped, jittered backoff (default 5)")
     .option(
       "--statement-timeout <ms>",
       "statement_timeout per migration (default: setting statementTimeoutMs, 0 = none)",
