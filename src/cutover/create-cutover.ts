@@ -221,7 +221,8 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
   private readonly maxInFlight: number;
   private readonly recheck: boolean;
   private readonly recheckDelayMs: number;
-  private readonly inFlight = new Set<Promise<void>>();
+  private shadowInFlight = 0;
+  private readonly shadowDrained: (() => void)[] = [];
   private readonly listeners = new Set<(phase: CutoverPhase, previous: CutoverPhase) => void>();
   private reportTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = new Date().toISOString();
@@ -367,7 +368,10 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     }
   }
 
-  /** Runs the same read on the other side after the caller has its result; never awaited by the caller. */
+  /**
+   * Schedules the same read on the other side for after the caller has its result; never awaited by
+   * the caller. The hot path only bumps a counter and queues one setImmediate: no promise, no closure.
+   */
   private shadow(
     method: string,
     args: unknown[],
@@ -375,51 +379,75 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     served: CutoverSide,
     result: unknown,
   ): void {
-    if (this.inFlight.size >= this.maxInFlight || this.closed) {
+    if (this.shadowInFlight >= this.maxInFlight || this.closed) {
       this.shadowStats.counts.skipped++;
       return;
     }
     this.shadowStats.counts.started++;
-    const other: CutoverSide = served === "legacy" ? "next" : "legacy";
-    const task = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
-      const target = this.impl(other) as Record<string, AnyFunction>;
-      let shadowResult: unknown;
-      const started = performance.now();
-      try {
-        shadowResult = await target[method]!.apply(target, args);
-        this.sides[other].shadowReads.record(performance.now() - started);
-      } catch (error) {
-        this.shadowStats.error(method, key, other, error);
-        return;
+    this.shadowInFlight++;
+    setImmediate(this.runShadowBound, method, args, key, served, result);
+  }
+
+  private readonly runShadowBound = (
+    method: string,
+    args: unknown[],
+    key: string | undefined,
+    served: CutoverSide,
+    result: unknown,
+  ): void => {
+    void this.runShadow(method, args, key, served, result).finally(() => {
+      this.shadowInFlight--;
+      if (this.shadowInFlight === 0) {
+        for (const resolve of this.shadowDrained.splice(0)) resolve();
       }
-      const legacyValue = served === "legacy" ? result : shadowResult;
-      const nextValue = served === "legacy" ? shadowResult : result;
-      if (this.safeCompare(legacyValue, nextValue, method, key)) {
-        this.shadowStats.counts.matched++;
-        return;
-      }
-      if (this.recheck) {
-        try {
-          if (this.recheckDelayMs > 0) await sleep(this.recheckDelayMs);
-          const [legacyAgain, nextAgain] = await Promise.all([
-            (this.legacy as Record<string, AnyFunction>)[method]!.apply(this.legacy, args),
-            (this.next as Record<string, AnyFunction>)[method]!.apply(this.next, args),
-          ]);
-          if (this.safeCompare(legacyAgain, nextAgain, method, key)) {
-            this.shadowStats.counts.raced++;
-            return;
-          }
-          this.shadowStats.mismatch(method, key, legacyAgain, nextAgain);
-          return;
-        } catch (error) {
-          this.shadowStats.error(method, key, other, error);
-          return;
-        }
-      }
-      this.shadowStats.mismatch(method, key, legacyValue, nextValue);
     });
-    this.inFlight.add(task);
-    void task.finally(() => this.inFlight.delete(task));
+  };
+
+  private async runShadow(
+    method: string,
+    args: unknown[],
+    key: string | undefined,
+    served: CutoverSide,
+    result: unknown,
+  ): Promise<void> {
+    const other: CutoverSide = served === "legacy" ? "next" : "legacy";
+    const target = this.impl(other) as Record<string, AnyFunction>;
+    let shadowResult: unknown;
+    const started = performance.now();
+    try {
+      shadowResult = await target[method]!.apply(target, args);
+      this.sides[other].shadowReads.record(performance.now() - started);
+    } catch (error) {
+      this.shadowStats.error(method, key, other, error);
+      return;
+    }
+    const legacyValue = served === "legacy" ? result : shadowResult;
+    const nextValue = served === "legacy" ? shadowResult : result;
+    if (this.safeCompare(legacyValue, nextValue, method, key)) {
+      this.shadowStats.counts.matched++;
+      return;
+    }
+    if (!this.recheck) {
+      this.shadowStats.mismatch(method, key, legacyValue, nextValue);
+      return;
+    }
+    try {
+      if (this.recheckDelayMs > 0) await sleep(this.recheckDelayMs);
+      const [legacyAgain, nextAgain] = await Promise.all([
+        (this.legacy as Record<string, AnyFunction>)[method]!.apply(this.legacy, args),
+        (this.next as Record<string, AnyFunction>)[method]!.apply(this.next, args),
+      ]);
+      if (this.safeCompare(legacyAgain, nextAgain, method, key)) this.shadowStats.counts.raced++;
+      else this.shadowStats.mismatch(method, key, legacyAgain, nextAgain);
+    } catch (error) {
+      this.shadowStats.error(method, key, other, error);
+    }
+  }
+
+  /** Resolves when no shadow read is in flight. */
+  private drainShadows(): Promise<void> {
+    if (this.shadowInFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.shadowDrained.push(resolve));
   }
 
   private safeCompare(legacy: unknown, next: unknown, method: string, key: string | undefined): boolean {
@@ -597,7 +625,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     if (this.closed) return;
     this.closed = true;
     if (this.reportTimer) clearInterval(this.reportTimer);
-    await Promise.allSettled([...this.inFlight]);
+    await this.drainShadows();
     await this.watcher.close();
     if ((this.options.reportIntervalMs ?? 5_000) > 0) await this.report(true).catch(() => undefined);
     if (this.ledger.backlogSize > 0) {
