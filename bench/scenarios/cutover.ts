@@ -115,7 +115,7 @@ export async function cutoverScenario(ctx: BenchContext): Promise<ScenarioResult
     return result;
   }
   const { createCutover } = await import("../../src/cutover/index.ts");
-  const calls = ctx.mode === "quick" ? 2_000 : 10_000;
+  const calls = ctx.mode === "quick" ? 1_000 : 5_000;
   const url = await freshDatabase(ctx.instance.adminUrl, "bench_cutover");
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   try {

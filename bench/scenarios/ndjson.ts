@@ -63,7 +63,7 @@ export function ndjsonScenario(options: { docs: number }): Scenario {
       count: options.docs,
     });
     ctx.documents = docs;
-    const insertSubset = Math.min(options.docs, ctx.mode === "quick" ? 2_000 : 10_000);
+    const insertSubset = Math.min(options.docs, ctx.mode === "quick" ? 1_000 : 5_000);
     result.params = {
       docs: docs.count,
       ndjson_mb: round(docs.ndjsonBytes / 1024 ** 2, 1),
