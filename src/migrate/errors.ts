@@ -69,13 +69,15 @@ export class IrreversibleMigrationError extends PgshiftError {
   }
 }
 
-/** The migration-lock row was taken over by someone else (our heartbeat stopped for too long). */
+/** The migration lock is no longer ours (row taken over after missed heartbeats, or a pooler moved the session). */
 export class LockLostError extends PgshiftError {
-  constructor(owner: string) {
+  constructor(what: string) {
     super(
       "migration_lock_lost",
-      `the migration lock row is no longer held by this runner (${owner}); stopped before the next migration`,
-      { details: { owner } },
+      `${what} is no longer held by this runner; stopped before the next migration`,
+      {
+        details: { lock: what },
+      },
     );
   }
 }

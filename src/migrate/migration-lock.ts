@@ -29,8 +29,12 @@ export interface MigrationLockOptions {
 export interface HeldLock {
   client: pg.PoolClient;
   mode: LockMode;
-  /** Throws LockLostError when the row lock was lost (row mode); a no-op for advisory locks. */
-  assertHeld(): void;
+  /**
+   * Throws LockLostError when the lock is no longer ours: the row was taken over (row mode), or the
+   * server session holding the advisory lock is not the one this connection now talks to (a
+   * transaction-mode pooler moved us), checked in one statement through pg_locks.
+   */
+  assertHeld(): Promise<void>;
   waitedMs: number;
 }
 
@@ -67,13 +71,24 @@ export async function withMigrationLock<T>(
     return withAdvisoryLock(
       pool,
       LockKey.migrate,
-      (client) =>
-        fn({
-          client,
-          mode,
-          assertHeld: () => undefined,
-          waitedMs: Date.now() - started,
-        }),
+      async (client) => {
+        const assertHeld = async () => {
+          const { rows } = await client.query(
+            `select exists (
+               select 1 from pg_locks
+                where locktype = 'advisory' and granted and pid = pg_backend_pid()
+                  and classid = (($1::bigint >> 32) & 4294967295)::oid
+                  and objid = ($1::bigint & 4294967295)::oid and objsubid = 1) as held`,
+            [LockKey.migrate.toString()],
+          );
+          if (!rows[0].held)
+            throw new LockLostError(
+              "the advisory migration lock (this connection now reaches a different server session: connecting through a transaction-mode pooler? use --lock-mode row)",
+            );
+        };
+        await assertHeld();
+        return fn({ client, mode, assertHeld, waitedMs: Date.now() - started });
+      },
       {
         waitMs: options.waitMs ?? 0,
         what: `database ${target.database || "(default)"} (migrations)`,
@@ -150,8 +165,8 @@ async function withRowLock<T>(
         client,
         mode: "row",
         waitedMs: Date.now() - started,
-        assertHeld: () => {
-          if (lost) throw new LockLostError(owner);
+        assertHeld: async () => {
+          if (lost) throw new LockLostError(`the migration lock row of ${owner}`);
         },
       }),
     );

@@ -24,7 +24,7 @@ export interface SectionRunOptions {
   searchPath?: string | undefined;
   /** Recorded as applied_by / log `by`. */
   by: string;
-  assertHeld: () => void;
+  assertHeld: () => Promise<void>;
   onRetry?: (info: { version: string; attempt: number; delayMs: number; error: unknown }) => void;
 }
 
@@ -78,7 +78,7 @@ export async function runSection(
   let attempts = 0;
   let statementsDone = 0;
   const started = performance.now();
-  options.assertHeld();
+  await options.assertHeld();
   try {
     if (section.transaction) {
       await withRetry(async () => {
@@ -105,7 +105,7 @@ export async function runSection(
         if (options.searchPath !== undefined)
           await client.query("select set_config('search_path', $1, false)", [options.searchPath]);
         for (const statement of section.statements) {
-          options.assertHeld();
+          await options.assertHeld();
           await withRetry(async () => {
             attempts++;
             await runAutocommitStatement(client, migration, statement);

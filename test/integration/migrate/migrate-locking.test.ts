@@ -101,7 +101,7 @@ test("the lock row names its holder, is released after use, and a crashed runner
       "insert into pgshift.migration_lock values (true, 'crashed-runner', now() - interval '1 hour', now() - interval '1 hour', now() - interval '1 minute')",
     );
     const value = await withMigrationLock(db.pool, { mode: "row", owner: "runner-three" }, async (lock) => {
-      lock.assertHeld();
+      await lock.assertHeld();
       const { rows } = await db.pool.query("select owner from pgshift.migration_lock");
       return rows[0].owner as string;
     });
@@ -117,7 +117,7 @@ test("a lost lock row stops the runner before the next migration", async () => {
         withMigrationLock(db.pool, { mode: "row", owner: "slow", rowTtlMs: 300 }, async (lock) => {
           await db.pool.query("update pgshift.migration_lock set owner = 'someone else'");
           await new Promise((resolve) => setTimeout(resolve, 400));
-          lock.assertHeld();
+          await lock.assertHeld();
         }),
       (error: unknown) => (error as { code?: string }).code === "migration_lock_lost",
     );

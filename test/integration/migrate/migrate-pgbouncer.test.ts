@@ -2,9 +2,10 @@
 // advisory locks cannot work (each transaction may run on a different server connection).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { migrate, migrateDown } from "../../../src/migrate/index.ts";
+import { migrate, migrateDown, migratePart } from "../../../src/migrate/index.ts";
+import { ensureInternalSchema } from "../../../src/pg/internal-schema.ts";
 import { createPool } from "../../../src/pg/pool.ts";
-import { useTestDatabase } from "../../helpers/database.ts";
+import { createTestDatabase, useTestDatabase } from "../../helpers/database.ts";
 import { migration, migrationDir } from "./migration-dir.ts";
 import { type Bouncer, startPgBouncer } from "./pgbouncer.ts";
 
@@ -79,5 +80,34 @@ test("through transaction-mode PgBouncer with --lock-mode row: two runners at on
     assert.deepEqual(left.rows[0], { applied: 0, lock_rows: 0, tables: 0, advisory_locks: 0 });
   } finally {
     await Promise.all(pools.map((p) => p.end()));
+  }
+});
+
+test("through transaction-mode PgBouncer, the default advisory mode notices the pooler and stops before migrating", async () => {
+  const other = await createTestDatabase("migbouncer");
+  const pool = createPool({ url: bouncer.url(other.name), max: 4 });
+  try {
+    // pgshift's schema exists already (created directly): this is about the migration lock only.
+    await ensureInternalSchema(other.pool, [migratePart]);
+    // Open several server connections, so that consecutive statements go to different ones.
+    await Promise.all([1, 2, 3].map(() => pool.query("select pg_sleep(0.2)")));
+    const dir = migrationDir({
+      "20240101000000_t.sql": migration("create table t (id int);", "drop table t;"),
+    });
+    await assert.rejects(
+      () => migrate({ pool, dir }),
+      (error: unknown) => {
+        assert.equal((error as { code?: string }).code, "migration_lock_lost");
+        assert.match((error as Error).message, /transaction-mode pooler\? use --lock-mode row/);
+        return true;
+      },
+    );
+    const applied = await other.pool.query("select count(*)::int as n from pgshift.migrations");
+    assert.equal(applied.rows[0].n, 0, "nothing ran without the lock");
+    const result = await migrate({ pool, dir, lockMode: "row" });
+    assert.equal(result.applied, 1);
+  } finally {
+    await pool.end();
+    await other.drop();
   }
 });

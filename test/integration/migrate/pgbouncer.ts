@@ -62,6 +62,9 @@ export async function startPgBouncer(serverUrl: string): Promise<Bouncer> {
       "default_pool_size = 4",
       "max_client_conn = 100",
       "server_reset_query =",
+      // FIFO reuse of server connections: consecutive transactions of one client land on different
+      // server sessions, which is what makes session-level state unsafe behind a pooler.
+      "server_round_robin = 1",
       "ignore_startup_parameters = extra_float_digits,options",
       `pidfile = ${join(dir, "pgbouncer.pid")}`,
       `logfile = ${join(dir, "pgbouncer.log")}`,
