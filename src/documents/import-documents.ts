@@ -305,7 +305,13 @@ function sourceProgress(onProgress: ProgressCallback | undefined, task: string) 
   if (!onProgress) return undefined;
   return (p: SourceProgress) => {
     if (p.totalBytes !== undefined) onProgress({ task, done: p.bytes, total: p.totalBytes, unit: "bytes" });
-    else onProgress({ task: `${task} files`, done: p.files, unit: "files" });
+    else
+      onProgress({
+        task: `${task} files`,
+        done: p.files,
+        ...(p.totalFiles ? { total: p.totalFiles } : {}),
+        unit: "files",
+      });
   };
 }
 

@@ -45,6 +45,8 @@ export interface SourceProgress {
   bytes: number;
   /** Total bytes when known up front (single files). */
   totalBytes?: number;
+  /** Total files when known (a directory is counted, names only, before it is read). */
+  totalFiles?: number;
 }
 
 /** A re-readable document source (the typed-table path reads it twice). */

@@ -56,6 +56,9 @@ async function* readJsonDir(
   recordsPointer: readonly string[] | undefined,
   progress?: (p: SourceProgress) => void,
 ): AsyncGenerator<SourceItem> {
+  // a first walk counts the files (names only, nothing kept) so that progress can show an ETA
+  let totalFiles = 0;
+  if (progress) for await (const _path of walkJsonFiles(dir)) totalFiles++;
   const paths = walkJsonFiles(dir);
   const ahead: Promise<LoadedFile>[] = [];
   let exhausted = false;
@@ -82,6 +85,6 @@ async function* readJsonDir(
     else yield* streamJsonFile(loaded.path, file, loaded.size, recordsPointer);
     files++;
     bytes += loaded.size;
-    progress?.({ files, bytes });
+    progress?.({ files, bytes, totalFiles });
   }
 }

@@ -176,3 +176,54 @@ test("library: the same import from an async iterable of plain objects", async (
   );
   assert.deepEqual(typedRows[0], { n: 50, top: 49 });
 });
+
+test("library: upsert + mirror from an iterable (a backfill re-run), with progress events", async () => {
+  const run = (items: object[]) =>
+    importDocuments({
+      pool: db().pool,
+      from: items,
+      key: "/id",
+      table: "backfill",
+      mode: "upsert",
+      mirror: true,
+      sourceLabel: "memory-store",
+    });
+  await run([
+    { id: 1, v: "a" },
+    { id: 2, v: "b" },
+  ]);
+  const second = await run([
+    { id: 2, v: "B" },
+    { id: 3, v: "c" },
+  ]);
+  assert.deepEqual(
+    [second.inserted, second.updated, second.unchanged, second.deleted, second.deletedKeys],
+    [1, 1, 0, 1, ["1"]],
+  );
+  const { rows } = await db().pool.query("select id, doc->>'v' as v, source_file from backfill order by id");
+  assert.deepEqual(rows, [
+    { id: "2", v: "B", source_file: "memory-store" },
+    { id: "3", v: "c", source_file: "memory-store" },
+  ]);
+
+  const root = await writeTree({ "a.json": '[{"id":1}]', "b/c.json": '{"id":2}', "b/d.json": '{"id":3}' });
+  const events: { task: string; done: number; total?: number; unit: string }[] = [];
+  await importDocuments({
+    pool: db().pool,
+    from: `json:${root}`,
+    key: "/id",
+    table: "progressed",
+    onProgress: (event) => events.push(event),
+  });
+  const files = events.filter((e) => e.unit === "files");
+  assert.deepEqual(
+    files.map((e) => [e.done, e.total]),
+    [
+      [1, 3],
+      [2, 3],
+      [3, 3],
+    ],
+  );
+  const records = events.filter((e) => e.unit === "records");
+  assert.equal(records[records.length - 1]!.done, 3);
+});
