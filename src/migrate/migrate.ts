@@ -203,6 +203,7 @@ async function run(direction: "up" | "down", options: MigrateOptions): Promise<M
           outcome.status = "failed";
           outcome.attempts = error.attempts;
           outcome.statementsDone = error.statementsDone;
+          outcome.durationMs = error.durationMs;
           outcome.error = {
             code: cause.code ?? "migration_failed",
             message: cause.message ?? String(error.error),

@@ -41,6 +41,7 @@ export class SectionFailure extends Error {
     readonly error: unknown,
     readonly attempts: number,
     readonly statementsDone: number,
+    readonly durationMs: number,
   ) {
     super(error instanceof Error ? error.message : String(error));
   }
@@ -120,7 +121,7 @@ export async function runSection(
       }
     }
   } catch (error) {
-    throw new SectionFailure(error, Math.max(attempts, 1), statementsDone);
+    throw new SectionFailure(error, Math.max(attempts, 1), statementsDone, performance.now() - started);
   }
   return { attempts, durationMs: performance.now() - started, statementsDone };
 }

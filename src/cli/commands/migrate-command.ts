@@ -138,7 +138,7 @@ function renderRun(result: MigrateResult): string {
     if (failed)
       lines.push(
         "",
-        `FAILED ${failed.file}: ${failed.error?.message}`,
+        `FAILED ${failed.error?.message.startsWith(`${failed.file}:`) ? "" : `${failed.file}: `}${failed.error?.message}`,
         failed.transaction
           ? "  it was rolled back: nothing of it remains; earlier migrations stay applied"
           : `  no transaction: ${failed.statementsDone} of ${failed.statements} statements had completed (write them to be re-runnable)`,
