@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -30,11 +30,37 @@ export function benchWorkDir(): string {
   return dir;
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Instances (and scratch dirs) left by bench runs that were killed: their owner process is gone. */
+async function removeStaleInstances(baseDir: string, workDir: string): Promise<void> {
+  for (const entry of existsSync(baseDir) ? readdirSync(baseDir) : []) {
+    const match = /^bench-(\d+)$/.exec(entry);
+    if (match && !alive(Number(match[1]))) {
+      await destroyLocalInstance({ name: entry, baseDir }).catch(() => undefined);
+    }
+  }
+  for (const entry of readdirSync(workDir)) {
+    const match = /^run-(\d+)$/.exec(entry);
+    if (match && !alive(Number(match[1]))) rmSync(join(workDir, entry), { recursive: true, force: true });
+  }
+}
+
+/**
+ * One instance per bench process (`bench-<pid>`), so two runs on one machine never share a server
+ * or drop each other's databases.
+ */
 export async function startBenchInstance(): Promise<BenchInstance> {
-  const options: LocalInstanceOptions = {
-    name: "bench",
-    baseDir: join(benchWorkDir(), "local"),
-  };
+  const baseDir = join(benchWorkDir(), "local");
+  await removeStaleInstances(baseDir, benchWorkDir());
+  const options: LocalInstanceOptions = { name: `bench-${process.pid}`, baseDir };
   const started = await startLocalInstance(options);
   return {
     options,
