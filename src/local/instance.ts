@@ -8,7 +8,13 @@ import { PgshiftError } from "../errors.ts";
 import { findPgBinaries, type PgBinaries } from "./binaries.ts";
 import { assertReachable, chooseRunAs, giveTo, type RunAs, runAsUser } from "./run-as.ts";
 
-export const LOCAL_SUPERUSER = "pgshift";
+/**
+ * The managed instance's superuser. Not "pgshift": with the default search_path ("$user", public) a role
+ * named like pgshift's internal schema would put every unqualified table into that schema.
+ */
+export const LOCAL_SUPERUSER = "postgres";
+/** What instances created before the rename use (instance.json without `superuser`). */
+const LEGACY_SUPERUSER = "pgshift";
 export const LOCAL_DATABASE = "postgres";
 
 export interface LocalInstanceOptions {
@@ -50,6 +56,7 @@ export interface StartResult {
 
 interface InstanceFile {
   name: string;
+  superuser?: string;
   port: number;
   binDir: string;
   binarySource: string;
@@ -99,10 +106,10 @@ function writeInstance(paths: Paths, data: InstanceFile): void {
   writeFileSync(paths.instanceFile, `${JSON.stringify(data, null, 2)}\n`);
 }
 
-function buildUrl(port: number, password: string | undefined): string {
-  const auth =
-    password === undefined ? LOCAL_SUPERUSER : `${LOCAL_SUPERUSER}:${encodeURIComponent(password)}`;
-  return `postgres://${auth}@127.0.0.1:${port}/${LOCAL_DATABASE}`;
+function buildUrl(instance: InstanceFile, password: string | undefined): string {
+  const user = instance.superuser ?? LEGACY_SUPERUSER;
+  const auth = password === undefined ? user : `${user}:${encodeURIComponent(password)}`;
+  return `postgres://${auth}@127.0.0.1:${instance.port}/${LOCAL_DATABASE}`;
 }
 
 async function portIsFree(port: number): Promise<boolean> {
@@ -307,6 +314,7 @@ export async function startLocalInstance(options: LocalInstanceOptions = {}): Pr
       await initialize(paths, runAs, binaries, options.ephemeral ?? false);
       instance = {
         name: paths.name,
+        superuser: LOCAL_SUPERUSER,
         port: await freePort(),
         binDir: binaries.binDir,
         binarySource: binaries.source,
@@ -358,7 +366,7 @@ export async function startLocalInstance(options: LocalInstanceOptions = {}): Pr
         `could not start instance ${paths.name} (log: ${paths.logFile}):\n${logTail(paths) || result.stderr.trim()}`,
       );
     }
-    if (created) await createExtensions(buildUrl(instance.port, readPassword(paths)));
+    if (created) await createExtensions(buildUrl(instance, readPassword(paths)));
     return { status: await statusOf(paths), created, alreadyRunning: false, recoveredStaleLock };
   });
 }
@@ -404,7 +412,7 @@ async function statusOf(paths: Paths): Promise<LocalInstanceStatus> {
     binDir: instance.binDir,
     binarySource: instance.binarySource,
     runAs: instance.runAs,
-    url: buildUrl(instance.port, "********"),
+    url: buildUrl(instance, "********"),
   };
 }
 
@@ -422,7 +430,7 @@ export function localInstanceUrl(options: LocalInstanceOptions = {}): string {
       `no managed instance named ${paths.name}; start it with \`pgshift local start --name ${paths.name}\``,
     );
   }
-  return buildUrl(instance.port, readPassword(paths));
+  return buildUrl(instance, readPassword(paths));
 }
 
 /** Stops the instance and deletes its data directory. */

@@ -66,6 +66,7 @@ export async function lockHolders(client: pg.ClientBase, key: bigint): Promise<L
             a.client_addr::text as client_addr, a.backend_start::text as since, a.state, left(a.query, 200) as query
        from pg_locks l join pg_stat_activity a on a.pid = l.pid
       where l.locktype = 'advisory' and l.granted
+        and l.database = (select oid from pg_database where datname = current_database())
         and l.classid = (($1::bigint >> 32) & 4294967295)::oid and l.objid = ($1::bigint & 4294967295)::oid and l.objsubid = 1`,
     [key.toString()],
   );

@@ -1,6 +1,7 @@
 import type pg from "pg";
-import { LockKey, withAdvisoryLock } from "./advisory-lock.ts";
-import { inTransaction } from "./pool.ts";
+import { LockKey } from "./advisory-lock.ts";
+import { withTransaction } from "./pool.ts";
+import { withRetry } from "./retry.ts";
 
 /** The schema where pgshift keeps its own state in a target database. */
 export const INTERNAL_SCHEMA = "pgshift";
@@ -25,40 +26,37 @@ const bootstrap = `
   )`;
 
 /**
- * Creates the `pgshift` schema and brings the given parts up to date, once per database, under an
- * advisory lock so that concurrent pgshift processes do not race. Cheap when already current.
+ * Creates the `pgshift` schema and brings the given parts up to date, once per database. The whole setup
+ * is one transaction holding a transaction-scoped advisory lock, so concurrent pgshift processes queue
+ * instead of racing, and the lock can never outlive the transaction, even behind a transaction-mode
+ * pooler such as PgBouncer. Cheap when already current.
  */
 export async function ensureInternalSchema(
   pool: pg.Pool,
   parts: readonly InternalSchemaPart[],
 ): Promise<void> {
   if (parts.length > 0 && (await isCurrent(pool, parts))) return;
-  await withAdvisoryLock(
-    pool,
-    LockKey.internalSchema,
-    async (client) => {
+  await withRetry(() =>
+    withTransaction(pool, async (client) => {
+      await client.query("select pg_advisory_xact_lock($1::bigint)", [LockKey.internalSchema.toString()]);
       await client.query(bootstrap);
       for (const part of parts) {
-        await inTransaction(client, async () => {
-          const { rows } = await client.query(
-            "select version from pgshift.schema_parts where part = $1 for update",
-            [part.name],
+        const { rows } = await client.query("select version from pgshift.schema_parts where part = $1", [
+          part.name,
+        ]);
+        const current: number = rows[0]?.version ?? 0;
+        for (let version = current; version < part.steps.length; version++) {
+          await client.query(part.steps[version]!);
+        }
+        if (current < part.steps.length) {
+          await client.query(
+            `insert into pgshift.schema_parts (part, version) values ($1, $2)
+             on conflict (part) do update set version = excluded.version, updated_at = now()`,
+            [part.name, part.steps.length],
           );
-          const current: number = rows[0]?.version ?? 0;
-          for (let version = current; version < part.steps.length; version++) {
-            await client.query(part.steps[version]!);
-          }
-          if (current < part.steps.length) {
-            await client.query(
-              `insert into pgshift.schema_parts (part, version) values ($1, $2)
-               on conflict (part) do update set version = excluded.version, updated_at = now()`,
-              [part.name, part.steps.length],
-            );
-          }
-        });
+        }
       }
-    },
-    { waitMs: 60_000, what: "pgshift internal schema setup" },
+    }),
   );
 }
 

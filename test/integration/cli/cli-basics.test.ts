@@ -37,12 +37,12 @@ test("local start / url / status / stop, as the README shows", async () => {
   const start = await runCli(["local", "start"], { cwd, env });
   assert.equal(start.code, 0, start.stderr);
   assert.match(start.stdout, /created and started/);
-  assert.match(start.stdout, /url: {2}postgres:\/\/pgshift:\*{8}@127\.0\.0\.1:\d+\/postgres/);
+  assert.match(start.stdout, /url: {2}postgres:\/\/postgres:\*{8}@127\.0\.0\.1:\d+\/postgres/);
 
   const url = await runCli(["local", "url"], { cwd, env });
   assert.equal(url.code, 0);
   const full = url.stdout.trim();
-  assert.match(full, /^postgres:\/\/pgshift:[0-9a-f]{36}@127\.0\.0\.1:\d+\/postgres$/);
+  assert.match(full, /^postgres:\/\/postgres:[0-9a-f]{36}@127\.0\.0\.1:\d+\/postgres$/);
   const psql = execFileSync("psql", [full, "-Atc", "select 40 + 2"], { encoding: "utf8" });
   assert.equal(psql.trim(), "42");
 

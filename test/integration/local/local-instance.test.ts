@@ -39,7 +39,7 @@ test("lifecycle: create, reuse, stop, restart with data kept, crash recovery, de
   assert.equal(first.created, true);
   assert.equal(first.status.state, "running");
   assert.equal(first.status.version, testBinaries().version);
-  assert.match(first.status.url!, /^postgres:\/\/pgshift:\*{8}@127\.0\.0\.1:\d+\/postgres$/);
+  assert.match(first.status.url!, /^postgres:\/\/postgres:\*{8}@127\.0\.0\.1:\d+\/postgres$/);
   const url = localInstanceUrl(options);
   assert.ok(!url.includes("********"));
 
@@ -48,6 +48,14 @@ test("lifecycle: create, reuse, stop, restart with data kept, crash recovery, de
   );
   assert.equal(ext.rows[0].names, "pg_trgm,pgcrypto");
   await query("create table kept (v text); insert into kept values ('survives restarts')");
+
+  // Unqualified tables must land in public even once pgshift's internal schema exists: the superuser
+  // must not be named like that schema, or search_path's "$user" would resolve to it.
+  await query("create schema if not exists pgshift; create table plain_after_pgshift (x int)");
+  const placed = await query(
+    "select table_schema from information_schema.tables where table_name = 'plain_after_pgshift'",
+  );
+  assert.deepEqual(placed.rows, [{ table_schema: "public" }]);
 
   const again = await startLocalInstance(options);
   assert.equal(again.alreadyRunning, true);
