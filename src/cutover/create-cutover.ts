@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { performance } from "node:perf_hooks";
 import type pg from "pg";
-import { UsageError } from "../errors.ts";
+import { PgshiftError, UsageError } from "../errors.ts";
 import { type Logger, silentLogger } from "../progress.ts";
 import { type CutoverBackfillOptions, type CutoverBackfillResult, runBackfill } from "./backfill.ts";
 import { canonicalEqual } from "./canonical-json.ts";
@@ -146,6 +146,8 @@ export interface CutoverControl<T extends object> {
   rollback(options?: { force?: boolean; reason?: string }): Promise<CutoverPhaseChange>;
   /** Re-reads the phase now. */
   refresh(): Promise<void>;
+  /** Resolves when no shadow read (including its delayed re-check) is in flight. */
+  shadowsSettled(): Promise<void>;
   repair(options?: CutoverRepairOptions): Promise<CutoverRepairResult>;
   backfill<R>(options: CutoverBackfillOptions<R>): Promise<CutoverBackfillResult>;
   verify(options?: CutoverVerifyOptions): Promise<CutoverVerifyResult>;
@@ -225,6 +227,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
   private readonly shadowDrained: (() => void)[] = [];
   private readonly listeners = new Set<(phase: CutoverPhase, previous: CutoverPhase) => void>();
   private reportTimer: NodeJS.Timeout | undefined;
+  private ledgerTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = new Date().toISOString();
   private closed = false;
 
@@ -260,10 +263,37 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     });
   }
 
+  /** While ledger entries wait in memory (PostgreSQL unreachable), retry writing them every second. */
+  private retryLedger(): void {
+    if (this.ledgerTimer || this.closed) return;
+    this.ledgerTimer = setInterval(() => {
+      this.ledger
+        .flush()
+        .then(() => {
+          clearInterval(this.ledgerTimer);
+          this.ledgerTimer = undefined;
+        })
+        .catch((error) =>
+          this.logger.warn(
+            `cutover ${this.name}: ${this.ledger.backlogSize} repair entries still unrecorded`,
+            {
+              error: error instanceof Error ? error.message : String(error),
+            },
+          ),
+        );
+    }, 1_000);
+    this.ledgerTimer.unref();
+  }
+
   async start(): Promise<void> {
     const override = this.overridePhase(true);
     await ensureCutoverSchema(this.pool);
     const row = await registerCutover(this.pool, this.name, this.options.initialPhase);
+    // Reports of instances closed long ago are history nobody reads; keep the table small.
+    await this.pool.query(
+      "delete from pgshift.cutover_instances where cutover = $1 and closed_at < now() - interval '7 days'",
+      [this.name],
+    );
     this.applyStored(row.phase, override);
     await this.watcher.start();
     const interval = this.options.reportIntervalMs ?? 5_000;
@@ -329,6 +359,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
           phase,
           error: error instanceof Error ? error.message : String(error),
         });
+        if (this.ledger.backlogSize > 0) this.retryLedger();
         this.logger.warn(`cutover ${this.name}: ${method} failed on ${other}; recorded for repair`, {
           error: error instanceof Error ? error.message : String(error),
         });
@@ -445,7 +476,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
   }
 
   /** Resolves when no shadow read is in flight. */
-  private drainShadows(): Promise<void> {
+  shadowsSettled(): Promise<void> {
     if (this.shadowInFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.shadowDrained.push(resolve));
   }
@@ -625,11 +656,21 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     if (this.closed) return;
     this.closed = true;
     if (this.reportTimer) clearInterval(this.reportTimer);
-    await this.drainShadows();
+    if (this.ledgerTimer) clearInterval(this.ledgerTimer);
+    await this.shadowsSettled();
     await this.watcher.close();
     if ((this.options.reportIntervalMs ?? 5_000) > 0) await this.report(true).catch(() => undefined);
     if (this.ledger.backlogSize > 0) {
-      await this.ledger.flush();
+      try {
+        await this.ledger.flush();
+      } catch (error) {
+        // Last resort: the entries travel in the error, so the application can log or persist them.
+        throw new PgshiftError(
+          "repair_ledger_unrecorded",
+          `cutover ${this.name}: ${this.ledger.backlogSize} failed write(s) could not be recorded in pgshift.cutover_repairs (PostgreSQL unreachable); they are in this error's details.entries: replay them or repair the keys`,
+          { cause: error, details: { entries: this.ledger.pending() } },
+        );
+      }
     }
   }
 }

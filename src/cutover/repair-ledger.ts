@@ -37,6 +37,11 @@ export class RepairLedger {
     private readonly cutover: string,
   ) {}
 
+  /** Entries not yet written to PostgreSQL. */
+  pending(): CutoverRepairEntry[] {
+    return [...this.backlog];
+  }
+
   get backlogSize(): number {
     return this.backlog.length;
   }

@@ -7,6 +7,7 @@ import {
   cutoverVerifyReport,
   repairCounts,
 } from "../../../src/cutover/index.ts";
+import { PgshiftError } from "../../../src/errors.ts";
 import { useTestDatabase } from "../../helpers/database.ts";
 import { eventually, type KvStore, kvAccess, MemoryKv, PgKv } from "./kv-stores.ts";
 
@@ -192,6 +193,54 @@ describe("failures on each side in each phase", () => {
     const clean = await store.cutover.verify();
     assert.equal(clean.mismatched, 0);
     assert.equal((await cutoverVerifyReport(db().pool, "kv")).verdict, "consistent");
+  });
+
+  test("when the ledger itself cannot be written, entries wait in memory, are retried, and are never dropped", async () => {
+    await store.cutover.setPhase("dual-write", { force: true });
+    await db().pool.query("alter table pgshift.cutover_repairs rename to cutover_repairs_away");
+    next.faults.failWrites = true;
+    try {
+      await store.put("unledgered", { n: 1 });
+    } finally {
+      next.faults.failWrites = false;
+    }
+    assert.equal(store.cutover.metrics().repairs.backlog, 1);
+    await db().pool.query("alter table pgshift.cutover_repairs_away rename to cutover_repairs");
+    assert.ok(await eventually(() => store.cutover.metrics().repairs.backlog === 0, 5_000));
+    const { rows } = await db().pool.query(
+      "select side, key, status from pgshift.cutover_repairs where key = 'unledgered'",
+    );
+    assert.deepEqual(rows, [{ side: "next", key: "unledgered", status: "pending" }]);
+    assert.equal((await store.cutover.repair()).pending, 0);
+
+    // Closing while PostgreSQL still refuses the entries hands them over in the error.
+    const other = await createCutover<KvStore>({
+      name: "kv_closing",
+      pool: db().pool,
+      legacy: new MemoryKv(),
+      next: new PgKv(db().pool, "kv"),
+      reads: ["get"],
+      writes: ["put"],
+      reportIntervalMs: 0,
+      initialPhase: "dual-write",
+    });
+    (other.cutover.next as PgKv).faults.failWrites = true;
+    await db().pool.query("alter table pgshift.cutover_repairs rename to cutover_repairs_away");
+    try {
+      await other.put("lost?", { n: 2 });
+      await assert.rejects(other.cutover.close(), (error: unknown) => {
+        assert.ok(error instanceof PgshiftError);
+        assert.equal(error.code, "repair_ledger_unrecorded");
+        const entries = error.details.entries as { key: string; side: string; method: string }[];
+        assert.deepEqual(
+          entries.map((e) => [e.key, e.side, e.method]),
+          [["lost?", "next", "put"]],
+        );
+        return true;
+      });
+    } finally {
+      await db().pool.query("alter table pgshift.cutover_repairs_away rename to cutover_repairs");
+    }
   });
 
   test("without keyAccess the repairer replays recorded calls in order and never breaks that order", async () => {
