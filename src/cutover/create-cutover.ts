@@ -546,7 +546,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     return runBackfill(this.pool, this.name, options);
   }
 
-  verify(options: CutoverVerifyOptions = {}): Promise<CutoverVerifyResult> {
+  async verify(options: CutoverVerifyOptions = {}): Promise<CutoverVerifyResult> {
     const access = this.options.keyAccess;
     if (!access)
       throw new UsageError(

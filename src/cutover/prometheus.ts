@@ -70,6 +70,7 @@ export function cutoverMetricFamilies(all: readonly CutoverMetrics[]): Prometheu
             },
             value: s[q] === null ? null : s[q]! / 1000,
           })),
+          { labels: { cutover: m.name, side }, value: s.sum / 1000, suffix: "_sum" },
           {
             labels: { cutover: m.name, side },
             value: s.count,

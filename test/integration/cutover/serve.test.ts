@@ -102,6 +102,8 @@ describe("status server", () => {
       text,
       /^pgshift_cutover_write_seconds\{cutover="accounts",side="next",quantile="0\.99"\} [\d.e-]+$/m,
     );
+    assert.match(text, /^pgshift_cutover_write_seconds_sum\{cutover="accounts",side="next"\} [\d.e-]+$/m);
+    assert.match(text, /^pgshift_cutover_write_seconds_count\{cutover="accounts",side="next"\} [1-9]\d*$/m);
     assert.match(text, /^pgshift_pool_connections\{state="total"\} \d+$/m);
     assert.match(text, /^pgshift_cutover_listener_up\{cutover="accounts"\} 1$/m);
   });

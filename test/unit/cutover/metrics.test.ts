@@ -6,12 +6,12 @@ import { ShadowStats } from "../../../src/cutover/shadow-stats.ts";
 
 test("the latency reservoir keeps a bounded window and reports nearest-rank percentiles", () => {
   const reservoir = new LatencyReservoir(100);
-  assert.deepEqual(reservoir.summary(), { count: 0, p50: null, p95: null, p99: null });
+  assert.deepEqual(reservoir.summary(), { count: 0, sum: 0, p50: null, p95: null, p99: null });
   for (let i = 1; i <= 100; i++) reservoir.record(i);
-  assert.deepEqual(reservoir.summary(), { count: 100, p50: 50, p95: 95, p99: 99 });
+  assert.deepEqual(reservoir.summary(), { count: 100, sum: 5050, p50: 50, p95: 95, p99: 99 });
   // 100 more samples of 1000 ms push the old ones out of the window.
   for (let i = 0; i < 100; i++) reservoir.record(1000);
-  assert.deepEqual(reservoir.summary(), { count: 200, p50: 1000, p95: 1000, p99: 1000 });
+  assert.deepEqual(reservoir.summary(), { count: 200, sum: 105050, p50: 1000, p95: 1000, p99: 1000 });
 });
 
 test("shadow stats keep the most recent samples and compute the mismatch rate", () => {
