@@ -27,12 +27,15 @@ import {
 	type TablePlan,
 } from "../schema/plan.ts";
 import { readSqliteCatalog } from "../sources/sqlite/sqlite-catalog.ts";
-import {
-	iterateRows,
-	openSqlite,
-	readRawBytes,
-} from "../sources/sqlite/sqlite-rows.ts";
+import { openSqlite } from "../sources/sqlite/sqlite-rows.ts";
 import { scanTable, type TableStats } from "../sources/sqlite/sqlite-scan.ts";
+import {
+	BadValueError,
+	type ChunkJob,
+	type ChunkOutput,
+	encodeChunk,
+} from "./chunk-encoder.ts";
+import { ChunkWorker } from "./chunk-workers.ts";
 import { crashPoint } from "./crash-points.ts";
 import {
 	importPart,
@@ -48,12 +51,6 @@ import {
 	type QuarantineEntry,
 	quarantinePart,
 } from "./quarantine.ts";
-import {
-	createRowEncoder,
-	previewValue,
-	type RawText,
-	rowToQuarantineJson,
-} from "./row-encoder.ts";
 
 export type IfExists = "fail" | "replace" | "append";
 
@@ -93,6 +90,8 @@ export interface ImportSqliteOptions {
 	resume?: boolean | string;
 	/** false: skip verification; a function: use it; default: src/verify's verifyImport when present. */
 	verify?: boolean | VerifyHook;
+	/** Encode rows in worker threads (default true); false: in the calling thread. */
+	threads?: boolean;
 	/** Rows per chunk (one COPY transaction and checkpoint each). Default 100 000. */
 	chunkRows?: number;
 	onProgress?: ProgressCallback;
@@ -152,17 +151,11 @@ export interface ImportResult {
 	seconds: number;
 }
 
-export class BadValueError extends PgshiftError {
-	constructor(message: string, details: Record<string, unknown>) {
-		super("bad_value", message, { details });
-	}
-}
-
-const COPY_BUFFER_CHARS = 1 << 20;
 const DEFAULT_CHUNK_ROWS = 100_000;
 
 interface RunContext {
 	runId: string;
+	sourcePath: string;
 	plan: ImportPlan;
 	db: Database.Database;
 	pool: pg.Pool;
@@ -184,22 +177,24 @@ interface RunContext {
 async function runParallel<T>(
 	items: readonly T[],
 	jobs: number,
-	task: (item: T) => Promise<void>,
+	task: (item: T, lane: number) => Promise<void>,
 ): Promise<void> {
 	let next = 0;
 	let failure: unknown;
-	const worker = async () => {
+	const lane = async (index: number) => {
 		while (failure === undefined && next < items.length) {
 			const item = items[next++]!;
 			try {
-				await task(item);
+				await task(item, index);
 			} catch (error) {
 				failure ??= error;
 			}
 		}
 	};
 	await Promise.all(
-		Array.from({ length: Math.max(1, Math.min(jobs, items.length)) }, worker),
+		Array.from({ length: Math.max(1, Math.min(jobs, items.length)) }, (_, i) =>
+			lane(i),
+		),
 	);
 	if (failure !== undefined) throw failure;
 }
@@ -376,6 +371,7 @@ export async function importSqlite(
 				crashPoint("import:after-run-created");
 				const ctx: RunContext = {
 					runId,
+					sourcePath: path,
 					plan,
 					db,
 					pool: options.pool,
@@ -791,13 +787,33 @@ async function loadData(ctx: RunContext): Promise<void> {
 			p.table.sourceName,
 			(remaining.get(p.table.sourceName) ?? 0) + 1,
 		);
-	await runParallel(pending, ctx.jobs, async ({ table, chunk }) => {
-		await withClient(ctx.pool, (client) =>
-			loadChunk(ctx, client, table, chunk),
-		);
-		const left = remaining.get(table.sourceName)! - 1;
-		remaining.set(table.sourceName, left);
-		if (left === 0) emitProgress(ctx, table, true);
+	const slots = Math.max(1, Math.min(ctx.jobs, pending.length));
+	const workers: ChunkWorker[] = [];
+	if (ctx.options.threads !== false && pending.length > 0)
+		for (let i = 0; i < slots; i++)
+			workers.push(new ChunkWorker(ctx.sourcePath));
+	try {
+		// Each lane owns one worker: a worker encodes one chunk at a time.
+		await runParallel(pending, slots, async ({ table, chunk }, lane) => {
+			const worker = workers[lane];
+			await withClient(ctx.pool, (client) =>
+				loadChunk(ctx, client, table, chunk, worker),
+			);
+			const left = remaining.get(table.sourceName)! - 1;
+			remaining.set(table.sourceName, left);
+			if (left === 0) emitProgress(ctx, table, true);
+		});
+	} finally {
+		await Promise.all(workers.map((w) => w.close()));
+	}
+	let all = 0;
+	for (const n of ctx.progress.values()) all += n;
+	ctx.onProgress({
+		task: "all tables",
+		done: all,
+		total: ctx.totalRows,
+		unit: "rows",
+		finished: true,
 	});
 }
 
@@ -806,22 +822,11 @@ async function loadChunk(
 	client: pg.PoolClient,
 	table: TablePlan,
 	chunk: ChunkPlan,
+	worker: ChunkWorker | undefined,
 ): Promise<void> {
 	crashPoint("data:chunk-start");
 	const t0 = performance.now();
 	const schema = ctx.plan.targetSchema;
-	const rawText: RawText = (column, rowid) =>
-		rowid === null || rowid === undefined || table.withoutRowid
-			? null
-			: readRawBytes(
-					ctx.db,
-					table.sourceName,
-					table.columns[column]!.sourceName,
-					rowid as bigint,
-				);
-	const encoder = createRowEncoder(table.columns, rawText);
-	const quarantined: QuarantineEntry[] = [];
-	let read = 0;
 	let counted = 0;
 	await client.query("begin");
 	try {
@@ -845,19 +850,17 @@ async function loadChunk(
 			});
 		});
 		finished.catch(() => undefined);
-		let buffer = "";
 		let flushes = 0;
-		const flush = async () => {
-			if (!buffer) return;
-			const ok = stream.write(buffer);
-			buffer = "";
+		const sink = async (data: string | Uint8Array, rowsRead: number) => {
+			if (streamError) throw streamError;
+			const ok = stream.write(data);
 			flushes++;
 			if (flushes === 1) crashPoint("data:mid-copy");
 			ctx.progress.set(
 				table.sourceName,
-				(ctx.progress.get(table.sourceName) ?? 0) + (read - counted),
+				(ctx.progress.get(table.sourceName) ?? 0) + (rowsRead - counted),
 			);
-			counted = read;
+			counted = rowsRead;
 			emitProgress(ctx, table);
 			if (!ok && !streamError)
 				await new Promise<void>((resolve) => {
@@ -871,65 +874,12 @@ async function loadChunk(
 				});
 			if (streamError) throw streamError;
 		};
+		const job: ChunkJob = { table, chunk, policy: ctx.policy };
+		let output: ChunkOutput;
 		try {
-			const rows = iterateRows(
-				ctx.db,
-				{
-					table: table.sourceName,
-					columns: table.columns.map((c) => c.sourceName),
-					withoutRowid: table.withoutRowid,
-					bigIntegers: table.bigIntegers,
-				},
-				{
-					...(chunk.afterRowid !== undefined
-						? { afterRowid: BigInt(chunk.afterRowid) }
-						: {}),
-					...(chunk.throughRowid !== undefined
-						? { throughRowid: BigInt(chunk.throughRowid) }
-						: {}),
-				},
-			);
-			for (const row of rows) {
-				read++;
-				const line = encoder.encode(row);
-				if (line === undefined) {
-					const problem = encoder.problem!;
-					encoder.problem = undefined;
-					const column = table.columns[problem.column]!;
-					const location =
-						row[0] === null ? `key ${keyOf(table, row)}` : `rowid ${row[0]}`;
-					if (ctx.policy === "fail") {
-						throw new BadValueError(
-							`table ${table.sourceName}, ${location}, column ${column.sourceName}: ${problem.reason} (value ${previewValue(row[problem.column + 1])}); nothing of this chunk was loaded. Pass --on-bad-value quarantine to load the other rows and keep this one in pgshift.quarantine`,
-							{
-								table: table.sourceName,
-								location,
-								column: column.sourceName,
-								reason: problem.reason,
-								value: previewValue(row[problem.column + 1]),
-							},
-						);
-					}
-					quarantined.push({
-						runId: ctx.runId,
-						source: ctx.plan.source.spec,
-						targetSchema: schema,
-						targetTable: table.targetName,
-						location,
-						column: column.sourceName,
-						reason: problem.reason,
-						raw: Buffer.from(
-							rowToQuarantineJson(table.columns, row, rawText),
-							"utf8",
-						),
-						rawFormat: "sqlite-row-json",
-					});
-					continue;
-				}
-				buffer += line;
-				if (buffer.length >= COPY_BUFFER_CHARS) await flush();
-			}
-			await flush();
+			output = worker
+				? await worker.run(job, sink)
+				: await encodeChunk(ctx.db, job, sink);
 		} catch (error) {
 			stream.destroy(error as Error);
 			await finished.catch(() => undefined);
@@ -938,14 +888,26 @@ async function loadChunk(
 		stream.end();
 		await finished;
 		const loaded = Number(stream.rowCount);
+		const read = output.rowsRead;
 		crashPoint("data:before-quarantine");
-		for (let i = 0; i < quarantined.length; i += 500)
-			await insertQuarantine(client, quarantined.slice(i, i + 500));
+		const entries: QuarantineEntry[] = output.quarantined.map((q) => ({
+			runId: ctx.runId,
+			source: ctx.plan.source.spec,
+			targetSchema: schema,
+			targetTable: table.targetName,
+			location: q.location,
+			column: q.column,
+			reason: q.reason,
+			raw: q.raw,
+			rawFormat: "sqlite-row-json",
+		}));
+		for (let i = 0; i < entries.length; i += 500)
+			await insertQuarantine(client, entries.slice(i, i + 500));
 		crashPoint("data:before-checkpoint");
 		const conversions: Record<string, number> = {};
 		table.columns.forEach((c, i) => {
-			if (encoder.conversions[i])
-				conversions[c.targetName] = encoder.conversions[i]!;
+			if (output.conversions[i])
+				conversions[c.targetName] = output.conversions[i]!;
 		});
 		const seconds = (performance.now() - t0) / 1000;
 		const updated = await client.query(
@@ -958,7 +920,7 @@ async function loadChunk(
 				chunk.chunk,
 				read,
 				loaded,
-				quarantined.length,
+				entries.length,
 				JSON.stringify(conversions),
 				seconds,
 			],
@@ -968,10 +930,10 @@ async function loadChunk(
 				"checkpoint_conflict",
 				`chunk ${chunk.chunk} of ${table.sourceName} was already committed by another process`,
 			);
-		if (loaded + quarantined.length !== read)
+		if (loaded + entries.length !== read)
 			throw new PgshiftError(
 				"count_mismatch",
-				`table ${table.sourceName} chunk ${chunk.chunk}: read ${read} rows but the server loaded ${loaded} and ${quarantined.length} were quarantined`,
+				`table ${table.sourceName} chunk ${chunk.chunk}: read ${read} rows but the server loaded ${loaded} and ${entries.length} were quarantined`,
 			);
 		crashPoint("data:before-commit");
 		await client.query("commit");
@@ -988,14 +950,6 @@ async function loadChunk(
 		);
 		throw error;
 	}
-}
-
-function keyOf(table: TablePlan, row: readonly unknown[]): string {
-	const values = table.primaryKey.map((name) => {
-		const index = table.columns.findIndex((c) => c.targetName === name);
-		return previewValue(row[index + 1]);
-	});
-	return `(${values.join(", ")})`;
 }
 
 async function checkCounts(
@@ -1268,3 +1222,5 @@ async function summarize(ctx: RunContext, result: ImportResult): Promise<void> {
 		);
 	}
 }
+
+export { BadValueError };

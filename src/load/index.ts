@@ -5,6 +5,7 @@ export type {
 	ImportPlan,
 	TablePlan as ImportTablePlan,
 } from "../schema/plan.ts";
+export * from "./chunk-encoder.ts";
 export * from "./crash-points.ts";
 export * from "./import-sqlite.ts";
 export * from "./import-state.ts";

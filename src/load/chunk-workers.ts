@@ -1,0 +1,129 @@
+import { Worker } from "node:worker_threads";
+import { PgshiftError } from "../errors.ts";
+import {
+	BadValueError,
+	type ChunkJob,
+	type ChunkOutput,
+} from "./chunk-encoder.ts";
+import type { WorkerReply, WorkerRequest } from "./chunk-worker.ts";
+
+type DataSink = (data: Uint8Array, rowsRead: number) => Promise<void>;
+
+interface Running {
+	id: number;
+	sink: DataSink;
+	chain: Promise<void>;
+	resolve: (output: ChunkOutput) => void;
+	reject: (error: unknown) => void;
+	settled: boolean;
+}
+
+/**
+ * One encoding thread (see chunk-worker.ts), running one chunk at a time. The worker is TypeScript:
+ * it registers tsx's loader itself, as bin/pgshift.js does for the main thread.
+ */
+export class ChunkWorker {
+	private readonly worker: Worker;
+	private running?: Running;
+	private nextId = 1;
+	private failure?: Error;
+
+	constructor(sourcePath: string) {
+		const tsx = import.meta.resolve("tsx/esm/api");
+		const entry = new URL("./chunk-worker.ts", import.meta.url).href;
+		this.worker = new Worker(
+			`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`,
+			{
+				eval: true,
+				workerData: { path: sourcePath },
+				// A small heap makes V8 collect early: encoding produces short-lived strings quickly, and
+				// without a limit each worker's heap grows by hundreds of MB before a full collection.
+				resourceLimits: {
+					maxOldGenerationSizeMb: 48,
+					maxYoungGenerationSizeMb: 4,
+				},
+			},
+		);
+		this.worker.on("message", (reply: WorkerReply) => this.onReply(reply));
+		this.worker.on("error", (error) => this.fail(error));
+		this.worker.on("exit", (code) => {
+			if (code !== 0)
+				this.fail(new Error(`encoding worker exited with code ${code}`));
+		});
+	}
+
+	private fail(error: Error): void {
+		this.failure ??= error;
+		const running = this.running;
+		if (running && !running.settled) {
+			running.settled = true;
+			running.reject(error);
+		}
+	}
+
+	private onReply(reply: WorkerReply): void {
+		const running = this.running;
+		if (!running || running.id !== reply.id || running.settled) return;
+		if (reply.type === "data") {
+			running.chain = running.chain
+				.then(() => running.sink(reply.bytes, reply.rowsRead))
+				.then(() =>
+					this.worker.postMessage({
+						type: "credit",
+						id: reply.id,
+					} satisfies WorkerRequest),
+				);
+			running.chain.catch((error) => {
+				// The worker now waits for a credit that will not come: it is not reused.
+				this.fail(error instanceof Error ? error : new Error(String(error)));
+			});
+			return;
+		}
+		running.chain.then(
+			() => {
+				if (running.settled) return;
+				running.settled = true;
+				if (reply.type === "done")
+					running.resolve({
+						rowsRead: reply.rowsRead,
+						conversions: reply.conversions,
+						quarantined: reply.quarantined,
+					});
+				else
+					running.reject(
+						reply.code === "bad_value"
+							? new BadValueError(reply.message, reply.details)
+							: new PgshiftError(reply.code, reply.message, {
+									details: reply.details,
+								}),
+					);
+			},
+			() => undefined,
+		);
+	}
+
+	/** Encodes one chunk in the worker; `sink` receives COPY text in order, one piece at a time. */
+	run(job: ChunkJob, sink: DataSink): Promise<ChunkOutput> {
+		if (this.failure) return Promise.reject(this.failure);
+		const id = this.nextId++;
+		return new Promise<ChunkOutput>((resolve, reject) => {
+			this.running = {
+				id,
+				sink,
+				chain: Promise.resolve(),
+				resolve,
+				reject,
+				settled: false,
+			};
+			this.worker.postMessage({
+				type: "chunk",
+				id,
+				job,
+			} satisfies WorkerRequest);
+		});
+	}
+
+	async close(): Promise<void> {
+		await this.worker.terminate();
+	}
+}
