@@ -24,7 +24,7 @@ export interface RowEncoder {
 /** Re-reads a text value's stored bytes, to tell invalid UTF-8 from a genuine U+FFFD character. */
 export type RawText = (column: number, rowid: unknown) => Buffer | null;
 
-// Built from a string: the NUL in the class is intended (text with NUL cannot be stored).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what we look for (PostgreSQL text cannot store it).
 const NEEDS_ESCAPE = /[\\\n\r\t\x00\ufffd]/;
 const ESCAPE_ALL = /[\\\n\r\t]/g;
 const ESCAPES: Record<string, string> = {
