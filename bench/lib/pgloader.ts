@@ -8,12 +8,13 @@ import { type MeasuredRun, runMeasured } from "./measure.ts";
  * pgloader reads DATETIME columns as text dates and rejects ORM-style millisecond epochs (every row of
  * such a table fails): keeping them as bigint is the usual workaround, and is cheaper than a conversion.
  */
-export function pgloaderCommand(sqlitePath: string, url: string): string {
+export function pgloaderCommand(sqlitePath: string, url: string, prefetchRows?: number): string {
+  const withClause = "include drop, create tables, create indexes, reset sequences, foreign keys";
   return [
     "load database",
     `  from sqlite://${sqlitePath}`,
     `  into ${url}`,
-    "  with include drop, create tables, create indexes, reset sequences, foreign keys",
+    `  with ${withClause}${prefetchRows ? `, prefetch rows = ${prefetchRows}` : ""}`,
     "  cast type datetime to bigint drop typemod",
     ";",
     "",
@@ -29,9 +30,12 @@ export interface PgloaderRun extends MeasuredRun {
   rowsReported?: number;
 }
 
-function seconds(line: string | undefined): number | undefined {
-  const match = line ? /([\d.]+)s\s*$/.exec(line.trim()) : null;
-  return match ? Number(match[1]) * 1000 : undefined;
+/** pgloader prints durations as `6.840s`, `1m1.324s` or `1h2m3.5s`; returns ms. */
+export function pgloaderDurationMs(line: string | undefined): number | undefined {
+  const match = line ? /(?:(\d+)h)?(?:(\d+)m)?([\d.]+)s\s*$/.exec(line.trim()) : null;
+  if (!match) return undefined;
+  const [, hours, minutes, secs] = match;
+  return ((Number(hours ?? 0) * 60 + Number(minutes ?? 0)) * 60 + Number(secs)) * 1000;
 }
 
 /** Reads pgloader's summary table. */
@@ -58,20 +62,27 @@ export function parsePgloaderSummary(
     rowsReported = Number(rowsCell);
   }
   return {
-    dataMs: seconds(find("COPY Threads Completion")),
-    indexMs: seconds(find("Create Indexes")),
+    dataMs: pgloaderDurationMs(find("COPY Threads Completion")),
+    indexMs: pgloaderDurationMs(find("Create Indexes")),
     errors,
     ...(rowsReported !== undefined && Number.isFinite(rowsReported) ? { rowsReported } : {}),
   };
+}
+
+/** pgloader's Lisp heap ran out (its known failure on large tables with its default batch sizes). */
+export function heapExhausted(run: MeasuredRun): boolean {
+  return /Heap exhausted/i.test(`${run.stdout}\n${run.stderr}`);
 }
 
 export async function runPgloader(options: {
   sqlitePath: string;
   url: string;
   scratchDir: string;
+  /** `prefetch rows` (default: pgloader's own, 100000). */
+  prefetchRows?: number;
 }): Promise<PgloaderRun> {
   const loadFile = join(options.scratchDir, "pgloader.load");
-  writeFileSync(loadFile, pgloaderCommand(options.sqlitePath, options.url), {
+  writeFileSync(loadFile, pgloaderCommand(options.sqlitePath, options.url, options.prefetchRows), {
     mode: 0o600,
   });
   const run = await runMeasured("pgloader", ["--no-ssl-cert-verification", loadFile], {

@@ -4,7 +4,7 @@ import { generateSqlite } from "../generate-sqlite.ts";
 import type { BenchContext, Scenario } from "../lib/context.ts";
 import { dropDatabase, freshDatabase, settle } from "../lib/instance.ts";
 import { round } from "../lib/measure.ts";
-import { runPgloader } from "../lib/pgloader.ts";
+import { heapExhausted, runPgloader } from "../lib/pgloader.ts";
 import { failureText, parseJsonResult, pgshiftSupports, runPgshift } from "../lib/pgshift.ts";
 import { findPhaseMs } from "../lib/phases.ts";
 import { createRawTables, describeSqlite, runRawCopy } from "../lib/raw-copy.ts";
@@ -131,9 +131,25 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
       pgloader = none(available.reason);
     } else {
       ctx.log(`${options.name}: pgloader`);
-      const url = await freshDatabase(ctx.instance.adminUrl, "bench_pgloader");
+      let url = await freshDatabase(ctx.instance.adminUrl, "bench_pgloader");
       await settle(ctx.instance.adminUrl);
-      const run = await runPgloader({ sqlitePath, url, scratchDir: scratch });
+      let run = await runPgloader({ sqlitePath, url, scratchDir: scratch });
+      if (heapExhausted(run)) {
+        // pgloader's known failure on large tables: give it the usual remedy, a smaller prefetch, and time that.
+        result.measurements.pgloader_default_attempt = {
+          wall_s: round(run.wallMs / 1000, 2),
+          peak_rss_mb: run.peakTreeRssMb,
+          exit_code: run.exitCode,
+          error: "Heap exhausted, game over (SBCL)",
+        };
+        result.notes.push(
+          `pgloader with its defaults ran out of Lisp heap after ${round(run.wallMs / 1000, 1)} s ("Heap exhausted, game over"); the figures below are its second run with \`prefetch rows = 10000\`, the usual remedy.`,
+        );
+        ctx.log(`${options.name}: pgloader ran out of heap; again with prefetch rows = 10000`);
+        url = await freshDatabase(ctx.instance.adminUrl, "bench_pgloader");
+        await settle(ctx.instance.adminUrl);
+        run = await runPgloader({ sqlitePath, url, scratchDir: scratch, prefetchRows: 10_000 });
+      }
       const counts = await countRows(url, "public", tableNames);
       const objects = await schemaObjects(url, "public");
       pgloader = {

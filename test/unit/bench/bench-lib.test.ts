@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { parseBenchArgs } from "../../../bench/lib/args.ts";
 import { documentImportArgs, importedTable } from "../../../bench/lib/documents.ts";
 import { median, percentile } from "../../../bench/lib/measure.ts";
-import { parsePgloaderSummary, pgloaderCommand } from "../../../bench/lib/pgloader.ts";
+import { parsePgloaderSummary, pgloaderCommand, pgloaderDurationMs } from "../../../bench/lib/pgloader.ts";
 import { parseJsonResult } from "../../../bench/lib/pgshift.ts";
 import { findPhaseMs } from "../../../bench/lib/phases.ts";
 import { rawDdl, rawMapping } from "../../../bench/lib/raw-copy.ts";
@@ -63,6 +63,20 @@ test("pgloader load command: the source, the target and the one cast", () => {
   const command = pgloaderCommand("/tmp/a.db", "postgres://u@h:5/d");
   assert.match(command, /^load database\n {2}from sqlite:\/\/\/tmp\/a\.db\n {2}into postgres:\/\/u@h:5\/d\n/);
   assert.match(command, /cast type datetime to bigint drop typemod\n;\n$/);
+});
+
+test("pgloader durations with minutes and hours", () => {
+  assert.equal(
+    pgloaderDurationMs("COPY Threads Completion          0          4                   1m1.324s"),
+    61_324,
+  );
+  assert.equal(pgloaderDurationMs("x 1h2m3.5s"), 3_723_500);
+  assert.equal(pgloaderDurationMs("x 0.528s"), 528);
+  assert.equal(pgloaderDurationMs("no duration"), undefined);
+  assert.match(
+    pgloaderCommand("/a.db", "postgres://u@h/d", 10_000),
+    /with include drop, create tables, create indexes, reset sequences, foreign keys, prefetch rows = 10000\n/,
+  );
 });
 
 test("phase timings are found in pgshift's report shapes, in ms", () => {
