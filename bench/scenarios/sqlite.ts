@@ -248,6 +248,7 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
     }
 
     result.measurements = {
+      ...result.measurements,
       pgshift,
       pgloader,
       raw_copy: raw,
