@@ -1,18 +1,22 @@
 /**
- * Worker thread entry: encodes chunks (SQLite rows -> COPY text) off the main thread, so that reading
+ * Worker thread entry: scans tables and encodes chunks (SQLite rows -> COPY text) off the main thread, so that reading
  * and encoding use more than one core while the main thread only feeds COPY streams. Flow control:
  * at most CREDITS pieces in flight; the main thread returns a credit when a piece was written.
  */
 import { parentPort, workerData } from "node:worker_threads";
+import type { SqliteTable } from "../sources/sqlite/sqlite-catalog.ts";
 import { openSqlite } from "../sources/sqlite/sqlite-rows.ts";
+import { scanTable, type TableStats } from "../sources/sqlite/sqlite-scan.ts";
 import { type ChunkJob, encodeChunk } from "./chunk-encoder.ts";
 
 export const CREDITS = 3;
 
 export type WorkerRequest =
 	| { type: "chunk"; id: number; job: ChunkJob }
-	| { type: "credit"; id: number };
+	| { type: "credit"; id: number }
+	| { type: "scan"; id: number; table: SqliteTable };
 export type WorkerReply =
+	| { type: "scanned"; id: number; stats: TableStats }
 	| { type: "data"; id: number; bytes: Uint8Array; rowsRead: number }
 	| {
 			type: "done";
@@ -46,6 +50,25 @@ if (port) {
 			const wake = waiting;
 			waiting = undefined;
 			wake?.();
+			return;
+		}
+		if (message.type === "scan") {
+			try {
+				port.postMessage({
+					type: "scanned",
+					id: message.id,
+					stats: scanTable(db, message.table),
+				} satisfies WorkerReply);
+			} catch (error) {
+				const e = error as Error & { code?: string };
+				port.postMessage({
+					type: "error",
+					id: message.id,
+					code: e.code ?? "internal",
+					message: e.message,
+					details: {},
+				} satisfies WorkerReply);
+			}
 			return;
 		}
 		credits = CREDITS;

@@ -1,5 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { PgshiftError } from "../errors.ts";
+import type { SqliteTable } from "../sources/sqlite/sqlite-catalog.ts";
+import type { TableStats } from "../sources/sqlite/sqlite-scan.ts";
 import {
 	BadValueError,
 	type ChunkJob,
@@ -27,6 +29,11 @@ export class ChunkWorker {
 	private running?: Running;
 	private nextId = 1;
 	private failure?: Error;
+	private scanning?: {
+		id: number;
+		resolve: (stats: TableStats) => void;
+		reject: (error: unknown) => void;
+	};
 
 	constructor(sourcePath: string) {
 		const tsx = import.meta.resolve("tsx/esm/api");
@@ -54,6 +61,8 @@ export class ChunkWorker {
 
 	private fail(error: Error): void {
 		this.failure ??= error;
+		this.scanning?.reject(error);
+		this.scanning = undefined;
 		const running = this.running;
 		if (running && !running.settled) {
 			running.settled = true;
@@ -62,6 +71,18 @@ export class ChunkWorker {
 	}
 
 	private onReply(reply: WorkerReply): void {
+		const scanning = this.scanning;
+		if (scanning && scanning.id === reply.id) {
+			this.scanning = undefined;
+			if (reply.type === "scanned") scanning.resolve(reply.stats);
+			else if (reply.type === "error")
+				scanning.reject(
+					new PgshiftError(reply.code, reply.message, {
+						details: reply.details,
+					}),
+				);
+			return;
+		}
 		const running = this.running;
 		if (!running || running.id !== reply.id || running.settled) return;
 		if (reply.type === "data") {
@@ -89,7 +110,7 @@ export class ChunkWorker {
 						conversions: reply.conversions,
 						quarantined: reply.quarantined,
 					});
-				else
+				else if (reply.type === "error")
 					running.reject(
 						reply.code === "bad_value"
 							? new BadValueError(reply.message, reply.details)
@@ -119,6 +140,20 @@ export class ChunkWorker {
 				type: "chunk",
 				id,
 				job,
+			} satisfies WorkerRequest);
+		});
+	}
+
+	/** Scans one table's stored values in the worker (see scanTable). */
+	scan(table: SqliteTable): Promise<TableStats> {
+		if (this.failure) return Promise.reject(this.failure);
+		const id = this.nextId++;
+		return new Promise<TableStats>((resolve, reject) => {
+			this.scanning = { id, resolve, reject };
+			this.worker.postMessage({
+				type: "scan",
+				id,
+				table,
 			} satisfies WorkerRequest);
 		});
 	}

@@ -156,6 +156,8 @@ const DEFAULT_CHUNK_ROWS = 100_000;
 interface RunContext {
 	runId: string;
 	sourcePath: string;
+	/** Encoding threads, one per lane; empty: encode in this thread. */
+	workers: ChunkWorker[];
 	plan: ImportPlan;
 	db: Database.Database;
 	pool: pg.Pool;
@@ -247,6 +249,11 @@ export async function importSqlite(
 			{ details: { path } },
 		);
 	const db = openSqlite(path);
+	// Scanning and encoding run in worker threads, one per lane (see chunk-worker.ts).
+	const workers: ChunkWorker[] =
+		options.threads === false || options.resume
+			? []
+			: Array.from({ length: jobs }, () => new ChunkWorker(path));
 	try {
 		let plan: ImportPlan;
 		let runId: string | undefined;
@@ -281,17 +288,27 @@ export async function importSqlite(
 			plan = await timed("plan", async () => {
 				const catalog = readSqliteCatalog(db);
 				const stats = new Map<string, TableStats>();
-				for (const table of catalog.tables) {
-					const wanted =
+				const wanted = catalog.tables.filter(
+					(table) =>
 						(!options.tables?.length ||
 							options.tables.some(
 								(t) => t.toLowerCase() === table.name.toLowerCase(),
 							)) &&
 						!options.exclude?.some(
 							(t) => t.toLowerCase() === table.name.toLowerCase(),
+						),
+				);
+				await runParallel(
+					wanted,
+					Math.max(1, workers.length),
+					async (table, lane) => {
+						const worker = workers[lane];
+						stats.set(
+							table.name,
+							worker ? await worker.scan(table) : scanTable(db, table),
 						);
-					if (wanted) stats.set(table.name, scanTable(db, table));
-				}
+					},
+				);
 				for (const name of options.tables ?? []) {
 					if (
 						!catalog.tables.some(
@@ -372,6 +389,7 @@ export async function importSqlite(
 				const ctx: RunContext = {
 					runId,
 					sourcePath: path,
+					workers,
 					plan,
 					db,
 					pool: options.pool,
@@ -472,6 +490,7 @@ export async function importSqlite(
 			{ waitMs: 0, what: "another pgshift import into this database" },
 		);
 	} finally {
+		await Promise.all(workers.map((w) => w.close()));
 		db.close();
 	}
 }
@@ -788,24 +807,26 @@ async function loadData(ctx: RunContext): Promise<void> {
 			(remaining.get(p.table.sourceName) ?? 0) + 1,
 		);
 	const slots = Math.max(1, Math.min(ctx.jobs, pending.length));
-	const workers: ChunkWorker[] = [];
-	if (ctx.options.threads !== false && pending.length > 0)
+	const workers = ctx.workers;
+	if (
+		workers.length === 0 &&
+		ctx.options.threads !== false &&
+		pending.length > 0
+	)
 		for (let i = 0; i < slots; i++)
 			workers.push(new ChunkWorker(ctx.sourcePath));
-	try {
-		// Each lane owns one worker: a worker encodes one chunk at a time.
-		await runParallel(pending, slots, async ({ table, chunk }, lane) => {
-			const worker = workers[lane];
-			await withClient(ctx.pool, (client) =>
-				loadChunk(ctx, client, table, chunk, worker),
-			);
-			const left = remaining.get(table.sourceName)! - 1;
-			remaining.set(table.sourceName, left);
-			if (left === 0) emitProgress(ctx, table, true);
-		});
-	} finally {
-		await Promise.all(workers.map((w) => w.close()));
-	}
+	// Each lane owns one worker: a worker encodes one chunk at a time.
+	await runParallel(pending, slots, async ({ table, chunk }, lane) => {
+		const worker = workers[lane];
+		await withClient(ctx.pool, (client) =>
+			loadChunk(ctx, client, table, chunk, worker),
+		);
+		const left = remaining.get(table.sourceName)! - 1;
+		remaining.set(table.sourceName, left);
+		if (left === 0) emitProgress(ctx, table, true);
+	});
+	// The threads are not needed after the data phase: their memory goes back now.
+	await Promise.all(workers.splice(0).map((w) => w.close()));
 	let all = 0;
 	for (const n of ctx.progress.values()) all += n;
 	ctx.onProgress({
