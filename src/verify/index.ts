@@ -7,6 +7,7 @@ export * from "./chunking.ts";
 export * from "./plan-tables.ts";
 export * from "./report.ts";
 export * from "./source-reader.ts";
+export * from "./source-sums.ts";
 export * from "./sqlite-source.ts";
 export * from "./stored-run.ts";
 export * from "./target-side.ts";

@@ -11,10 +11,11 @@ export interface SourceTableReader {
   integerKeyRange():
     { min: bigint; max: bigint } | undefined | Promise<{ min: bigint; max: bigint } | undefined>;
   /**
-   * Every row as canonical field texts, in the order of the verified table's columns. With `range`,
-   * only rows whose single integer key lies in [low, high] (inclusive).
+   * Every row as canonical field texts, in the order of the verified table's columns, in batches
+   * (the verifier yields to the event loop between batches). With `range`, only rows whose single
+   * integer key lies in [low, high] (inclusive).
    */
-  rows(range?: [bigint, bigint]): Iterable<CanonicalRow> | AsyncIterable<CanonicalRow>;
+  rows(range?: [bigint, bigint]): Iterable<CanonicalRow[]> | AsyncIterable<CanonicalRow[]>;
   close(): void;
 }
 

@@ -7,6 +7,9 @@ import { type CanonicalConverter, canonicalConverter, type SourceValue } from ".
 import type { CanonicalRow, SourceFingerprint, SourceTableReader } from "./source-reader.ts";
 import type { VerifyTable } from "./types.ts";
 
+/** Rows handed to the verifier at a time; it yields to the event loop between batches. */
+const BATCH_ROWS = 2048;
+
 /** SQLite identifiers are quoted like PostgreSQL's: double quotes, inner quotes doubled. */
 function quoteSqlite(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
@@ -94,7 +97,7 @@ export class SqliteTableReader implements SourceTableReader {
     return { min: row.lo, max: row.hi };
   }
 
-  *rows(range?: [bigint, bigint]): Iterable<CanonicalRow> {
+  *rows(range?: [bigint, bigint]): Iterable<CanonicalRow[]> {
     const conditions: string[] = [];
     const params: unknown[] = [];
     if (range && this.keySource) {
@@ -110,11 +113,17 @@ export class SqliteTableReader implements SourceTableReader {
     const iterator = statement.iterate(...params) as IterableIterator<SourceValue[]>;
     const converters = this.converters;
     const width = converters.length;
+    let batch: CanonicalRow[] = [];
     for (const values of iterator) {
       const fields: CanonicalRow = new Array(width);
       for (let i = 0; i < width; i++) fields[i] = converters[i]!(values[i]);
-      yield fields;
+      batch.push(fields);
+      if (batch.length === BATCH_ROWS) {
+        yield batch;
+        batch = [];
+      }
     }
+    if (batch.length) yield batch;
   }
 
   close(): void {

@@ -99,7 +99,10 @@ export function targetSql(table: VerifyTable, kinds: Map<string, CanonicalKind>)
   return sql;
 }
 
-/** Per chunk: rows and the 64-bit sum of the first 8 bytes of each row's md5 (hex, unsigned). */
+/**
+ * Per chunk: rows, and the sums modulo 2^32 of bytes 0-3 and of bytes 4-7 of each row's md5 (read as
+ * signed 32-bit integers), as 16 hex digits. Sums do not depend on row order, so neither side sorts.
+ */
 export type ChunkSums = Map<string, { rows: number; checksum: string }>;
 
 export interface TargetAggregate {
@@ -135,10 +138,10 @@ export async function targetChunkSums(
   const where = sample === undefined ? "" : `where ${sampleSql(sql.identityText, sample)}`;
   const { rows } = await client.query({
     text: `select chunk, count(*)::bigint as rows,
-                  to_hex(((coalesce(sum(w), 0) % 18446744073709551616 + 18446744073709551616) % 18446744073709551616
-                          - 9223372036854775808)::bigint # '-9223372036854775808'::bigint) as checksum
-             from (select ${chunk} as chunk, ('x' || left(md5(${sql.rowText}), 16))::bit(64)::bigint as w
-                     from ${sql.from} ${where} offset 0) s
+                  lpad(to_hex((((coalesce(sum(high), 0) % 4294967296) + 4294967296) % 4294967296)::bigint), 8, '0') ||
+                  lpad(to_hex((((coalesce(sum(low), 0) % 4294967296) + 4294967296) % 4294967296)::bigint), 8, '0') as checksum
+             from (select chunk, ('x' || left(h, 8))::bit(32)::int as high, ('x' || substr(h, 9, 8))::bit(32)::int as low
+                     from (select ${chunk} as chunk, md5(${sql.rowText}) as h from ${sql.from} ${where} offset 0) hashed) s
             group by chunk`,
   });
   const chunks: ChunkSums = new Map();
@@ -146,7 +149,7 @@ export async function targetChunkSums(
   for (const r of rows) {
     const n = Number(r.rows);
     sampledRows += n;
-    chunks.set(r.chunk === null ? "null" : r.chunk, { rows: n, checksum: r.checksum.padStart(16, "0") });
+    chunks.set(r.chunk === null ? "null" : r.chunk, { rows: n, checksum: r.checksum });
   }
   if (sample === undefined) return { totalRows: sampledRows, chunks };
   const count = await client.query(`select count(*)::bigint as n from ${sql.from}`);

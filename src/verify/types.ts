@@ -81,5 +81,7 @@ export interface TableVerification {
   /** Structural differences found before comparing rows (missing table or column, type drift). */
   problems: string[];
   error?: { code: string; message: string };
+  /** Time to the source side's checksums and to the server's (they run at the same time). */
+  timings: { sourceMs: number; targetMs: number };
   durationMs: number;
 }

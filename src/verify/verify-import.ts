@@ -9,6 +9,7 @@ import { verifyTablesFromPlan } from "./plan-tables.ts";
 import { fileFingerprint, SqliteTableReader } from "./sqlite-source.ts";
 import { findStoredRun, latestRunId, quarantinedRowids } from "./stored-run.ts";
 import { buildResult, describeVerifiedTarget, type VerifyResult } from "./verify-result.ts";
+import type { VerifyTable } from "./types.ts";
 import { verifyTables } from "./verify-tables.ts";
 
 export interface VerifyImportOptions {
@@ -58,11 +59,11 @@ export async function verifyImport(options: VerifyImportOptions): Promise<Verify
   );
   const runId = options.runId ?? (await latestRunId(options.pool, sourcePath, options.plan.targetSchema));
   const quarantined = runId ? await quarantinedRowids(options.pool, runId) : new Map<string, bigint[]>();
+  const excluded = (table: VerifyTable) => quarantined.get(`${table.schema}.${table.table}`) ?? [];
   const results = await verifyTables({
     pool: options.pool,
     tables,
-    openSource: (table) =>
-      new SqliteTableReader(sourcePath, table, quarantined.get(`${table.schema}.${table.table}`) ?? []),
+    openSource: (table) => new SqliteTableReader(sourcePath, table, excluded(table)),
     jobs: options.jobs ?? 2,
     ...(options.sample !== undefined ? { sample: options.sample } : {}),
     ...(options.maxDiffs !== undefined ? { maxDiffs: options.maxDiffs } : {}),

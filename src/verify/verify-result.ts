@@ -1,13 +1,10 @@
-import { readFileSync } from "node:fs";
 import type pg from "pg";
 import { targetOf } from "../pg/pool.ts";
 import type { SourceFingerprint } from "./source-reader.ts";
 import type { TableStatus, TableVerification } from "./types.ts";
 
 /** The pgshift version that produced a result (goes into reports). */
-export const PGSHIFT_VERSION: string = (
-  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
-).version;
+export { PGSHIFT_VERSION } from "../version.ts";
 
 export interface TargetDescription {
   /** Connection URL without password. */

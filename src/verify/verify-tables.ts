@@ -1,21 +1,12 @@
 import { createHash } from "node:crypto";
-import { setImmediate as yieldToLoop } from "node:timers/promises";
 import type pg from "pg";
 import { asPgshiftError } from "../errors.ts";
 import { withClient } from "../pg/pool.ts";
 import type { ProgressCallback } from "../progress.ts";
 import { type CanonicalKind, recordText } from "./canonical.ts";
-import {
-  type ChunkStrategy,
-  chooseStrategy,
-  hashChunk,
-  inSample,
-  md5,
-  rangeBounds,
-  rangeChunk,
-  sampleThreshold,
-} from "./chunking.ts";
+import { chooseStrategy, md5, rangeBounds } from "./chunking.ts";
 import type { CanonicalRow, SourceTableReader } from "./source-reader.ts";
+import { forEachRow, RowPlacement, sourceChunkSums } from "./source-sums.ts";
 import {
   type ChunkSums,
   describeTargetTable,
@@ -44,8 +35,6 @@ export interface VerifyTablesOptions {
   onProgress?: ProgressCallback;
 }
 
-const PROGRESS_EVERY = 16_384;
-
 /** Verifies tables in parallel (`jobs` at a time); one result per table, in the given order. */
 export async function verifyTables(options: VerifyTablesOptions): Promise<TableVerification[]> {
   const results: TableVerification[] = new Array(options.tables.length);
@@ -60,96 +49,6 @@ export async function verifyTables(options: VerifyTablesOptions): Promise<TableV
   const jobs = Math.max(1, Math.min(options.jobs ?? 2, options.tables.length));
   await Promise.all(Array.from({ length: jobs }, worker));
   return results;
-}
-
-interface SourceAggregate {
-  chunks: ChunkSums;
-  rows: number;
-}
-
-/** How one side's rows map to chunks, keys and the sample. */
-class RowPlacement {
-  readonly keyIndexes: number[];
-  private readonly threshold?: number;
-
-  constructor(
-    table: VerifyTable,
-    readonly strategy: ChunkStrategy,
-    sample: number | undefined,
-  ) {
-    this.keyIndexes = table.key.map((k) => table.columns.findIndex((c) => c.name === k));
-    if (sample !== undefined) this.threshold = sampleThreshold(sample);
-  }
-
-  keyText(fields: CanonicalRow, rowText: string): string {
-    if (this.keyIndexes.length === 0) return rowText;
-    return recordText(this.keyIndexes.map((i) => fields[i] ?? null));
-  }
-
-  /** The row's chunk, or undefined when the sample leaves it out. */
-  place(fields: CanonicalRow, rowText: string, rowDigest: Buffer): string | undefined {
-    let identityDigest: Buffer | undefined;
-    if (this.keyIndexes.length === 0) identityDigest = rowDigest;
-    else if (this.threshold !== undefined || this.strategy.kind !== "key-range")
-      identityDigest = md5(this.keyText(fields, rowText));
-    if (this.threshold !== undefined && !inSample(identityDigest!, this.threshold)) return undefined;
-    if (this.strategy.kind === "key-range") {
-      const key = fields[this.keyIndexes[0]!];
-      if (key === null || key === undefined || !/^-?\d+$/.test(key)) return "invalid";
-      return rangeChunk(key, this.strategy.shift);
-    }
-    return hashChunk(identityDigest!, this.strategy.buckets);
-  }
-}
-
-async function* eachRow(
-  iterable: Iterable<CanonicalRow> | AsyncIterable<CanonicalRow>,
-): AsyncIterable<CanonicalRow> {
-  if (Symbol.asyncIterator in iterable) {
-    yield* iterable;
-    return;
-  }
-  // Sync sources (SQLite) yield to the event loop now and then, so that other tables, the target's
-  // queries and progress keep moving.
-  let n = 0;
-  for (const row of iterable) {
-    yield row;
-    if (++n % 4096 === 0) await yieldToLoop();
-  }
-}
-
-async function sourceChunkSums(
-  reader: SourceTableReader,
-  placement: RowPlacement,
-  progress: (done: number) => void,
-): Promise<SourceAggregate> {
-  const sums = new Map<string, { rows: number; sum: bigint }>();
-  let rows = 0;
-  let seen = 0;
-  for await (const fields of eachRow(reader.rows())) {
-    seen++;
-    if (seen % PROGRESS_EVERY === 0) progress(seen);
-    const rowText = recordText(fields);
-    const digest = md5(rowText);
-    const chunk = placement.place(fields, rowText, digest);
-    if (chunk === undefined) continue;
-    rows++;
-    const acc = sums.get(chunk);
-    const w = digest.readBigInt64BE(0);
-    if (acc) {
-      acc.rows++;
-      acc.sum += w;
-    } else sums.set(chunk, { rows: 1, sum: w });
-  }
-  progress(seen);
-  const chunks: ChunkSums = new Map();
-  for (const [chunk, acc] of sums) {
-    chunks.set(chunk, {
-      rows: acc.rows,
-      checksum: BigInt.asUintN(64, acc.sum).toString(16).padStart(16, "0"),
-    });
-  }
-  return { chunks, rows };
 }
 
 /** sha256 over the sorted chunk lines: one figure per side for the report. */
@@ -206,6 +105,7 @@ function emptyResult(
     changedRows: 0,
     complete: true,
     problems: [],
+    timings: { sourceMs: 0, targetMs: 0 },
     durationMs: 0,
   };
 }
@@ -261,11 +161,16 @@ async function verifyTable(options: VerifyTablesOptions, table: VerifyTable): Pr
         result.chunking.strategy = strategy.kind;
         const sql = targetSql(table, kinds);
         const placement = new RowPlacement(table, strategy, options.sample);
-        const targetPromise = targetChunkSums(client, sql, strategy, options.sample);
+        const compareStarted = Date.now();
+        const targetPromise = targetChunkSums(client, sql, strategy, options.sample).then((sums) => {
+          result.timings.targetMs = Date.now() - compareStarted;
+          return sums;
+        });
         targetPromise.catch(() => undefined);
-        const sourceAgg = await sourceChunkSums(source, placement, (done) =>
-          options.onProgress?.({ task, done, total: result.sourceRows, unit: "rows" }),
-        );
+        const sourceProgress = (done: number) =>
+          options.onProgress?.({ task, done, total: result.sourceRows, unit: "rows" });
+        const sourceAgg = await sourceChunkSums(source, placement, sourceProgress);
+        result.timings.sourceMs = Date.now() - compareStarted;
         const target = await targetPromise;
         result.targetRows = target.totalRows;
         if (options.sample !== undefined) {
@@ -341,14 +246,13 @@ async function narrowChunks(
     if (list) list.push(row);
     else map.set(row.keyText, [row]);
   };
-  const collect = async (rows: Iterable<CanonicalRow> | AsyncIterable<CanonicalRow>) => {
-    for await (const fields of eachRow(rows)) {
+  const collect = (batches: Iterable<CanonicalRow[]> | AsyncIterable<CanonicalRow[]>) =>
+    forEachRow(batches, (fields) => {
       const rowText = recordText(fields);
       const chunk = placement.place(fields, rowText, md5(rowText));
-      if (chunk === undefined || !wanted.has(chunk)) continue;
+      if (chunk === undefined || !wanted.has(chunk)) return;
       add(sourceRows, { keyText: placement.keyText(fields, rowText), fields });
-    }
-  };
+    });
   const strategy = placement.strategy;
   if (strategy.kind === "key-range" && chunks.every((c) => /^-?\d+$/.test(c))) {
     for (const chunk of chunks) {
