@@ -1,19 +1,15 @@
-import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { ExitCode } from "../errors.ts";
+import { PGSHIFT_VERSION } from "../version.ts";
 import { exitState } from "./action.ts";
 import { commandGroups } from "./commands/index.ts";
-
-const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-  version: string;
-};
 
 export function buildProgram(): Command {
   const program = new Command("pgshift")
     .description(
       "Move data onto PostgreSQL without losing a row, switch over without downtime, keep it safe.",
     )
-    .version(pkg.version, "-V, --version")
+    .version(PGSHIFT_VERSION, "-V, --version")
     .option("--json", "print the result object as JSON on stdout (progress as JSON lines on stderr)")
     .option(
       "--to <url>",

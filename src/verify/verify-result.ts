@@ -1,10 +1,11 @@
 import type pg from "pg";
 import { targetOf } from "../pg/pool.ts";
+import { PGSHIFT_VERSION } from "../version.ts";
 import type { SourceFingerprint } from "./source-reader.ts";
 import type { TableStatus, TableVerification } from "./types.ts";
 
 /** The pgshift version that produced a result (goes into reports). */
-export { PGSHIFT_VERSION } from "../version.ts";
+export { PGSHIFT_VERSION };
 
 export interface TargetDescription {
   /** Connection URL without password. */
