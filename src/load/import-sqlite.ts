@@ -429,7 +429,13 @@ export async function importSqlite(
 					phase = "verify";
 					crashPoint("verify:before");
 					const verification = await timed("verify", () =>
-						runVerification(ctx, path),
+						runVerification(ctx, path).catch((error: unknown) => {
+							throw new PgshiftError(
+								"verify_failed",
+								`the data is loaded, but verification could not run: ${error instanceof Error ? error.message : String(error)}; run again with --resume to verify, or --no-verify to skip it`,
+								{ cause: error },
+							);
+						}),
 					);
 					if (verification) {
 						base.verification = verification;
