@@ -12,3 +12,4 @@ export * from "./cutover/index.ts";
 export * from "./serve/index.ts";
 export * from "./documents/index.ts";
 export * from "./load/index.ts";
+export * from "./verify/index.ts";
