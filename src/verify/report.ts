@@ -37,22 +37,22 @@ export class ReportKeyError extends PgshiftError {
 }
 
 /** JSON with object keys sorted at every level and no white space: the bytes that get signed. */
-export function canonicalJson(value: unknown): string {
+export function canonicalReportJson(value: unknown): string {
   if (value === null || typeof value !== "object") {
     if (typeof value === "bigint") return JSON.stringify(value.toString());
     return JSON.stringify(value) ?? "null";
   }
   if (Array.isArray(value))
-    return `[${value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",")}]`;
+    return `[${value.map((v) => (v === undefined ? "null" : canonicalReportJson(v))).join(",")}]`;
   const entries = Object.entries(value as Record<string, unknown>)
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalReportJson(v)}`).join(",")}}`;
 }
 
 function signedBytes(report: Record<string, unknown>): Buffer {
   const { signature: _signature, ...rest } = report;
-  return Buffer.from(canonicalJson(rest), "utf8");
+  return Buffer.from(canonicalReportJson(rest), "utf8");
 }
 
 function publicKeyFingerprint(key: KeyObject): string {
