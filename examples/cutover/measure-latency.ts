@@ -109,6 +109,10 @@ const shadow = store.cutover.metrics();
 await store.cutover.close();
 await plain.cutover.close();
 await pool.query("drop table cutover_latency_kv");
+// Leave the target as it was: this script's two cutovers are measurement scaffolding.
+for (const table of ["cutover_instances", "cutover_repairs", "cutover_verifications", "cutover_backfills"])
+  await pool.query(`delete from pgshift.${table} where cutover = any($1)`, [["latency", "latency_plain"]]);
+await pool.query("delete from pgshift.cutovers where name = any($1)", [["latency", "latency_plain"]]);
 await pool.end();
 
 const table = Object.entries(samples)
