@@ -14,21 +14,35 @@ export function runPgshift(
   });
 }
 
-let helpCache: Map<string, string> | undefined;
+const helpCache = new Map<string, string>();
+/** Why the last `--help` probe failed, for the scenario's notes. */
+export const helpFailures = new Map<string, string>();
 
-/** The CLI's `--help` text for a command path ("" for the root), or undefined when it does not exist. */
+/**
+ * The CLI's `--help` text for a command path, or undefined when the command does not exist. A failed
+ * probe is retried once (a tree being edited can fail to load for a moment) and is not cached.
+ */
 export async function pgshiftHelp(repoRoot: string, command: string[]): Promise<string | undefined> {
-  helpCache ??= new Map();
   const key = command.join(" ");
-  if (helpCache.has(key)) return helpCache.get(key);
-  const run = await runPgshift(repoRoot, [...command, "--help"], {
-    timeoutMs: 60_000,
-  });
+  const cached = helpCache.get(key);
+  if (cached !== undefined) return cached;
   // Commander prints the root help for an unknown command: only the command's own usage line counts.
-  const usage = `Usage: pgshift ${command.join(" ")}`.trimEnd();
-  const text = run.exitCode === 0 && run.stdout.includes(usage) ? run.stdout : undefined;
-  helpCache.set(key, text ?? "");
-  return text;
+  const usage = `Usage: pgshift ${key}`.trimEnd();
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const run = await runPgshift(repoRoot, [...command, "--help"], { timeoutMs: 60_000 });
+    if (run.exitCode === 0 && run.stdout.includes(usage)) {
+      helpCache.set(key, run.stdout);
+      helpFailures.delete(key);
+      return run.stdout;
+    }
+    helpFailures.set(
+      key,
+      run.exitCode === 0 ? `\`pgshift ${key}\` is not a command in this build` : failureText(run, 3),
+    );
+    if (run.exitCode === 0) return undefined;
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+  return undefined;
 }
 
 /** Whether `pgshift <command> --help` succeeds and mentions every flag in `flags`. */

@@ -8,7 +8,7 @@ import type { BenchContext, Scenario } from "../lib/context.ts";
 import { documentImportArgs, importedTable, primaryKeyColumns } from "../lib/documents.ts";
 import { freshDatabase, settle } from "../lib/instance.ts";
 import { round, runMeasured, timed } from "../lib/measure.ts";
-import { failureText, parseJsonResult, pgshiftHelp, runPgshift } from "../lib/pgshift.ts";
+import { failureText, parseJsonResult, pgshiftHelp, runPgshift, helpFailures } from "../lib/pgshift.ts";
 import { emptyScenario, ratio } from "../lib/result.ts";
 
 async function firstLines(path: string, count: number): Promise<string[]> {
@@ -111,7 +111,7 @@ export function ndjsonScenario(options: { docs: number }): Scenario {
     const help = await pgshiftHelp(ctx.repoRoot, ["import"]);
     let pgshiftNdjson: Record<string, unknown> = {
       ok: false,
-      error: "not available: `pgshift import` does not exist in this build",
+      error: `not available: ${helpFailures.get("import") ?? "`pgshift import` does not exist in this build"}`,
     };
     let pgshiftRate: number | null = null;
     let jsonDirRate: number | null = null;

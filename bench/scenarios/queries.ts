@@ -15,7 +15,7 @@ import type { BenchContext, Scenario } from "../lib/context.ts";
 import { documentImportArgs, importedTable, primaryKeyColumns } from "../lib/documents.ts";
 import { freshDatabase, settle } from "../lib/instance.ts";
 import { median, percentile, round, runMeasured } from "../lib/measure.ts";
-import { failureText, parseJsonResult, pgshiftHelp, runPgshift } from "../lib/pgshift.ts";
+import { failureText, parseJsonResult, pgshiftHelp, runPgshift, helpFailures } from "../lib/pgshift.ts";
 import { Random } from "../lib/random.ts";
 import { emptyScenario, ratio } from "../lib/result.ts";
 import { type Doc, jsonContains, scanJsonDirectory } from "../lib/scan.ts";
@@ -294,6 +294,11 @@ export function queriesScenario(options: QueriesScenarioOptions): Scenario {
             `pgshift import json:DIR failed (${failureText(run, 3)}); the table was loaded with psql instead.`,
           );
         }
+      }
+      if (!help) {
+        result.notes.push(
+          `pgshift's document import was not available (${helpFailures.get("import") ?? "no import command"}): the table was loaded with psql \\copy, so these query figures measure PostgreSQL, not a pgshift import.`,
+        );
       }
       if (!table) table = await loadWithPsql(url, docs);
     }

@@ -5,7 +5,7 @@ import type { BenchContext, Scenario } from "../lib/context.ts";
 import { dropDatabase, freshDatabase, settle } from "../lib/instance.ts";
 import { round } from "../lib/measure.ts";
 import { heapExhausted, runPgloader } from "../lib/pgloader.ts";
-import { failureText, parseJsonResult, pgshiftSupports, runPgshift } from "../lib/pgshift.ts";
+import { failureText, parseJsonResult, pgshiftSupports, runPgshift, helpFailures } from "../lib/pgshift.ts";
 import { findPhaseMs } from "../lib/phases.ts";
 import { createRawTables, describeSqlite, runRawCopy } from "../lib/raw-copy.ts";
 import { emptyScenario, ratio } from "../lib/result.ts";
@@ -181,7 +181,9 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
       ? "bench_pgshift"
       : `bench_pgshift_${options.name.replace(/\W/g, "_")}`;
     if (!(await pgshiftSupports(ctx.repoRoot, ["import"]))) {
-      pgshift = none("not available: `pgshift import` does not exist in this build");
+      pgshift = none(
+        `not available: ${helpFailures.get("import") ?? "`pgshift import` does not exist in this build"}`,
+      );
     } else {
       ctx.log(`${options.name}: pgshift import`);
       const url = await freshDatabase(ctx.instance.adminUrl, database);

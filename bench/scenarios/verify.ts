@@ -1,6 +1,6 @@
 import type { BenchContext } from "../lib/context.ts";
 import { round } from "../lib/measure.ts";
-import { failureText, parseJsonResult, pgshiftSupports, runPgshift } from "../lib/pgshift.ts";
+import { failureText, parseJsonResult, pgshiftSupports, runPgshift, helpFailures } from "../lib/pgshift.ts";
 import { emptyScenario, ratio, type ScenarioResult } from "../lib/result.ts";
 
 /** Full verification (`pgshift verify`) of the sqlite scenario's import, timed against that import. */
@@ -21,7 +21,9 @@ export async function verifyScenario(ctx: BenchContext): Promise<ScenarioResult>
   }
   if (!(await pgshiftSupports(ctx.repoRoot, ["verify"]))) {
     result.status = "not available";
-    result.notes.push("not available: `pgshift verify` does not exist in this build.");
+    result.notes.push(
+      `not available: ${helpFailures.get("verify") ?? "`pgshift verify` does not exist in this build"}.`,
+    );
     result.ratios.verify_vs_import_time = ratio("pgshift verify wall / pgshift import wall", null, target);
     return result;
   }
