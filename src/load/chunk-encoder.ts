@@ -62,15 +62,24 @@ export async function encodeChunk(
 	sink: CopySink,
 ): Promise<ChunkOutput> {
 	const { table, chunk } = job;
-	const rawText: RawText = (column, rowid) =>
-		rowid === null || rowid === undefined || table.withoutRowid
-			? null
-			: readRawBytes(
-					db,
-					table.sourceName,
-					table.columns[column]!.sourceName,
-					rowid as bigint,
-				);
+	const keyColumns = table.primaryKey.map((target) =>
+		table.columns.findIndex((c) => c.targetName === target),
+	);
+	const rawText: RawText = (column, row) => {
+		const sourceColumn = table.columns[column]!.sourceName;
+		if (!table.withoutRowid)
+			return row[0] === null || row[0] === undefined
+				? null
+				: readRawBytes(db, table.sourceName, sourceColumn, {
+						rowid: row[0] as bigint,
+					});
+		if (keyColumns.length === 0 || keyColumns.includes(-1)) return null;
+		return readRawBytes(db, table.sourceName, sourceColumn, {
+			key: keyColumns.map(
+				(i) => [table.columns[i]!.sourceName, row[i + 1]] as [string, unknown],
+			),
+		});
+	};
 	const encoder = createRowEncoder(table.columns, rawText);
 	const quarantined: QuarantinedRow[] = [];
 	let read = 0;

@@ -22,7 +22,11 @@ export interface RowEncoder {
 }
 
 /** Re-reads a text value's stored bytes, to tell invalid UTF-8 from a genuine U+FFFD character. */
-export type RawText = (column: number, rowid: unknown) => Buffer | null;
+/** `row` is the raw row `[rowid, ...values]`; returns null when the stored bytes cannot be re-read. */
+export type RawText = (
+	column: number,
+	row: readonly unknown[],
+) => Buffer | null;
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what we look for (PostgreSQL text cannot store it).
 const NEEDS_ESCAPE = /[\\\n\r\t\x00\ufffd]/;
@@ -128,7 +132,7 @@ export function createRowEncoder(
 		conversions,
 		encode: () => undefined,
 	};
-	let rowid: unknown;
+	let current: readonly unknown[] = [];
 	const fail = (column: number, reason: string): undefined => {
 		state.problem = { column, reason };
 		return undefined;
@@ -143,13 +147,17 @@ export function createRowEncoder(
 				"NUL character in text (PostgreSQL text cannot store it)",
 			);
 		if (value.includes("\ufffd")) {
-			const raw = rawText(column, rowid);
-			if (raw) {
-				try {
-					strictUtf8.decode(raw);
-				} catch {
-					return fail(column, "invalid UTF-8 in text");
-				}
+			const raw = rawText(column, current);
+			// Bytes that cannot be re-read cannot be proved valid: never load a possibly altered value.
+			if (!raw)
+				return fail(
+					column,
+					"text with U+FFFD whose stored bytes could not be re-read to check UTF-8",
+				);
+			try {
+				strictUtf8.decode(raw);
+			} catch {
+				return fail(column, "invalid UTF-8 in text");
 			}
 		}
 		return value.replace(ESCAPE_ALL, (c) => ESCAPES[c]!);
@@ -182,7 +190,7 @@ export function createRowEncoder(
 						if (Buffer.isBuffer(v)) return hex(v);
 						conversions[column]!++;
 						if (typeof v === "string") {
-							const raw = rawText(column, rowid);
+							const raw = rawText(column, current);
 							return hex(raw ?? Buffer.from(v, "utf8"));
 						}
 						return hex(Buffer.from(String(v), "utf8"));
@@ -253,7 +261,7 @@ export function createRowEncoder(
 
 	const count = columns.length;
 	state.encode = (row) => {
-		rowid = row[0];
+		current = row;
 		let line = "";
 		for (let i = 0; i < count; i++) {
 			const value = row[i + 1];
@@ -294,7 +302,7 @@ export function rowToQuarantineJson(
 				? String(value)
 				: JSON.stringify(String(value));
 		else if (typeof value === "string") {
-			const raw = value.includes("\ufffd") ? rawText(i, row[0]) : null;
+			const raw = value.includes("\ufffd") ? rawText(i, row) : null;
 			let valid = true;
 			if (raw) {
 				try {

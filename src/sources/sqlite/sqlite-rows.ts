@@ -76,18 +76,29 @@ export function iterateRows(
 	return statement.iterate(...params) as IterableIterator<unknown[]>;
 }
 
-/** The stored bytes of one text value (SQLite hands text to JavaScript decoded, replacing invalid UTF-8). */
+/**
+ * The stored bytes of one text value (SQLite hands text to JavaScript decoded, replacing invalid
+ * UTF-8), found by rowid or, in WITHOUT ROWID tables, by primary key values.
+ */
 export function readRawBytes(
 	db: Database.Database,
 	table: string,
 	column: string,
-	rowid: bigint | number,
+	where: { rowid: bigint | number } | { key: readonly [string, unknown][] },
 ): Buffer | null {
-	const row = db
-		.prepare(
-			`select cast(${q(column)} as blob) from ${q(table)} where rowid = ?`,
-		)
-		.raw(true)
-		.get(rowid) as [Buffer | null] | undefined;
+	const select = `select cast(${q(column)} as blob) from ${q(table)}`;
+	const row =
+		"rowid" in where
+			? (db.prepare(`${select} where rowid = ?`).raw(true).get(where.rowid) as
+					| [Buffer | null]
+					| undefined)
+			: (db
+					.prepare(
+						`${select} where ${where.key.map(([name]) => `${q(name)} = ?`).join(" and ")}`,
+					)
+					.raw(true)
+					.get(...where.key.map(([, value]) => value)) as
+					| [Buffer | null]
+					| undefined);
 	return row?.[0] ?? null;
 }

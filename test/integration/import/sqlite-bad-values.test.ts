@@ -26,6 +26,13 @@ before(() => {
 			d.prepare(
 				"update notes set body = 'genuine \uFFFD replacement' where id = 14",
 			).run();
+			d.exec(
+				"CREATE TABLE tags (name TEXT, lang TEXT, label TEXT, PRIMARY KEY (name, lang)) WITHOUT ROWID",
+			);
+			d.prepare(
+				"insert into tags values ('a', 'en', cast(x'6869ff' as text))",
+			).run();
+			d.prepare("insert into tags values ('b', 'en', 'fine \uFFFD')").run();
 		},
 	);
 });
@@ -37,6 +44,7 @@ describe("unrepresentable values", () => {
 			pool: db().pool,
 			schema: "strict",
 			verify: false,
+			jobs: 1,
 		});
 		assert.equal(result.ok, false);
 		assert.equal(result.error?.code, "bad_value");
@@ -47,7 +55,10 @@ describe("unrepresentable values", () => {
 		assert.match(result.error!.message, /--on-bad-value quarantine/);
 		assert.deepEqual(
 			result.tables.map((t) => [t.source, t.status, t.rowsLoaded]),
-			[["notes", "incomplete", 0]],
+			[
+				["notes", "incomplete", 0],
+				["tags", "incomplete", 0],
+			],
 		);
 		assert.ok(result.nextSteps.some((s) => s.includes("--resume")));
 		assert.ok(result.nextSteps.some((s) => s.includes("--if-exists replace")));
@@ -71,13 +82,34 @@ describe("unrepresentable values", () => {
 			onBadValue: "quarantine",
 		});
 		assert.equal(result.ok, true, JSON.stringify(result.error));
-		const table = result.tables[0]!;
+		const tags = result.tables.find((t) => t.source === "tags")!;
+		assert.deepEqual(
+			[tags.rowsRead, tags.rowsLoaded, tags.rowsQuarantined],
+			[2, 1, 1],
+		);
+		const { rows: tagRows } = await db().pool.query(
+			"select location, reason, convert_from(raw, 'UTF8') as raw from pgshift.quarantine where run_id = $1 and target_table = 'tags'",
+			[result.runId],
+		);
+		assert.deepEqual(
+			tagRows.map((r) => [r.location, r.reason, JSON.parse(r.raw).label]),
+			[['key ("a", "en")', "invalid UTF-8 in text", { $bytes: "6869ff" }]],
+		);
+		const { rows: fine } = await db().pool.query(
+			"select label from lenient.tags where name = 'b'",
+		);
+		assert.equal(
+			fine[0].label,
+			"fine \uFFFD",
+			"WITHOUT ROWID rows are re-read by key to check UTF-8",
+		);
+		const table = result.tables.find((t) => t.source === "notes")!;
 		assert.deepEqual(
 			[table.rowsRead, table.rowsLoaded, table.rowsQuarantined],
 			[20, 17, 3],
 		);
 		const { rows } = await db().pool.query(
-			"select location, column_name, reason, convert_from(raw, 'UTF8') as raw, raw_format from pgshift.quarantine where run_id = $1 order by id",
+			"select location, column_name, reason, convert_from(raw, 'UTF8') as raw, raw_format from pgshift.quarantine where run_id = $1 and target_table = 'notes' order by id",
 			[result.runId],
 		);
 		assert.deepEqual(

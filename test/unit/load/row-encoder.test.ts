@@ -77,8 +77,8 @@ describe("row encoder", () => {
 	it("reports NUL, invalid UTF-8 and unparsable dates instead of altering them", () => {
 		const encoder = createRowEncoder(
 			[col("t", "text"), col("d", "date", "date")],
-			(_column, rowid) =>
-				rowid === 2n ? Buffer.from([0x61, 0xff]) : Buffer.from("a\ufffd"),
+			(_column, row) =>
+				row[0] === 2n ? Buffer.from([0x61, 0xff]) : Buffer.from("a\ufffd"),
 		);
 		assert.equal(encoder.encode([1n, "a\u0000b", null]), undefined);
 		assert.deepEqual(encoder.problem, {
