@@ -14,7 +14,7 @@ import { type BenchArgs, parseBenchArgs, type ScenarioName } from "./lib/args.ts
 import type { BenchContext, Scenario } from "./lib/context.ts";
 import { benchWorkDir, destroyBenchInstance, startBenchInstance } from "./lib/instance.ts";
 import { describeMachine } from "./lib/machine.ts";
-import { round } from "./lib/measure.ts";
+import { killActiveRuns, round } from "./lib/measure.ts";
 import { renderMarkdown, renderReadmeBlock, renderSvg, replaceReadmeBlock } from "./lib/report.ts";
 import { type BenchResult, emptyScenario, type ScenarioResult } from "./lib/result.ts";
 import { cutoverScenario } from "./scenarios/cutover.ts";
@@ -87,11 +87,15 @@ async function main(): Promise<number> {
       rmSync(workDir, { recursive: true, force: true });
     }
   };
-  process.once("SIGINT", () => {
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) return;
     interrupted = true;
-    log("interrupted: removing the bench instance");
-    void cleanup().then(() => process.exit(130));
-  });
+    log(`${signal}: stopping the running contender and removing the bench instance`);
+    killActiveRuns();
+    void cleanup().then(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
 
   const admin = new pg.Pool({ connectionString: instance.adminUrl, max: 1 });
   const machine = await describeMachine(admin, repoRoot);

@@ -24,6 +24,20 @@ export interface RunOptions {
   maxOutputBytes?: number;
 }
 
+/** Process groups of measured runs still going: killed when the bench is interrupted. */
+const activeGroups = new Set<number>();
+
+export function killActiveRuns(): void {
+  for (const pid of activeGroups) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  activeGroups.clear();
+}
+
 function statusKb(pid: number, field: "VmRSS" | "VmHWM"): number {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -88,6 +102,7 @@ export function runMeasured(
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     });
+    if (child.pid !== undefined) activeGroups.add(child.pid);
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
@@ -126,6 +141,7 @@ export function runMeasured(
       reject(error);
     });
     child.on("close", (code, signal) => {
+      if (child.pid !== undefined) activeGroups.delete(child.pid);
       clearInterval(timer);
       if (killer) clearTimeout(killer);
       resolve({
