@@ -5,6 +5,7 @@ import {
   type CutoverStore,
   createMapCutover,
   documentSink,
+  upsertSink,
 } from "../../../src/cutover/index.ts";
 import { DocumentStore } from "../../../src/documents/document-store.ts";
 import type { ProgressEvent } from "../../../src/progress.ts";
@@ -129,6 +130,57 @@ describe("backfill and verifier", () => {
     assert.equal(resumed.resumedAfter, "t00299");
     assert.equal(resumed.written, 999);
     await store.set("t00299", task(299));
+  });
+
+  test("an ordered source resumes by key comparison; upsertSink keeps next's newer rows with onConflict keep", async () => {
+    await db().pool.query("create table scores (id integer primary key, score integer not null)");
+    await db().pool.query("insert into scores values (5, 999)");
+    const rows = Array.from({ length: 30 }, (_, i) => ({ id: i + 1, score: i + 1 }));
+    const keep = upsertSink<{ id: number; score: number }>(db().pool, {
+      table: "scores",
+      keyColumns: ["id"],
+      columns: ["id", "score"],
+      toRow: (r) => [r.id, r.score],
+      onConflict: "keep",
+    });
+    let calls = 0;
+    await assert.rejects(
+      store.cutover.backfill({
+        from: rows,
+        resumeKey: "scores",
+        ordered: true,
+        to: async (batch) => {
+          if (++calls === 2) throw new Error("stopped (injected)");
+          return keep(batch);
+        },
+        batchSize: 10,
+      }),
+      /stopped/,
+    );
+    // Keys compare as numbers, so "9" is not taken for coming after the checkpoint "10".
+    const resumed = await store.cutover.backfill({
+      from: rows,
+      resumeKey: "scores",
+      ordered: true,
+      to: keep,
+      batchSize: 10,
+    });
+    assert.deepEqual([resumed.resumedAfter, resumed.skipped, resumed.written], ["10", 10, 20]);
+    const { rows: stored } = await db().pool.query("select id, score from scores order by id");
+    assert.equal(stored.length, 30);
+    assert.deepEqual(stored[4], { id: 5, score: 999 }, "a row next already had is kept");
+    // The same key twice in one batch: the last one wins, no "affect row a second time" error.
+    const update = upsertSink<{ id: number; score: number }>(db().pool, {
+      table: "scores",
+      keyColumns: ["id"],
+      columns: ["id", "score"],
+      toRow: (r) => [r.id, r.score],
+    });
+    await update([
+      { id: 7, score: 70 },
+      { id: 7, score: 71 },
+    ]);
+    assert.equal((await db().pool.query("select score from scores where id = 7")).rows[0].score, 71);
   });
 
   test("the verifier finds injected divergences, with counts, rate and sample keys", async () => {
