@@ -13,6 +13,7 @@ import pg from "pg";
 import { type BenchArgs, parseBenchArgs, type ScenarioName } from "./lib/args.ts";
 import type { BenchContext, Scenario } from "./lib/context.ts";
 import { benchWorkDir, destroyBenchInstance, startBenchInstance } from "./lib/instance.ts";
+import { completeRatios } from "./lib/keys.ts";
 import { describeMachine } from "./lib/machine.ts";
 import { killActiveRuns, round } from "./lib/measure.ts";
 import { renderMarkdown, renderReadmeBlock, renderSvg, replaceReadmeBlock } from "./lib/report.ts";
@@ -125,6 +126,7 @@ async function main(): Promise<number> {
         result.notes.push(`error: ${(error as Error).stack ?? String(error)}`.slice(0, 2000));
         log(`scenario ${name} failed: ${(error as Error).message}`);
       }
+      completeRatios(name, result);
       result.durationS = round((Date.now() - t0) / 1000, 1);
       scenarios[name] = result;
       log(`scenario ${name}: ${result.status} in ${result.durationS}s`);

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
+import { completeRatios, EXPECTED_RATIOS } from "../../../bench/lib/keys.ts";
 import {
   formatNumber,
   markdownTable,
@@ -92,4 +94,23 @@ test("the SVG chart has one labelled row per targeted ratio, green when met", ()
   assert.ok(svg.includes(">not measured</text>"));
   assert.equal((svg.match(/<rect /g) ?? []).length, 2);
   assert.ok(svg.trimEnd().endsWith("</svg>"));
+});
+
+test("every stable ratio key is documented in bench/README.md, and a failed scenario still carries them", () => {
+  const readme = readFileSync(new URL("../../../bench/README.md", import.meta.url), "utf8");
+  for (const [scenario, keys] of Object.entries(EXPECTED_RATIOS)) {
+    for (const { key } of keys) assert.ok(readme.includes(`\`${key}\``), `${scenario}.${key} in the README`);
+  }
+  const failed = emptyScenario("queries", "failed");
+  failed.ratios.extra = ratio("extra", 1, null);
+  completeRatios("queries", failed);
+  assert.deepEqual(Object.keys(failed.ratios), [
+    "key_lookup_speedup",
+    "containment_speedup",
+    "trigram_speedup",
+    "key_lookup_p99_ms_20_clients",
+    "extra",
+  ]);
+  assert.equal(failed.ratios.key_lookup_speedup!.value, null);
+  assert.deepEqual(failed.ratios.key_lookup_p99_ms_20_clients!.target, { op: "<", value: 2 });
 });

@@ -1,0 +1,107 @@
+import type { ScenarioName } from "./args.ts";
+import { type Ratio, ratio, type ScenarioResult, type Target } from "./result.ts";
+
+interface ExpectedRatio {
+  key: string;
+  label: string;
+  target: Target | null;
+}
+
+const sqliteKeys: ExpectedRatio[] = [
+  {
+    key: "pgshift_vs_pgloader_wall",
+    label: "pgshift end-to-end wall / pgloader end-to-end wall",
+    target: { op: "<=", value: 0.5 },
+  },
+  {
+    key: "pgshift_data_vs_raw_copy",
+    label: "pgshift data phase / raw sqlite3 | psql \\copy",
+    target: { op: "<=", value: 1.5 },
+  },
+  {
+    key: "pgshift_peak_rss_mb",
+    label: "pgshift peak RSS (MB, whole process tree)",
+    target: { op: "<", value: 300 },
+  },
+];
+
+const queryKeys: ExpectedRatio[] = [
+  {
+    key: "key_lookup_speedup",
+    label: "JSON file scan / PostgreSQL key lookup p50 (1 client)",
+    target: { op: ">=", value: 200 },
+  },
+  {
+    key: "containment_speedup",
+    label: "JSON file scan / PostgreSQL @> p50 (1 client)",
+    target: { op: ">=", value: 200 },
+  },
+  { key: "trigram_speedup", label: "JSON file scan / PostgreSQL trigram ILIKE p50 (1 client)", target: null },
+  {
+    key: "key_lookup_p99_ms_20_clients",
+    label: "key lookup p99 in ms, 20 concurrent clients",
+    target: { op: "<", value: 2 },
+  },
+];
+
+/**
+ * Every scenario's ratio keys: the stable part of the JSON, documented in bench/README.md. A scenario
+ * that failed or could not run still carries each key, with a null value.
+ */
+export const EXPECTED_RATIOS: Record<ScenarioName, ExpectedRatio[]> = {
+  sqlite: sqliteKeys,
+  "sqlite-5m": sqliteKeys,
+  verify: [
+    {
+      key: "verify_vs_import_time",
+      label: "pgshift verify wall / pgshift import wall",
+      target: { op: "<=", value: 1.0 },
+    },
+    {
+      key: "import_and_verify_vs_pgloader_wall",
+      label: "(pgshift import + verify) wall / pgloader wall",
+      target: null,
+    },
+  ],
+  ndjson: [
+    {
+      key: "pgshift_vs_copy_rate",
+      label: "pgshift NDJSON docs/s / psql \\copy docs/s",
+      target: { op: ">=", value: 0.5 },
+    },
+    {
+      key: "pgshift_vs_insert_speedup",
+      label: "pgshift NDJSON docs/s / row-by-row INSERT docs/s",
+      target: { op: ">=", value: 50 },
+    },
+    {
+      key: "pgshift_json_dir_vs_copy_rate",
+      label: "pgshift JSON directory docs/s / psql \\copy (NDJSON) docs/s",
+      target: null,
+    },
+  ],
+  queries: queryKeys,
+  "queries-1m": queryKeys,
+  cutover: [
+    {
+      key: "dual_write_p50_vs_slower_side",
+      label: "dual-write p50 / slower side alone (PostgreSQL write) p50",
+      target: { op: "<=", value: 1.2 },
+    },
+    {
+      key: "shadow_read_p50_vs_legacy_only",
+      label: "shadow-phase read p50 / legacy-only read p50 (both through the wrapper)",
+      target: { op: "<=", value: 1.2 },
+    },
+  ],
+};
+
+/** Adds each expected key a scenario did not produce, as "not measured", in the documented order. */
+export function completeRatios(name: ScenarioName, result: ScenarioResult): void {
+  const complete: Record<string, Ratio> = {};
+  for (const expected of EXPECTED_RATIOS[name]) {
+    complete[expected.key] = result.ratios[expected.key] ?? ratio(expected.label, null, expected.target);
+  }
+  for (const [key, value] of Object.entries(result.ratios)) complete[key] ??= value;
+  result.ratios = complete;
+}
