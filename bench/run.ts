@@ -117,6 +117,7 @@ async function main(): Promise<number> {
       if (interrupted) break;
       log(`scenario ${name}`);
       const t0 = Date.now();
+      const loadStart = os.loadavg()[0]!;
       let result: ScenarioResult;
       try {
         result = await scenario(ctx);
@@ -128,6 +129,7 @@ async function main(): Promise<number> {
       }
       completeRatios(name, result);
       result.durationS = round((Date.now() - t0) / 1000, 1);
+      result.loadAvg1m = { start: round(loadStart, 2), end: round(os.loadavg()[0]!, 2) };
       scenarios[name] = result;
       log(`scenario ${name}: ${result.status} in ${result.durationS}s`);
     }

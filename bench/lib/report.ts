@@ -58,7 +58,15 @@ function machineLine(result: BenchResult): string {
 }
 
 function scenarioSection(s: ScenarioResult): string {
-  const parts = [`### ${s.name} — ${s.status}`, "", s.summary, ""];
+  const load = s.loadAvg1m
+    ? ` Load average (1 min) ${s.loadAvg1m.start.toFixed(1)} at start, ${s.loadAvg1m.end.toFixed(1)} at end.`
+    : "";
+  const parts = [
+    `### ${s.name} — ${s.status}`,
+    "",
+    `${s.summary} Took ${formatNumber(s.durationS)} s.${load}`,
+    "",
+  ];
   for (const table of s.tables) {
     parts.push(`**${table.title}**`, "", markdownTable(table.headers, table.rows), "");
   }

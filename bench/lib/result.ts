@@ -41,6 +41,8 @@ export interface ScenarioResult {
   tables: TextTable[];
   notes: string[];
   durationS: number;
+  /** 1-minute load average when the scenario started and ended: how busy the shared machine was. */
+  loadAvg1m?: { start: number; end: number };
 }
 
 export interface MachineInfo {
