@@ -15,6 +15,7 @@ import type { BenchContext, Scenario } from "./lib/context.ts";
 import { benchWorkDir, destroyBenchInstance, startBenchInstance } from "./lib/instance.ts";
 import { completeRatios } from "./lib/keys.ts";
 import { describeMachine } from "./lib/machine.ts";
+import { addSecret, redactSecrets } from "./lib/pgshift.ts";
 import { killActiveRuns, round } from "./lib/measure.ts";
 import { renderMarkdown, renderReadmeBlock, renderSvg, replaceReadmeBlock } from "./lib/report.ts";
 import { type BenchResult, emptyScenario, type ScenarioResult } from "./lib/result.ts";
@@ -81,6 +82,7 @@ async function main(): Promise<number> {
 
   log("starting the bench's managed PostgreSQL instance (durable defaults)");
   const instance = await startBenchInstance();
+  addSecret(decodeURIComponent(new URL(instance.adminUrl).password));
   let interrupted = false;
   const cleanup = async () => {
     if (!args.keep) {
@@ -124,7 +126,7 @@ async function main(): Promise<number> {
       } catch (error) {
         result = emptyScenario(name, `scenario ${name} failed before finishing`);
         result.status = "failed";
-        result.notes.push(`error: ${(error as Error).stack ?? String(error)}`.slice(0, 2000));
+        result.notes.push(redactSecrets(`error: ${(error as Error).stack ?? String(error)}`.slice(0, 2000)));
         log(`scenario ${name} failed: ${(error as Error).message}`);
       }
       completeRatios(name, result);

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { redactText } from "../../src/config/redact.ts";
 import { type MeasuredRun, type RunOptions, runMeasured } from "./measure.ts";
 
 /** Runs the real CLI as a user does (`node bin/pgshift.js ...`), measured like every other contender. */
@@ -75,8 +76,19 @@ export function parseJsonResult(stdout: string): Record<string, unknown> | undef
   }
 }
 
-/** The last few lines of a run's stderr, for a note when it failed. */
+const secrets: string[] = [];
+
+/** A secret (the bench instance's password) that must never reach a result file. */
+export function addSecret(secret: string): void {
+  if (secret) secrets.push(secret);
+}
+
+export function redactSecrets(text: string): string {
+  return redactText(text, secrets);
+}
+
+/** The last few lines of a run's stderr, for a note when it failed; URLs and known secrets redacted. */
 export function failureText(run: MeasuredRun, lines = 6): string {
   const text = (run.stderr.trim() || run.stdout.trim()).split("\n").slice(-lines).join(" | ");
-  return `exit ${run.exitCode}: ${text.slice(0, 800)}`;
+  return redactText(`exit ${run.exitCode}: ${text.slice(0, 800)}`, secrets);
 }
