@@ -248,8 +248,32 @@ export function canonicalConverter(
   }
 }
 
-const NEEDS_QUOTES = /[",\\() \t\n\r\f]/;
 const QUOTE_ESCAPES = /["\\]/g;
+
+/** Whether record output quotes a field: empty, or holding `" \ ( ) ,` or white space (scanner_isspace). */
+function needsQuotes(field: string): boolean {
+  if (field.length === 0) return true;
+  for (let i = 0; i < field.length; i++) {
+    const c = field.charCodeAt(i);
+    if (c > 44) {
+      if (c === 92) return true;
+      continue;
+    }
+    if (
+      c === 34 ||
+      c === 40 ||
+      c === 41 ||
+      c === 44 ||
+      c === 32 ||
+      c === 9 ||
+      c === 10 ||
+      c === 13 ||
+      c === 12
+    )
+      return true;
+  }
+  return false;
+}
 
 /**
  * One row's canonical text: PostgreSQL's record output of the canonical field texts
@@ -262,7 +286,7 @@ export function recordText(fields: readonly (string | null)[]): string {
     if (i > 0) out += ",";
     const f = fields[i];
     if (f === null || f === undefined) continue;
-    if (f === "" || NEEDS_QUOTES.test(f)) out += `"${f.replace(QUOTE_ESCAPES, (c) => c + c)}"`;
+    if (needsQuotes(f)) out += `"${f.replace(QUOTE_ESCAPES, (c) => c + c)}"`;
     else out += f;
   }
   return `${out})`;

@@ -8,7 +8,12 @@ import { quoteIdent } from "../pg/quote.ts";
  * Both sides compute the same chunk number for the same row, in SQL and in TypeScript.
  */
 export type ChunkStrategy =
-  | { kind: "key-range"; shift: number }
+  /**
+   * `ordered`: rows of a chunk are hashed together in key order (one md5 over the row texts joined by
+   * newlines) instead of one md5 per row; both sides can stream in integer key order, and it is much
+   * cheaper. Not with sampling (which needs each key's hash anyway).
+   */
+  | { kind: "key-range"; shift: number; ordered?: boolean }
   | { kind: "key-hash"; buckets: number }
   | { kind: "row-hash"; buckets: number };
 

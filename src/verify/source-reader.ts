@@ -13,9 +13,10 @@ export interface SourceTableReader {
   /**
    * Every row as canonical field texts, in the order of the verified table's columns, in batches
    * (the verifier yields to the event loop between batches). With `range`, only rows whose single
-   * integer key lies in [low, high] (inclusive).
+   * integer key lies in [low, high] (inclusive). With `ordered`, in ascending order of the single
+   * integer key (required for ordered key-range chunks).
    */
-  rows(range?: [bigint, bigint]): Iterable<CanonicalRow[]> | AsyncIterable<CanonicalRow[]>;
+  rows(range?: [bigint, bigint], ordered?: boolean): Iterable<CanonicalRow[]> | AsyncIterable<CanonicalRow[]>;
   close(): void;
 }
 

@@ -97,7 +97,7 @@ export class SqliteTableReader implements SourceTableReader {
     return { min: row.lo, max: row.hi };
   }
 
-  *rows(range?: [bigint, bigint]): Iterable<CanonicalRow[]> {
+  *rows(range?: [bigint, bigint], ordered = false): Iterable<CanonicalRow[]> {
     const conditions: string[] = [];
     const params: unknown[] = [];
     if (range && this.keySource) {
@@ -108,7 +108,9 @@ export class SqliteTableReader implements SourceTableReader {
       conditions.push(this.exclusion);
       params.push(this.excluded);
     }
-    const sql = conditions.length ? `${this.select} where ${conditions.join(" and ")}` : this.select;
+    let sql = conditions.length ? `${this.select} where ${conditions.join(" and ")}` : this.select;
+    // The key is the primary key: the rowid itself or an indexed column, so no sort is needed.
+    if (ordered && this.keySource) sql += ` order by ${quoteSqlite(this.keySource)}`;
     const statement = this.db.prepare(sql).raw(true).safeIntegers(true);
     const iterator = statement.iterate(...params) as IterableIterator<SourceValue[]>;
     const converters = this.converters;

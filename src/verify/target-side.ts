@@ -136,14 +136,24 @@ export async function targetChunkSums(
 ): Promise<TargetAggregate> {
   const chunk = chunkSql(strategy, sql);
   const where = sample === undefined ? "" : `where ${sampleSql(sql.identityText, sample)}`;
-  const { rows } = await client.query({
-    text: `select chunk, count(*)::bigint as rows,
+  const ordered = strategy.kind === "key-range" && strategy.ordered && sample === undefined;
+  const { rows } = await client.query(
+    ordered
+      ? {
+          text: `select chunk, count(*)::bigint as rows, md5(string_agg(r, E'\\n' order by k)) as checksum
+             from (select ${chunk} as chunk, ${quoteIdent(sql.keyColumn!)} as k, ${sql.rowText} as r
+                     from ${sql.from} offset 0) s
+            group by chunk`,
+        }
+      : {
+          text: `select chunk, count(*)::bigint as rows,
                   lpad(to_hex((((coalesce(sum(high), 0) % 4294967296) + 4294967296) % 4294967296)::bigint), 8, '0') ||
                   lpad(to_hex((((coalesce(sum(low), 0) % 4294967296) + 4294967296) % 4294967296)::bigint), 8, '0') as checksum
              from (select chunk, ('x' || left(h, 8))::bit(32)::int as high, ('x' || substr(h, 9, 8))::bit(32)::int as low
                      from (select ${chunk} as chunk, md5(${sql.rowText}) as h from ${sql.from} ${where} offset 0) hashed) s
             group by chunk`,
-  });
+        },
+  );
   const chunks: ChunkSums = new Map();
   let sampledRows = 0;
   for (const r of rows) {

@@ -159,6 +159,7 @@ async function verifyTable(options: VerifyTablesOptions, table: VerifyTable): Pr
           ...(options.chunkRows ? { chunkRows: options.chunkRows } : {}),
         });
         result.chunking.strategy = strategy.kind;
+        if (strategy.kind === "key-range" && options.sample === undefined) strategy.ordered = true;
         const sql = targetSql(table, kinds);
         const placement = new RowPlacement(table, strategy, options.sample);
         const compareStarted = Date.now();
