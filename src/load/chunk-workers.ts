@@ -49,7 +49,7 @@ export class ChunkWorker {
 			// without a limit each worker's heap grows by hundreds of MB before a full collection.
 			resourceLimits: {
 				maxOldGenerationSizeMb: 48,
-				maxYoungGenerationSizeMb: 4,
+				maxYoungGenerationSizeMb: 16,
 			},
 		});
 		this.worker.on("message", (reply: WorkerReply) => this.onReply(reply));

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
 import type Database from "better-sqlite3";
@@ -91,7 +92,10 @@ export interface ImportSqliteOptions {
 	resume?: boolean | string;
 	/** false: skip verification; a function: use it; default: src/verify's verifyImport when present. */
 	verify?: boolean | VerifyHook;
-	/** Encode rows in worker threads (default true); false: in the calling thread. */
+	/**
+	 * Scan and encode in worker threads, one per job. Default: only with 4 or more cores; with fewer,
+	 * PostgreSQL's COPY needs the other core and threads measured slower than the calling thread.
+	 */
 	threads?: boolean;
 	/** Rows per chunk (one COPY transaction and checkpoint each). Default 100 000. */
 	chunkRows?: number;
@@ -156,6 +160,7 @@ const DEFAULT_CHUNK_ROWS = 100_000;
 
 interface RunContext {
 	runId: string;
+	useThreads: boolean;
 	sourcePath: string;
 	/** Encoding threads, one per lane; empty: encode in this thread. */
 	workers: ChunkWorker[];
@@ -252,9 +257,10 @@ export async function importSqlite(
 			},
 		);
 	const db = openSqlite(path);
+	const useThreads = options.threads ?? availableParallelism() >= 4;
 	// Scanning and encoding run in worker threads, one per lane (see chunk-worker.ts).
 	const workers: ChunkWorker[] =
-		options.threads === false || options.resume
+		!useThreads || options.resume
 			? []
 			: Array.from({ length: jobs }, () => new ChunkWorker(path));
 	try {
@@ -391,6 +397,7 @@ export async function importSqlite(
 				crashPoint("import:after-run-created");
 				const ctx: RunContext = {
 					runId,
+					useThreads,
 					sourcePath: path,
 					workers,
 					plan,
@@ -819,11 +826,7 @@ async function loadData(ctx: RunContext): Promise<void> {
 		);
 	const slots = Math.max(1, Math.min(ctx.jobs, pending.length));
 	const workers = ctx.workers;
-	if (
-		workers.length === 0 &&
-		ctx.options.threads !== false &&
-		pending.length > 0
-	)
+	if (workers.length === 0 && ctx.useThreads && pending.length > 0)
 		for (let i = 0; i < slots; i++)
 			workers.push(new ChunkWorker(ctx.sourcePath));
 	// Each lane owns one worker: a worker encodes one chunk at a time.

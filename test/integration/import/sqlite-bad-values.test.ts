@@ -80,6 +80,7 @@ describe("unrepresentable values", () => {
 			schema: "lenient",
 			verify: false,
 			onBadValue: "quarantine",
+			threads: true,
 		});
 		assert.equal(result.ok, true, JSON.stringify(result.error));
 		const tags = result.tables.find((t) => t.source === "tags")!;

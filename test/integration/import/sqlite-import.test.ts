@@ -33,6 +33,7 @@ describe("importSqlite: the kitchen sink", () => {
 			schema: "sink",
 			verify: false,
 			jobs: 3,
+			threads: true,
 		});
 		assert.equal(
 			result.ok,
@@ -468,6 +469,7 @@ describe("importSqlite: options", () => {
 			schema: "big",
 			verify: false,
 			chunkRows: 128,
+			threads: true,
 			jobs: 2,
 		});
 		assert.equal(result.ok, true);
