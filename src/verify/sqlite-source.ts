@@ -86,14 +86,13 @@ export class SqliteTableReader implements SourceTableReader {
   integerKeyRange(): { min: bigint; max: bigint } | undefined {
     if (!this.keySource) return undefined;
     const key = quoteSqlite(this.keySource);
+    // min/max of the primary key come from its index (no scan). SQLite sorts integers before text,
+    // so a non-integer key shows up as a non-integer max: then chunks get a default width.
     const row = this.db
-      .prepare(
-        `select min(${key}) as lo, max(${key}) as hi, sum(typeof(${key}) <> 'integer') as other from ${quoteSqlite(this.table.sourceTable)}`,
-      )
+      .prepare(`select min(${key}) as lo, max(${key}) as hi from ${quoteSqlite(this.table.sourceTable)}`)
       .safeIntegers(true)
-      .get() as { lo: unknown; hi: unknown; other: unknown };
-    // An empty table has no range; key-range chunks then use a default width.
-    if (typeof row.lo !== "bigint" || typeof row.hi !== "bigint" || Number(row.other) > 0) return undefined;
+      .get() as { lo: unknown; hi: unknown };
+    if (typeof row.lo !== "bigint" || typeof row.hi !== "bigint") return undefined;
     return { min: row.lo, max: row.hi };
   }
 
