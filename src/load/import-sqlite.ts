@@ -160,6 +160,8 @@ const DEFAULT_CHUNK_ROWS = 100_000;
 
 interface RunContext {
 	runId: string;
+	/** Tables whose keys, indexes and ANALYZE are done (started as soon as their rows were in). */
+	finished: Set<string>;
 	useThreads: boolean;
 	sourcePath: string;
 	/** Encoding threads, one per lane; empty: encode in this thread. */
@@ -397,6 +399,7 @@ export async function importSqlite(
 				crashPoint("import:after-run-created");
 				const ctx: RunContext = {
 					runId,
+					finished: new Set(),
 					useThreads,
 					sourcePath: path,
 					workers,
@@ -829,16 +832,35 @@ async function loadData(ctx: RunContext): Promise<void> {
 	if (workers.length === 0 && ctx.useThreads && pending.length > 0)
 		for (let i = 0; i < slots; i++)
 			workers.push(new ChunkWorker(ctx.sourcePath));
-	// Each lane owns one worker: a worker encodes one chunk at a time.
-	await runParallel(pending, slots, async ({ table, chunk }, lane) => {
-		const worker = workers[lane];
-		await withClient(ctx.pool, (client) =>
-			loadChunk(ctx, client, table, chunk, worker),
-		);
-		const left = remaining.get(table.sourceName)! - 1;
-		remaining.set(table.sourceName, left);
-		if (left === 0) emitProgress(ctx, table, true);
-	});
+	// A table whose rows are all in gets its keys, indexes and ANALYZE at once, one table at a time
+	// (one extra connection), while the lanes go on loading the others.
+	let tails = Promise.resolve();
+	let loading = true;
+	try {
+		// Each lane owns one worker: a worker encodes one chunk at a time.
+		await runParallel(pending, slots, async ({ table, chunk }, lane) => {
+			const worker = workers[lane];
+			await withClient(ctx.pool, (client) =>
+				loadChunk(ctx, client, table, chunk, worker),
+			);
+			const left = remaining.get(table.sourceName)! - 1;
+			remaining.set(table.sourceName, left);
+			if (left === 0) {
+				emitProgress(ctx, table, true);
+				// Only while loading: after a failure the run stops, and --resume builds them in order.
+				if (loading)
+					tails = tails.then(() =>
+						loading ? finishTable(ctx, table) : undefined,
+					);
+			}
+		});
+	} catch (error) {
+		loading = false;
+		throw error;
+	} finally {
+		await tails.catch(() => undefined);
+	}
+	await tails;
 	// The threads are not needed after the data phase: their memory goes back now.
 	await Promise.all(workers.splice(0).map((w) => w.close()));
 	let all = 0;
@@ -1019,67 +1041,94 @@ async function checkCounts(
 		);
 }
 
-async function buildKeys(ctx: RunContext): Promise<void> {
+async function buildTableKeys(
+	ctx: RunContext,
+	table: TablePlan,
+): Promise<void> {
 	const schema = ctx.plan.targetSchema;
-	const failures: string[] = [];
-	await runParallel(ctx.plan.tables, ctx.jobs, async (table) => {
-		for (const key of table.keys) {
-			crashPoint("keys:before");
-			const r = await step(
-				ctx,
-				`key:${table.targetName}:${key.targetName}`,
-				async (client) => {
-					if (
-						await constraintExists(
-							client,
-							schema,
-							table.targetName,
-							key.targetName,
-						)
+	for (const key of table.keys) {
+		crashPoint("keys:before");
+		const r = await step(
+			ctx,
+			`key:${table.targetName}:${key.targetName}`,
+			async (client) => {
+				if (
+					await constraintExists(
+						client,
+						schema,
+						table.targetName,
+						key.targetName,
 					)
-						return "skipped";
-					await client.query(key.sql);
-					return "done";
-				},
-				{
-					beforeCommit: "keys:before-commit",
-					afterCommit: "keys:after-commit",
-				},
+				)
+					return "skipped";
+				await client.query(key.sql);
+				return "done";
+			},
+			{ beforeCommit: "keys:before-commit", afterCommit: "keys:after-commit" },
+		);
+		if (r.status === "failed")
+			ctx.warnings.push(
+				`key not created: ${table.targetName} ${key.kind} ${key.targetName}: ${r.detail}`,
 			);
-			if (r.status === "failed")
-				failures.push(
-					`${table.targetName} ${key.kind} ${key.targetName}: ${r.detail}`,
-				);
-		}
+	}
+}
+
+async function buildTableIndex(
+	ctx: RunContext,
+	index: TablePlan["indexes"][number],
+): Promise<void> {
+	const schema = ctx.plan.targetSchema;
+	crashPoint("index:before");
+	const r = await step(
+		ctx,
+		`index:${index.targetName}`,
+		async (client) => {
+			if (await relationExists(client, schema, index.targetName))
+				return "skipped";
+			await client.query(index.sql);
+			return "done";
+		},
+		{ beforeCommit: "index:before-commit", afterCommit: "index:after-commit" },
+	);
+	if (r.status === "failed")
+		ctx.warnings.push(`index ${index.targetName} not created: ${r.detail}`);
+}
+
+async function analyzeTable(ctx: RunContext, table: TablePlan): Promise<void> {
+	const name = `analyze:${table.targetName}`;
+	if (ctx.steps.get(name)?.status === "done") return;
+	crashPoint("analyze:before");
+	await withClient(ctx.pool, async (client) => {
+		await client.query(
+			`analyze ${quoteQualified(ctx.plan.targetSchema, table.targetName)}`,
+		);
+		await recordStep(client, ctx.runId, name, "done");
 	});
-	if (failures.length)
-		ctx.warnings.push(...failures.map((f) => `key not created: ${f}`));
+	ctx.steps.set(name, { step: name, status: "done", detail: null });
+	crashPoint("analyze:after");
+}
+
+/**
+ * Keys, indexes and ANALYZE of one table whose rows are all in: run while other tables still load,
+ * so that PostgreSQL builds them while pgshift is busy reading and encoding.
+ */
+async function finishTable(ctx: RunContext, table: TablePlan): Promise<void> {
+	await buildTableKeys(ctx, table);
+	for (const index of table.indexes) await buildTableIndex(ctx, index);
+	await analyzeTable(ctx, table);
+	ctx.finished.add(table.sourceName);
+}
+
+async function buildKeys(ctx: RunContext): Promise<void> {
+	const tables = ctx.plan.tables.filter((t) => !ctx.finished.has(t.sourceName));
+	await runParallel(tables, ctx.jobs, (table) => buildTableKeys(ctx, table));
 }
 
 async function buildIndexes(ctx: RunContext): Promise<void> {
-	const schema = ctx.plan.targetSchema;
-	const all = ctx.plan.tables.flatMap((table) =>
-		table.indexes.map((index) => ({ table, index })),
-	);
-	await runParallel(all, ctx.jobs, async ({ index }) => {
-		crashPoint("index:before");
-		const r = await step(
-			ctx,
-			`index:${index.targetName}`,
-			async (client) => {
-				if (await relationExists(client, schema, index.targetName))
-					return "skipped";
-				await client.query(index.sql);
-				return "done";
-			},
-			{
-				beforeCommit: "index:before-commit",
-				afterCommit: "index:after-commit",
-			},
-		);
-		if (r.status === "failed")
-			ctx.warnings.push(`index ${index.targetName} not created: ${r.detail}`);
-	});
+	const all = ctx.plan.tables
+		.filter((t) => !ctx.finished.has(t.sourceName))
+		.flatMap((table) => table.indexes.map((index) => ({ table, index })));
+	await runParallel(all, ctx.jobs, ({ index }) => buildTableIndex(ctx, index));
 }
 
 async function addConstraints(ctx: RunContext): Promise<void> {
@@ -1184,18 +1233,8 @@ async function createViews(ctx: RunContext): Promise<void> {
 }
 
 async function analyzeTables(ctx: RunContext): Promise<void> {
-	await runParallel(ctx.plan.tables, ctx.jobs, async (table) => {
-		const name = `analyze:${table.targetName}`;
-		if (ctx.steps.get(name)?.status === "done") return;
-		crashPoint("analyze:before");
-		await withClient(ctx.pool, async (client) => {
-			await client.query(
-				`analyze ${quoteQualified(ctx.plan.targetSchema, table.targetName)}`,
-			);
-			await recordStep(client, ctx.runId, name, "done");
-		});
-		crashPoint("analyze:after");
-	});
+	const tables = ctx.plan.tables.filter((t) => !ctx.finished.has(t.sourceName));
+	await runParallel(tables, ctx.jobs, (table) => analyzeTable(ctx, table));
 }
 
 async function runVerification(
