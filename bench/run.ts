@@ -31,7 +31,11 @@ function plan(args: BenchArgs): [ScenarioName, Scenario][] {
   const rows = args.rows ?? 600_000;
   const docs = args.docs ?? 100_000;
   const all: [ScenarioName, Scenario, "both" | "full"][] = [
-    ["sqlite", sqliteScenario({ name: "sqlite", rows, keepForVerify: true }), "both"],
+    [
+      "sqlite",
+      sqliteScenario({ name: "sqlite", rows, keepForVerify: true, repeats: args.quick ? 2 : 3 }),
+      "both",
+    ],
     ["verify", verifyScenario, "both"],
     ["ndjson", ndjsonScenario({ docs }), "both"],
     ["queries", queriesScenario({ name: "queries", docs, reuse: true }), "both"],
@@ -42,6 +46,7 @@ function plan(args: BenchArgs): [ScenarioName, Scenario][] {
         name: "sqlite-5m",
         rows: 5_000_000,
         keepForVerify: false,
+        repeats: 1,
       }),
       "full",
     ],

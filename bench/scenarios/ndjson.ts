@@ -7,7 +7,7 @@ import { generateDocuments } from "../generate-documents.ts";
 import type { BenchContext, Scenario } from "../lib/context.ts";
 import { documentImportArgs, importedTable, primaryKeyColumns } from "../lib/documents.ts";
 import { freshDatabase, settle } from "../lib/instance.ts";
-import { round, runMeasured, timed } from "../lib/measure.ts";
+import { type MeasuredRun, round, runMeasured, timed } from "../lib/measure.ts";
 import { failureText, parseJsonResult, pgshiftHelp, runPgshift, helpFailures } from "../lib/pgshift.ts";
 import { emptyScenario, ratio } from "../lib/result.ts";
 
@@ -30,6 +30,16 @@ async function firstLines(path: string, count: number): Promise<string[]> {
 function reportedRate(report: Record<string, unknown> | undefined): number | null {
   const value = report?.recordsPerSecond;
   return typeof value === "number" ? Math.round(value) : null;
+}
+
+async function execute(url: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
 }
 
 async function tableRows(url: string, table: string): Promise<number | null> {
@@ -80,16 +90,27 @@ export function ndjsonScenario(options: { docs: number }): Scenario {
     await admin.query("create table insert_docs (k_number text primary key, doc jsonb not null)");
     await admin.end();
     await settle(ctx.instance.adminUrl);
-    ctx.log("ndjson: psql \\copy into a jsonb column");
-    const copyRun = await runMeasured(
-      "bash",
-      [
-        "-c",
-        `set -o pipefail; psql "$PGURL" -X -q -v ON_ERROR_STOP=1 -c "\\copy copy_docs (doc) from pstdin with (format csv, quote e'\\x01', delimiter e'\\x02')" < "$NDJSON"`,
-      ],
-      { env: { ...process.env, PGURL: url, NDJSON: docs.ndjsonPath } },
-    );
-    const copyRows = await tableRows(url, "copy_docs");
+    // Three runs of the short \copy (a second or two of work is easily hit by a load burst); the fastest counts.
+    const copyRuns: MeasuredRun[] = [];
+    let copyRows: number | null = null;
+    for (let i = 1; i <= 3; i++) {
+      ctx.log(`ndjson: psql \\copy into a jsonb column (run ${i}/3)`);
+      await execute(url, "truncate copy_docs");
+      await settle(ctx.instance.adminUrl);
+      const copyRunI = await runMeasured(
+        "bash",
+        [
+          "-c",
+          `set -o pipefail; psql "$PGURL" -X -q -v ON_ERROR_STOP=1 -c "\\copy copy_docs (doc) from pstdin with (format csv, quote e'\\x01', delimiter e'\\x02')" < "$NDJSON"`,
+        ],
+        { env: { ...process.env, PGURL: url, NDJSON: docs.ndjsonPath } },
+      );
+      copyRuns.push(copyRunI);
+      copyRows = await tableRows(url, "copy_docs");
+      if (copyRunI.exitCode !== 0 || copyRows !== docs.count) break;
+    }
+    const copyRun =
+      copyRuns.find((r) => r.exitCode !== 0) ?? [...copyRuns].sort((a, b) => a.wallMs - b.wallMs)[0]!;
     const copyOk = copyRun.exitCode === 0 && copyRows === docs.count;
     const copyRate = copyOk ? docs.count / (copyRun.wallMs / 1000) : null;
 
@@ -121,23 +142,35 @@ export function ndjsonScenario(options: { docs: number }): Scenario {
     };
     if (help) {
       await settle(ctx.instance.adminUrl);
-      ctx.log("ndjson: pgshift import ndjson:");
-      const run = await runPgshift(
-        ctx.repoRoot,
-        documentImportArgs(help, {
-          source: `ndjson:${docs.ndjsonPath}`,
-          url,
-          table: "pgshift_ndjson",
-          jobs: ctx.jobs,
-        }),
-        { timeoutMs: 20 * 60_000 },
-      );
-      const rows = await tableRows(url, importedTable(parseJsonResult(run.stdout), "pgshift_ndjson"));
+      const ndjsonRuns: { run: MeasuredRun; rows: number | null }[] = [];
+      for (let i = 1; i <= 2; i++) {
+        ctx.log(`ndjson: pgshift import ndjson: (run ${i}/2)`);
+        await execute(url, "drop table if exists pgshift_ndjson");
+        await settle(ctx.instance.adminUrl);
+        const runI = await runPgshift(
+          ctx.repoRoot,
+          documentImportArgs(help, {
+            source: `ndjson:${docs.ndjsonPath}`,
+            url,
+            table: "pgshift_ndjson",
+            jobs: ctx.jobs,
+          }),
+          { timeoutMs: 20 * 60_000 },
+        );
+        const rowsI = await tableRows(url, importedTable(parseJsonResult(runI.stdout), "pgshift_ndjson"));
+        ndjsonRuns.push({ run: runI, rows: rowsI });
+        if (runI.exitCode !== 0 || rowsI !== docs.count) break;
+      }
+      const chosen =
+        ndjsonRuns.find((r) => r.run.exitCode !== 0 || r.rows !== docs.count) ??
+        [...ndjsonRuns].sort((a, b) => a.run.wallMs - b.run.wallMs)[0]!;
+      const { run, rows } = chosen;
       const ok = run.exitCode === 0 && rows === docs.count;
       pgshiftRate = ok ? docs.count / (run.wallMs / 1000) : null;
       pgshiftNdjson = {
         ok,
         wall_s: round(run.wallMs / 1000, 2),
+        wall_s_runs: ndjsonRuns.map((r) => round(r.run.wallMs / 1000, 2)),
         docs_per_s: pgshiftRate === null ? null : Math.round(pgshiftRate),
         peak_rss_mb: run.peakTreeRssMb,
         reported_docs_per_s: reportedRate(parseJsonResult(run.stdout)),
@@ -193,6 +226,7 @@ export function ndjsonScenario(options: { docs: number }): Scenario {
       psql_copy: {
         ok: copyOk,
         wall_s: round(copyRun.wallMs / 1000, 2),
+        wall_s_runs: copyRuns.map((r) => round(r.wallMs / 1000, 2)),
         docs_per_s: copyRate === null ? null : Math.round(copyRate),
         peak_rss_mb: copyRun.peakTreeRssMb,
         rows_loaded: copyRows,
@@ -259,7 +293,7 @@ export function ndjsonScenario(options: { docs: number }): Scenario {
     });
     result.notes.push(
       `Row-by-row INSERT was measured on the first ${lines.length.toLocaleString("en-US")} documents (one autocommitted INSERT per document into a keyed jsonb table, durable commit settings) and its rate extrapolated to ${docs.count.toLocaleString("en-US")}.`,
-      "psql \\copy loads each NDJSON line as-is into a single jsonb column (CSV format with quote and delimiter bytes that never occur); pgshift also extracts the key, hashes content and records provenance.",
+      "psql \\copy ran 3 times and pgshift's NDJSON import twice; the fastest complete run of each is compared (`wall_s_runs` lists all). psql \\copy loads each NDJSON line as-is into a single jsonb column (CSV format with quote and delimiter bytes that never occur); pgshift also extracts the key, hashes content and records provenance.",
     );
     result.status = pgshiftNdjson.ok
       ? pgshiftJson.ok

@@ -1,5 +1,5 @@
 import type { BenchContext } from "../lib/context.ts";
-import { round } from "../lib/measure.ts";
+import { type MeasuredRun, round } from "../lib/measure.ts";
 import { failureText, parseJsonResult, pgshiftSupports, runPgshift, helpFailures } from "../lib/pgshift.ts";
 import { emptyScenario, ratio, type ScenarioResult } from "../lib/result.ts";
 
@@ -27,12 +27,29 @@ export async function verifyScenario(ctx: BenchContext): Promise<ScenarioResult>
     result.ratios.verify_vs_import_time = ratio("pgshift verify wall / pgshift import wall", null, target);
     return result;
   }
-  ctx.log("verify: pgshift verify of the sqlite import");
-  const run = await runPgshift(
-    ctx.repoRoot,
-    ["verify", `sqlite:${imported.sqlite.path}`, "--to", imported.url, "--json", "--jobs", String(ctx.jobs)],
-    { timeoutMs: 25 * 60_000 },
-  );
+  // As many runs as the import had (best of N on both sides); any run that is not identical fails the scenario.
+  const repeats = ctx.mode === "quick" ? 2 : 3;
+  const runs: MeasuredRun[] = [];
+  for (let i = 1; i <= repeats; i++) {
+    ctx.log(`verify: pgshift verify of the sqlite import (run ${i}/${repeats})`);
+    runs.push(
+      await runPgshift(
+        ctx.repoRoot,
+        [
+          "verify",
+          `sqlite:${imported.sqlite.path}`,
+          "--to",
+          imported.url,
+          "--json",
+          "--jobs",
+          String(ctx.jobs),
+        ],
+        { timeoutMs: 25 * 60_000 },
+      ),
+    );
+  }
+  const failedRun = runs.find((r) => r.exitCode !== 0);
+  const run = failedRun ?? [...runs].sort((a, b) => a.wallMs - b.wallMs)[0]!;
   const report = parseJsonResult(run.stdout);
   const identical = run.exitCode === 0;
   const verifyS = round(run.wallMs / 1000, 2);
@@ -48,6 +65,7 @@ export async function verifyScenario(ctx: BenchContext): Promise<ScenarioResult>
       peak_rss_mb: run.peakTreeRssMb,
       exit_code: run.exitCode,
       identical,
+      wall_s_runs: runs.map((r) => round(r.wallMs / 1000, 2)),
       ...(report && typeof report.identical === "boolean" ? { reported_identical: report.identical } : {}),
     },
     import: { wall_s: importS, included_verification: imported.importVerified },
