@@ -130,14 +130,6 @@ export function scanTable(
 						const length = codePoints(value);
 						if (length > s.textMaxLength) s.textMaxLength = length;
 					}
-					if (json[i]) {
-						try {
-							JSON.parse(value);
-							s.textJson!++;
-						} catch {
-							// not JSON: counted by its absence
-						}
-					}
 					if (dates[i]) {
 						const m = ISO_DATE_TIME.exec(value);
 						if (m && validDay(Number(m[1]), Number(m[2]), Number(m[3]))) {
@@ -156,6 +148,19 @@ export function scanTable(
 			}
 		}
 	}
+	// JSON validity is counted by SQLite itself (strict RFC 8259, like PostgreSQL's jsonb input):
+	// an order of magnitude cheaper than JSON.parse on every value.
+	columns.forEach((column, i) => {
+		if (!json[i] || all[i]!.texts === 0) return;
+		const c = q(column.name);
+		const [valid] = db
+			.prepare(
+				`select count(*) from ${q(table.name)} where typeof(${c}) = 'text' and json_valid(${c})`,
+			)
+			.raw(true)
+			.get() as [number];
+		all[i]!.textJson = valid;
+	});
 	const stats: TableStats = { rows, columns: new Map() };
 	columns.forEach((column, i) => {
 		stats.columns.set(column.name, all[i]!);
