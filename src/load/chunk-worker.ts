@@ -12,89 +12,85 @@ import { type ChunkJob, encodeChunk } from "./chunk-encoder.ts";
 export const CREDITS = 3;
 
 export type WorkerRequest =
-	| { type: "chunk"; id: number; job: ChunkJob }
-	| { type: "credit"; id: number }
-	| { type: "scan"; id: number; table: SqliteTable };
+  | { type: "chunk"; id: number; job: ChunkJob }
+  | { type: "credit"; id: number }
+  | { type: "scan"; id: number; table: SqliteTable };
 export type WorkerReply =
-	| { type: "scanned"; id: number; stats: TableStats }
-	| { type: "data"; id: number; bytes: Uint8Array; rowsRead: number }
-	| {
-			type: "done";
-			id: number;
-			rowsRead: number;
-			conversions: number[];
-			quarantined: {
-				location: string;
-				column: string;
-				reason: string;
-				raw: Uint8Array;
-			}[];
-	  }
-	| {
-			type: "error";
-			id: number;
-			code: string;
-			message: string;
-			details: Record<string, unknown>;
-	  };
+  | { type: "scanned"; id: number; stats: TableStats }
+  | { type: "data"; id: number; bytes: Uint8Array; rowsRead: number }
+  | {
+      type: "done";
+      id: number;
+      rowsRead: number;
+      conversions: number[];
+      quarantined: {
+        location: string;
+        column: string;
+        reason: string;
+        raw: Uint8Array;
+      }[];
+    }
+  | {
+      type: "error";
+      id: number;
+      code: string;
+      message: string;
+      details: Record<string, unknown>;
+    };
 
 const port = parentPort;
 if (port) {
-	const db = openSqlite((workerData as { path: string }).path);
-	const encoder = new TextEncoder();
-	let credits = CREDITS;
-	let waiting: (() => void) | undefined;
-	port.on("message", (message: WorkerRequest) => {
-		if (message.type === "credit") {
-			credits++;
-			const wake = waiting;
-			waiting = undefined;
-			wake?.();
-			return;
-		}
-		if (message.type === "scan") {
-			try {
-				port.postMessage({
-					type: "scanned",
-					id: message.id,
-					stats: scanTable(db, message.table),
-				} satisfies WorkerReply);
-			} catch (error) {
-				const e = error as Error & { code?: string };
-				port.postMessage({
-					type: "error",
-					id: message.id,
-					code: e.code ?? "internal",
-					message: e.message,
-					details: {},
-				} satisfies WorkerReply);
-			}
-			return;
-		}
-		credits = CREDITS;
-		const { id, job } = message;
-		encodeChunk(db, job, async (data, rowsRead) => {
-			const bytes = encoder.encode(data);
-			credits--;
-			port.postMessage(
-				{ type: "data", id, bytes, rowsRead } satisfies WorkerReply,
-				[bytes.buffer],
-			);
-			if (credits <= 0)
-				await new Promise<void>((resolve) => (waiting = resolve));
-		}).then(
-			(output) => {
-				port.postMessage({ type: "done", id, ...output } satisfies WorkerReply);
-			},
-			(error: Error & { code?: string; details?: Record<string, unknown> }) => {
-				port.postMessage({
-					type: "error",
-					id,
-					code: error.code ?? "internal",
-					message: error.message,
-					details: error.details ?? {},
-				} satisfies WorkerReply);
-			},
-		);
-	});
+  const db = openSqlite((workerData as { path: string }).path);
+  const encoder = new TextEncoder();
+  let credits = CREDITS;
+  let waiting: (() => void) | undefined;
+  port.on("message", (message: WorkerRequest) => {
+    if (message.type === "credit") {
+      credits++;
+      const wake = waiting;
+      waiting = undefined;
+      wake?.();
+      return;
+    }
+    if (message.type === "scan") {
+      try {
+        port.postMessage({
+          type: "scanned",
+          id: message.id,
+          stats: scanTable(db, message.table),
+        } satisfies WorkerReply);
+      } catch (error) {
+        const e = error as Error & { code?: string };
+        port.postMessage({
+          type: "error",
+          id: message.id,
+          code: e.code ?? "internal",
+          message: e.message,
+          details: {},
+        } satisfies WorkerReply);
+      }
+      return;
+    }
+    credits = CREDITS;
+    const { id, job } = message;
+    encodeChunk(db, job, async (data, rowsRead) => {
+      const bytes = encoder.encode(data);
+      credits--;
+      port.postMessage({ type: "data", id, bytes, rowsRead } satisfies WorkerReply, [bytes.buffer]);
+      if (credits <= 0) await new Promise<void>((resolve) => (waiting = resolve));
+    }).then(
+      (output) => {
+        port.postMessage({ type: "done", id, ...output } satisfies WorkerReply);
+      },
+      (error: Error & { code?: string; details?: Record<string, unknown> }) => {
+        port.postMessage({
+          type: "error",
+          id,
+          code: error.code ?? "internal",
+          message: error.message,
+          details: error.details ?? {},
+        } satisfies WorkerReply);
+      },
+    );
+  });
 }

@@ -8,9 +8,9 @@ import type { InternalSchemaPart } from "../pg/internal-schema.ts";
  * post-data step (index, constraint, view...), each committed with the DDL it records.
  */
 export const importPart: InternalSchemaPart = {
-	name: "import",
-	steps: [
-		`create table pgshift.import_runs (
+  name: "import",
+  steps: [
+    `create table pgshift.import_runs (
        run_id text primary key,
        source text not null,
        source_path text not null,
@@ -50,89 +50,78 @@ export const importPart: InternalSchemaPart = {
        done_at timestamptz not null default now(),
        primary key (run_id, step)
      )`,
-	],
+  ],
 };
 
 export interface ChunkRecord {
-	sourceTable: string;
-	chunk: number;
-	status: "pending" | "done";
-	rowsRead: number;
-	rowsLoaded: number;
-	rowsQuarantined: number;
-	conversions: Record<string, number>;
-	seconds: number;
+  sourceTable: string;
+  chunk: number;
+  status: "pending" | "done";
+  rowsRead: number;
+  rowsLoaded: number;
+  rowsQuarantined: number;
+  conversions: Record<string, number>;
+  seconds: number;
 }
 
-export async function readChunks(
-	client: pg.ClientBase,
-	runId: string,
-): Promise<ChunkRecord[]> {
-	const { rows } = await client.query(
-		`select source_table, chunk, status, rows_read, rows_loaded, rows_quarantined, conversions, seconds
+export async function readChunks(client: pg.ClientBase, runId: string): Promise<ChunkRecord[]> {
+  const { rows } = await client.query(
+    `select source_table, chunk, status, rows_read, rows_loaded, rows_quarantined, conversions, seconds
        from pgshift.import_chunks where run_id = $1 order by source_table, chunk`,
-		[runId],
-	);
-	return rows.map((r) => ({
-		sourceTable: r.source_table,
-		chunk: r.chunk,
-		status: r.status,
-		rowsRead: Number(r.rows_read ?? 0),
-		rowsLoaded: Number(r.rows_loaded ?? 0),
-		rowsQuarantined: Number(r.rows_quarantined ?? 0),
-		conversions: r.conversions ?? {},
-		seconds: r.seconds ?? 0,
-	}));
+    [runId],
+  );
+  return rows.map((r) => ({
+    sourceTable: r.source_table,
+    chunk: r.chunk,
+    status: r.status,
+    rowsRead: Number(r.rows_read ?? 0),
+    rowsLoaded: Number(r.rows_loaded ?? 0),
+    rowsQuarantined: Number(r.rows_quarantined ?? 0),
+    conversions: r.conversions ?? {},
+    seconds: r.seconds ?? 0,
+  }));
 }
 
 export interface StepRecord {
-	step: string;
-	status: "done" | "failed" | "skipped";
-	detail: string | null;
+  step: string;
+  status: "done" | "failed" | "skipped";
+  detail: string | null;
 }
 
-export async function readSteps(
-	client: pg.ClientBase,
-	runId: string,
-): Promise<Map<string, StepRecord>> {
-	const { rows } = await client.query(
-		"select step, status, detail from pgshift.import_steps where run_id = $1",
-		[runId],
-	);
-	return new Map(
-		rows.map((r) => [
-			r.step,
-			{ step: r.step, status: r.status, detail: r.detail },
-		]),
-	);
+export async function readSteps(client: pg.ClientBase, runId: string): Promise<Map<string, StepRecord>> {
+  const { rows } = await client.query(
+    "select step, status, detail from pgshift.import_steps where run_id = $1",
+    [runId],
+  );
+  return new Map(rows.map((r) => [r.step, { step: r.step, status: r.status, detail: r.detail }]));
 }
 
 /** Records a step; call inside the transaction that did the step's work. */
 export async function recordStep(
-	client: pg.ClientBase,
-	runId: string,
-	step: string,
-	status: StepRecord["status"],
-	detail?: string,
+  client: pg.ClientBase,
+  runId: string,
+  step: string,
+  status: StepRecord["status"],
+  detail?: string,
 ): Promise<void> {
-	await client.query(
-		`insert into pgshift.import_steps (run_id, step, status, detail) values ($1, $2, $3, $4)
+  await client.query(
+    `insert into pgshift.import_steps (run_id, step, status, detail) values ($1, $2, $3, $4)
      on conflict (run_id, step) do update set status = excluded.status, detail = excluded.detail, done_at = now()`,
-		[runId, step, status, detail ?? null],
-	);
+    [runId, step, status, detail ?? null],
+  );
 }
 
 export async function setRunPhase(
-	client: pg.ClientBase,
-	runId: string,
-	phase: string,
-	status: "running" | "failed" | "completed" = "running",
-	error?: string,
+  client: pg.ClientBase,
+  runId: string,
+  phase: string,
+  status: "running" | "failed" | "completed" = "running",
+  error?: string,
 ): Promise<void> {
-	await client.query(
-		`update pgshift.import_runs set phase = $2, status = $3, error = $4, updated_at = now(),
+  await client.query(
+    `update pgshift.import_runs set phase = $2, status = $3, error = $4, updated_at = now(),
        finished_at = case when $3 = 'running' then null else now() end
      where run_id = $1`,
-		[runId, phase, status, error ?? null],
-	);
+    [runId, phase, status, error ?? null],
+  );
 }

@@ -1,10 +1,6 @@
 /** The load pipeline: SQLite import, checkpoints, crash points, quarantine. */
 
-export type {
-	ColumnPlan,
-	ImportPlan,
-	TablePlan as ImportTablePlan,
-} from "../schema/plan.ts";
+export type { ColumnPlan, ImportPlan, TablePlan as ImportTablePlan } from "../schema/plan.ts";
 export * from "./chunk-encoder.ts";
 export * from "./crash-points.ts";
 export * from "./import-sqlite.ts";

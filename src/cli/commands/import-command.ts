@@ -2,11 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { ExitCode, UsageError } from "../../errors.ts";
-import {
-	type IfExists,
-	type ImportResult,
-	importSqlite,
-} from "../../load/import-sqlite.ts";
+import { type IfExists, type ImportResult, importSqlite } from "../../load/import-sqlite.ts";
 import type { BadValuePolicy } from "../../load/quarantine.ts";
 import type { NamingPolicy } from "../../schema/naming.ts";
 import { parseSourceSpec } from "../../sources/source-spec.ts";
@@ -16,302 +12,216 @@ import { renderTable } from "../output.ts";
 import { runDocumentImport } from "./import-documents.ts";
 
 interface ImportFlags {
-	tables?: string;
-	exclude?: string;
-	naming?: string;
-	ifExists?: string;
-	dryRun?: boolean;
-	onBadValue?: string;
-	resume?: boolean | string;
-	verify?: boolean;
-	report?: string;
-	chunkRows?: string;
-	[documentFlag: string]: unknown;
+  tables?: string;
+  exclude?: string;
+  naming?: string;
+  ifExists?: string;
+  dryRun?: boolean;
+  onBadValue?: string;
+  resume?: boolean | string;
+  verify?: boolean;
+  report?: string;
+  chunkRows?: string;
+  [documentFlag: string]: unknown;
 }
 
 function oneOf<T extends string>(
-	value: string | undefined,
-	allowed: readonly T[],
-	flag: string,
+  value: string | undefined,
+  allowed: readonly T[],
+  flag: string,
 ): T | undefined {
-	if (value === undefined) return undefined;
-	if (!(allowed as readonly string[]).includes(value))
-		throw new UsageError(
-			`${flag} must be one of ${allowed.join(", ")}, not "${value}"`,
-		);
-	return value as T;
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value))
+    throw new UsageError(`${flag} must be one of ${allowed.join(", ")}, not "${value}"`);
+  return value as T;
 }
 
 function names(list: string | undefined): string[] | undefined {
-	if (list === undefined) return undefined;
-	const items = list
-		.split(",")
-		.map((s) => s.trim())
-		.filter(Boolean);
-	return items.length ? items : undefined;
+  if (list === undefined) return undefined;
+  const items = list
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return items.length ? items : undefined;
 }
 
 function collect(value: string, previous: string[] = []): string[] {
-	return [...previous, value];
+  return [...previous, value];
 }
 
 function seconds(value: number): string {
-	return value < 10 ? `${value.toFixed(2)} s` : `${value.toFixed(1)} s`;
+  return value < 10 ? `${value.toFixed(2)} s` : `${value.toFixed(1)} s`;
 }
 
-function renderSqliteResult(
-	result: ImportResult,
-	reportPath: string | undefined,
-): string {
-	if (result.dryRun) {
-		const lines = [
-			`-- pgshift import ${result.source.spec}: plan only (--dry-run), nothing was changed`,
-		];
-		lines.push(...result.sql.map((s) => `${s};`));
-		if (result.notes.length) {
-			lines.push("", "-- decisions and things not translated:");
-			for (const note of result.notes)
-				lines.push(
-					`--   ${note.object}: ${note.message}${note.sql ? ` [${note.sql.replace(/\s+/g, " ")}]` : ""}`,
-				);
-		}
-		return lines.join("\n");
-	}
-	const rows = result.tables.map((t) => [
-		t.target === t.source ? t.target : `${t.source} -> ${t.target}`,
-		t.rowsRead,
-		t.rowsLoaded,
-		t.rowsQuarantined,
-		Object.values(t.conversions).reduce((a, b) => a + b, 0),
-		t.status === "complete"
-			? seconds(t.seconds)
-			: `${t.status} (${t.chunks.done}/${t.chunks.total} chunks)`,
-	]);
-	const lines = [
-		renderTable(
-			["table", "rows read", "loaded", "quarantined", "conversions", "time"],
-			rows,
-		),
-	];
-	lines.push(
-		"",
-		`${result.totals.rowsLoaded} rows loaded into schema ${result.schema} at ${result.target.url} in ${seconds(result.seconds)}` +
-			(result.phases.data ? ` (data ${seconds(result.phases.data)})` : ""),
-	);
-	if (result.totals.rowsQuarantined)
-		lines.push(
-			`${result.totals.rowsQuarantined} row(s) quarantined: select * from pgshift.quarantine where run_id = '${result.runId}'`,
-		);
-	if (result.verification) {
-		const v = result.verification as { identical: boolean };
-		lines.push(
-			v.identical
-				? "verified: identical (counts and per-row checksums)"
-				: "verification: DIFFERENCES found (see the report)",
-		);
-	} else if (result.ok)
-		lines.push(
-			"verified: row counts read back from PostgreSQL match the rows read",
-		);
-	const typeNotes = result.notes.filter((n) => n.kind !== "type");
-	if (typeNotes.length) {
-		lines.push("", "not translated / reported:");
-		for (const note of typeNotes)
-			lines.push(`  - ${note.object}: ${note.message}`);
-	}
-	if (result.warnings.length) {
-		lines.push("", "warnings:");
-		for (const warning of result.warnings) lines.push(`  ! ${warning}`);
-	}
-	if (result.error) {
-		lines.push("", `import failed: ${result.error.message}`);
-		const complete = result.tables
-			.filter((t) => t.status === "complete")
-			.map((t) => t.target);
-		const incomplete = result.tables
-			.filter((t) => t.status !== "complete")
-			.map((t) => t.target);
-		lines.push(
-			`  complete:   ${complete.join(", ") || "-"}`,
-			`  incomplete: ${incomplete.join(", ") || "-"}`,
-		);
-		for (const next of result.nextSteps) lines.push(`  ${next}`);
-	}
-	if (reportPath) lines.push(`report: ${reportPath}`);
-	return lines.join("\n");
+function renderSqliteResult(result: ImportResult, reportPath: string | undefined): string {
+  if (result.dryRun) {
+    const lines = [`-- pgshift import ${result.source.spec}: plan only (--dry-run), nothing was changed`];
+    lines.push(...result.sql.map((s) => `${s};`));
+    if (result.notes.length) {
+      lines.push("", "-- decisions and things not translated:");
+      for (const note of result.notes)
+        lines.push(
+          `--   ${note.object}: ${note.message}${note.sql ? ` [${note.sql.replace(/\s+/g, " ")}]` : ""}`,
+        );
+    }
+    return lines.join("\n");
+  }
+  const rows = result.tables.map((t) => [
+    t.target === t.source ? t.target : `${t.source} -> ${t.target}`,
+    t.rowsRead,
+    t.rowsLoaded,
+    t.rowsQuarantined,
+    Object.values(t.conversions).reduce((a, b) => a + b, 0),
+    t.status === "complete" ? seconds(t.seconds) : `${t.status} (${t.chunks.done}/${t.chunks.total} chunks)`,
+  ]);
+  const lines = [renderTable(["table", "rows read", "loaded", "quarantined", "conversions", "time"], rows)];
+  lines.push(
+    "",
+    `${result.totals.rowsLoaded} rows loaded into schema ${result.schema} at ${result.target.url} in ${seconds(result.seconds)}` +
+      (result.phases.data ? ` (data ${seconds(result.phases.data)})` : ""),
+  );
+  if (result.totals.rowsQuarantined)
+    lines.push(
+      `${result.totals.rowsQuarantined} row(s) quarantined: select * from pgshift.quarantine where run_id = '${result.runId}'`,
+    );
+  if (result.verification) {
+    const v = result.verification as { identical: boolean };
+    lines.push(
+      v.identical
+        ? "verified: identical (counts and per-row checksums)"
+        : "verification: DIFFERENCES found (see the report)",
+    );
+  } else if (result.ok) lines.push("verified: row counts read back from PostgreSQL match the rows read");
+  const typeNotes = result.notes.filter((n) => n.kind !== "type");
+  if (typeNotes.length) {
+    lines.push("", "not translated / reported:");
+    for (const note of typeNotes) lines.push(`  - ${note.object}: ${note.message}`);
+  }
+  if (result.warnings.length) {
+    lines.push("", "warnings:");
+    for (const warning of result.warnings) lines.push(`  ! ${warning}`);
+  }
+  if (result.error) {
+    lines.push("", `import failed: ${result.error.message}`);
+    const complete = result.tables.filter((t) => t.status === "complete").map((t) => t.target);
+    const incomplete = result.tables.filter((t) => t.status !== "complete").map((t) => t.target);
+    lines.push(
+      `  complete:   ${complete.join(", ") || "-"}`,
+      `  incomplete: ${incomplete.join(", ") || "-"}`,
+    );
+    for (const next of result.nextSteps) lines.push(`  ${next}`);
+  }
+  if (reportPath) lines.push(`report: ${reportPath}`);
+  return lines.join("\n");
 }
 
 async function runSqliteImport(
-	ctx: CommandContext,
-	path: string,
-	spec: string,
-	opts: ImportFlags,
+  ctx: CommandContext,
+  path: string,
+  spec: string,
+  opts: ImportFlags,
 ): Promise<number> {
-	const settings = ctx.settings;
-	const naming = oneOf<NamingPolicy>(
-		opts.naming,
-		["keep", "snake"],
-		"--naming",
-	);
-	const ifExists = oneOf<IfExists>(
-		opts.ifExists,
-		["fail", "replace", "append"],
-		"--if-exists",
-	);
-	const onBadValue = oneOf<BadValuePolicy>(
-		opts.onBadValue,
-		["fail", "quarantine"],
-		"--on-bad-value",
-	);
-	let chunkRows: number | undefined;
-	if (opts.chunkRows !== undefined) {
-		chunkRows = Number(opts.chunkRows);
-		if (!Number.isInteger(chunkRows) || chunkRows < 1)
-			throw new UsageError(
-				`--chunk-rows must be a positive integer, not "${opts.chunkRows}"`,
-			);
-	}
-	const tables = names(opts.tables);
-	const exclude = names(opts.exclude);
-	const pool = await ctx.pool({ max: settings.jobs + 2 });
-	const result = await importSqlite({
-		path,
-		spec,
-		pool,
-		schema: settings.schema,
-		jobs: settings.jobs,
-		...(tables ? { tables } : {}),
-		...(exclude ? { exclude } : {}),
-		...(naming ? { naming } : {}),
-		...(ifExists ? { ifExists } : {}),
-		...(onBadValue ? { onBadValue } : {}),
-		...(chunkRows ? { chunkRows } : {}),
-		...(opts.resume ? { resume: opts.resume } : {}),
-		dryRun: Boolean(opts.dryRun),
-		verify: opts.verify !== false,
-		onProgress: ctx.progress.onProgress,
-	});
-	ctx.progress.stop();
-	let reportPath: string | undefined;
-	if (!result.dryRun || opts.report) {
-		reportPath = resolve(
-			opts.report ??
-				join(settings.reportDir, `import-${result.runId ?? "dry-run"}.json`),
-		);
-		await mkdir(dirname(reportPath), { recursive: true });
-		await writeFile(
-			reportPath,
-			`${JSON.stringify({ kind: "import-sqlite", ...result }, jsonSafe, 2)}\n`,
-		);
-	}
-	ctx.out.result({ ...result, report: reportPath }, () =>
-		renderSqliteResult(result, reportPath),
-	);
-	if (result.ok) return ExitCode.ok;
-	if (result.error?.code === "verify_mismatch") return ExitCode.mismatch;
-	return ExitCode.failure;
+  const settings = ctx.settings;
+  const naming = oneOf<NamingPolicy>(opts.naming, ["keep", "snake"], "--naming");
+  const ifExists = oneOf<IfExists>(opts.ifExists, ["fail", "replace", "append"], "--if-exists");
+  const onBadValue = oneOf<BadValuePolicy>(opts.onBadValue, ["fail", "quarantine"], "--on-bad-value");
+  let chunkRows: number | undefined;
+  if (opts.chunkRows !== undefined) {
+    chunkRows = Number(opts.chunkRows);
+    if (!Number.isInteger(chunkRows) || chunkRows < 1)
+      throw new UsageError(`--chunk-rows must be a positive integer, not "${opts.chunkRows}"`);
+  }
+  const tables = names(opts.tables);
+  const exclude = names(opts.exclude);
+  const pool = await ctx.pool({ max: settings.jobs + 2 });
+  const result = await importSqlite({
+    path,
+    spec,
+    pool,
+    schema: settings.schema,
+    jobs: settings.jobs,
+    ...(tables ? { tables } : {}),
+    ...(exclude ? { exclude } : {}),
+    ...(naming ? { naming } : {}),
+    ...(ifExists ? { ifExists } : {}),
+    ...(onBadValue ? { onBadValue } : {}),
+    ...(chunkRows ? { chunkRows } : {}),
+    ...(opts.resume ? { resume: opts.resume } : {}),
+    dryRun: Boolean(opts.dryRun),
+    verify: opts.verify !== false,
+    onProgress: ctx.progress.onProgress,
+  });
+  ctx.progress.stop();
+  let reportPath: string | undefined;
+  if (!result.dryRun || opts.report) {
+    reportPath = resolve(opts.report ?? join(settings.reportDir, `import-${result.runId ?? "dry-run"}.json`));
+    await mkdir(dirname(reportPath), { recursive: true });
+    await writeFile(reportPath, `${JSON.stringify({ kind: "import-sqlite", ...result }, jsonSafe, 2)}\n`);
+  }
+  ctx.out.result({ ...result, report: reportPath }, () => renderSqliteResult(result, reportPath));
+  if (result.ok) return ExitCode.ok;
+  if (result.error?.code === "verify_mismatch") return ExitCode.mismatch;
+  return ExitCode.failure;
 }
 
 function jsonSafe(_key: string, value: unknown): unknown {
-	return typeof value === "bigint" ? value.toString() : value;
+  return typeof value === "bigint" ? value.toString() : value;
 }
 
 export function registerImportCommand(program: Command): void {
-	program
-		.command("import")
-		.description(
-			"import a SQLite database (sqlite:PATH or *.db/*.sqlite/*.sqlite3), JSON documents (json:DIR|FILE), NDJSON or CSV into PostgreSQL",
-		)
-		.argument(
-			"<source>",
-			"sqlite:PATH, json:DIR, json:FILE, ndjson:FILE[.gz], csv:FILE, or a path with a known extension",
-		)
-		.option("--tables <list>", "SQLite: only these tables (comma-separated)")
-		.option("--exclude <list>", "SQLite: skip these tables (comma-separated)")
-		.option(
-			"--naming <policy>",
-			"SQLite: keep (names exactly, quoted) or snake (lower_snake_case)",
-			undefined,
-		)
-		.option(
-			"--if-exists <policy>",
-			"SQLite: when a target table exists: fail, replace (drop and recreate) or append",
-		)
-		.option(
-			"--dry-run",
-			"SQLite: print the DDL plan and the type decisions, change nothing",
-		)
-		.option(
-			"--resume [runId]",
-			"SQLite: continue the last unfinished import of this source (committed chunks are kept)",
-		)
-		.option(
-			"--no-verify",
-			"skip the checksum verification after loading (row counts are still checked)",
-		)
-		.option(
-			"--chunk-rows <n>",
-			"SQLite: rows per COPY transaction and checkpoint (default 100000)",
-		)
-		.option(
-			"--on-bad-value <policy>",
-			"unrepresentable values: fail (default) or quarantine the whole row in pgshift.quarantine",
-		)
-		.option(
-			"--report <path>",
-			"where to write the JSON report (default under the report directory)",
-		)
-		.option(
-			"--table <name>",
-			"documents: target table (default: file or directory name)",
-		)
-		.option(
-			"--key <pointers>",
-			"documents: JSON pointer(s) of the key, comma-separated (e.g. /k_number)",
-		)
-		.option(
-			"--records <pointer>",
-			"documents: JSON pointer of the records array in each file (e.g. /results)",
-		)
-		.option("--mode <mode>", "documents: insert, upsert or replace")
-		.option(
-			"--mirror",
-			"documents: with upsert, delete keys no longer in the source",
-		)
-		.option(
-			"--column <spec>",
-			"documents: extra typed column NAME=/pointer:type (repeatable)",
-			collect,
-		)
-		.option("--gin", "documents: add a GIN (jsonb_path_ops) index on doc")
-		.option(
-			"--trgm <pointer>",
-			"documents: add a trigram index on this path (repeatable)",
-			collect,
-		)
-		.option(
-			"--typed",
-			"documents: typed table with inferred columns (default for CSV)",
-		)
-		.option(
-			"--flatten",
-			"documents: flatten nested objects into columns (typed tables)",
-		)
-		.option("--delimiter <char>", "CSV: field delimiter (default ,)")
-		.option(
-			"--encoding <name>",
-			"CSV: text encoding of the file (default utf8)",
-		)
-		.option(
-			"--duplicates <policy>",
-			"documents: duplicate keys within one import: fail or last-wins",
-		)
-		.action(
-			action(async (ctx, source: string, opts: ImportFlags) => {
-				const spec = parseSourceSpec(source);
-				if (spec.kind === "sqlite")
-					return runSqliteImport(ctx, spec.path, spec.spec, opts);
-				return runDocumentImport(ctx, spec, { ...ctx.globals, ...opts });
-			}),
-		);
+  program
+    .command("import")
+    .description(
+      "import a SQLite database (sqlite:PATH or *.db/*.sqlite/*.sqlite3), JSON documents (json:DIR|FILE), NDJSON or CSV into PostgreSQL",
+    )
+    .argument(
+      "<source>",
+      "sqlite:PATH, json:DIR, json:FILE, ndjson:FILE[.gz], csv:FILE, or a path with a known extension",
+    )
+    .option("--tables <list>", "SQLite: only these tables (comma-separated)")
+    .option("--exclude <list>", "SQLite: skip these tables (comma-separated)")
+    .option(
+      "--naming <policy>",
+      "SQLite: keep (names exactly, quoted) or snake (lower_snake_case)",
+      undefined,
+    )
+    .option(
+      "--if-exists <policy>",
+      "SQLite: when a target table exists: fail, replace (drop and recreate) or append",
+    )
+    .option("--dry-run", "SQLite: print the DDL plan and the type decisions, change nothing")
+    .option(
+      "--resume [runId]",
+      "SQLite: continue the last unfinished import of this source (committed chunks are kept)",
+    )
+    .option("--no-verify", "skip the checksum verification after loading (row counts are still checked)")
+    .option("--chunk-rows <n>", "SQLite: rows per COPY transaction and checkpoint (default 100000)")
+    .option(
+      "--on-bad-value <policy>",
+      "unrepresentable values: fail (default) or quarantine the whole row in pgshift.quarantine",
+    )
+    .option("--report <path>", "where to write the JSON report (default under the report directory)")
+    .option("--table <name>", "documents: target table (default: file or directory name)")
+    .option("--key <pointers>", "documents: JSON pointer(s) of the key, comma-separated (e.g. /k_number)")
+    .option(
+      "--records <pointer>",
+      "documents: JSON pointer of the records array in each file (e.g. /results)",
+    )
+    .option("--mode <mode>", "documents: insert, upsert or replace")
+    .option("--mirror", "documents: with upsert, delete keys no longer in the source")
+    .option("--column <spec>", "documents: extra typed column NAME=/pointer:type (repeatable)", collect)
+    .option("--gin", "documents: add a GIN (jsonb_path_ops) index on doc")
+    .option("--trgm <pointer>", "documents: add a trigram index on this path (repeatable)", collect)
+    .option("--typed", "documents: typed table with inferred columns (default for CSV)")
+    .option("--flatten", "documents: flatten nested objects into columns (typed tables)")
+    .option("--delimiter <char>", "CSV: field delimiter (default ,)")
+    .option("--encoding <name>", "CSV: text encoding of the file (default utf8)")
+    .option("--duplicates <policy>", "documents: duplicate keys within one import: fail or last-wins")
+    .action(
+      action(async (ctx, source: string, opts: ImportFlags) => {
+        const spec = parseSourceSpec(source);
+        if (spec.kind === "sqlite") return runSqliteImport(ctx, spec.path, spec.spec, opts);
+        return runDocumentImport(ctx, spec, { ...ctx.globals, ...opts });
+      }),
+    );
 }

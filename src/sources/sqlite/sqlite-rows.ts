@@ -3,47 +3,43 @@ import Database from "better-sqlite3";
 import { PgshiftError } from "../../errors.ts";
 
 function q(name: string): string {
-	return `"${name.replace(/"/g, '""')}"`;
+  return `"${name.replace(/"/g, '""')}"`;
 }
 
 /** Opens a SQLite file read-only; a precise error when it is missing or not a SQLite database. */
 export function openSqlite(path: string): Database.Database {
-	if (!existsSync(path))
-		throw new PgshiftError(
-			"source_not_found",
-			`SQLite file ${path} does not exist`,
-			{ details: { path } },
-		);
-	let db: Database.Database;
-	try {
-		db = new Database(path, { readonly: true, fileMustExist: true });
-		db.prepare("select count(*) from sqlite_schema").get();
-	} catch (error) {
-		throw new PgshiftError(
-			"source_unreadable",
-			`${path} cannot be read as a SQLite database: ${(error as Error).message}`,
-			{
-				cause: error,
-				details: { path },
-			},
-		);
-	}
-	return db;
+  if (!existsSync(path))
+    throw new PgshiftError("source_not_found", `SQLite file ${path} does not exist`, { details: { path } });
+  let db: Database.Database;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    db.prepare("select count(*) from sqlite_schema").get();
+  } catch (error) {
+    throw new PgshiftError(
+      "source_unreadable",
+      `${path} cannot be read as a SQLite database: ${(error as Error).message}`,
+      {
+        cause: error,
+        details: { path },
+      },
+    );
+  }
+  return db;
 }
 
 export interface RowSource {
-	table: string;
-	columns: readonly string[];
-	withoutRowid: boolean;
-	/** Return integers as bigint (needed when any value is beyond 2^53). */
-	bigIntegers: boolean;
+  table: string;
+  columns: readonly string[];
+  withoutRowid: boolean;
+  /** Return integers as bigint (needed when any value is beyond 2^53). */
+  bigIntegers: boolean;
 }
 
 export interface RowRange {
-	/** Exclusive lower rowid bound. */
-	afterRowid?: bigint;
-	/** Inclusive upper rowid bound. */
-	throughRowid?: bigint;
+  /** Exclusive lower rowid bound. */
+  afterRowid?: bigint;
+  /** Inclusive upper rowid bound. */
+  throughRowid?: bigint;
 }
 
 /**
@@ -51,29 +47,29 @@ export interface RowRange {
  * tables), in rowid order, one row in memory at a time.
  */
 export function iterateRows(
-	db: Database.Database,
-	source: RowSource,
-	range: RowRange = {},
+  db: Database.Database,
+  source: RowSource,
+  range: RowRange = {},
 ): IterableIterator<unknown[]> {
-	const columns = source.columns.map(q).join(", ");
-	const conditions: string[] = [];
-	const params: bigint[] = [];
-	if (!source.withoutRowid) {
-		if (range.afterRowid !== undefined) {
-			conditions.push("rowid > ?");
-			params.push(range.afterRowid);
-		}
-		if (range.throughRowid !== undefined) {
-			conditions.push("rowid <= ?");
-			params.push(range.throughRowid);
-		}
-	}
-	const where = conditions.length ? ` where ${conditions.join(" and ")}` : "";
-	const sql = source.withoutRowid
-		? `select null, ${columns} from ${q(source.table)}`
-		: `select rowid, ${columns} from ${q(source.table)}${where} order by rowid`;
-	const statement = db.prepare(sql).raw(true).safeIntegers(source.bigIntegers);
-	return statement.iterate(...params) as IterableIterator<unknown[]>;
+  const columns = source.columns.map(q).join(", ");
+  const conditions: string[] = [];
+  const params: bigint[] = [];
+  if (!source.withoutRowid) {
+    if (range.afterRowid !== undefined) {
+      conditions.push("rowid > ?");
+      params.push(range.afterRowid);
+    }
+    if (range.throughRowid !== undefined) {
+      conditions.push("rowid <= ?");
+      params.push(range.throughRowid);
+    }
+  }
+  const where = conditions.length ? ` where ${conditions.join(" and ")}` : "";
+  const sql = source.withoutRowid
+    ? `select null, ${columns} from ${q(source.table)}`
+    : `select rowid, ${columns} from ${q(source.table)}${where} order by rowid`;
+  const statement = db.prepare(sql).raw(true).safeIntegers(source.bigIntegers);
+  return statement.iterate(...params) as IterableIterator<unknown[]>;
 }
 
 /**
@@ -81,24 +77,18 @@ export function iterateRows(
  * UTF-8), found by rowid or, in WITHOUT ROWID tables, by primary key values.
  */
 export function readRawBytes(
-	db: Database.Database,
-	table: string,
-	column: string,
-	where: { rowid: bigint | number } | { key: readonly [string, unknown][] },
+  db: Database.Database,
+  table: string,
+  column: string,
+  where: { rowid: bigint | number } | { key: readonly [string, unknown][] },
 ): Buffer | null {
-	const select = `select cast(${q(column)} as blob) from ${q(table)}`;
-	const row =
-		"rowid" in where
-			? (db.prepare(`${select} where rowid = ?`).raw(true).get(where.rowid) as
-					| [Buffer | null]
-					| undefined)
-			: (db
-					.prepare(
-						`${select} where ${where.key.map(([name]) => `${q(name)} = ?`).join(" and ")}`,
-					)
-					.raw(true)
-					.get(...where.key.map(([, value]) => value)) as
-					| [Buffer | null]
-					| undefined);
-	return row?.[0] ?? null;
+  const select = `select cast(${q(column)} as blob) from ${q(table)}`;
+  const row =
+    "rowid" in where
+      ? (db.prepare(`${select} where rowid = ?`).raw(true).get(where.rowid) as [Buffer | null] | undefined)
+      : (db
+          .prepare(`${select} where ${where.key.map(([name]) => `${q(name)} = ?`).join(" and ")}`)
+          .raw(true)
+          .get(...where.key.map(([, value]) => value)) as [Buffer | null] | undefined);
+  return row?.[0] ?? null;
 }

@@ -3,76 +3,76 @@ import type { SqliteTable } from "./sqlite-catalog.ts";
 
 /** What a column actually stores: SQLite is dynamically typed, so declared types may lie. */
 export interface ColumnStats {
-	nulls: number;
-	integers: number;
-	reals: number;
-	texts: number;
-	blobs: number;
-	integerMin?: bigint;
-	integerMax?: bigint;
-	/** Longest text value, in characters. */
-	textMaxLength: number;
-	/** Integer values other than 0 and 1. */
-	nonBooleanIntegers: number;
-	/** Text values that are valid JSON (counted for JSON-declared columns only). */
-	textJson?: number;
-	/** Text values that are calendar dates `YYYY-MM-DD` (date-declared columns only). */
-	textDates?: number;
-	/** Text values that are ISO date-times, with or without zone (date-declared columns only). */
-	textDateTimes?: number;
-	/** Of those, the ones carrying `Z` or a `+HH:MM` offset. */
-	textZoned?: number;
+  nulls: number;
+  integers: number;
+  reals: number;
+  texts: number;
+  blobs: number;
+  integerMin?: bigint;
+  integerMax?: bigint;
+  /** Longest text value, in characters. */
+  textMaxLength: number;
+  /** Integer values other than 0 and 1. */
+  nonBooleanIntegers: number;
+  /** Text values that are valid JSON (counted for JSON-declared columns only). */
+  textJson?: number;
+  /** Text values that are calendar dates `YYYY-MM-DD` (date-declared columns only). */
+  textDates?: number;
+  /** Text values that are ISO date-times, with or without zone (date-declared columns only). */
+  textDateTimes?: number;
+  /** Of those, the ones carrying `Z` or a `+HH:MM` offset. */
+  textZoned?: number;
 }
 
 export interface TableStats {
-	rows: number;
-	rowidMin?: bigint;
-	rowidMax?: bigint;
-	columns: Map<string, ColumnStats>;
+  rows: number;
+  rowidMin?: bigint;
+  rowidMax?: bigint;
+  columns: Map<string, ColumnStats>;
 }
 
 function q(name: string): string {
-	return `"${name.replace(/"/g, '""')}"`;
+  return `"${name.replace(/"/g, '""')}"`;
 }
 
 /** Declared type names that make pgshift look for JSON / dates in text values. */
 export function declaresJson(declaredType: string): boolean {
-	return /JSON/i.test(declaredType);
+  return /JSON/i.test(declaredType);
 }
 export function declaresDate(declaredType: string): boolean {
-	return /DATE|TIME/i.test(declaredType);
+  return /DATE|TIME/i.test(declaredType);
 }
 
 const ISO_DATE_TIME =
-	/^(\d{4})-(\d{2})-(\d{2})(?:([ T])\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/;
+  /^(\d{4})-(\d{2})-(\d{2})(?:([ T])\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/;
 const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 function validDay(year: number, month: number, day: number): boolean {
-	if (month < 1 || month > 12 || day < 1) return false;
-	const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-	return day <= (month === 2 && !leap ? 28 : DAYS_IN_MONTH[month - 1]!);
+  if (month < 1 || month > 12 || day < 1) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return day <= (month === 2 && !leap ? 28 : DAYS_IN_MONTH[month - 1]!);
 }
 
 /** Code points, as PostgreSQL counts a varchar's length (JavaScript counts UTF-16 units). */
 function codePoints(text: string): number {
-	let n = 0;
-	for (let i = 0; i < text.length; i++) {
-		const c = text.charCodeAt(i);
-		if (c < 0xd800 || c > 0xdbff) n++;
-	}
-	return n;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdbff) n++;
+  }
+  return n;
 }
 
 function emptyStats(): ColumnStats {
-	return {
-		nulls: 0,
-		integers: 0,
-		reals: 0,
-		texts: 0,
-		blobs: 0,
-		textMaxLength: 0,
-		nonBooleanIntegers: 0,
-	};
+  return {
+    nulls: 0,
+    integers: 0,
+    reals: 0,
+    texts: 0,
+    blobs: 0,
+    textMaxLength: 0,
+    nonBooleanIntegers: 0,
+  };
 }
 
 /**
@@ -80,99 +80,92 @@ function emptyStats(): ColumnStats {
  * length, and for JSON/date-declared columns how many values parse. Integers arrive as bigint
  * (exact at any size) and reals as number, which is how the two storage classes are told apart.
  */
-export function scanTable(
-	db: Database.Database,
-	table: SqliteTable,
-): TableStats {
-	const columns = table.columns;
-	const count = columns.length;
-	const all = columns.map(emptyStats);
-	const json = columns.map((c) => declaresJson(c.declaredType));
-	const dates = columns.map((c) => declaresDate(c.declaredType));
-	for (let i = 0; i < count; i++) {
-		if (json[i]) all[i]!.textJson = 0;
-		if (dates[i]) {
-			all[i]!.textDates = 0;
-			all[i]!.textDateTimes = 0;
-			all[i]!.textZoned = 0;
-		}
-	}
-	const select = columns.map((c) => q(c.name)).join(", ");
-	const statement = db
-		.prepare(`select ${select} from ${q(table.name)}`)
-		.raw(true)
-		.safeIntegers(true);
-	let rows = 0;
-	for (const row of statement.iterate() as IterableIterator<unknown[]>) {
-		rows++;
-		for (let i = 0; i < count; i++) {
-			const value = row[i];
-			const s = all[i]!;
-			if (value === null) {
-				s.nulls++;
-				continue;
-			}
-			switch (typeof value) {
-				case "bigint":
-					s.integers++;
-					if (s.integerMin === undefined || value < s.integerMin)
-						s.integerMin = value;
-					if (s.integerMax === undefined || value > s.integerMax)
-						s.integerMax = value;
-					if (value !== 0n && value !== 1n) s.nonBooleanIntegers++;
-					break;
-				case "number":
-					s.reals++;
-					break;
-				case "string": {
-					s.texts++;
-					if (value.length > s.textMaxLength) {
-						const length = codePoints(value);
-						if (length > s.textMaxLength) s.textMaxLength = length;
-					}
-					if (dates[i]) {
-						const m = ISO_DATE_TIME.exec(value);
-						if (m && validDay(Number(m[1]), Number(m[2]), Number(m[3]))) {
-							if (m[4] === undefined) {
-								if (m[5] === undefined) s.textDates!++;
-							} else {
-								s.textDateTimes!++;
-								if (m[5] !== undefined) s.textZoned!++;
-							}
-						}
-					}
-					break;
-				}
-				default:
-					s.blobs++;
-			}
-		}
-	}
-	// JSON validity is counted by SQLite itself (strict RFC 8259, like PostgreSQL's jsonb input):
-	// an order of magnitude cheaper than JSON.parse on every value.
-	columns.forEach((column, i) => {
-		if (!json[i] || all[i]!.texts === 0) return;
-		const c = q(column.name);
-		const [valid] = db
-			.prepare(
-				`select count(*) from ${q(table.name)} where typeof(${c}) = 'text' and json_valid(${c})`,
-			)
-			.raw(true)
-			.get() as [number];
-		all[i]!.textJson = valid;
-	});
-	const stats: TableStats = { rows, columns: new Map() };
-	columns.forEach((column, i) => {
-		stats.columns.set(column.name, all[i]!);
-	});
-	if (!table.withoutRowid && rows > 0) {
-		const bounds = db
-			.prepare(`select min(rowid), max(rowid) from ${q(table.name)}`)
-			.raw(true)
-			.safeIntegers(true)
-			.get() as [bigint, bigint];
-		stats.rowidMin = bounds[0];
-		stats.rowidMax = bounds[1];
-	}
-	return stats;
+export function scanTable(db: Database.Database, table: SqliteTable): TableStats {
+  const columns = table.columns;
+  const count = columns.length;
+  const all = columns.map(emptyStats);
+  const json = columns.map((c) => declaresJson(c.declaredType));
+  const dates = columns.map((c) => declaresDate(c.declaredType));
+  for (let i = 0; i < count; i++) {
+    if (json[i]) all[i]!.textJson = 0;
+    if (dates[i]) {
+      all[i]!.textDates = 0;
+      all[i]!.textDateTimes = 0;
+      all[i]!.textZoned = 0;
+    }
+  }
+  const select = columns.map((c) => q(c.name)).join(", ");
+  const statement = db
+    .prepare(`select ${select} from ${q(table.name)}`)
+    .raw(true)
+    .safeIntegers(true);
+  let rows = 0;
+  for (const row of statement.iterate() as IterableIterator<unknown[]>) {
+    rows++;
+    for (let i = 0; i < count; i++) {
+      const value = row[i];
+      const s = all[i]!;
+      if (value === null) {
+        s.nulls++;
+        continue;
+      }
+      switch (typeof value) {
+        case "bigint":
+          s.integers++;
+          if (s.integerMin === undefined || value < s.integerMin) s.integerMin = value;
+          if (s.integerMax === undefined || value > s.integerMax) s.integerMax = value;
+          if (value !== 0n && value !== 1n) s.nonBooleanIntegers++;
+          break;
+        case "number":
+          s.reals++;
+          break;
+        case "string": {
+          s.texts++;
+          if (value.length > s.textMaxLength) {
+            const length = codePoints(value);
+            if (length > s.textMaxLength) s.textMaxLength = length;
+          }
+          if (dates[i]) {
+            const m = ISO_DATE_TIME.exec(value);
+            if (m && validDay(Number(m[1]), Number(m[2]), Number(m[3]))) {
+              if (m[4] === undefined) {
+                if (m[5] === undefined) s.textDates!++;
+              } else {
+                s.textDateTimes!++;
+                if (m[5] !== undefined) s.textZoned!++;
+              }
+            }
+          }
+          break;
+        }
+        default:
+          s.blobs++;
+      }
+    }
+  }
+  // JSON validity is counted by SQLite itself (strict RFC 8259, like PostgreSQL's jsonb input):
+  // an order of magnitude cheaper than JSON.parse on every value.
+  columns.forEach((column, i) => {
+    if (!json[i] || all[i]!.texts === 0) return;
+    const c = q(column.name);
+    const [valid] = db
+      .prepare(`select count(*) from ${q(table.name)} where typeof(${c}) = 'text' and json_valid(${c})`)
+      .raw(true)
+      .get() as [number];
+    all[i]!.textJson = valid;
+  });
+  const stats: TableStats = { rows, columns: new Map() };
+  columns.forEach((column, i) => {
+    stats.columns.set(column.name, all[i]!);
+  });
+  if (!table.withoutRowid && rows > 0) {
+    const bounds = db
+      .prepare(`select min(rowid), max(rowid) from ${q(table.name)}`)
+      .raw(true)
+      .safeIntegers(true)
+      .get() as [bigint, bigint];
+    stats.rowidMin = bounds[0];
+    stats.rowidMax = bounds[1];
+  }
+  return stats;
 }
