@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import type pg from "pg";
 import { PgshiftError, UsageError } from "../errors.ts";
@@ -6,6 +7,7 @@ import { buildImportPlan, type ImportPlan } from "../schema/plan.ts";
 import type { NamingPolicy } from "../schema/naming.ts";
 import { openSqlite, readSqliteCatalog, scanTable, type TableStats } from "../sources/sqlite/index.ts";
 import { verifyTablesFromPlan } from "./plan-tables.ts";
+import { SourceWorkerPool } from "./source-worker-pool.ts";
 import { fileFingerprint, SqliteTableReader } from "./sqlite-source.ts";
 import { findStoredRun, latestRunId, quarantinedRowids } from "./stored-run.ts";
 import { buildResult, describeVerifiedTarget, type VerifyResult } from "./verify-result.ts";
@@ -27,6 +29,8 @@ export interface VerifyImportOptions {
   /** Keys listed per kind of difference and table (default 20). */
   maxDiffs?: number;
   onProgress?: ProgressCallback;
+  /** Read the source in worker threads, one per job (default: when the machine has 4 or more cores). */
+  workers?: boolean;
   /** Average rows per compared chunk (default 4096). */
   chunkRows?: number;
   /** For the result: where the plan came from (default "import"). */
@@ -60,16 +64,41 @@ export async function verifyImport(options: VerifyImportOptions): Promise<Verify
   const runId = options.runId ?? (await latestRunId(options.pool, sourcePath, options.plan.targetSchema));
   const quarantined = runId ? await quarantinedRowids(options.pool, runId) : new Map<string, bigint[]>();
   const excluded = (table: VerifyTable) => quarantined.get(`${table.schema}.${table.table}`) ?? [];
-  const results = await verifyTables({
-    pool: options.pool,
-    tables,
-    openSource: (table) => new SqliteTableReader(sourcePath, table, excluded(table)),
-    jobs: options.jobs ?? 2,
-    ...(options.sample !== undefined ? { sample: options.sample } : {}),
-    ...(options.maxDiffs !== undefined ? { maxDiffs: options.maxDiffs } : {}),
-    ...(options.chunkRows !== undefined ? { chunkRows: options.chunkRows } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  });
+  const jobs = options.jobs ?? 2;
+  // Worker threads pay off when the source side has cores of its own; on two cores the server's
+  // half of the work competes with them and their start-up costs more than they save.
+  const useWorkers = options.workers ?? availableParallelism() >= 4;
+  const workers = useWorkers ? new SourceWorkerPool(jobs) : undefined;
+  let results: Awaited<ReturnType<typeof verifyTables>>;
+  try {
+    results = await verifyTables({
+      pool: options.pool,
+      tables,
+      openSource: (table) => new SqliteTableReader(sourcePath, table, excluded(table)),
+      jobs,
+      ...(workers
+        ? {
+            sourceSums: (table, strategy, sample, onProgress) =>
+              workers.run(
+                {
+                  path: sourcePath,
+                  table,
+                  excludeRowids: excluded(table).map(String),
+                  strategy,
+                  ...(sample !== undefined ? { sample } : {}),
+                },
+                onProgress,
+              ),
+          }
+        : {}),
+      ...(options.sample !== undefined ? { sample: options.sample } : {}),
+      ...(options.maxDiffs !== undefined ? { maxDiffs: options.maxDiffs } : {}),
+      ...(options.chunkRows !== undefined ? { chunkRows: options.chunkRows } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+  } finally {
+    await workers?.close();
+  }
   for (const result of results)
     result.quarantinedRows = quarantined.get(`${result.schema}.${result.table}`)?.length ?? 0;
   return buildResult({

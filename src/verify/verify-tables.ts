@@ -4,9 +4,9 @@ import { asPgshiftError } from "../errors.ts";
 import { withClient } from "../pg/pool.ts";
 import type { ProgressCallback } from "../progress.ts";
 import { type CanonicalKind, recordText } from "./canonical.ts";
-import { chooseStrategy, md5, rangeBounds } from "./chunking.ts";
+import { type ChunkStrategy, chooseStrategy, md5, rangeBounds } from "./chunking.ts";
 import type { CanonicalRow, SourceTableReader } from "./source-reader.ts";
-import { forEachRow, RowPlacement, sourceChunkSums } from "./source-sums.ts";
+import { forEachRow, RowPlacement, type SourceAggregate, sourceChunkSums } from "./source-sums.ts";
 import {
   type ChunkSums,
   describeTargetTable,
@@ -33,6 +33,16 @@ export interface VerifyTablesOptions {
   /** Average rows per chunk. */
   chunkRows?: number;
   onProgress?: ProgressCallback;
+  /**
+   * Computes a table's source-side chunk checksums elsewhere (a worker thread). When absent, or
+   * when it fails, `openSource`'s reader is read in this thread.
+   */
+  sourceSums?: (
+    table: VerifyTable,
+    strategy: ChunkStrategy,
+    sample: number | undefined,
+    onProgress: (done: number) => void,
+  ) => Promise<SourceAggregate>;
 }
 
 /** Verifies tables in parallel (`jobs` at a time); one result per table, in the given order. */
@@ -170,7 +180,12 @@ async function verifyTable(options: VerifyTablesOptions, table: VerifyTable): Pr
         targetPromise.catch(() => undefined);
         const sourceProgress = (done: number) =>
           options.onProgress?.({ task, done, total: result.sourceRows, unit: "rows" });
-        const sourceAgg = await sourceChunkSums(source, placement, sourceProgress);
+        const sourceAgg = options.sourceSums
+          ? await options
+              .sourceSums(table, strategy, options.sample, sourceProgress)
+              // A worker that cannot start or dies costs speed, not the verification.
+              .catch(() => sourceChunkSums(source, placement, sourceProgress))
+          : await sourceChunkSums(source, placement, sourceProgress);
         result.timings.sourceMs = Date.now() - compareStarted;
         const target = await targetPromise;
         result.targetRows = target.totalRows;

@@ -18,7 +18,15 @@ let fixture: Fixture;
 let plan: ImportPlan;
 
 async function verify(): Promise<VerifyResult> {
-  return verifyImport({ plan, sourcePath: fixture.path, pool: db().pool, chunkRows: 256, jobs: 2 });
+  // Worker threads here (the CLI tests cover the in-thread path on small machines).
+  return verifyImport({
+    plan,
+    sourcePath: fixture.path,
+    pool: db().pool,
+    chunkRows: 256,
+    jobs: 2,
+    workers: true,
+  });
 }
 
 function table(result: VerifyResult, name: string): TableVerification {
