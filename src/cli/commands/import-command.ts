@@ -213,6 +213,7 @@ export function registerImportCommand(program: Command): void {
     .option("--gin", "documents: add a GIN (jsonb_path_ops) index on doc")
     .option("--trgm <pointer>", "documents: add a trigram index on this path (repeatable)", collect)
     .option("--typed", "documents: typed table with inferred columns (default for CSV)")
+    .option("--no-typed", "documents: a document table even for CSV (key columns + doc jsonb)")
     .option("--flatten", "documents: flatten nested objects into columns (typed tables)")
     .option("--delimiter <char>", "CSV: field delimiter (default ,)")
     .option("--encoding <name>", "CSV: text encoding of the file (default utf8)")
