@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
 import { resolve } from "node:path";
+import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { PgshiftError } from "../errors.ts";
 import { type CanonicalConverter, canonicalConverter, type SourceValue } from "./canonical.ts";
@@ -19,9 +20,39 @@ function quoteSqlite(name: string): string {
 export async function fileFingerprint(kind: string, path: string): Promise<SourceFingerprint> {
   const full = resolve(path);
   const size = statSync(full).size;
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(full)) hash.update(chunk as Buffer);
-  return { kind, path: full, size, sha256: hash.digest("hex") };
+  let sha256: string;
+  try {
+    sha256 = await sha256InWorker(full);
+  } catch {
+    const hash = createHash("sha256");
+    for await (const chunk of createReadStream(full)) hash.update(chunk as Buffer);
+    sha256 = hash.digest("hex");
+  }
+  return { kind, path: full, size, sha256 };
+}
+
+/** Plain JavaScript (no loader needed): hashes a file off the main thread, which verifies meanwhile. */
+const SHA256_WORKER = `
+const { createHash } = require("node:crypto");
+const { createReadStream } = require("node:fs");
+const { parentPort, workerData } = require("node:worker_threads");
+const hash = createHash("sha256");
+createReadStream(workerData)
+  .on("data", (chunk) => hash.update(chunk))
+  .on("error", (error) => parentPort.postMessage({ error: error.message }))
+  .on("end", () => parentPort.postMessage({ sha256: hash.digest("hex") }));
+`;
+
+function sha256InWorker(path: string): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const worker = new Worker(SHA256_WORKER, { eval: true, workerData: path });
+    worker.once("message", (message: { sha256?: string; error?: string }) => {
+      void worker.terminate();
+      if (message.sha256) resolvePromise(message.sha256);
+      else reject(new Error(message.error ?? "hashing failed"));
+    });
+    worker.once("error", reject);
+  });
 }
 
 /**
