@@ -146,4 +146,34 @@ describe("pgshift verify and verify-report", () => {
     assert.equal((await runCli(["verify", "json:somewhere", "--to", db().url])).code, 2);
     assert.equal((await runCli(["verify-report", join(fixture.dir, "s.json")])).code, 2);
   });
+
+  it("plans again from the source when the target holds no import run", async () => {
+    await db().pool.query("drop schema pgshift cascade");
+    const run = await runCli([
+      "verify",
+      fixture.path,
+      "--to",
+      db().url,
+      "--json",
+      "--report",
+      join(fixture.dir, "r.json"),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout);
+    assert.equal(result.plan.from, "rebuilt");
+    assert.equal(result.identical, true);
+    assert.equal(result.summary.targetRows, 700);
+    const snake = await runCli([
+      "verify",
+      fixture.path,
+      "--to",
+      db().url,
+      "--naming",
+      "snake",
+      "--schema",
+      "elsewhere",
+    ]);
+    assert.equal(snake.code, 3, "tables missing from a schema that was never imported into");
+    assert.match(snake.stdout, /does not exist in the target/);
+  });
 });
