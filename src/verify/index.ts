@@ -4,6 +4,7 @@ export * from "./canonical-json.ts";
 export * from "./canonical-number.ts";
 export * from "./canonical-time.ts";
 export * from "./chunking.ts";
+export * from "./document-verify.ts";
 export * from "./plan-tables.ts";
 export * from "./report.ts";
 export * from "./source-reader.ts";

@@ -9,6 +9,8 @@ import {
 import { ExitCode, UsageError } from "../../errors.ts";
 import type { BadValuePolicy } from "../../load/quarantine.ts";
 import type { SourceSpec } from "../../sources/source-spec.ts";
+import { verifyDocuments } from "../../verify/document-verify.ts";
+import type { VerifyResult } from "../../verify/verify-result.ts";
 import type { CommandContext } from "../context.ts";
 import { renderTable } from "../output.ts";
 
@@ -92,6 +94,28 @@ export async function runDocumentImport(
     ...(encoding ? { encoding } : {}),
     onProgress: ctx.progress.onProgress,
   });
+  // Verification reads the source again and the table back from the server (skip with --no-verify).
+  let verification: VerifyResult | undefined;
+  if (opts.verify !== false && result.target.kind === "documents") {
+    verification = await verifyDocuments({
+      pool,
+      from: spec,
+      schema: result.target.schema,
+      table: result.target.table,
+      ...(key ? { key } : {}),
+      ...(records ? { records } : {}),
+      columns: list(opts, "column", "columns"),
+      ...(duplicates ? { duplicates } : {}),
+      // rows the table held before and this import did not replace are expected to remain
+      allowExtra:
+        result.mode === "insert" ? !result.tableCreated : result.mode === "upsert" && !result.mirror,
+      typed: false,
+      ...(delimiter ? { delimiter } : {}),
+      ...(encoding ? { encoding } : {}),
+      runId: result.runId,
+      onProgress: ctx.progress.onProgress,
+    });
+  }
   ctx.progress.stop();
   const reportOption = opts.report;
   const reportPath =
@@ -99,17 +123,48 @@ export async function runDocumentImport(
       ? resolve(reportOption)
       : resolve(join(settings.reportDir, `import-${result.target.table}-${result.runId}.json`));
   await mkdir(dirname(reportPath), { recursive: true });
-  await writeFile(reportPath, `${JSON.stringify({ kind: "import-documents", ...result }, null, 2)}\n`);
-  ctx.out.result({ ok: result.quarantined === 0, report: reportPath, ...result }, () =>
-    renderSummary(result, reportPath),
+  await writeFile(
+    reportPath,
+    `${JSON.stringify({ kind: "import-documents", ...result, ...(verification ? { verification } : {}) }, null, 2)}\n`,
   );
-  if (result.quarantined > 0) {
+  const verified = verification === undefined || verification.identical;
+  ctx.out.result(
+    {
+      ok: result.quarantined === 0 && verified,
+      report: reportPath,
+      ...result,
+      ...(verification ? { verification } : {}),
+    },
+    () =>
+      `${renderSummary(result, reportPath)}\n${verificationLine(result, verification, opts.verify !== false)}`,
+  );
+  if (result.quarantined > 0)
     ctx.out.notice(
       `${result.quarantined} record(s) quarantined: select * from pgshift.quarantine where run_id = '${result.runId}'`,
     );
-    return ExitCode.failure;
+  if (verification && verification.status !== "identical") {
+    ctx.out.notice(
+      `verification: ${verification.status === "mismatch" ? "DIFFERENCES found" : "could not verify"}; details in ${reportPath} (or run pgshift verify ${spec.spec} with the same flags)`,
+    );
+    return verification.status === "mismatch" ? ExitCode.mismatch : ExitCode.failure;
   }
-  return ExitCode.ok;
+  return result.quarantined > 0 ? ExitCode.failure : ExitCode.ok;
+}
+
+function verificationLine(
+  result: ImportDocumentsResult,
+  verification: VerifyResult | undefined,
+  requested: boolean,
+): string {
+  if (!requested) return "verification skipped (--no-verify); record counts were checked";
+  if (!verification)
+    return "typed table: checked by counts only (records read = loaded + quarantined); content verification covers document tables";
+  const t = verification.tables[0];
+  if (verification.identical)
+    return `verified: identical (${t?.sourceRows ?? 0} documents, per-document checksums of keys and jsonb${result.quarantined ? `, ${result.quarantined} quarantined left out` : ""}${t?.extraRows ? `, ${t.extraRows} earlier rows kept` : ""})`;
+  if (verification.status === "mismatch")
+    return `verification: DIFFERENCES (${t?.missingRows ?? 0} missing, ${t?.extraRows ?? 0} extra, ${t?.changedRows ?? 0} changed${t?.problems.length ? `; ${t.problems.join("; ")}` : ""})`;
+  return `verification: could not verify (${t?.error?.message ?? "error"})`;
 }
 
 function renderSummary(result: ImportDocumentsResult, reportPath: string): string {

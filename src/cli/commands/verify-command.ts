@@ -13,6 +13,7 @@ import {
   signingKeyFromFile,
   signReport,
 } from "../../verify/report.ts";
+import { verifyDocuments } from "../../verify/document-verify.ts";
 import type { TableVerification } from "../../verify/types.ts";
 import { verifySqlite } from "../../verify/verify-import.ts";
 import type { VerifyResult } from "../../verify/verify-result.ts";
@@ -31,6 +32,20 @@ interface VerifyFlags {
   tables?: string;
   exclude?: string;
   maxDiffs?: string;
+  key?: string;
+  records?: string;
+  table?: string;
+  column?: string[];
+  duplicates?: string;
+  allowExtra?: boolean;
+  typed?: boolean;
+  delimiter?: string;
+  encoding?: string;
+  runId?: string;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
 }
 
 interface VerifyReportFlags {
@@ -158,7 +173,10 @@ export function registerVerifyCommands(program: Command): void {
     .description(
       "prove every row arrived: per-row checksums of the source and of what PostgreSQL stores, compared per key range; exit 0 only when identical, 3 on mismatch",
     )
-    .argument("<source>", "the source that was imported: sqlite:PATH or a .db/.sqlite/.sqlite3 path")
+    .argument(
+      "<source>",
+      "the source that was imported: sqlite:PATH (or a .db/.sqlite/.sqlite3 path), json:DIR|FILE, ndjson:FILE, csv:FILE",
+    )
     .option(
       "--sample <fraction>",
       "compare only this fraction of rows, chosen by key hash (e.g. 0.01 or 1%); full by default",
@@ -179,12 +197,31 @@ export function registerVerifyCommands(program: Command): void {
     .option("--tables <list>", "only these source tables (comma-separated)")
     .option("--exclude <list>", "skip these source tables (comma-separated)")
     .option("--max-diffs <n>", "keys listed per kind of difference and table (default 20)")
+    .option("--key <pointers>", "documents: the import's --key JSON pointer(s), comma-separated")
+    .option("--records <pointer>", "documents: the import's --records pointer (e.g. /results)")
+    .option("--table <name>", "documents: the import's --table (default: file or directory name)")
+    .option("--column <spec>", "documents: the import's --column specs (repeatable)", collect)
+    .option("--duplicates <policy>", "documents: the import's --duplicates policy: fail or last-wins")
+    .option(
+      "--allow-extra",
+      "documents: rows not in this source are expected (insert into a filled table, upsert without --mirror)",
+    )
+    .option("--no-typed", "CSV: the import made a document table (--no-typed)")
+    .option("--delimiter <char>", "CSV: field delimiter the import used")
+    .option("--encoding <name>", "CSV: text encoding the import used")
+    .option("--run-id <id>", "documents: the import run whose pgshift.quarantine rows to count")
     .action(
       action(async (ctx, sourceArg: string, flags: VerifyFlags) => {
         const source = parseSourceSpec(sourceArg);
-        if (source.kind !== "sqlite")
-          throw new UsageError(`verify checks SQLite imports; "${sourceArg}" is a ${source.kind} source`);
+        if (source.kind !== "sqlite" && !["json", "ndjson", "csv"].includes(source.kind))
+          throw new UsageError(
+            `verify checks SQLite and document imports; "${sourceArg}" is a ${source.kind} source`,
+          );
         const sample = parseSample(flags.sample);
+        if (source.kind !== "sqlite" && sample !== undefined)
+          throw new UsageError(
+            "--sample applies to SQLite verification; document tables are verified in full",
+          );
         const naming = flags.naming;
         if (naming !== undefined && naming !== "keep" && naming !== "snake")
           throw new UsageError(`--naming must be keep or snake, not "${naming}"`);
@@ -200,19 +237,40 @@ export function registerVerifyCommands(program: Command): void {
         const tables = list(flags.tables);
         const exclude = list(flags.exclude);
         const pool = await ctx.pool({ max: settings.jobs + 2 });
-        const result = await verifySqlite({
-          sourcePath: source.path,
-          spec: source.spec,
-          pool,
-          jobs: settings.jobs,
-          ...(schemaGiven ? { schema: settings.schema } : {}),
-          ...(naming ? { naming: naming as NamingPolicy } : {}),
-          ...(tables ? { tables } : {}),
-          ...(exclude ? { exclude } : {}),
-          ...(sample !== undefined ? { sample } : {}),
-          ...(maxDiffs !== undefined ? { maxDiffs } : {}),
-          onProgress: ctx.progress.onProgress,
-        });
+        if (flags.duplicates !== undefined && !["fail", "last-wins"].includes(flags.duplicates))
+          throw new UsageError(`--duplicates must be fail or last-wins, not "${flags.duplicates}"`);
+        const result =
+          source.kind !== "sqlite"
+            ? await verifyDocuments({
+                pool,
+                from: source,
+                schema: settings.schema,
+                ...(flags.key ? { key: flags.key } : {}),
+                ...(flags.records ? { records: flags.records } : {}),
+                ...(flags.table ? { table: flags.table } : {}),
+                ...(flags.column ? { columns: flags.column } : {}),
+                ...(flags.duplicates ? { duplicates: flags.duplicates as "fail" | "last-wins" } : {}),
+                allowExtra: Boolean(flags.allowExtra),
+                ...(flags.typed === false ? { typed: false } : {}),
+                ...(flags.delimiter ? { delimiter: flags.delimiter } : {}),
+                ...(flags.encoding ? { encoding: flags.encoding } : {}),
+                ...(flags.runId ? { runId: flags.runId } : {}),
+                ...(maxDiffs !== undefined ? { maxDiffs } : {}),
+                onProgress: ctx.progress.onProgress,
+              })
+            : await verifySqlite({
+                sourcePath: source.path,
+                spec: source.spec,
+                pool,
+                jobs: settings.jobs,
+                ...(schemaGiven ? { schema: settings.schema } : {}),
+                ...(naming ? { naming: naming as NamingPolicy } : {}),
+                ...(tables ? { tables } : {}),
+                ...(exclude ? { exclude } : {}),
+                ...(sample !== undefined ? { sample } : {}),
+                ...(maxDiffs !== undefined ? { maxDiffs } : {}),
+                onProgress: ctx.progress.onProgress,
+              });
         ctx.progress.stop();
         const report = key ? signReport(result, key) : result;
         const reportPath = resolve(flags.report ?? join(settings.reportDir, `verify-${timestamp()}.json`));
