@@ -14,6 +14,7 @@ import type { ProgressCallback } from "../progress.ts";
 import { fitIdentifier } from "../schema/naming.ts";
 import { parseSourceSpec, type SourceSpec } from "../sources/source-spec.ts";
 import { jsonbText } from "./canonical-json.ts";
+import { documentJsonbText } from "./canonical-document.ts";
 import { DEFAULT_CHUNK_ROWS, hashChunk, md5 } from "./chunking.ts";
 import { fileFingerprint } from "./sqlite-source.ts";
 import type { SourceFingerprint } from "./source-reader.ts";
@@ -279,103 +280,51 @@ async function verifyTable(
     return;
   }
 
-  // --- source side: the import's reader and row builder, then canonical jsonb text ---
-  const sourceStarted = performance.now();
-  const entries = new Map<string, SourceEntry>();
-  let kept = 0;
-  let duplicates = 0;
-  const pending: { id: string; key: string[]; canonical: string }[] = [];
-  let read = 0;
-  for await (const item of resolved.source.read()) {
-    if (item.kind === "problem") {
-      t.quarantinedRows += item.records;
-      continue;
-    }
-    read++;
-    const built = builder.build(item);
-    if (!built.ok) {
-      t.quarantinedRows++;
-      continue;
-    }
-    const key = built.values.slice(0, keys.length).map((v) => String(v));
-    const doc = built.values[keys.length] as string;
-    let canonical: string;
-    try {
-      canonical = jsonbText(doc);
-    } catch (error) {
-      throw new UsageError(
-        `${item.location}: the document cannot be stored as jsonb (${(error as Error).message})`,
-      );
-    }
-    kept++;
-    pending.push({ id: keys.length ? keyIdentity(key) : "", key, canonical });
-    if (read % 10_000 === 0) options.onProgress?.({ task, done: read, unit: "records" });
-    if (pending.length >= 4096) duplicates += flushPending(pending, entries, keys.length > 0);
-  }
-  duplicates += flushPending(pending, entries, keys.length > 0);
-  options.onProgress?.({ task, done: read, unit: "records", finished: true });
-  if (duplicates > 0 && options.duplicates !== "last-wins")
-    t.problems.push(
-      `the source holds ${duplicates} duplicate key(s); compared with the last record of each key`,
-    );
-  t.sourceRows = kept - duplicates;
-  const buckets = Math.max(1, Math.ceil(t.sourceRows / (options.chunkRows ?? DEFAULT_CHUNK_ROWS)));
-  const sourceChunks = new Map<number, ChunkSum>();
-  for (const [id, entry] of entries) {
-    entry.chunk = Number(hashChunk(md5(id), buckets));
-    let sum = sourceChunks.get(entry.chunk);
-    if (!sum) sourceChunks.set(entry.chunk, (sum = new ChunkSum()));
-    sum.add(entry.hash, entry.count);
-  }
-  t.timings.sourceMs = Math.round(performance.now() - sourceStarted);
-
-  // --- target side: per-chunk sums computed by the server ---
-  const targetStarted = performance.now();
   const from = quoteQualified(t.schema, t.table);
   const docText = `${quoteIdent("doc")}::text`;
   const idSql = keys.length ? keyIdentitySql(keys) : `md5(${docText})`;
   const rowHashSql = keys.length ? `md5(${idSql} || ${docText})` : `md5(${docText})`;
-  const chunkExpr = `((('x' || left(md5(${idSql}), 8))::bit(32)::int & 2147483647) % ${buckets})`;
+  // Chunks by the row hash (not the key): one md5 per row on each side. A changed document then
+  // falls in different chunks on the two sides; both differ, both are narrowed, and rows are matched by key.
+  const { rows: estimate } = await options.pool.query(
+    "select greatest(reltuples, 0)::bigint as n from pg_class where oid = $1::regclass",
+    [from],
+  );
+  let expectedRows = Number(estimate[0]?.n ?? 0);
+  if (expectedRows === 0) {
+    const { rows: counted } = await options.pool.query(`select count(*)::bigint as n from ${from}`);
+    expectedRows = Number(counted[0].n);
+  }
+  const buckets = Math.max(1, Math.ceil(expectedRows / (options.chunkRows ?? DEFAULT_CHUNK_ROWS)));
+  const chunkOf = (hashSql: string) =>
+    `((('x' || left(${hashSql}, 8))::bit(32)::int & 2147483647) % ${buckets})`;
+
+  // --- target side, on the server while the source is read: per-chunk sums in one snapshot ---
   const targetChunks = new Map<string, { rows: number; checksum: string }>();
   const narrowed: { id: string; key: string[]; hash: string }[] = [];
   let quarantineRecorded: number | undefined;
-  await withClient(options.pool, (client) =>
+  let sourceReady!: (mismatched: string[] | undefined) => void;
+  const mismatchedKnown = new Promise<string[] | undefined>((resolve) => {
+    sourceReady = resolve;
+  });
+  let sumsDone!: () => void;
+  const sumsReady = new Promise<void>((resolve) => {
+    sumsDone = resolve;
+  });
+  const targetStarted = performance.now();
+  const targetWork = withClient(options.pool, (client) =>
     inCanonicalSnapshot(client, async () => {
       const { rows } = await client.query(
         `select chunk, count(*)::bigint as rows,
                 lpad(to_hex((((coalesce(sum(high), 0) % 4294967296) + 4294967296) % 4294967296)::bigint), 8, '0') ||
                 lpad(to_hex((((coalesce(sum(low), 0) % 4294967296) + 4294967296) % 4294967296)::bigint), 8, '0') as checksum
-           from (select chunk, ('x' || left(h, 8))::bit(32)::int as high, ('x' || substr(h, 9, 8))::bit(32)::int as low
-                   from (select ${chunkExpr} as chunk, ${rowHashSql} as h from ${from} offset 0) hashed) s
+           from (select ${chunkOf("h")} as chunk, ('x' || left(h, 8))::bit(32)::int as high, ('x' || substr(h, 9, 8))::bit(32)::int as low
+                   from (select ${rowHashSql} as h from ${from} offset 0) hashed) s
           group by chunk`,
       );
       for (const r of rows) targetChunks.set(String(r.chunk), { rows: Number(r.rows), checksum: r.checksum });
-      t.targetRows = [...targetChunks.values()].reduce((n, c) => n + c.rows, 0);
-      const sourceText = new Map(
-        [...sourceChunks].map(([c, s]) => [String(c), { rows: s.rows, checksum: s.checksum() }]),
-      );
-      const all = new Set([...sourceText.keys(), ...targetChunks.keys()]);
-      const mismatched: string[] = [];
-      for (const chunk of all) {
-        const a = sourceText.get(chunk);
-        const b = targetChunks.get(chunk);
-        if (!a || !b || a.rows !== b.rows || a.checksum !== b.checksum) mismatched.push(chunk);
-      }
-      t.chunking.chunks = all.size;
-      t.chunking.mismatched = mismatched.length;
-      t.chunking.narrowed = mismatched.length;
-      t.checksums = { source: sideChecksum(sourceText), target: sideChecksum(targetChunks) };
-      // --- narrowing: keys and row md5s of the differing chunks only ---
-      const keySelect = keys.map((k, i) => `${quoteIdent(k)}::text as k${i}`).join(", ");
-      for (let i = 0; i < mismatched.length; i += NARROW_BATCH) {
-        const batch = mismatched.slice(i, i + NARROW_BATCH).map(Number);
-        const { rows: found } = await client.query(
-          `select ${idSql} as id, ${rowHashSql} as h${keySelect ? `, ${keySelect}` : ""} from ${from} where ${chunkExpr} = any($1::int[])`,
-          [batch],
-        );
-        for (const r of found)
-          narrowed.push({ id: r.id, key: keys.map((_, j) => r[`k${j}`] as string), hash: r.h });
-      }
+      t.timings.targetMs = Math.round(performance.now() - targetStarted);
+      sumsDone();
       if (options.runId) {
         const exists = await client.query("select to_regclass('pgshift.quarantine') is not null as ok");
         if (exists.rows[0].ok) {
@@ -386,23 +335,108 @@ async function verifyTable(
           quarantineRecorded = Number(q.rows[0].n);
         }
       }
+      // --- narrowing, in the same snapshot: keys and row md5s of the differing chunks only ---
+      const mismatched = await mismatchedKnown;
+      if (!mismatched) return undefined;
+      const keySelect = keys.map((k, i) => `${quoteIdent(k)}::text as k${i}`).join(", ");
+      for (let i = 0; i < mismatched.length; i += NARROW_BATCH) {
+        const batch = mismatched.slice(i, i + NARROW_BATCH).map(Number);
+        const { rows: found } = await client.query(
+          `select id, h${keys.map((_, j) => `, k${j}`).join("")}
+             from (select ${idSql} as id, ${rowHashSql} as h${keySelect ? `, ${keySelect}` : ""} from ${from} offset 0) r
+            where ${chunkOf("h")} = any($1::int[])`,
+          [batch],
+        );
+        for (const r of found)
+          narrowed.push({ id: r.id, key: keys.map((_, j) => r[`k${j}`] as string), hash: r.h });
+      }
       return undefined;
     }),
   );
-  t.timings.targetMs = Math.round(performance.now() - targetStarted);
+  targetWork.catch(() => sourceReady(undefined));
+
+  // --- source side: the import's reader and row builder, then canonical jsonb text ---
+  const sourceStarted = performance.now();
+  const entries = new Map<string, SourceEntry>();
+  const sourceChunks = new Map<number, ChunkSum>();
+  try {
+    let kept = 0;
+    let duplicates = 0;
+    const pending: { id: string; key: string[]; canonical: string }[] = [];
+    let read = 0;
+    for await (const item of resolved.source.read()) {
+      if (item.kind === "problem") {
+        t.quarantinedRows += item.records;
+        continue;
+      }
+      read++;
+      const built = builder.build(item);
+      if (!built.ok) {
+        t.quarantinedRows++;
+        continue;
+      }
+      const key = built.values.slice(0, keys.length).map((v) => String(v));
+      const doc = built.values[keys.length] as string;
+      let canonical: string;
+      try {
+        canonical = documentJsonbText(doc, item.value);
+      } catch (error) {
+        throw new UsageError(
+          `${item.location}: the document cannot be stored as jsonb (${(error as Error).message})`,
+        );
+      }
+      kept++;
+      pending.push({ id: keys.length ? keyIdentity(key) : "", key, canonical });
+      if (read % 10_000 === 0) options.onProgress?.({ task, done: read, unit: "records" });
+      if (pending.length >= 4096) duplicates += flushPending(pending, entries, keys.length > 0);
+    }
+    duplicates += flushPending(pending, entries, keys.length > 0);
+    options.onProgress?.({ task, done: read, unit: "records", finished: true });
+    if (duplicates > 0 && options.duplicates !== "last-wins")
+      t.problems.push(
+        `the source holds ${duplicates} duplicate key(s); compared with the last record of each key`,
+      );
+    t.sourceRows = kept - duplicates;
+    for (const entry of entries.values()) {
+      entry.chunk = Number(hashChunk(entry.hash, buckets));
+      let sum = sourceChunks.get(entry.chunk);
+      if (!sum) sourceChunks.set(entry.chunk, (sum = new ChunkSum()));
+      sum.add(entry.hash, entry.count);
+    }
+    t.timings.sourceMs = Math.round(performance.now() - sourceStarted);
+  } catch (error) {
+    sourceReady(undefined);
+    await targetWork.catch(() => undefined);
+    throw error;
+  }
+
+  // --- compare per chunk, once the server's sums are in ---
+  const sourceText = new Map(
+    [...sourceChunks].map(([c, sum]) => [String(c), { rows: sum.rows, checksum: sum.checksum() }]),
+  );
+  // the server's sums (or its failure) before the comparison; narrowing then waits for the list below
+  await Promise.race([sumsReady, targetWork]);
+  const all = new Set([...sourceText.keys(), ...targetChunks.keys()]);
+  const mismatched: string[] = [];
+  for (const chunk of all) {
+    const a = sourceText.get(chunk);
+    const b = targetChunks.get(chunk);
+    if (!a || !b || a.rows !== b.rows || a.checksum !== b.checksum) mismatched.push(chunk);
+  }
+  sourceReady(mismatched);
+  await targetWork;
+  t.targetRows = [...targetChunks.values()].reduce((n, c) => n + c.rows, 0);
+  t.chunking.chunks = all.size;
+  t.chunking.mismatched = mismatched.length;
+  t.chunking.narrowed = mismatched.length;
+  t.checksums = { source: sideChecksum(sourceText), target: sideChecksum(targetChunks) };
   if (quarantineRecorded !== undefined && quarantineRecorded !== t.quarantinedRows)
     t.problems.push(
       `the import quarantined ${quarantineRecorded} record(s) (pgshift.quarantine, run ${options.runId}), but ${t.quarantinedRows} are left out on re-reading the source`,
     );
 
   // --- compare the narrowed chunks row by row ---
-  const mismatchedChunks = new Set(
-    [...new Set([...sourceChunks.keys()].map(String).concat([...targetChunks.keys()]))].filter((c) => {
-      const a = sourceChunks.get(Number(c));
-      const b = targetChunks.get(c);
-      return !a || !b || a.rows !== b.rows || a.checksum() !== b.checksum;
-    }),
-  );
+  const mismatchedChunks = new Set(mismatched);
   const rowKey = (key: string[], id: string): RowKey =>
     keys.length ? Object.fromEntries(keys.map((k, i) => [k, key[i] ?? null])) : { doc_md5: id };
   const targetById = new Map<string, { key: string[]; hash: string; count: number }>();

@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { importDocuments } from "../../../src/documents/import-documents.ts";
+import { jsonbText } from "../../../src/verify/canonical-json.ts";
+import { documentJsonbText } from "../../../src/verify/canonical-document.ts";
 import { verifyDocuments } from "../../../src/verify/document-verify.ts";
 import { useTestDatabase } from "../../helpers/database.ts";
 
@@ -72,6 +74,23 @@ describe("verify document tables", () => {
     assert.deepEqual(t.problems, []);
     assert.equal(result.summary.quarantinedRows, 2);
     assert.match(result.source.sha256, /^[0-9a-f]{64}$/);
+  });
+
+  it("gives the same jsonb text from a parsed document as the exact parser, and as the server", async () => {
+    const texts = [
+      ...Array.from({ length: 50 }, (_, i) => ndjsonLine(i + 1)),
+      '{"b": 1, "a": [true, false, null, -3], "aa": {"\u00e9": "x", "z": "\\n\\t\\"", "ab": {}}, "a": 2}',
+      '{"big": 123456789012345678, "neg": -0, "f": 0.1, "e": 1E+2, "s": "tab\\there \\ud83d\\ude00 and 😀"}',
+      '{"\u00e9\u00e9": 1, "zz": 2, "é": 3, "": []}',
+      '{"small": 0.0000001, "d": 3.25, "m": -12.5, "z": -0, "w": 1234567.1234567, "date": "2021-03-04", "t": "1.50"}',
+      '{"d": 0.1, "x": 100, "y": -7, "q": 1.0, "big": 9007199254740993}',
+    ];
+    for (const text of texts) {
+      const canonical = documentJsonbText(text, JSON.parse(text));
+      assert.equal(canonical, jsonbText(text), text);
+      const { rows } = await db().pool.query("select $1::jsonb::text as t", [text]);
+      assert.equal(canonical, rows[0].t, text);
+    }
   });
 
   it("names the key of a changed nested value, a deleted row, an added row and a changed key", async () => {
