@@ -154,8 +154,12 @@ export function renderVerifyResult(result: VerifyResult, reportPath: string | un
     lines.push(
       `${result.status === "error" ? "ERROR" : "MISMATCH"}: ${s.mismatched} of ${s.tables} table(s) differ${s.errors ? `, ${s.errors} could not be verified` : ""}`,
     );
-  if (result.plan.from === "rebuilt")
+  if (result.plan.from === "rebuilt" && result.source.kind === "sqlite")
     lines.push("(no import run stored in the target: tables and types were planned again from the source)");
+  if (result.source.kind !== "sqlite")
+    lines.push(
+      "(documents: the source read again with the import's flags: --key, --records, --table, --column)",
+    );
   if (reportPath) lines.push(`report: ${reportPath}`);
   return lines.join("\n");
 }
