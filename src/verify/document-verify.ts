@@ -202,7 +202,7 @@ export async function verifyDocuments(options: VerifyDocumentsOptions): Promise<
     status: "error",
     sourceRows: 0,
     targetRows: 0,
-    chunking: { strategy: keys.length ? "key-hash" : "row-hash", chunks: 0, mismatched: 0, narrowed: 0 },
+    chunking: { strategy: "row-hash", chunks: 0, mismatched: 0, narrowed: 0 },
     checksums: { source: "", target: "" },
     missing: [],
     extra: [],
