@@ -27,6 +27,8 @@ export function documentImportArgs(help: string, spec: DocumentImportSpec): stri
     if (has("--trgm")) args.push("--trgm", spec.searchPath);
     else if (has("--trigram")) args.push("--trigram", spec.searchPath);
   }
+  // Like the baselines (psql \copy, INSERT), time the load itself: verification is measured on its own.
+  if (has("--no-verify")) args.push("--no-verify");
   if (has("--jobs")) args.push("--jobs", String(spec.jobs));
   return args;
 }

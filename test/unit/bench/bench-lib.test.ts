@@ -159,6 +159,15 @@ test("document import arguments use only the flags the build's help lists", () =
     documentImportArgs("Options:\n  --no-gin\n", { source: "ndjson:/f", url: "u", table: "t", jobs: 2 }),
     ["import", "ndjson:/f", "--to", "u", "--json"],
   );
+  assert.deepEqual(
+    documentImportArgs("Options:\n  --key <p>\n  --no-verify  skip\n", {
+      source: "ndjson:/f",
+      url: "u",
+      table: "t",
+      jobs: 2,
+    }),
+    ["import", "ndjson:/f", "--to", "u", "--json", "--key", "/k_number", "--no-verify"],
+  );
   assert.equal(importedTable({ target: { table: "docs" } }, "asked"), "docs");
   assert.equal(importedTable(undefined, "asked"), "asked");
 });
