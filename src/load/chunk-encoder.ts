@@ -4,6 +4,7 @@ import type { ChunkPlan, TablePlan } from "../schema/plan.ts";
 import { iterateRows, readRawBytes } from "../sources/sqlite/sqlite-rows.ts";
 import type { BadValuePolicy } from "./quarantine.ts";
 import { createRowEncoder, previewValue, type RawText, rowToQuarantineJson } from "./row-encoder.ts";
+import { planSqlLines } from "./sql-lines.ts";
 
 /** COPY text buffered before it is handed on (large chunks: one write per row is ~40x slower). */
 export const COPY_BUFFER_CHARS = 1 << 20;
@@ -12,6 +13,8 @@ export interface ChunkJob {
   table: TablePlan;
   chunk: ChunkPlan;
   policy: BadValuePolicy;
+  /** Let SQLite build the COPY text of the columns it can encode exactly (sql-lines.ts). Default true. */
+  sqlLines?: boolean;
 }
 
 export interface QuarantinedRow {
@@ -77,49 +80,134 @@ export async function encodeChunk(
   const quarantined: QuarantinedRow[] = [];
   let read = 0;
   let buffer = "";
-  const rows = iterateRows(
-    db,
-    {
-      table: table.sourceName,
-      columns: table.columns.map((c) => c.sourceName),
-      withoutRowid: table.withoutRowid,
-      bigIntegers: table.bigIntegers,
-    },
-    {
-      ...(chunk.afterRowid !== undefined ? { afterRowid: BigInt(chunk.afterRowid) } : {}),
-      ...(chunk.throughRowid !== undefined ? { throughRowid: BigInt(chunk.throughRowid) } : {}),
-    },
-  );
-  for (const row of rows) {
-    read++;
+  const range = {
+    ...(chunk.afterRowid !== undefined ? { afterRowid: BigInt(chunk.afterRowid) } : {}),
+    ...(chunk.throughRowid !== undefined ? { throughRowid: BigInt(chunk.throughRowid) } : {}),
+  };
+  const source = {
+    table: table.sourceName,
+    columns: table.columns.map((c) => c.sourceName),
+    withoutRowid: table.withoutRowid,
+    bigIntegers: table.bigIntegers,
+  };
+  /** Encodes one whole raw row in JavaScript; undefined when it was put aside (policy "quarantine"). */
+  const encodeRow = (row: unknown[]): string | undefined => {
     const line = encoder.encode(row);
-    if (line === undefined) {
-      const problem = encoder.problem!;
-      encoder.problem = undefined;
-      const column = table.columns[problem.column]!;
-      const location = row[0] === null ? `key ${keyOf(table, row)}` : `rowid ${row[0]}`;
-      const value = previewValue(row[problem.column + 1]);
-      if (job.policy === "fail") {
-        throw new BadValueError(
-          `table ${table.sourceName}, ${location}, column ${column.sourceName}: ${problem.reason} (value ${value}); nothing of this chunk was loaded. Pass --on-bad-value quarantine to load the other rows and keep this one in pgshift.quarantine`,
-          {
-            table: table.sourceName,
-            location,
-            column: column.sourceName,
-            reason: problem.reason,
-            value,
-          },
-        );
-      }
-      quarantined.push({
-        location,
-        column: column.sourceName,
-        reason: problem.reason,
-        raw: Buffer.from(rowToQuarantineJson(table.columns, row, rawText), "utf8"),
-      });
-      continue;
+    if (line !== undefined) return line;
+    const problem = encoder.problem!;
+    encoder.problem = undefined;
+    const column = table.columns[problem.column]!;
+    const location = row[0] === null ? `key ${keyOf(table, row)}` : `rowid ${row[0]}`;
+    const value = previewValue(row[problem.column + 1]);
+    if (job.policy === "fail") {
+      throw new BadValueError(
+        `table ${table.sourceName}, ${location}, column ${column.sourceName}: ${problem.reason} (value ${value}); nothing of this chunk was loaded. Pass --on-bad-value quarantine to load the other rows and keep this one in pgshift.quarantine`,
+        {
+          table: table.sourceName,
+          location,
+          column: column.sourceName,
+          reason: problem.reason,
+          value,
+        },
+      );
     }
-    buffer += line;
+    quarantined.push({
+      location,
+      column: column.sourceName,
+      reason: problem.reason,
+      raw: Buffer.from(rowToQuarantineJson(table.columns, row, rawText), "utf8"),
+    });
+    return undefined;
+  };
+  const lines = job.sqlLines === false ? undefined : planSqlLines(table);
+  if (!lines) {
+    for (const row of iterateRows(db, source, range)) {
+      read++;
+      const line = encodeRow(row);
+      if (line === undefined) continue;
+      buffer += line;
+      if (buffer.length >= COPY_BUFFER_CHARS) {
+        const data = buffer;
+        buffer = "";
+        await sink(data, read);
+      }
+    }
+    if (buffer) await sink(buffer, read);
+    return { rowsRead: read, quarantined, conversions: encoder.conversions };
+  }
+
+  // SQL fast path (see sql-lines.ts): values JavaScript still encodes use a second encoder whose
+  // stored-byte checks send the row to the slow path, and whose counts are undone when a row goes there.
+  let reread = false;
+  const partial = createRowEncoder(table.columns, () => {
+    reread = true;
+    return null;
+  });
+  const counts = partial.conversions;
+  const parts = lines.parts;
+  const partCount = parts.length;
+  const jsParts = parts.flatMap((column, part) => (column >= 0 ? [part] : []));
+  const saved = new Array<number>(jsParts.length).fill(0);
+  /** Tab before a JavaScript cell that follows another JavaScript cell; newline after a last one. */
+  const before = parts.map((column, part) => (column >= 0 && part > 0 && parts[part - 1]! >= 0 ? "\t" : ""));
+  const after = parts[partCount - 1]! >= 0 ? "\n" : "";
+  const flagged = new Array<number>(lines.counted.length).fill(0);
+  const conditions: string[] = [];
+  const params: bigint[] = [];
+  if (range.afterRowid !== undefined) {
+    conditions.push("rowid > ?");
+    params.push(range.afterRowid);
+  }
+  if (range.throughRowid !== undefined) {
+    conditions.push("rowid <= ?");
+    params.push(range.throughRowid);
+  }
+  const where = conditions.length ? ` where ${conditions.join(" and ")}` : "";
+  const fast = db.prepare(`${lines.sql}${where} order by rowid`).raw(true).safeIntegers(table.bigIntegers);
+  const columnList = source.columns.map((c) => `"${c.replace(/"/g, '""')}"`).join(", ");
+  const one = db
+    .prepare(`select rowid, ${columnList} from "${table.sourceName.replace(/"/g, '""')}" where rowid = ?`)
+    .raw(true)
+    .safeIntegers(table.bigIntegers);
+  for (const row of fast.iterate(...params) as IterableIterator<unknown[]>) {
+    read++;
+    let line = "";
+    let slow = false;
+    for (let j = 0; j < jsParts.length; j++) saved[j] = counts[parts[jsParts[j]!]!]!;
+    for (let p = 0; p < partCount; p++) {
+      const column = parts[p]!;
+      const value = row[p + 2];
+      if (column < 0) {
+        if (value === null) {
+          slow = true;
+          break;
+        }
+        line += value as string;
+      } else {
+        const cell = partial.encodeValue(column, value);
+        if (cell === undefined || reread) {
+          slow = true;
+          break;
+        }
+        line += before[p] + cell;
+      }
+    }
+    if (slow) {
+      reread = false;
+      partial.problem = undefined;
+      for (let j = 0; j < jsParts.length; j++) counts[parts[jsParts[j]!]!] = saved[j]!;
+      const full = one.get(row[0]) as unknown[];
+      const encoded = encodeRow(full);
+      if (encoded === undefined) continue;
+      buffer += encoded;
+    } else {
+      const flags = row[1] as number | bigint;
+      if (flags !== 0 && flags !== 0n) {
+        const bits = Number(flags);
+        for (let b = 0; b < flagged.length; b++) if (bits & (1 << b)) flagged[b]!++;
+      }
+      buffer += line + after;
+    }
     if (buffer.length >= COPY_BUFFER_CHARS) {
       const data = buffer;
       buffer = "";
@@ -127,5 +215,9 @@ export async function encodeChunk(
     }
   }
   if (buffer) await sink(buffer, read);
-  return { rowsRead: read, quarantined, conversions: encoder.conversions };
+  const conversions = encoder.conversions.map((n, i) => n + counts[i]!);
+  lines.counted.forEach((column, b) => {
+    conversions[column]! += flagged[b]!;
+  });
+  return { rowsRead: read, quarantined, conversions };
 }

@@ -16,6 +16,11 @@ export interface RowEncoder {
    * `problem` then says which column and why.
    */
   encode(row: readonly unknown[]): string | undefined;
+  /**
+   * One value's COPY cell (`\\N` for NULL), or undefined when it cannot be represented. Stored-byte
+   * checks go through `rawText` with the row last passed to `encode` (use a rawText that does not need it).
+   */
+  encodeValue(column: number, value: unknown): string | undefined;
   problem: ValueProblem | undefined;
   /** Values converted per column (same order as the plan's columns). */
   readonly conversions: number[];
@@ -114,6 +119,7 @@ export function createRowEncoder(columns: readonly ColumnPlan[], rawText: RawTex
     problem: undefined,
     conversions,
     encode: () => undefined,
+    encodeValue: () => undefined,
   };
   let current: readonly unknown[] = [];
   const fail = (column: number, reason: string): undefined => {
@@ -222,6 +228,7 @@ export function createRowEncoder(columns: readonly ColumnPlan[], rawText: RawTex
     }
   });
 
+  state.encodeValue = (column, value) => (value === null ? "\\N" : encoders[column]!(value));
   const count = columns.length;
   state.encode = (row) => {
     current = row;

@@ -1,0 +1,192 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import Database from "better-sqlite3";
+import { type ChunkOutput, encodeChunk } from "../../../src/load/chunk-encoder.ts";
+import { formatEpochMs } from "../../../src/load/row-encoder.ts";
+import { planSqlLines } from "../../../src/load/sql-lines.ts";
+import type { ChunkPlan, ColumnPlan, TablePlan } from "../../../src/schema/plan.ts";
+import type { Conversion } from "../../../src/schema/type-mapping.ts";
+import { openSqlite } from "../../../src/sources/sqlite/sqlite-rows.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "pgshift-sql-lines-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function col(name: string, conversion: Conversion, pgType: string): ColumnPlan {
+  return {
+    sourceName: name,
+    targetName: name,
+    declaredType: "",
+    pgType,
+    conversion,
+    nullable: true,
+    identity: false,
+    nocase: false,
+  };
+}
+
+function table(name: string, columns: ColumnPlan[], chunks: ChunkPlan[], bigIntegers = false): TablePlan {
+  return {
+    sourceName: name,
+    targetSchema: "public",
+    targetName: name,
+    columns,
+    primaryKey: [],
+    withoutRowid: false,
+    rows: 0,
+    bigIntegers,
+    chunks,
+    createSql: "",
+    keys: [],
+    indexes: [],
+    checks: [],
+    foreignKeys: [],
+  };
+}
+
+const COLUMNS = [
+  col("i", "integer", "bigint"),
+  col("t", "text", "text"),
+  col("b", "boolean", "boolean"),
+  col("ms", "epoch-ms", "timestamptz"),
+  col("s", "epoch-s", "timestamptz"),
+  col("r", "real", "double precision"),
+  col("j", "jsonb", "jsonb"),
+  col("x", "bytea", "bytea"),
+  col("n", "integer", "integer"),
+];
+
+/** Values, one row each; every SQL-encoded kind sees good values and values it must hand back. */
+const ROWS: unknown[][] = [
+  [1, "plain", 0, 0, 0, 0.1, '{"a":1}', Buffer.from([0, 1, 255]), 7],
+  [-9007199254740991, "tab\there\nnew\\back\rcr", 1, 1, 1, -0, "[]", "text in blob", null],
+  [null, null, null, null, null, null, null, null, null],
+  [42, "ok", 2, 999, 253402300799, 1e300, "1", null, 3], // boolean 2: bad value
+  [43, "ok", 1, -1, -1, 5e-324, "2", null, 4], // negative epochs: JavaScript path
+  [44, "ok", 0, 253402300799999, 253402300800, 1.5, "3", null, 5], // epoch-s out of range: bad
+  [45, "ok", 1, 253402300800000, 0, 2.5, "4", null, 6], // epoch-ms out of range: bad
+  [46, "ok", "yes", 1000, 10, 0, "5", null, 7], // text in a boolean column: bad
+  [47, "ok", 1.0, 1.5, 10, 0, "6", null, 1.5], // real in epoch and integer columns
+  [48, "nul\u0000inside", 1, 1001, 10, 0, "7", null, 8], // NUL in text: bad
+  [49, "ok", 0, "2020-01-01", 10, 0, "8", null, 9], // text in epoch column: bad
+  [50, "ok", 0, 1_700_000_000_123, 1_700_000_000, 0, '"\\u0000"', null, 10], // JSON \u0000: bad
+  [51, "ok", 1, 1_700_000_000_010, 1_700_000_000, 0, "9", null, 11],
+  [52, "ok", 1, 1_700_000_000_100, 1_700_000_000, 0, "10", new Uint8Array(0), 12],
+];
+
+function build(name: string): string {
+  const path = join(dir, `${name}.db`);
+  const db = new Database(path);
+  db.exec(`create table t (i, t, b, ms, s, r, j, x, n)`);
+  const insert = db.prepare(`insert into t values (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  for (const row of ROWS) insert.run(...row.map((v) => (typeof v === "boolean" ? Number(v) : v)));
+  // Invalid UTF-8 in a text column, and a genuine U+FFFD: both go through the JavaScript checks.
+  db.prepare(`insert into t (i, t, b, ms, n) values (60, cast(x'61ff62' as text), 1, 5, 1)`).run();
+  db.prepare(`insert into t (i, t, b, ms, n) values (61, 'ok\uFFFD', 1, 5, 1)`).run();
+  db.prepare(`insert into t (i, t, b, ms, n) values (62, 'ok', 1, 5, 1)`).run();
+  db.close();
+  return path;
+}
+
+interface Captured {
+  text: string;
+  output?: ChunkOutput;
+  error?: string;
+}
+
+async function run(
+  path: string,
+  plan: TablePlan,
+  policy: "fail" | "quarantine",
+  sqlLines: boolean,
+): Promise<Captured[]> {
+  const db = openSqlite(path);
+  try {
+    const results: Captured[] = [];
+    for (const chunk of plan.chunks) {
+      let text = "";
+      try {
+        const output = await encodeChunk(db, { table: plan, chunk, policy, sqlLines }, (data, rows) => {
+          text += `${data}|${rows}|`;
+        });
+        results.push({ text, output });
+      } catch (error) {
+        results.push({ text, error: (error as Error).message });
+      }
+    }
+    return results;
+  } finally {
+    db.close();
+  }
+}
+
+describe("SQL fast path of chunk encoding", () => {
+  it("plans SQL cells for integers, booleans and epochs only, and none for WITHOUT ROWID tables", () => {
+    const plan = planSqlLines(table("t", COLUMNS, []))!;
+    assert.deepEqual(plan.parts, [-1, 1, -1, 5, 6, 7, -1]);
+    assert.deepEqual(plan.counted, [2, 3, 4]);
+    assert.equal(planSqlLines({ ...table("t", COLUMNS, []), withoutRowid: true }), undefined);
+    assert.equal(planSqlLines(table("t", [col("t", "text", "text")], [])), undefined);
+  });
+
+  for (const policy of ["quarantine", "fail"] as const) {
+    for (const bigIntegers of [false, true]) {
+      it(`gives byte-identical COPY text, counts and bad-value handling (${policy}, bigIntegers ${bigIntegers})`, async () => {
+        const path = build(`t-${policy}-${bigIntegers}`);
+        const chunks: ChunkPlan[] = [
+          { chunk: 1, throughRowid: "3" },
+          { chunk: 2, afterRowid: "3", throughRowid: "9" },
+          { chunk: 3, afterRowid: "9" },
+        ] as ChunkPlan[];
+        const plan = table("t", COLUMNS, chunks, bigIntegers);
+        const slow = await run(path, plan, policy, false);
+        const fast = await run(path, plan, policy, true);
+        assert.deepEqual(fast, slow);
+        if (policy === "quarantine") {
+          const all = slow.flatMap((r) => r.output!.quarantined.map((q) => q.location));
+          assert.deepEqual(all, [
+            "rowid 4",
+            "rowid 6",
+            "rowid 7",
+            "rowid 8",
+            "rowid 9",
+            "rowid 10",
+            "rowid 11",
+            "rowid 12",
+            "rowid 15",
+          ]);
+          assert.equal(
+            slow.reduce((n, r) => n + r.output!.rowsRead, 0),
+            ROWS.length + 3,
+          );
+        } else {
+          assert.match(slow[1]!.error!, /rowid 4, column b: not 0 or 1/);
+        }
+      });
+    }
+  }
+
+  it("formats epochs exactly as formatEpochMs", async () => {
+    const path = join(dir, "epochs.db");
+    const db = new Database(path);
+    db.exec("create table e (ms, s)");
+    const values = [0, 1, 9, 10, 99, 100, 999, 1000, 1001, 951_782_400_000, 253402300799999, 86_399_999];
+    for (let i = 0; i < 500; i++) values.push(Math.floor((i * 2654435761) % 253402300799999));
+    const insert = db.prepare("insert into e values (?, ?)");
+    for (const v of values) insert.run(v, Math.floor(v / 1000));
+    db.close();
+    const plan = table(
+      "e",
+      [col("ms", "epoch-ms", "timestamptz"), col("s", "epoch-s", "timestamptz")],
+      [{ chunk: 1 } as ChunkPlan],
+    );
+    const [fast] = await run(path, plan, "fail", true);
+    const expected = values.map(
+      (v) => `${formatEpochMs(v)}\t${formatEpochMs(Math.floor(v / 1000) * 1000)}\n`,
+    );
+    assert.equal(fast!.text, `${expected.join("")}|${values.length}|`);
+    assert.deepEqual(fast!.output!.conversions, [values.length, values.length]);
+  });
+});
