@@ -75,6 +75,11 @@ export const EXPECTED_RATIOS: Record<ScenarioName, ExpectedRatio[]> = {
       target: { op: ">=", value: 50 },
     },
     {
+      key: "document_verify_vs_import_time",
+      label: "pgshift verify ndjson: wall / pgshift import ndjson: wall",
+      target: null,
+    },
+    {
       key: "pgshift_json_dir_vs_copy_rate",
       label: "pgshift JSON directory docs/s / psql \\copy (NDJSON) docs/s",
       target: null,

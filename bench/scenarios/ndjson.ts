@@ -136,6 +136,8 @@ export function ndjsonScenario(options: { docs: number }): Scenario {
     };
     let pgshiftRate: number | null = null;
     let jsonDirRate: number | null = null;
+    let documentVerify: Record<string, unknown> | undefined;
+    let documentVerifyRatio: number | null = null;
     let pgshiftJson: Record<string, unknown> = {
       ok: false,
       error: "not available",
@@ -178,6 +180,35 @@ export function ndjsonScenario(options: { docs: number }): Scenario {
         exit_code: run.exitCode,
         ...(ok ? {} : { error: failureText(run) }),
       };
+
+      // Verification of the document table just loaded, timed against that load (informational).
+      const verifyHelp = ok ? await pgshiftHelp(ctx.repoRoot, ["verify"]) : undefined;
+      if (verifyHelp?.includes("--key")) {
+        ctx.log("ndjson: pgshift verify ndjson:");
+        const verifyRun = await runPgshift(
+          ctx.repoRoot,
+          [
+            "verify",
+            `ndjson:${docs.ndjsonPath}`,
+            "--to",
+            url,
+            "--table",
+            importedTable(parseJsonResult(run.stdout), "pgshift_ndjson"),
+            "--key",
+            "/k_number",
+            "--json",
+          ],
+          { timeoutMs: 20 * 60_000 },
+        );
+        documentVerify = {
+          wall_s: round(verifyRun.wallMs / 1000, 2),
+          peak_rss_mb: verifyRun.peakTreeRssMb,
+          exit_code: verifyRun.exitCode,
+          identical: verifyRun.exitCode === 0,
+          ...(verifyRun.exitCode === 0 ? {} : { error: failureText(verifyRun) }),
+        };
+        if (verifyRun.exitCode === 0) documentVerifyRatio = verifyRun.wallMs / run.wallMs;
+      }
 
       const jsonUrl = await freshDatabase(ctx.instance.adminUrl, "bench_docs_json");
       await settle(ctx.instance.adminUrl);
@@ -223,6 +254,7 @@ export function ndjsonScenario(options: { docs: number }): Scenario {
     result.measurements = {
       pgshift_ndjson: pgshiftNdjson,
       pgshift_json_dir: pgshiftJson,
+      ...(documentVerify ? { pgshift_verify_ndjson: documentVerify } : {}),
       psql_copy: {
         ok: copyOk,
         wall_s: round(copyRun.wallMs / 1000, 2),
@@ -249,6 +281,11 @@ export function ndjsonScenario(options: { docs: number }): Scenario {
       pgshiftRate !== null ? pgshiftRate / insertRate : null,
       { op: ">=", value: 50 },
     );
+    result.ratios.document_verify_vs_import_time = ratio(
+      "pgshift verify ndjson: wall / pgshift import ndjson: wall",
+      documentVerifyRatio,
+      null,
+    );
     result.ratios.pgshift_json_dir_vs_copy_rate = ratio(
       "pgshift JSON directory docs/s / psql \\copy (NDJSON) docs/s",
       jsonDirRate !== null && copyRate !== null ? jsonDirRate / copyRate : null,
@@ -257,6 +294,17 @@ export function ndjsonScenario(options: { docs: number }): Scenario {
     const rate = (value: number | null) =>
       value === null ? "n/a" : Math.round(value).toLocaleString("en-US");
     const wall = (m: Record<string, unknown>) => (typeof m.wall_s === "number" ? m.wall_s : "n/a");
+    const verifyRows: (string | number)[][] = documentVerify
+      ? [
+          [
+            "pgshift verify ndjson: (full checksums of that table)",
+            documentVerify.wall_s as number,
+            "—",
+            documentVerify.peak_rss_mb as number,
+            documentVerify.identical ? "identical" : String(documentVerify.error).slice(0, 120),
+          ],
+        ]
+      : [];
     result.tables.push({
       title: `${docs.count.toLocaleString("en-US")} documents (${result.params.ndjson_mb} MB NDJSON)`,
       headers: ["contender", "wall s", "docs/s", "peak RSS MB", "status"],
@@ -275,6 +323,7 @@ export function ndjsonScenario(options: { docs: number }): Scenario {
           (pgshiftJson.peak_rss_mb as number) ?? "n/a",
           pgshiftJson.ok ? "ok" : String(pgshiftJson.error).slice(0, 120),
         ],
+        ...verifyRows,
         [
           "psql \\copy into jsonb",
           round(copyRun.wallMs / 1000, 2),
