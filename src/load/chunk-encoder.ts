@@ -8,6 +8,9 @@ import { planSqlLines } from "./sql-lines.ts";
 
 /** COPY text buffered before it is handed on (large chunks: one write per row is ~40x slower). */
 export const COPY_BUFFER_CHARS = 1 << 20;
+/** Rows read per query on the SQL fast path. */
+const SQL_BATCH_ROWS = 2000;
+const MAX_ROWID = 2n ** 63n - 1n;
 
 export interface ChunkJob {
   table: TablePlan;
@@ -150,68 +153,83 @@ export async function encodeChunk(
   const saved = new Array<number>(jsParts.length).fill(0);
   /** Tab before a JavaScript cell that follows another JavaScript cell; newline after a last one. */
   const before = parts.map((column, part) => (column >= 0 && part > 0 && parts[part - 1]! >= 0 ? "\t" : ""));
-  const after = parts[partCount - 1]! >= 0 ? "\n" : "";
+  const newline = parts[partCount - 1]! >= 0 ? "\n" : "";
   const flagged = new Array<number>(lines.counted.length).fill(0);
-  const conditions: string[] = [];
-  const params: bigint[] = [];
-  if (range.afterRowid !== undefined) {
-    conditions.push("rowid > ?");
-    params.push(range.afterRowid);
-  }
-  if (range.throughRowid !== undefined) {
-    conditions.push("rowid <= ?");
-    params.push(range.throughRowid);
-  }
-  const where = conditions.length ? ` where ${conditions.join(" and ")}` : "";
-  const fast = db.prepare(`${lines.sql}${where} order by rowid`).raw(true).safeIntegers(table.bigIntegers);
+  // Read in batches of rowids with .all(): a quarter cheaper than stepping an iterator row by row, and
+  // no statement stays open across the awaits of the sink.
+  const bounded = range.throughRowid !== undefined;
+  const batch = db
+    .prepare(
+      `${lines.sql} where rowid >= ?${bounded ? " and rowid <= ?" : ""} order by rowid limit ${SQL_BATCH_ROWS}`,
+    )
+    .raw(true)
+    .safeIntegers(table.bigIntegers);
+  const first = db
+    .prepare(`select min(rowid) from "${table.sourceName.replace(/"/g, '""')}"`)
+    .pluck()
+    .safeIntegers(true);
   const columnList = source.columns.map((c) => `"${c.replace(/"/g, '""')}"`).join(", ");
   const one = db
     .prepare(`select rowid, ${columnList} from "${table.sourceName.replace(/"/g, '""')}" where rowid = ?`)
     .raw(true)
     .safeIntegers(table.bigIntegers);
-  for (const row of fast.iterate(...params) as IterableIterator<unknown[]>) {
-    read++;
-    let line = "";
-    let slow = false;
-    for (let j = 0; j < jsParts.length; j++) saved[j] = counts[parts[jsParts[j]!]!]!;
-    for (let p = 0; p < partCount; p++) {
-      const column = parts[p]!;
-      const value = row[p + 2];
-      if (column < 0) {
-        if (value === null) {
-          slow = true;
-          break;
+  // The next batch starts at the rowid after the last one read (the range's own start: its lower bound
+  // + 1, or the table's smallest rowid); rowids are signed 64-bit, nothing follows the largest.
+  let from: bigint | null =
+    range.afterRowid !== undefined
+      ? range.afterRowid < MAX_ROWID
+        ? range.afterRowid + 1n
+        : null
+      : (first.get() as bigint | null);
+  while (from !== null) {
+    const rows = (bounded ? batch.all(from, range.throughRowid) : batch.all(from)) as unknown[][];
+    if (rows.length === 0) break;
+    const last = BigInt(rows[rows.length - 1]![0] as bigint | number);
+    from = rows.length < SQL_BATCH_ROWS || last === MAX_ROWID ? null : last + 1n;
+    for (const row of rows) {
+      read++;
+      let line = "";
+      let slow = false;
+      for (let j = 0; j < jsParts.length; j++) saved[j] = counts[parts[jsParts[j]!]!]!;
+      for (let p = 0; p < partCount; p++) {
+        const column = parts[p]!;
+        const value = row[p + 2];
+        if (column < 0) {
+          if (value === null) {
+            slow = true;
+            break;
+          }
+          line += value as string;
+        } else {
+          const cell = partial.encodeValue(column, value);
+          if (cell === undefined || reread) {
+            slow = true;
+            break;
+          }
+          line += before[p] + cell;
         }
-        line += value as string;
+      }
+      if (slow) {
+        reread = false;
+        partial.problem = undefined;
+        for (let j = 0; j < jsParts.length; j++) counts[parts[jsParts[j]!]!] = saved[j]!;
+        const full = one.get(row[0]) as unknown[];
+        const encoded = encodeRow(full);
+        if (encoded === undefined) continue;
+        buffer += encoded;
       } else {
-        const cell = partial.encodeValue(column, value);
-        if (cell === undefined || reread) {
-          slow = true;
-          break;
+        const flags = row[1] as number | bigint;
+        if (flags !== 0 && flags !== 0n) {
+          const bits = Number(flags);
+          for (let b = 0; b < flagged.length; b++) if (bits & (1 << b)) flagged[b]!++;
         }
-        line += before[p] + cell;
+        buffer += line + newline;
       }
-    }
-    if (slow) {
-      reread = false;
-      partial.problem = undefined;
-      for (let j = 0; j < jsParts.length; j++) counts[parts[jsParts[j]!]!] = saved[j]!;
-      const full = one.get(row[0]) as unknown[];
-      const encoded = encodeRow(full);
-      if (encoded === undefined) continue;
-      buffer += encoded;
-    } else {
-      const flags = row[1] as number | bigint;
-      if (flags !== 0 && flags !== 0n) {
-        const bits = Number(flags);
-        for (let b = 0; b < flagged.length; b++) if (bits & (1 << b)) flagged[b]!++;
+      if (buffer.length >= COPY_BUFFER_CHARS) {
+        const data = buffer;
+        buffer = "";
+        await sink(data, read);
       }
-      buffer += line + after;
-    }
-    if (buffer.length >= COPY_BUFFER_CHARS) {
-      const data = buffer;
-      buffer = "";
-      await sink(data, read);
     }
   }
   if (buffer) await sink(buffer, read);

@@ -168,6 +168,36 @@ describe("SQL fast path of chunk encoding", () => {
     }
   }
 
+  it("reads every row exactly once across batches, with negative and extreme rowids", async () => {
+    const path = join(dir, "batches.db");
+    const db = new Database(path);
+    db.defaultSafeIntegers(true);
+    db.exec("create table w (i, b)");
+    const insert = db.prepare("insert into w (rowid, i, b) values (?, ?, ?)");
+    const rowids: bigint[] = [-(2n ** 63n), -5n, -1n, 0n];
+    for (let i = 1n; i <= 4500n; i++) rowids.push(i * 3n);
+    rowids.push(2n ** 53n + 1n, 2n ** 63n - 2n, 2n ** 63n - 1n);
+    for (const rowid of rowids) insert.run(rowid, rowid % 1000n, rowid % 7n === 0n ? 2n : 1n);
+    db.close();
+    const columns = [col("i", "integer", "bigint"), col("b", "boolean", "boolean")];
+    const chunks = [
+      { chunk: 1, throughRowid: "0" },
+      { chunk: 2, afterRowid: "0", throughRowid: "6000" },
+      { chunk: 3, afterRowid: "6000" },
+    ] as ChunkPlan[];
+    const plan = table("w", columns, chunks, true);
+    const slow = await run(path, plan, "quarantine", false);
+    const fast = await run(path, plan, "quarantine", true);
+    assert.deepEqual(fast, slow);
+    assert.deepEqual(
+      fast.map((r) => r.output!.rowsRead),
+      [4, 2000, rowids.length - 2004],
+    );
+    const whole = await run(path, table("w", columns, [{ chunk: 1 } as ChunkPlan], true), "quarantine", true);
+    assert.equal(whole[0]!.output!.rowsRead, rowids.length);
+    assert.equal(whole[0]!.output!.quarantined.length, rowids.filter((r) => r % 7n === 0n).length);
+  });
+
   it("formats epochs exactly as formatEpochMs", async () => {
     const path = join(dir, "epochs.db");
     const db = new Database(path);
