@@ -64,11 +64,13 @@ export function sqlCell(column: ColumnPlan): { expr: string; counts: boolean } |
 const MAX_COUNTED = 30;
 
 /**
- * The fast-path query for a table, or undefined when the table does not qualify (WITHOUT ROWID: its
- * rows cannot be re-read by rowid; or no column SQLite can encode).
+ * The fast-path query for a table, or undefined when the table does not qualify (WITHOUT ROWID or a
+ * column named rowid: its rows cannot be read by rowid; or no column SQLite can encode).
  */
 export function planSqlLines(table: TablePlan): SqlLinePlan | undefined {
-  if (table.withoutRowid) return undefined;
+  // A column named rowid would hide the rowid that batches and re-reads go by.
+  if (table.withoutRowid || table.columns.some((c) => c.sourceName.toLowerCase() === "rowid"))
+    return undefined;
   const counted: number[] = [];
   const cells = table.columns.map((column) => {
     const cell = sqlCell(column);
