@@ -270,6 +270,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
               options.tables.some((t) => t.toLowerCase() === table.name.toLowerCase())) &&
             !options.exclude?.some((t) => t.toLowerCase() === table.name.toLowerCase()),
         );
+        assertRowidAddressable(wanted, options.path);
         await runParallel(wanted, Math.max(1, workers.length), async (table, lane) => {
           const worker = workers[lane];
           stats.set(table.name, worker ? await worker.scan(table) : scanTable(db, table));
@@ -1113,3 +1114,24 @@ async function summarize(ctx: RunContext, result: ImportResult): Promise<void> {
 }
 
 export { BadValueError };
+
+/**
+ * pgshift reads, chunks, resumes and re-reads rows of rowid tables by SQLite's `rowid`. A column named
+ * "rowid" hides it (the name then means the column), so such a table is refused before anything is
+ * created, with the way out, instead of failing half-way.
+ */
+function assertRowidAddressable(
+  tables: readonly { name: string; withoutRowid: boolean; columns: readonly { name: string }[] }[],
+  path: string,
+): void {
+  const hidden = tables.filter(
+    (t) => !t.withoutRowid && t.columns.some((c) => c.name.toLowerCase() === "rowid"),
+  );
+  if (hidden.length === 0) return;
+  const names = hidden.map((t) => t.name);
+  throw new PgshiftError(
+    "rowid_hidden",
+    `${names.map((n) => `table "${n}"`).join(", ")} in ${path} ${names.length > 1 ? "have" : "has"} a column named "rowid", which hides SQLite's row id that pgshift reads rows by; rename the column in a copy of the database (ALTER TABLE ... RENAME COLUMN rowid TO ...) or leave the table out with --exclude ${names.join(",")}`,
+    { details: { tables: names } },
+  );
+}
