@@ -355,7 +355,7 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
       ],
     });
     result.notes.push(
-      `The raw ceiling converts in sqlite3 (hex for blobs, strftime for millisecond dates) and loads ${ctx.jobs} tables at a time into bare tables (pgshift's data phase also loads tables before their keys and indexes); sqlite3 -csv prints reals with 15 significant digits, so it is a speed ceiling, not a lossless migration. Peak RSS is the sum over each contender's process tree (the PostgreSQL server is shared and excluded).`,
+      `The raw ceiling converts in sqlite3 (hex for blobs, strftime for millisecond dates) and loads ${ctx.jobs} tables at a time into bare tables (no keys, indexes or constraints); sqlite3 -csv prints reals with 15 significant digits, so it is a speed ceiling, not a lossless migration. Peak RSS is the sum over each contender's process tree (the PostgreSQL server is shared and excluded).`,
     );
     result.status =
       pgshift.ok && pgloader.ok && raw.ok
