@@ -5,10 +5,9 @@ import { resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
 import type Database from "better-sqlite3";
 import type pg from "pg";
-import { from as copyFrom } from "pg-copy-streams";
 import { PgshiftError, UsageError } from "../errors.ts";
 import { LockKey, withAdvisoryLock } from "../pg/advisory-lock.ts";
-import { copyStatement } from "../pg/copy-writer.ts";
+import { openCopy } from "../pg/copy-writer.ts";
 import { ensureInternalSchema } from "../pg/internal-schema.ts";
 import { type TargetIdentity, targetOf, withClient } from "../pg/pool.ts";
 import { quoteQualified } from "../pg/quote.ts";
@@ -783,57 +782,31 @@ async function loadChunk(
   try {
     // Safe for exactly-once: a lost commit loses the rows and their checkpoint together.
     await client.query("set local synchronous_commit = off");
-    const stream = client.query(
-      copyFrom(
-        copyStatement({
-          schema,
-          table: table.targetName,
-          columns: table.columns.map((c) => c.targetName),
-        }),
-      ),
-    );
-    let streamError: Error | undefined;
-    const finished = new Promise<void>((resolve, reject) => {
-      stream.on("finish", resolve);
-      stream.on("error", (error: Error) => {
-        streamError = error;
-        reject(error);
-      });
+    const copy = openCopy(client, {
+      schema,
+      table: table.targetName,
+      columns: table.columns.map((c) => c.targetName),
     });
-    finished.catch(() => undefined);
     let flushes = 0;
     const sink = async (data: string | Uint8Array, rowsRead: number) => {
-      if (streamError) throw streamError;
-      const ok = stream.write(data);
+      // The write is issued before the crash point, so "data:mid-copy" kills with COPY data in flight.
+      const written = copy.write(data);
       flushes++;
       if (flushes === 1) crashPoint("data:mid-copy");
       ctx.progress.set(table.sourceName, (ctx.progress.get(table.sourceName) ?? 0) + (rowsRead - counted));
       counted = rowsRead;
       emitProgress(ctx, table);
-      if (!ok && !streamError)
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            stream.off("drain", done);
-            stream.off("error", done);
-            resolve();
-          };
-          stream.on("drain", done);
-          stream.on("error", done);
-        });
-      if (streamError) throw streamError;
+      await written;
     };
     const job: ChunkJob = { table, chunk, policy: ctx.policy };
     let output: ChunkOutput;
     try {
       output = worker ? await worker.run(job, sink) : await encodeChunk(ctx.db, job, sink);
     } catch (error) {
-      stream.destroy(error as Error);
-      await finished.catch(() => undefined);
+      await copy.abort(error as Error);
       throw error;
     }
-    stream.end();
-    await finished;
-    const loaded = Number(stream.rowCount);
+    const loaded = await copy.end();
     const read = output.rowsRead;
     crashPoint("data:before-quarantine");
     const entries: QuarantineEntry[] = output.quarantined.map((q) => ({

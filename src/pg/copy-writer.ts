@@ -73,6 +73,46 @@ export function copyStatement(target: CopyTarget): string {
   return `copy ${quoteQualified(target.schema, target.table)} (${columns}) from stdin`;
 }
 
+/** An open COPY ... FROM STDIN: pre-encoded text in, the server's row count out. */
+export interface CopyStream {
+  /** Sends COPY text; resolves when the socket can take more (backpressure), rejects if the COPY failed. */
+  write(data: string | Uint8Array): Promise<void>;
+  /** Finishes the COPY and returns the row count the server confirmed (its `COPY n` tag). */
+  end(): Promise<number>;
+  /** Abandons the COPY so the server rolls it back; waits until the stream has closed. */
+  abort(error: Error): Promise<void>;
+}
+
+/** Starts `COPY target FROM STDIN` on a client. The one place pgshift drives pg-copy-streams. */
+export function openCopy(client: pg.ClientBase, target: CopyTarget): CopyStream {
+  const stream = client.query(copyFrom(copyStatement(target)));
+  let failed: Error | undefined;
+  const finished = new Promise<void>((resolve, reject) => {
+    stream.on("finish", resolve);
+    stream.on("error", (error: Error) => {
+      failed = error;
+      reject(error);
+    });
+  });
+  finished.catch(() => undefined);
+  return {
+    async write(data) {
+      if (failed) throw failed;
+      if (!stream.write(data)) await Promise.race([once(stream, "drain"), finished]);
+      if (failed) throw failed;
+    },
+    async end() {
+      stream.end();
+      await finished;
+      return Number(stream.rowCount);
+    },
+    async abort(error) {
+      stream.destroy(error);
+      await finished.catch(() => undefined);
+    },
+  };
+}
+
 /**
  * Streams rows into `target` with COPY and returns the row count the server confirmed (its `COPY n` tag).
  * Memory stays bounded: at most one chunk is buffered, and writes wait for the socket to drain.
@@ -84,31 +124,21 @@ export async function copyRows(
   options: CopyOptions = {},
 ): Promise<number> {
   const chunkBytes = options.chunkBytes ?? 1 << 20;
-  const stream = client.query(copyFrom(copyStatement(target)));
-  let failed: Error | undefined;
-  const finished = new Promise<void>((resolve, reject) => {
-    stream.on("finish", resolve);
-    stream.on("error", (error: Error) => {
-      failed = error;
-      reject(error);
-    });
-  });
-  finished.catch(() => undefined);
+  const copy = openCopy(client, target);
   let buffer = "";
   let sent = 0;
   let pending = 0;
   const flush = async () => {
     if (!buffer) return;
-    const ok = stream.write(buffer);
+    const data = buffer;
     buffer = "";
     sent += pending;
     pending = 0;
+    await copy.write(data);
     options.onProgress?.(sent);
-    if (!ok && !failed) await Promise.race([once(stream, "drain"), finished]);
   };
   try {
     for await (const row of rows as AsyncIterable<readonly CopyValue[]>) {
-      if (failed) break;
       buffer += encodeCopyRow(row);
       pending++;
       if (buffer.length >= chunkBytes) await flush();
@@ -116,11 +146,8 @@ export async function copyRows(
     await flush();
   } catch (error) {
     // Abort the COPY so the server rolls it back, then surface the original problem.
-    stream.destroy(error as Error);
-    await finished.catch(() => undefined);
+    await copy.abort(error as Error);
     throw error;
   }
-  stream.end();
-  await finished;
-  return Number(stream.rowCount);
+  return copy.end();
 }
