@@ -21,6 +21,7 @@ import type { SourceFingerprint } from "./source-reader.ts";
 import { describeTargetTable, inCanonicalSnapshot } from "./target-side.ts";
 import type { ChangedRow, ColumnDifference, RowKey, TableVerification } from "./types.ts";
 import { buildResult, describeVerifiedTarget, type VerifyResult } from "./verify-result.ts";
+import { blankTableVerification } from "./verify-tables.ts";
 
 /**
  * Verification of a document table (key column(s) + `doc jsonb` + provenance) against its JSON,
@@ -195,27 +196,11 @@ export async function verifyDocuments(options: VerifyDocumentsOptions): Promise<
   fingerprint.catch(() => undefined);
   const target = await describeVerifiedTarget(options.pool, [schema]);
   const typed = options.typed ?? spec.kind === "csv";
-  const base: TableVerification = {
-    sourceTable: resolved.source.label,
-    schema,
-    table,
-    status: "error",
-    sourceRows: 0,
-    targetRows: 0,
-    chunking: { strategy: "row-hash", chunks: 0, mismatched: 0, narrowed: 0 },
-    checksums: { source: "", target: "" },
-    missing: [],
-    extra: [],
-    changed: [],
-    quarantinedRows: 0,
-    missingRows: 0,
-    extraRows: 0,
-    changedRows: 0,
-    complete: true,
-    problems: [],
-    timings: { sourceMs: 0, targetMs: 0 },
-    durationMs: 0,
-  };
+  const base: TableVerification = blankTableVerification(
+    { sourceTable: resolved.source.label, schema, table },
+    "error",
+    "row-hash",
+  );
   const finish = async (t: TableVerification) => {
     t.durationMs = Math.round(performance.now() - t0);
     return buildResult({

@@ -93,15 +93,17 @@ function shown(value: string | null): string | null {
   return text;
 }
 
-function emptyResult(
-  table: VerifyTable,
+/** A table's verification before anything is counted: the one shape every verifier starts from. */
+export function blankTableVerification(
+  names: { sourceTable: string; schema: string; table: string },
+  status: TableVerification["status"],
   strategy: TableVerification["chunking"]["strategy"],
 ): TableVerification {
   return {
-    sourceTable: table.sourceTable,
-    schema: table.schema,
-    table: table.table,
-    status: "identical",
+    sourceTable: names.sourceTable,
+    schema: names.schema,
+    table: names.table,
+    status,
     sourceRows: 0,
     targetRows: 0,
     chunking: { strategy, chunks: 0, mismatched: 0, narrowed: 0 },
@@ -118,6 +120,13 @@ function emptyResult(
     timings: { sourceMs: 0, targetMs: 0 },
     durationMs: 0,
   };
+}
+
+function emptyResult(
+  table: VerifyTable,
+  strategy: TableVerification["chunking"]["strategy"],
+): TableVerification {
+  return blankTableVerification(table, "identical", strategy);
 }
 
 async function verifyTable(options: VerifyTablesOptions, table: VerifyTable): Promise<TableVerification> {
