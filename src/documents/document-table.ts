@@ -132,16 +132,7 @@ export function documentTablePlan(options: {
       throw new UsageError(`--column "${extra.name}" clashes with another column of the table`);
     columns.push({ name: extra.name, type: extra.type, notNull: false });
   }
-  columns.push(
-    { name: provenance.sourceFile, type: "text", notNull: true },
-    { name: provenance.contentHash, type: "text", notNull: true },
-    {
-      name: provenance.loadedAt,
-      type: "timestamptz",
-      notNull: true,
-      defaultSql: "now()",
-    },
-  );
+  columns.push(...provenanceColumns(provenance));
   return {
     schema: options.schema,
     table: options.table,
@@ -154,6 +145,19 @@ export function documentTablePlan(options: {
     gin: options.gin,
     trgmPaths: options.trgmPaths.map((p) => [...p]),
   };
+}
+
+/** Where each row came from: source file, content hash, load time (filled by the server). */
+function provenanceColumns(provenance: {
+  sourceFile: string;
+  contentHash: string;
+  loadedAt: string;
+}): TableColumn[] {
+  return [
+    { name: provenance.sourceFile, type: "text", notNull: true },
+    { name: provenance.contentHash, type: "text", notNull: true },
+    { name: provenance.loadedAt, type: "timestamptz", notNull: true, defaultSql: "now()" },
+  ];
 }
 
 /** The plan of a typed table from inferred columns. */
@@ -174,16 +178,7 @@ export function typedTablePlan(options: {
     type: c.type,
     notNull: options.keyColumns.includes(c.name),
   }));
-  columns.push(
-    { name: provenance.sourceFile, type: "text", notNull: true },
-    { name: provenance.contentHash, type: "text", notNull: true },
-    {
-      name: provenance.loadedAt,
-      type: "timestamptz",
-      notNull: true,
-      defaultSql: "now()",
-    },
-  );
+  columns.push(...provenanceColumns(provenance));
   return {
     schema: options.schema,
     table: options.table,
