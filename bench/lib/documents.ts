@@ -9,6 +9,8 @@ export interface DocumentImportSpec {
   records?: string;
   /** A JSON pointer to build a trigram index on, when the importer offers one. */
   searchPath?: string;
+  /** Build the GIN index during the import (default true). Off where the baseline builds none. */
+  gin?: boolean;
 }
 
 /**
@@ -22,7 +24,7 @@ export function documentImportArgs(help: string, spec: DocumentImportSpec): stri
   if (has("--key")) args.push("--key", "/k_number");
   if (spec.records && has("--records")) args.push("--records", spec.records);
   // The GIN (jsonb_path_ops) index: ask for it when it is opt-in; `--no-gin` means it is the default.
-  if (has("--gin") && !has("--no-gin")) args.push("--gin");
+  if (spec.gin !== false && has("--gin") && !has("--no-gin")) args.push("--gin");
   if (spec.searchPath) {
     if (has("--trgm")) args.push("--trgm", spec.searchPath);
     else if (has("--trigram")) args.push("--trigram", spec.searchPath);
