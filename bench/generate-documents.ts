@@ -60,7 +60,8 @@ const QUALIFIERS = [
   "Gastroenterology",
   "Urological",
 ];
-const SYLLABLES = [
+/** Syllables of generated device names; the queries scenario builds its search terms from them. */
+export const SYLLABLES = [
   "na",
   "ro",
   "vi",

@@ -10,6 +10,7 @@ import {
   kNumber,
   PRODUCT_CODES,
   productCode,
+  SYLLABLES,
 } from "../generate-documents.ts";
 import type { BenchContext, Scenario } from "../lib/context.ts";
 import { documentImportArgs, importedTable, primaryKeyColumns } from "../lib/documents.ts";
@@ -19,23 +20,6 @@ import { failureText, parseJsonResult, pgshiftHelp, runPgshift, helpFailures } f
 import { Random } from "../lib/random.ts";
 import { emptyScenario, ratio } from "../lib/result.ts";
 import { type Doc, jsonContains, scanJsonDirectory } from "../lib/scan.ts";
-
-const SYLLABLES = [
-  "na",
-  "ro",
-  "vi",
-  "tex",
-  "lo",
-  "mar",
-  "quin",
-  "zor",
-  "pel",
-  "dra",
-  "sy",
-  "kon",
-  "fle",
-  "bri",
-];
 
 type QueryKind = "key_lookup" | "containment" | "trigram";
 const KINDS: readonly QueryKind[] = ["key_lookup", "containment", "trigram"];
