@@ -219,7 +219,10 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
   const onProgress = options.onProgress ?? (() => undefined);
   const logger = options.logger ?? silentLogger;
   const phases: Record<string, number> = {};
+  /** The phase running now (the last one `timed` started): recorded on the run when it fails. */
+  let currentPhase = "plan";
   const timed = async <T>(phase: string, fn: () => Promise<T>): Promise<T> => {
+    currentPhase = phase;
     const t0 = performance.now();
     try {
       return await fn();
@@ -361,27 +364,17 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
           totalRows: plan.tables.reduce((sum, t) => sum + t.rows, 0),
         };
         let failure: unknown;
-        let phase = "schema";
         try {
           await timed("schema", () => createSchema(ctx));
-          phase = "data";
           await timed("data", () => loadData(ctx));
-          phase = "count";
           crashPoint("data:before-count-check");
           await timed("count", () => checkCounts(ctx, base));
-          phase = "keys";
           await timed("keys", () => buildKeys(ctx));
-          phase = "indexes";
           await timed("indexes", () => buildIndexes(ctx));
-          phase = "constraints";
           await timed("constraints", () => addConstraints(ctx));
-          phase = "identity";
           await timed("identity", () => setIdentities(ctx));
-          phase = "views";
           await timed("views", () => createViews(ctx));
-          phase = "analyze";
           await timed("analyze", () => analyzeTables(ctx));
-          phase = "verify";
           crashPoint("verify:before");
           const verification = await timed("verify", () =>
             runVerification(ctx, path).catch((error: unknown) => {
@@ -407,9 +400,9 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
         } catch (error) {
           failure = error;
           const message = error instanceof Error ? error.message : String(error);
-          await withClient(options.pool, (c) => setRunPhase(c, runId!, phase, "failed", message)).catch(
-            () => undefined,
-          );
+          await withClient(options.pool, (c) =>
+            setRunPhase(c, runId!, currentPhase, "failed", message),
+          ).catch(() => undefined);
         }
         await summarize(ctx, base);
         if (failure !== undefined) {
