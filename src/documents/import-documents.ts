@@ -327,22 +327,25 @@ interface LoadContext {
   onProgress: ProgressCallback | undefined;
 }
 
-interface LoadOutcome {
-  tableCreated: boolean;
-  files: number;
-  recordsRead: number;
-  recordsLoaded: number;
-  quarantined: number;
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  deleted: number;
-  deletedKeys: unknown[];
+/** What the load step reports; the rest of the result is known before it starts. */
+type LoadOutcome = Pick<
+  ImportDocumentsResult,
+  | "tableCreated"
+  | "files"
+  | "recordsRead"
+  | "recordsLoaded"
+  | "quarantined"
+  | "inserted"
+  | "updated"
+  | "unchanged"
+  | "deleted"
+  | "deletedKeys"
+  | "problems"
+  | "indexes"
+> & {
   duplicateCount: number;
-  duplicateSample: { key: string; location: string; firstIn: string }[];
-  problems: { location: string; reason: string }[];
-  indexes: string[];
-}
+  duplicateSample: ImportDocumentsResult["duplicates"]["sample"];
+};
 
 const FORMATTED_TYPES: Record<string, string> = {
   "timestamp without time zone": "timestamp",
