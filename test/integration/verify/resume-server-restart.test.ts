@@ -29,7 +29,9 @@ import { importArgs, spawnCli, tail } from "./resume-helpers.ts";
 const instance = {
   name: `vrestart-${process.pid}`,
   baseDir: join(tmpdir(), "pgshift-verify-restart"),
-  ephemeral: true,
+  // Durable settings, as users get: this test crashes the server (pg_ctl -m immediate), and with the
+  // test runs' synchronous_commit = off the commits of the last few hundred ms would vanish with it.
+  ephemeral: false,
   binaries: testBinaries(),
 };
 const ITEMS = 40_000;
