@@ -34,8 +34,21 @@ import {
   type CutoverRepairResult,
   runRepair,
 } from "./repair-ledger.ts";
+import { ShadowQueue } from "./shadow-queue.ts";
 import { type ShadowCounts, ShadowStats } from "./shadow-stats.ts";
 import { runCutoverVerify, type CutoverVerifyOptions, type CutoverVerifyResult } from "./verifier.ts";
+
+/** A read to repeat on the other side, as recorded on the caller's path (nothing computed yet). */
+interface ShadowJob {
+  method: string;
+  args: unknown[];
+  /** The call's key when routing already needed it (ramp); otherwise computed off the caller's path. */
+  key: string | undefined;
+  keyed: boolean;
+  served: CutoverSide;
+  /** The served result, compared as it is when the job runs (see `runShadow`). */
+  result: unknown;
+}
 
 /** Any function: `never[]` parameters accept every signature in the conditional type below. */
 type AnyMethod = (...args: never[]) => unknown;
@@ -72,7 +85,10 @@ export interface CutoverOptions<T extends object> {
   shadow?: {
     /** Fraction of eligible reads that are shadowed (default 1). */
     rate?: number;
-    /** Shadow reads in flight at most; beyond, they are skipped and counted (default 64). */
+    /**
+     * Shadow reads queued or running at most; beyond, they are skipped and counted (default 64), so a
+     * slow side costs comparisons, never memory or the caller's time.
+     */
     maxInFlight?: number;
     /** Mismatch and error samples kept (default 20). */
     samples?: number;
@@ -178,6 +194,10 @@ export function defaultCutoverKeyOf(_method: string, args: readonly unknown[]): 
   return undefined;
 }
 
+function otherSide(side: CutoverSide): CutoverSide {
+  return side === "legacy" ? "next" : "legacy";
+}
+
 function methodNames(object: object): string[] {
   const names = new Set<string>();
   for (let o: object | null = object; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
@@ -220,11 +240,9 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
   private readonly logger: Logger;
   private readonly env: NodeJS.ProcessEnv;
   private readonly shadowRate: number;
-  private readonly maxInFlight: number;
+  private readonly shadowQueue: ShadowQueue<ShadowJob>;
   private readonly recheck: boolean;
   private readonly recheckDelayMs: number;
-  private shadowInFlight = 0;
-  private readonly shadowDrained: (() => void)[] = [];
   private readonly listeners = new Set<(phase: CutoverPhase, previous: CutoverPhase) => void>();
   private reportTimer: NodeJS.Timeout | undefined;
   private ledgerTimer: NodeJS.Timeout | undefined;
@@ -245,7 +263,11 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     this.ledger = new RepairLedger(options.pool, this.name);
     this.shadowStats = new ShadowStats(options.shadow?.samples ?? 20);
     this.shadowRate = options.shadow?.rate ?? 1;
-    this.maxInFlight = options.shadow?.maxInFlight ?? 64;
+    this.shadowQueue = new ShadowQueue<ShadowJob>(
+      options.shadow?.maxInFlight ?? 64,
+      (job) => this.runShadow(job),
+      (error, job) => this.shadowStats.error(job.method, job.key, otherSide(job.served), error),
+    );
     this.recheck = options.shadow?.recheck ?? true;
     this.recheckDelayMs = options.shadow?.recheckDelayMs ?? 100;
     this.logger = options.logger ?? silentLogger;
@@ -371,11 +393,16 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
   async read(method: string, args: unknown[]): Promise<unknown> {
     this.calls.reads++;
     const routing = this.routing;
-    const key = routing.reads === "split" || routing.shadow ? this.keyOf(method, args) : undefined;
+    const keyed = routing.reads === "split";
+    const key = keyed ? this.keyOf(method, args) : undefined;
     const side = readSideFor(routing, key);
     const result = await this.callSide(side, method, args, "reads");
     if (routing.shadow && (this.shadowRate >= 1 || Math.random() < this.shadowRate)) {
-      this.shadow(method, args, key, side, result);
+      // Only a record is queued here; the other side's read, the comparison and the metrics run after
+      // the caller has its result.
+      if (!this.closed && this.shadowQueue.offer({ method, args, key, keyed, served: side, result }))
+        this.shadowStats.counts.started++;
+      else this.shadowStats.counts.skipped++;
     }
     return result;
   }
@@ -400,48 +427,18 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
   }
 
   /**
-   * Schedules the same read on the other side for after the caller has its result; never awaited by
-   * the caller. The hot path only bumps a counter and queues one setImmediate: no promise, no closure.
+   * One shadow read, run from the queue's drain. The served result is compared as it is now: the
+   * caller got the same object and may have changed it since (in its synchronous continuation, before
+   * this turn of the event loop ended). Copying every result on the caller's path to rule that out
+   * would cost more than the read itself (structuredClone of a small document: ~2 µs); instead, with
+   * `recheck` (the default), a mismatch is counted only after both sides are read again, which a
+   * caller's change to its own copy cannot survive (a change to an object the legacy store still
+   * holds is a real divergence, and is counted).
    */
-  private shadow(
-    method: string,
-    args: unknown[],
-    key: string | undefined,
-    served: CutoverSide,
-    result: unknown,
-  ): void {
-    if (this.shadowInFlight >= this.maxInFlight || this.closed) {
-      this.shadowStats.counts.skipped++;
-      return;
-    }
-    this.shadowStats.counts.started++;
-    this.shadowInFlight++;
-    setImmediate(this.runShadowBound, method, args, key, served, result);
-  }
-
-  private readonly runShadowBound = (
-    method: string,
-    args: unknown[],
-    key: string | undefined,
-    served: CutoverSide,
-    result: unknown,
-  ): void => {
-    void this.runShadow(method, args, key, served, result).finally(() => {
-      this.shadowInFlight--;
-      if (this.shadowInFlight === 0) {
-        for (const resolve of this.shadowDrained.splice(0)) resolve();
-      }
-    });
-  };
-
-  private async runShadow(
-    method: string,
-    args: unknown[],
-    key: string | undefined,
-    served: CutoverSide,
-    result: unknown,
-  ): Promise<void> {
-    const other: CutoverSide = served === "legacy" ? "next" : "legacy";
+  private async runShadow(job: ShadowJob): Promise<void> {
+    const { method, args, served, result } = job;
+    const key = job.keyed ? job.key : (job.key = this.keyOf(method, args));
+    const other = otherSide(served);
     const target = this.impl(other) as Record<string, AnyFunction>;
     let shadowResult: unknown;
     const started = performance.now();
@@ -475,10 +472,9 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     }
   }
 
-  /** Resolves when no shadow read is in flight. */
+  /** Resolves when no shadow read is queued or running. */
   shadowsSettled(): Promise<void> {
-    if (this.shadowInFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.shadowDrained.push(resolve));
+    return this.shadowQueue.idle();
   }
 
   private safeCompare(legacy: unknown, next: unknown, method: string, key: string | undefined): boolean {

@@ -49,18 +49,7 @@ export class ShadowStats {
 
   mismatch(method: string, key: string | undefined, legacy: unknown, next: unknown): void {
     this.counts.mismatched++;
-    push(
-      this.mismatches,
-      {
-        method,
-        key: key ?? null,
-        legacy: canonicalValue(legacy),
-        next: canonicalValue(next),
-        diff: diffValues(legacy, next),
-        at: new Date().toISOString(),
-      },
-      this.sampleSize,
-    );
+    push(this.mismatches, mismatchSample(method, key, legacy, next), this.sampleSize);
   }
 
   error(method: string, key: string | undefined, side: "legacy" | "next", error: unknown): void {
@@ -91,6 +80,36 @@ export class ShadowStats {
       mismatches: [...this.mismatches],
       errors: [...this.errorSamples],
     };
+  }
+}
+
+/** A sample of a mismatch; values canonical JSON cannot hold (a reference cycle) are described instead. */
+function mismatchSample(
+  method: string,
+  key: string | undefined,
+  legacy: unknown,
+  next: unknown,
+): ShadowMismatchSample {
+  const at = new Date().toISOString();
+  try {
+    return {
+      method,
+      key: key ?? null,
+      legacy: canonicalValue(legacy),
+      next: canonicalValue(next),
+      diff: diffValues(legacy, next),
+      at,
+    };
+  } catch (error) {
+    const why = `(not comparable: ${error instanceof Error ? error.message : String(error)})`;
+    const describe = (value: unknown) => {
+      try {
+        return canonicalValue(value);
+      } catch {
+        return why;
+      }
+    };
+    return { method, key: key ?? null, legacy: describe(legacy), next: describe(next), diff: [], at };
   }
 }
 

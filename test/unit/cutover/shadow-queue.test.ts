@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { ShadowQueue } from "../../../src/cutover/shadow-queue.ts";
+
+/** A job runner whose jobs finish only when the test says so. */
+function gatedRunner() {
+  const started: number[] = [];
+  const finish = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  const run = (job: number) =>
+    new Promise<void>((resolve, reject) => {
+      started.push(job);
+      finish.set(job, { resolve, reject });
+    });
+  return { started, finish, run };
+}
+
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+test("jobs start after the offering code and its microtasks, all of one turn in one batch", async () => {
+  const runner = gatedRunner();
+  const queue = new ShadowQueue<number>(10, runner.run, () => assert.fail("no failure expected"));
+  for (let job = 1; job <= 3; job++) assert.equal(queue.offer(job), true);
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+  assert.deepEqual(runner.started, [], "nothing runs on the offering path");
+  await turn();
+  assert.deepEqual(runner.started, [1, 2, 3]);
+  assert.equal(queue.size, 3);
+  for (const job of [1, 2, 3]) runner.finish.get(job)!.resolve();
+  await queue.idle();
+  assert.equal(queue.size, 0);
+});
+
+test("a full queue refuses jobs (queued and running count together) until slots free up", async () => {
+  const runner = gatedRunner();
+  const queue = new ShadowQueue<number>(2, runner.run, () => undefined);
+  assert.deepEqual(
+    [1, 2, 3].map((job) => queue.offer(job)),
+    [true, true, false],
+  );
+  await turn();
+  assert.deepEqual(runner.started, [1, 2]);
+  assert.equal(queue.offer(4), false, "two still running: no room");
+  runner.finish.get(1)!.resolve();
+  await turn();
+  assert.equal(queue.offer(5), true);
+  await turn();
+  assert.deepEqual(runner.started, [1, 2, 5]);
+  let idle = false;
+  const waiting = queue.idle().then(() => (idle = true));
+  runner.finish.get(2)!.resolve();
+  await turn();
+  assert.equal(idle, false, "job 5 still running");
+  runner.finish.get(5)!.resolve();
+  await waiting;
+  assert.equal(queue.size, 0);
+});
+
+test("a job that rejects or throws is reported and frees its slot", async () => {
+  const failures: [string, number][] = [];
+  const queue = new ShadowQueue<number>(
+    2,
+    async () => {
+      throw new Error("rejected");
+    },
+    (error, job) => failures.push([(error as Error).message, job]),
+  );
+  const throwing = new ShadowQueue<number>(
+    1,
+    () => {
+      throw new Error("thrown");
+    },
+    (error, job) => failures.push([(error as Error).message, job]),
+  );
+  queue.offer(1);
+  throwing.offer(7);
+  await Promise.all([queue.idle(), throwing.idle()]);
+  assert.deepEqual(failures, [
+    ["rejected", 1],
+    ["thrown", 7],
+  ]);
+  assert.equal(throwing.offer(8), true, "the slot is free again");
+  await throwing.idle();
+});
