@@ -4,12 +4,15 @@ import type { ChunkPlan, TablePlan } from "../schema/plan.ts";
 import { iterateRows, readRawBytes } from "../sources/sqlite/sqlite-rows.ts";
 import type { BadValuePolicy } from "./quarantine.ts";
 import { createRowEncoder, previewValue, type RawText, rowToQuarantineJson } from "./row-encoder.ts";
-import { planSqlLines } from "./sql-lines.ts";
+import { planSqlLines, planWholeRows } from "./sql-lines.ts";
 
 /** COPY text buffered before it is handed on (large chunks: one write per row is ~40x slower). */
 export const COPY_BUFFER_CHARS = 1 << 20;
 /** Rows read per query on the SQL fast path. */
 const SQL_BATCH_ROWS = 2000;
+/** Rows per batch on the whole-row path at first, and at most (the batch adapts to a megabyte of text). */
+const WHOLE_BATCH_ROWS = 2000;
+const MAX_WHOLE_BATCH_ROWS = 50_000;
 const MAX_ROWID = 2n ** 63n - 1n;
 
 export interface ChunkJob {
@@ -18,6 +21,12 @@ export interface ChunkJob {
   policy: BadValuePolicy;
   /** Let SQLite build the COPY text of the columns it can encode exactly (sql-lines.ts). Default true. */
   sqlLines?: boolean;
+  /**
+   * Let SQLite build whole batches of COPY text when it can encode every column (planWholeRows). Its
+   * text is not checked for invalid UTF-8 before PostgreSQL sees it, so a chunk that PostgreSQL
+   * refuses is encoded again with this off. Default: as sqlLines.
+   */
+  wholeRows?: boolean;
 }
 
 export interface QuarantinedRow {
@@ -35,13 +44,38 @@ export interface ChunkOutput {
   conversions: number[];
 }
 
-/** Receives COPY text (as a string in-process, as UTF-8 bytes from a worker) and the rows read so far. */
-export type CopySink = (data: string, rowsRead: number) => Promise<void> | void;
+/** Receives COPY text (a string, or UTF-8 bytes) and the rows read so far. */
+export type CopySink = (data: string | Uint8Array, rowsRead: number) => Promise<void> | void;
 
 export class BadValueError extends PgshiftError {
   constructor(message: string, details: Record<string, unknown>) {
     super("bad_value", message, { details });
   }
+}
+
+/** Whether the database stores text as UTF-8 (SQL-built COPY text is sent as the stored bytes). */
+function utf8Database(db: Database.Database): boolean {
+  return db.pragma("encoding", { simple: true }) === "UTF-8";
+}
+
+function firstRowid(db: Database.Database, table: string): bigint | null {
+  return db
+    .prepare(`select min(rowid) from "${table.replace(/"/g, '""')}"`)
+    .pluck()
+    .safeIntegers(true)
+    .get() as bigint | null;
+}
+
+/** Reads one whole raw row `[rowid, ...values]` by rowid. */
+function readOneRow(
+  db: Database.Database,
+  source: { table: string; columns: readonly string[]; bigIntegers: boolean },
+): Database.Statement {
+  const columnList = source.columns.map((c) => `"${c.replace(/"/g, '""')}"`).join(", ");
+  return db
+    .prepare(`select rowid, ${columnList} from "${source.table.replace(/"/g, '""')}" where rowid = ?`)
+    .raw(true)
+    .safeIntegers(source.bigIntegers);
 }
 
 function keyOf(table: TablePlan, row: readonly unknown[]): string {
@@ -122,6 +156,71 @@ export async function encodeChunk(
     });
     return undefined;
   };
+  const whole =
+    job.sqlLines === false || job.wholeRows === false || !utf8Database(db) ? undefined : planWholeRows(table);
+  if (whole) {
+    const bounded = range.throughRowid !== undefined;
+    const one = readOneRow(db, source);
+    const flagged = new Array<number>(whole.counted.length).fill(0);
+    let limit = WHOLE_BATCH_ROWS;
+    let from: bigint | null =
+      range.afterRowid !== undefined
+        ? range.afterRowid < MAX_ROWID
+          ? range.afterRowid + 1n
+          : null
+        : firstRowid(db, table.sourceName);
+    const statements = new Map<number, Database.Statement>();
+    const batchOf = (rows: number) => {
+      let statement = statements.get(rows);
+      if (!statement) {
+        statement = db.prepare(whole.sql(bounded, rows)).raw(true).safeIntegers(true);
+        statements.set(rows, statement);
+      }
+      return statement;
+    };
+    while (from !== null) {
+      let result: unknown[];
+      try {
+        result = (
+          bounded ? batchOf(limit).get(from, range.throughRowid) : batchOf(limit).get(from)
+        ) as unknown[];
+      } catch (error) {
+        // A batch too large for one SQLite value (huge blobs): fewer rows at a time.
+        if ((error as { code?: string }).code === "SQLITE_TOOBIG" && limit > 1) {
+          limit = Math.max(1, Math.floor(limit / 8));
+          continue;
+        }
+        throw error;
+      }
+      const rows = Number(result[0] as bigint);
+      if (rows === 0) break;
+      const last = result[1] as bigint;
+      from = rows < limit || last === MAX_ROWID ? null : last + 1n;
+      read += rows;
+      for (let k = 0; k < flagged.length; k++) flagged[k]! += Number((result[4 + k] as bigint | null) ?? 0n);
+      let pieces: string | Uint8Array = (result[2] as Buffer | null) ?? "";
+      const slow = result[3] as string | null;
+      if (slow !== null) {
+        let text = "";
+        for (const rowid of slow.split(",")) {
+          const encoded = encodeRow(one.get(BigInt(rowid)) as unknown[]);
+          if (encoded !== undefined) text += encoded;
+        }
+        pieces = pieces.length === 0 ? text : Buffer.concat([pieces as Buffer, Buffer.from(text, "utf8")]);
+      }
+      // Keep each batch near a megabyte of COPY text, whatever the rows' width.
+      const bytes = pieces.length;
+      if (bytes < COPY_BUFFER_CHARS / 2 && limit < MAX_WHOLE_BATCH_ROWS)
+        limit = Math.min(MAX_WHOLE_BATCH_ROWS, limit * 2);
+      else if (bytes > COPY_BUFFER_CHARS * 4 && limit > 1) limit = Math.max(1, Math.floor(limit / 2));
+      if (pieces.length > 0) await sink(pieces, read);
+    }
+    const conversions = encoder.conversions.slice();
+    whole.counted.forEach((column, k) => {
+      conversions[column]! += flagged[k]!;
+    });
+    return { rowsRead: read, quarantined, conversions };
+  }
   const lines = job.sqlLines === false ? undefined : planSqlLines(table);
   if (!lines) {
     for (const row of iterateRows(db, source, range)) {
@@ -164,15 +263,7 @@ export async function encodeChunk(
     )
     .raw(true)
     .safeIntegers(table.bigIntegers);
-  const first = db
-    .prepare(`select min(rowid) from "${table.sourceName.replace(/"/g, '""')}"`)
-    .pluck()
-    .safeIntegers(true);
-  const columnList = source.columns.map((c) => `"${c.replace(/"/g, '""')}"`).join(", ");
-  const one = db
-    .prepare(`select rowid, ${columnList} from "${table.sourceName.replace(/"/g, '""')}" where rowid = ?`)
-    .raw(true)
-    .safeIntegers(table.bigIntegers);
+  const one = readOneRow(db, source);
   // The next batch starts at the rowid after the last one read (the range's own start: its lower bound
   // + 1, or the table's smallest rowid); rowids are signed 64-bit, nothing follows the largest.
   let from: bigint | null =
@@ -180,7 +271,7 @@ export async function encodeChunk(
       ? range.afterRowid < MAX_ROWID
         ? range.afterRowid + 1n
         : null
-      : (first.get() as bigint | null);
+      : firstRowid(db, table.sourceName);
   while (from !== null) {
     const rows = (bounded ? batch.all(from, range.throughRowid) : batch.all(from)) as unknown[][];
     if (rows.length === 0) break;

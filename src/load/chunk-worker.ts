@@ -74,9 +74,17 @@ if (port) {
     credits = CREDITS;
     const { id, job } = message;
     encodeChunk(db, job, async (data, rowsRead) => {
-      const bytes = encoder.encode(data);
+      // Only a buffer that owns its whole memory can be transferred.
+      const bytes =
+        typeof data === "string"
+          ? encoder.encode(data)
+          : data.byteOffset === 0 && data.byteLength === data.buffer.byteLength
+            ? data
+            : new Uint8Array(data);
       credits--;
-      port.postMessage({ type: "data", id, bytes, rowsRead } satisfies WorkerReply, [bytes.buffer]);
+      port.postMessage({ type: "data", id, bytes, rowsRead } satisfies WorkerReply, [
+        bytes.buffer as ArrayBuffer,
+      ]);
       if (credits <= 0) await new Promise<void>((resolve) => (waiting = resolve));
     }).then(
       (output) => {

@@ -8,6 +8,7 @@ import type pg from "pg";
 import { PgshiftError, UsageError } from "../errors.ts";
 import { LockKey, withAdvisoryLock } from "../pg/advisory-lock.ts";
 import { openCopy } from "../pg/copy-writer.ts";
+import { sqlstateOf } from "../pg/errors.ts";
 import { ensureInternalSchema } from "../pg/internal-schema.ts";
 import { type TargetIdentity, targetOf, withClient } from "../pg/pool.ts";
 import { quoteQualified } from "../pg/quote.ts";
@@ -766,6 +767,7 @@ async function loadChunk(
   table: TablePlan,
   chunk: ChunkPlan,
   worker: ChunkWorker | undefined,
+  wholeRows = true,
 ): Promise<void> {
   crashPoint("data:chunk-start");
   const t0 = performance.now();
@@ -791,7 +793,7 @@ async function loadChunk(
       emitProgress(ctx, table);
       await written;
     };
-    const job: ChunkJob = { table, chunk, policy: ctx.policy };
+    const job: ChunkJob = { table, chunk, policy: ctx.policy, wholeRows };
     let output: ChunkOutput;
     try {
       output = worker ? await worker.run(job, sink) : await encodeChunk(ctx.db, job, sink);
@@ -852,6 +854,10 @@ async function loadChunk(
   } catch (error) {
     await client.query("rollback").catch(() => undefined);
     ctx.progress.set(table.sourceName, (ctx.progress.get(table.sourceName) ?? 0) - counted);
+    // SQL-built text goes to the server unchecked (invalid UTF-8, say): when the server refuses a
+    // value, the chunk is encoded again in JavaScript, which finds the row and applies the policy.
+    if (wholeRows && sqlstateOf(error)?.startsWith("22"))
+      return loadChunk(ctx, client, table, chunk, worker, false);
     throw error;
   }
 }

@@ -60,6 +60,138 @@ export function sqlCell(column: ColumnPlan): { expr: string; counts: boolean } |
   }
 }
 
+/** A column's SQL cell on the whole-row path, and the SQL condition under which a value counts as a conversion. */
+export interface WholeRowCell {
+  expr: string;
+  count?: string;
+}
+
+/** COPY text escaping of a SQL text value: backslash first, then tab, newline, carriage return. */
+function escapedText(c: string): string {
+  return `replace(replace(replace(replace(${c}, '\\', '\\\\'), char(9), '\\t'), char(10), '\\n'), char(13), '\\r')`;
+}
+
+/** The largest finite double: reals beyond it (SQLite's Inf) stay in JavaScript. */
+const MAX_DOUBLE = "1.7976931348623157e308";
+const DIGIT = "[0-9]";
+const DATE_GLOB = `${DIGIT.repeat(4)}-${DIGIT.repeat(2)}-${DIGIT.repeat(2)}`;
+const DATE_TIME_GLOB = `${DATE_GLOB}[ T]${DIGIT.repeat(2)}:${DIGIT.repeat(2)}:${DIGIT.repeat(2)}`;
+
+/**
+ * SQL that is true when `c` (text) is a calendar date-time `YYYY-MM-DD[ T]HH:MM:SS[.f{1,6}]` (19 to 26
+ * characters from `start`) that checkIsoDate accepts: a real day of years 1-9999, hours <= 23,
+ * minutes and seconds <= 59. Anything else (other forms, zones other than the caller's) goes to
+ * JavaScript, which decides exactly as before.
+ */
+function isoDateTime(c: string, body: string): string {
+  return [
+    `substr(${body}, 1, 19) glob '${DATE_TIME_GLOB}'`,
+    `(length(${body}) = 19 or (length(${body}) between 21 and 26 and substr(${body}, 20, 1) = '.' and substr(${body}, 21) not glob '*[^0-9]*'))`,
+    `date(substr(${c}, 1, 10)) = substr(${c}, 1, 10)`,
+    `substr(${c}, 1, 4) <> '0000'`,
+    `substr(${c}, 12, 2) <= '23'`,
+    `substr(${c}, 15, 2) <= '59'`,
+    `substr(${c}, 18, 2) <= '59'`,
+  ].join(" and ");
+}
+
+/**
+ * The SQL cell of a column on the whole-row path (every column in SQL, see planWholeRows): the cells
+ * of sqlCell, plus text and JSON (escaped; NUL stays in JavaScript), blobs (hex), reals (17
+ * significant digits, which SQLite prints so that they read back to the same double), and plain ISO
+ * dates. Text is not checked for invalid UTF-8 here: PostgreSQL refuses such a COPY, and the chunk is
+ * then encoded again in JavaScript, which reports the value (see loadChunk). Numeric columns stay in
+ * JavaScript: their decimal text must be JavaScript's, digit for digit.
+ */
+export function wholeRowCell(column: ColumnPlan): WholeRowCell | undefined {
+  const c = q(column.sourceName);
+  const nullCell = `when 'null' then ${NULL_CELL}`;
+  switch (column.conversion) {
+    case "integer":
+    case "boolean":
+    case "epoch-ms":
+    case "epoch-s": {
+      const cell = sqlCell(column)!;
+      return cell.counts ? { expr: cell.expr, count: `${c} is not null` } : { expr: cell.expr };
+    }
+    case "real":
+      return {
+        expr: `case typeof(${c}) when 'real' then case when abs(${c}) <= ${MAX_DOUBLE} then printf('%!.17g', ${c}) end when 'integer' then cast(${c} as text) ${nullCell} end`,
+      };
+    case "text":
+      return {
+        expr: `case typeof(${c}) when 'text' then case when instr(${c}, char(0)) = 0 then ${escapedText(c)} end when 'integer' then cast(${c} as text) ${nullCell} end`,
+        count: `typeof(${c}) = 'integer'`,
+      };
+    case "jsonb":
+      return {
+        expr: `case typeof(${c}) when 'text' then case when instr(${c}, char(0)) = 0 and instr(${c}, '\\u0000') = 0 then ${escapedText(c)} end ${nullCell} end`,
+        count: `${c} is not null`,
+      };
+    case "bytea":
+      return { expr: `case typeof(${c}) when 'blob' then '\\\\x' || hex(${c}) ${nullCell} end` };
+    case "date":
+      return {
+        expr: `case typeof(${c}) when 'text' then case when ${c} glob '${DATE_GLOB}' and date(${c}) = ${c} and substr(${c}, 1, 4) <> '0000' then ${c} end ${nullCell} end`,
+      };
+    case "timestamp":
+      return {
+        expr: `case typeof(${c}) when 'text' then case when ${isoDateTime(c, c)} then ${c} end ${nullCell} end`,
+      };
+    case "timestamptz": {
+      // No zone: UTC is added (a conversion); `Z` or `+HH:MM`/`-HH:MM`: kept as written.
+      const zoned = `(${c} glob '*Z' or ${c} glob '*[+-]${DIGIT.repeat(2)}:${DIGIT.repeat(2)}')`;
+      const body = `case when ${c} glob '*Z' then substr(${c}, 1, length(${c}) - 1) when ${zoned} then substr(${c}, 1, length(${c}) - 6) else ${c} end`;
+      return {
+        expr: `case typeof(${c}) when 'text' then case when ${isoDateTime(c, `(${body})`)} then case when ${zoned} then ${c} else ${c} || '+00' end end ${nullCell} end`,
+        count: `typeof(${c}) = 'text' and not ${zoned}`,
+      };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The whole-row path: SQLite builds each batch's COPY text as one blob (group_concat of the rows'
+ * lines), so that JavaScript handles one buffer per batch instead of every value. A row any of whose
+ * cells is NULL (a value the SQL cells do not vouch for) is left out of the blob and listed by rowid,
+ * to be read again and encoded in JavaScript, which reports, quarantines and counts exactly as before.
+ * Conversions are counted by SQL sums over the rows in the blob.
+ */
+export interface WholeRowPlan {
+  /**
+   * `select count(*), max(rowid), blob, slow rowids, sum(count1), ... from (batch)`; parameters: the
+   * first rowid, then (when bounded) the last; `limit` rows per batch.
+   */
+  sql(bounded: boolean, limit: number): string;
+  /** Plan column of each sum after the first four result columns. */
+  counted: number[];
+}
+
+/** The whole-row plan for a table, or undefined when any column needs JavaScript (or rowids are not addressable). */
+export function planWholeRows(table: TablePlan): WholeRowPlan | undefined {
+  if (table.withoutRowid || table.columns.some((c) => c.sourceName.toLowerCase() === "rowid"))
+    return undefined;
+  const cells = table.columns.map(wholeRowCell);
+  if (cells.some((cell) => cell === undefined)) return undefined;
+  const counted: number[] = [];
+  const counts: string[] = [];
+  cells.forEach((cell, i) => {
+    if (cell!.count === undefined) return;
+    counted.push(i);
+    counts.push(`(${cell!.count}) as k${counted.length - 1}`);
+  });
+  const line = `${cells.map((cell) => `(${cell!.expr})`).join(" || char(9) || ")} || char(10)`;
+  const inner = [`rowid as r`, `${line} as line`, ...counts].join(", ");
+  const sums = counted.map((_, k) => `, sum(case when line is not null then k${k} end)`).join("");
+  return {
+    sql: (bounded, limit) =>
+      `select count(*), max(r), cast(group_concat(line, '') as blob), group_concat(case when line is null then r end)${sums} from (select ${inner} from ${q(table.sourceName)} where rowid >= ?${bounded ? " and rowid <= ?" : ""} order by rowid limit ${limit})`,
+    counted,
+  };
+}
+
 /** Flags are summed as an integer: at most 30 counted SQL columns, the others stay in JavaScript. */
 const MAX_COUNTED = 30;
 

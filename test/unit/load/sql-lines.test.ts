@@ -6,7 +6,7 @@ import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { type ChunkOutput, encodeChunk } from "../../../src/load/chunk-encoder.ts";
 import { formatEpochMs } from "../../../src/load/row-encoder.ts";
-import { planSqlLines } from "../../../src/load/sql-lines.ts";
+import { planSqlLines, planWholeRows } from "../../../src/load/sql-lines.ts";
 import type { ChunkPlan, ColumnPlan, TablePlan } from "../../../src/schema/plan.ts";
 import type { Conversion } from "../../../src/schema/type-mapping.ts";
 import { openSqlite } from "../../../src/sources/sqlite/sqlite-rows.ts";
@@ -96,21 +96,31 @@ interface Captured {
   error?: string;
 }
 
+/** js: every value in JavaScript; mixed: SQL cells beside JavaScript ones; whole: whole batches from SQL where possible. */
+type Mode = "js" | "mixed" | "whole";
+
 async function run(
   path: string,
   plan: TablePlan,
   policy: "fail" | "quarantine",
-  sqlLines: boolean,
+  mode: Mode | boolean,
 ): Promise<Captured[]> {
+  const resolved: Mode = mode === true ? "mixed" : mode === false ? "js" : mode;
+  const sqlLines = resolved !== "js";
+  const wholeRows = resolved === "whole";
   const db = openSqlite(path);
   try {
     const results: Captured[] = [];
     for (const chunk of plan.chunks) {
       let text = "";
       try {
-        const output = await encodeChunk(db, { table: plan, chunk, policy, sqlLines }, (data, rows) => {
-          text += `${data}|${rows}|`;
-        });
+        const output = await encodeChunk(
+          db,
+          { table: plan, chunk, policy, sqlLines, wholeRows },
+          (data, rows) => {
+            text += `${data}|${rows}|`;
+          },
+        );
         results.push({ text, output });
       } catch (error) {
         results.push({ text, error: (error as Error).message });
@@ -167,6 +177,155 @@ describe("SQL fast path of chunk encoding", () => {
       });
     }
   }
+
+  /** The COPY lines of a run, sorted, with the real column (index 5) compared as numbers. */
+  const lines = (captured: Captured[]) =>
+    captured
+      .flatMap((r) =>
+        r.text
+          .split(/\|\d+\|/)
+          .join("")
+          .split("\n"),
+      )
+      .filter((line) => line !== "")
+      .map((line) =>
+        line
+          .split("\t")
+          .map((cell, i) => (i === 5 && cell !== "\\N" ? String(Number(cell)) : cell))
+          .join("\t"),
+      )
+      .sort();
+
+  it("plans the whole-row path only when SQLite can encode every column", () => {
+    assert.ok(planWholeRows(table("t", COLUMNS, [])));
+    assert.equal(planWholeRows({ ...table("t", COLUMNS, []), withoutRowid: true }), undefined);
+    assert.equal(planWholeRows(table("t", [...COLUMNS, col("d", "numeric", "numeric")], [])), undefined);
+  });
+
+  for (const policy of ["quarantine", "fail"] as const) {
+    for (const bigIntegers of [false, true]) {
+      it(`whole-row path: same rows, counts and bad-value handling as JavaScript (${policy}, bigIntegers ${bigIntegers})`, async () => {
+        const path = build(`w-${policy}-${bigIntegers}`);
+        const chunks: ChunkPlan[] = [
+          { chunk: 1, throughRowid: "3" },
+          { chunk: 2, afterRowid: "3", throughRowid: "9" },
+          { chunk: 3, afterRowid: "9" },
+        ] as ChunkPlan[];
+        const plan = table("t", COLUMNS, chunks, bigIntegers);
+        const slow = await run(path, plan, policy, "js");
+        const whole = await run(path, plan, policy, "whole");
+        assert.deepEqual(
+          whole.map((r) => r.error),
+          slow.map((r) => r.error),
+        );
+        // Invalid UTF-8 (rowid 15) is not looked for in SQL: its stored bytes go out as they are, for
+        // PostgreSQL to refuse (the chunk is then encoded in JavaScript; see the import tests).
+        const invalid = lines(whole).filter((line) => line.startsWith("60\t"));
+        const rest = lines(whole).filter((line) => !line.startsWith("60\t"));
+        if (policy === "quarantine") {
+          assert.equal(invalid.length, 1);
+          assert.deepEqual(rest, lines(slow));
+          assert.deepEqual(
+            whole.map((r) => r.output!.rowsRead),
+            slow.map((r) => r.output!.rowsRead),
+          );
+          // Rowid 15 is loaded here, so its boolean (b) and epoch (ms) count as conversions in chunk 3.
+          const expected = slow.map((r) => r.output!.conversions.slice());
+          expected[2]![2]!++;
+          expected[2]![3]!++;
+          assert.deepEqual(
+            whole.map((r) => r.output!.conversions),
+            expected,
+          );
+          const quarantined = (runs: Captured[]) =>
+            runs.flatMap((r) =>
+              r.output!.quarantined.map((q) => [
+                q.location,
+                q.column,
+                q.reason,
+                Buffer.from(q.raw).toString("hex"),
+              ]),
+            );
+          assert.deepEqual(
+            quarantined(whole),
+            quarantined(slow).filter(([location]) => location !== "rowid 15"),
+          );
+        } else {
+          assert.match(whole[1]!.error!, /rowid 4, column b: not 0 or 1/);
+        }
+      });
+    }
+  }
+
+  it("whole-row path reads every row once across adaptive batches and formats dates as JavaScript does", async () => {
+    const path = join(dir, "whole-batches.db");
+    const db = new Database(path);
+    db.exec("create table w (i, t, d, ts, tz, r)");
+    const insert = db.prepare("insert into w (rowid, i, t, d, ts, tz, r) values (?, ?, ?, ?, ?, ?, ?)");
+    const dates = ["2024-02-29", "2023-02-29", "0000-01-01", "2023-1-01", "2023-12-31", "9999-12-31"];
+    const times = [
+      "2024-02-29 23:59:59",
+      "2024-02-29T00:00:00.123456",
+      "2024-02-29 24:00:00",
+      "2024-02-29 10:60:00",
+      "2024-02-29 10:00",
+      "2024-02-29 10:00:00.1234567",
+      "2023-02-30 10:00:00",
+    ];
+    const zoned = [
+      ...times,
+      "2024-02-29 10:00:00Z",
+      "2024-02-29 10:00:00+05:30",
+      "2024-02-29T10:00:00.5-08:00",
+    ];
+    for (let i = 1; i <= 9000; i++)
+      insert.run(
+        i * 2 - 5000,
+        i,
+        i % 11 === 0 ? `x\ty\\z\n${i}` : `row ${i}`,
+        dates[i % dates.length],
+        times[i % times.length],
+        i % 13 === 0 ? null : zoned[i % zoned.length],
+        i / 7,
+      );
+    db.close();
+    const columns = [
+      col("i", "integer", "bigint"),
+      col("t", "text", "text"),
+      col("d", "date", "date"),
+      col("ts", "timestamp", "timestamp"),
+      col("tz", "timestamptz", "timestamptz"),
+      col("r", "real", "double precision"),
+    ];
+    const chunks = [
+      { chunk: 1, throughRowid: "0" },
+      { chunk: 2, afterRowid: "0", throughRowid: "9000" },
+      { chunk: 3, afterRowid: "9000" },
+    ] as ChunkPlan[];
+    const plan = table("w", columns, chunks, false);
+    const slow = await run(path, plan, "quarantine", "js");
+    const whole = await run(path, plan, "quarantine", "whole");
+    const normalized = (runs: Captured[]) =>
+      lines(runs).map((line) => {
+        const cells = line.split("\t");
+        cells[5] = cells[5] === "\\N" ? cells[5] : String(Number(cells[5]));
+        return cells.join("\t");
+      });
+    assert.deepEqual(normalized(whole), normalized(slow));
+    assert.deepEqual(
+      whole.map((r) => r.output!.rowsRead),
+      slow.map((r) => r.output!.rowsRead),
+    );
+    assert.deepEqual(
+      whole.map((r) => r.output!.conversions),
+      slow.map((r) => r.output!.conversions),
+    );
+    assert.deepEqual(
+      whole.map((r) => r.output!.quarantined.map((q) => q.location).sort()),
+      slow.map((r) => r.output!.quarantined.map((q) => q.location).sort()),
+    );
+    assert.ok(slow.some((r) => r.output!.quarantined.length > 0));
+  });
 
   it("reads every row exactly once across batches, with negative and extreme rowids", async () => {
     const path = join(dir, "batches.db");
