@@ -55,3 +55,58 @@ test("values with reference cycles are refused rather than looping", () => {
   const shared = { x: 1 };
   assert.equal(canonicalJson({ a: shared, b: shared }), '{"a":{"x":1},"b":{"x":1}}');
 });
+
+test("the in-place fast path of canonical equality agrees with comparing canonical JSON texts", () => {
+  const hidden = { a: 1 };
+  Object.defineProperty(hidden, "b", { value: 2, enumerable: false });
+  const nullPrototype = Object.assign(Object.create(null) as Record<string, unknown>, { a: 1 });
+  const deep = (n: number): unknown => (n === 0 ? { leaf: [1, "x"] } : { n, child: deep(n - 1) });
+  const pairs: [unknown, unknown][] = [
+    [
+      { a: 1, b: [1, { c: "x" }] },
+      { b: [1, { c: "x" }], a: 1 },
+    ],
+    [
+      { a: 1, b: [1, { c: "x" }] },
+      { a: 1, b: [1, { c: "y" }] },
+    ],
+    [{ a: 1, b: undefined }, { a: 1 }],
+    [
+      { a: 1, b: undefined },
+      { a: 1, c: undefined },
+    ],
+    [{ a: 1 }, { a: 1, b: null }],
+    [hidden, { a: 1 }],
+    [{ a: 1, c: 3 }, Object.assign(Object.create({ c: 3 }) as object, { a: 1, d: 4 })],
+    // Same number of enumerable keys, and b has a's key, but not as an enumerable one.
+    [{ k: 1 }, Object.defineProperty({ j: 1 }, "k", { value: 1, enumerable: false })],
+    [nullPrototype, { a: 1 }],
+    [0, -0],
+    [Number.NaN, Number.NaN],
+    [Number.POSITIVE_INFINITY, "Infinity"],
+    [
+      [1, undefined],
+      [1, null],
+    ],
+    [[1, 2], { 0: 1, 1: 2 }],
+    [null, undefined],
+    [new Date("2026-01-01T00:00:00Z"), "2026-01-01T00:00:00.000Z"],
+    [{ at: new Date("2026-01-01T00:00:00Z") }, { at: new Date("2026-01-01T00:00:00Z") }],
+    [{ n: 1n }, { n: "1" }],
+    [new Map([["a", 1]]), { a: 1 }],
+    [new Set([1]), [1]],
+    [{ f: () => 1 }, { f: null }],
+    ["1", 1],
+    [true, "true"],
+    [deep(100), deep(100)],
+    [deep(100), deep(99)],
+  ];
+  for (const [a, b] of pairs) {
+    const expected = canonicalJson(a) === canonicalJson(b);
+    assert.equal(canonicalEqual(a, b), expected, `${canonicalJson(a)} vs ${canonicalJson(b)}`);
+    assert.equal(canonicalEqual(b, a), expected, `${canonicalJson(b)} vs ${canonicalJson(a)}`);
+  }
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  assert.throws(() => canonicalEqual(cyclic, cyclic), /reference cycle/);
+});
