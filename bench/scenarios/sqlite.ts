@@ -266,7 +266,9 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
       const phases = (pgshift.phases_s ?? {}) as Record<string, unknown>;
       if (pgshift.ok && phases.keys === 0 && phases.indexes === 0 && (pgshift.indexes ?? 0) > 0) {
         result.notes.push(
-          "This pgshift build builds each table's keys and indexes (and ANALYZE) as soon as that table's rows are in, while other tables still load, so its data phase includes that overlapped work; the raw pipeline only copies.",
+          typeof phases.finish === "number"
+            ? `pgshift builds each table's keys and indexes (and ANALYZE) as soon as that table's rows are in, while other tables still load: those builds share the cores with its data phase, which ends when the last row is committed; the builds still running then took ${phases.finish} s more (its \`finish\` phase). The raw pipeline only copies.`
+            : "This pgshift build builds each table's keys and indexes (and ANALYZE) as soon as that table's rows are in, while other tables still load, so its data phase includes that overlapped work; the raw pipeline only copies.",
         );
       }
       if (pgshift.ok && pgshift.data_s === null) {

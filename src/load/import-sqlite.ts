@@ -367,7 +367,10 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
         let failure: unknown;
         try {
           await timed("schema", () => createSchema(ctx));
-          await timed("data", () => loadData(ctx));
+          // The data phase ends with the last row committed; keys, indexes and ANALYZE of tables
+          // that finished loading late are still being built then: that rest is the finish phase.
+          const { finishing } = await timed("data", () => loadData(ctx));
+          await timed("finish", () => finishing);
           crashPoint("data:before-count-check");
           await timed("count", () => checkCounts(ctx, base));
           await timed("keys", () => buildKeys(ctx));
@@ -701,7 +704,8 @@ function emitProgress(ctx: RunContext, table: TablePlan, finished = false): void
   });
 }
 
-async function loadData(ctx: RunContext): Promise<void> {
+/** Loads every pending chunk; resolves when all rows are in, with the builds still running on tables that finished late. */
+async function loadData(ctx: RunContext): Promise<{ finishing: Promise<void> }> {
   const chunks = await withClient(ctx.pool, (c) => readChunks(c, ctx.runId));
   const byTable = new Map(ctx.plan.tables.map((t) => [t.sourceName, t]));
   const pending: { table: TablePlan; chunk: ChunkPlan }[] = [];
@@ -738,16 +742,18 @@ async function loadData(ctx: RunContext): Promise<void> {
       if (left === 0) {
         emitProgress(ctx, table, true);
         // Only while loading: after a failure the run stops, and --resume builds them in order.
-        if (loading) tails = tails.then(() => (loading ? finishTable(ctx, table) : undefined));
+        if (loading) {
+          tails = tails.then(() => (loading ? finishTable(ctx, table) : undefined));
+          // Handled here so that a failed build is not an unhandled rejection before it is awaited.
+          tails.catch(() => undefined);
+        }
       }
     });
   } catch (error) {
     loading = false;
-    throw error;
-  } finally {
     await tails.catch(() => undefined);
+    throw error;
   }
-  await tails;
   // The threads are not needed after the data phase: their memory goes back now.
   await Promise.all(workers.splice(0).map((w) => w.close()));
   let all = 0;
@@ -759,6 +765,7 @@ async function loadData(ctx: RunContext): Promise<void> {
     unit: "rows",
     finished: true,
   });
+  return { finishing: tails };
 }
 
 async function loadChunk(
