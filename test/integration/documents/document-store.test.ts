@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DocumentStore, mapKey } from "../../../src/documents/document-store.ts";
 import { importDocuments } from "../../../src/documents/import-documents.ts";
+import { createPool } from "../../../src/pg/pool.ts";
 import { useTestDatabase } from "../../helpers/database.ts";
 import { writeTemp } from "./fixtures.ts";
 
@@ -91,4 +92,74 @@ test("DocumentStore.ensureTable, put (upsert), delete, has; composite keys as ar
   await plain.ensureTable();
   await plain.put("it's'); drop table kv; --", { ok: true });
   assert.deepEqual(await plain.get("it's'); drop table kv; --"), { ok: true });
+});
+
+test("DocumentStore prepares its key queries once per connection, one name per query; the rest stay unprepared", async () => {
+  // One connection, so pg_prepared_statements below sees the statements the stores prepared.
+  const pool = createPool({ url: db().url, max: 1 });
+  try {
+    const prepared = async () =>
+      (
+        await pool.query<{ name: string; statement: string }>(
+          "select name, statement from pg_prepared_statements order by statement",
+        )
+      ).rows;
+    const a = new DocumentStore(pool, { schema: "prep", table: "a", keyColumns: ["id"] });
+    const b = new DocumentStore(pool, {
+      schema: "prep",
+      table: "b",
+      keyColumns: ["id", "n"],
+      keyTypes: ["text", "bigint"],
+    });
+    await a.ensureTable();
+    await b.ensureTable();
+    const exercise = async () => {
+      await a.put("x", { v: 1 });
+      await a.put("y", { v: 2 });
+      assert.deepEqual(await a.get("x"), { v: 1 });
+      assert.equal(await a.has("y"), true);
+      assert.equal(await a.delete("y"), true);
+      assert.equal(await a.count(), 1);
+      assert.deepEqual((await a.page({ limit: 1 })).rows, [{ key: "x", doc: { v: 1 } }]);
+      assert.deepEqual((await a.page({ after: "w", limit: 1 })).rows, [{ key: "x", doc: { v: 1 } }]);
+      await b.put(["p", 1], { v: 3 });
+      await b.put(["p", 2], { v: 4 });
+      assert.deepEqual(await b.get(["p", 2]), { v: 4 });
+      assert.deepEqual(
+        (await b.page({ after: ["p", 1] })).rows.map((r) => r.key),
+        [["p", "2"]],
+      );
+    };
+    await exercise();
+    const first = await prepared();
+    assert.ok(first.every((s) => /^pgshift_ds_[0-9a-f]{24}$/.test(s.name)));
+    assert.equal(new Set(first.map((s) => s.name)).size, first.length);
+    // a: get, has, put, delete, count, page, page after; b: put, get, page after
+    assert.equal(first.filter((s) => s.statement.includes('"prep"."a"')).length, 7);
+    assert.equal(first.filter((s) => s.statement.includes('"prep"."b"')).length, 3);
+    await exercise();
+    assert.deepEqual(await prepared(), first, "the second round reuses the prepared statements");
+
+    // Value-dependent plans are left to the planner on every call.
+    await a.containing({ v: 1 });
+    await a.wherePath("/v", 1);
+    await a.search("x", { path: "/v" });
+    await a.getMany(["x"]);
+    assert.equal((await prepared()).length, first.length);
+
+    // The server re-analyses a prepared statement when its table is replaced.
+    await pool.query("drop table prep.a");
+    await a.ensureTable();
+    assert.equal(await a.get("x"), undefined);
+    await a.put("x", { v: 9 });
+    assert.deepEqual(await a.get("x"), { v: 9 });
+
+    const plain = new DocumentStore(pool, { schema: "prep", table: "a", preparedStatements: false });
+    await pool.query("deallocate all");
+    assert.deepEqual(await plain.get("x"), { v: 9 });
+    assert.equal(await plain.has("x"), true);
+    assert.deepEqual(await prepared(), []);
+  } finally {
+    await pool.end();
+  }
 });
