@@ -58,6 +58,8 @@ export interface CopyTarget {
   schema?: string;
   table: string;
   columns: readonly string[];
+  /** COPY's data format (default text); binary streams carry BINARY_COPY_HEADER ... TRAILER (copy-buffer.ts). */
+  format?: "text" | "binary";
 }
 
 export interface CopyOptions {
@@ -70,7 +72,8 @@ export interface CopyOptions {
 /** The COPY statement for a target, identifiers quoted. */
 export function copyStatement(target: CopyTarget): string {
   const columns = target.columns.map(quoteIdent).join(", ");
-  return `copy ${quoteQualified(target.schema, target.table)} (${columns}) from stdin`;
+  const format = target.format === "binary" ? " with (format binary)" : "";
+  return `copy ${quoteQualified(target.schema, target.table)} (${columns}) from stdin${format}`;
 }
 
 /** An open COPY ... FROM STDIN: pre-encoded text in, the server's row count out. */
