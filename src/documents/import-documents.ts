@@ -1,13 +1,10 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import { availableParallelism } from "node:os";
 import type pg from "pg";
-import { ExitCode, PgshiftError, UsageError } from "../errors.ts";
-import {
-  type BadValuePolicy,
-  insertQuarantine,
-  type QuarantineEntry,
-  quarantinePart,
-} from "../load/quarantine.ts";
-import { type CopyValue, copyRows } from "../pg/copy-writer.ts";
+import { PgshiftError, UsageError } from "../errors.ts";
+import { type BadValuePolicy, quarantinePart } from "../load/quarantine.ts";
+import { copyBufferFor } from "../pg/copy-buffer.ts";
+import { CopyFanout } from "../pg/copy-fanout.ts";
 import { PgError } from "../pg/errors.ts";
 import { ensureInternalSchema } from "../pg/internal-schema.ts";
 import { inTransaction, withClient } from "../pg/pool.ts";
@@ -35,12 +32,13 @@ import {
   resolveDocumentSource,
   spillToFile,
 } from "./resolve-source.ts";
-import { type BuiltRow, DocumentRowBuilder, TypedRowBuilder } from "./row-builder.ts";
-import type { SourceItem, SourceProgress, SourceRecord } from "./source-record.ts";
+import { type DuplicatePolicy, DuplicateKeyError, RecordLoader } from "./record-loader.ts";
+import { type BuiltRow, DocumentBytesBuilder, DocumentRowBuilder, TypedRowBuilder } from "./row-builder.ts";
+import type { SourceProgress, SourceRecord } from "./source-record.ts";
 import { type TypedColumn, TypeInference } from "./typed-inference.ts";
 
+export { BadRecordError, type DuplicatePolicy, DuplicateKeyError } from "./record-loader.ts";
 export type ImportMode = "insert" | "upsert" | "replace";
-export type DuplicatePolicy = "fail" | "last-wins";
 
 export interface ImportDocumentsOptions {
   pool: pg.Pool;
@@ -72,6 +70,12 @@ export interface ImportDocumentsOptions {
   flatten?: boolean;
   delimiter?: string;
   encoding?: string;
+  /**
+   * COPY streams loading at once, each on its own connection from `pool` (several backends parse jsonb
+   * in parallel). Default: the machine's cores, 2 to 4; never more than the pool has free beside the
+   * import's own connection. 1 loads on the import's connection alone.
+   */
+  jobs?: number;
   runId?: string;
   onProgress?: ProgressCallback;
 }
@@ -109,23 +113,9 @@ export interface ImportDocumentsResult {
   recordsPerSecond: number;
 }
 
-/** A record that cannot be imported under --on-bad-value fail (or cannot be quarantined). */
-export class BadRecordError extends PgshiftError {
-  constructor(message: string, details: Record<string, unknown>) {
-    super("bad_record", message, { exitCode: ExitCode.failure, details });
-  }
-}
-
-/** The same key twice in one import under --duplicates fail. */
-export class DuplicateKeyError extends PgshiftError {
-  constructor(message: string, details: Record<string, unknown>) {
-    super("duplicate_key", message, { exitCode: ExitCode.failure, details });
-  }
-}
-
-const QUARANTINE_FLUSH_ENTRIES = 1000;
-const QUARANTINE_FLUSH_BYTES = 16 * 1024 * 1024;
 const SAMPLE = 100;
+/** COPY streams by default: the machine's cores, 2 to 4 (as the CLI's --jobs). */
+const DEFAULT_JOBS = Math.max(2, Math.min(4, availableParallelism()));
 
 function tableNameFrom(name: string): string {
   const cleaned = name.replace(/[^\p{L}\p{N}_]+/gu, "_").replace(/^_+|_+$/g, "");
@@ -189,6 +179,7 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
     const csv = resolved.kind === "csv";
     let plan: TablePlan;
     let builder: { build(record: SourceRecord): BuiltRow };
+    let bytesBuilder: DocumentBytesBuilder | undefined;
     let typedColumns: TypedColumn[] | undefined;
     if (typed) {
       typedColumns = await inferColumns(resolved, Boolean(options.flatten), csv, options.onProgress, table);
@@ -225,21 +216,30 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
         trgmPaths: trgm.map(parsePointer),
       });
       builder = new DocumentRowBuilder(keys, extras);
+      bytesBuilder = new DocumentBytesBuilder(keys, extras);
     }
     await ensureInternalSchema(options.pool, [quarantinePart]);
+    const jobs = Math.max(1, Math.floor(options.jobs ?? DEFAULT_JOBS));
     const outcome = await withClient(options.pool, (client) =>
-      inTransaction(client, () =>
-        loadInTransaction(client, {
-          plan,
-          builder,
-          resolved,
-          mode,
-          mirror,
-          policy,
-          duplicatePolicy,
-          runId,
-          onProgress: options.onProgress,
-        }),
+      withImportLock(client, plan, () =>
+        withLanes(options.pool, client, plan.schema, jobs, (lanes, stages) =>
+          inTransaction(client, () =>
+            loadInTransaction(client, {
+              plan,
+              builder,
+              bytesBuilder,
+              lanes,
+              stages,
+              resolved,
+              mode,
+              mirror,
+              policy,
+              duplicatePolicy,
+              runId,
+              onProgress: options.onProgress,
+            }),
+          ),
+        ),
       ),
     );
     const durationMs = Math.round(performance.now() - started);
@@ -318,6 +318,12 @@ function sourceProgress(onProgress: ProgressCallback | undefined, task: string) 
 interface LoadContext {
   plan: TablePlan;
   builder: { build(record: SourceRecord): BuiltRow };
+  /** The bytes fast path of `builder` (document tables). */
+  bytesBuilder: DocumentBytesBuilder | undefined;
+  /** Connections of the parallel COPY streams; empty: one stream, in the import's transaction. */
+  lanes: pg.PoolClient[];
+  /** Tables committed outside the transaction (parallel loads), dropped if the import does not finish. */
+  stages: string[];
   resolved: ResolvedSource;
   mode: ImportMode;
   mirror: boolean;
@@ -384,19 +390,77 @@ async function tableColumns(
   return undefined;
 }
 
-async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promise<LoadOutcome> {
-  const { plan, mode } = ctx;
-  const qualified = quoteQualified(plan.schema, plan.table);
-  // one import per table at a time; released at commit/rollback
-  const { rows: locked } = await client.query(
-    "select pg_try_advisory_xact_lock(hashtextextended($1, 0)) as ok",
-    [`pgshift.import:${plan.schema}.${plan.table}`],
-  );
-  if (!locked[0].ok)
+/**
+ * One import per table at a time: a session lock, so that it also covers the tables a parallel load
+ * commits before the import's transaction does (and their removal after a failure).
+ */
+async function withImportLock<T>(client: pg.PoolClient, plan: TablePlan, fn: () => Promise<T>): Promise<T> {
+  const lockName = `pgshift.import:${plan.schema}.${plan.table}`;
+  const { rows } = await client.query("select pg_try_advisory_lock(hashtextextended($1, 0)) as ok", [
+    lockName,
+  ]);
+  if (!rows[0].ok)
     throw new PgshiftError(
       "import_running",
       `another pgshift import into ${plan.schema}.${plan.table} is running; wait for it to finish, then re-run`,
     );
+  try {
+    return await fn();
+  } finally {
+    // a lost connection has released it already
+    await client
+      .query("select pg_advisory_unlock(hashtextextended($1, 0))", [lockName])
+      .catch(() => undefined);
+  }
+}
+
+/**
+ * Connections for parallel COPY streams: `jobs` of them when the pool has them free (never waiting for
+ * one) and the schema exists already (the streams' table must be committed, and creating a schema is
+ * this import's transaction's business); otherwise none, and the import loads on its own connection.
+ * Afterwards drops whatever `fn` recorded in `stages` that still exists (a failed import's tables).
+ */
+async function withLanes<T>(
+  pool: pg.Pool,
+  client: pg.PoolClient,
+  schema: string,
+  jobs: number,
+  fn: (lanes: pg.PoolClient[], stages: string[]) => Promise<T>,
+): Promise<T> {
+  const lanes: pg.PoolClient[] = [];
+  const stages: string[] = [];
+  const max = (pool.options as { max?: number }).max ?? 10;
+  const free = max - pool.totalCount + pool.idleCount;
+  const wanted = jobs >= 2 ? Math.min(jobs, free) : 0;
+  if (wanted >= 2) {
+    const { rowCount } = await client.query("select 1 from pg_namespace where nspname = $1", [schema]);
+    if (rowCount) {
+      try {
+        for (let i = 0; i < wanted; i++) lanes.push(await pool.connect());
+      } catch {
+        // fewer connections than hoped (server limit): what there is, if it is still several
+      }
+      if (lanes.length < 2) for (const lane of lanes.splice(0)) lane.release();
+    }
+  }
+  let failed = false;
+  try {
+    return await fn(lanes, stages);
+  } catch (error) {
+    failed = true;
+    throw error;
+  } finally {
+    for (const name of stages) {
+      await client.query(`drop table if exists ${quoteQualified(schema, name)}`).catch(() => undefined);
+    }
+    // a lane whose COPY was abandoned is not handed to anyone else
+    for (const lane of lanes) lane.release(failed);
+  }
+}
+
+async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promise<LoadOutcome> {
+  const { plan, mode } = ctx;
+  const qualified = quoteQualified(plan.schema, plan.table);
   await client.query(`create schema if not exists ${quoteIdent(plan.schema)}`);
   const existing = await tableColumns(client, plan.schema, plan.table);
   if (existing && mode !== "replace") {
@@ -416,179 +480,110 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
   }
   const keys = plan.keyColumns;
   const lastWins = ctx.duplicatePolicy === "last-wins" && keys.length > 0;
+  // Several COPY streams cannot share this transaction: they load a table of their own, committed
+  // but not yet the target, which this transaction then renames (a new table) or merges (a stage).
+  const lanes = ctx.lanes;
+  const parallel = lanes.length > 0;
+  const staged = mode === "upsert" || lastWins || (parallel && mode === "insert" && existing !== undefined);
+  const onLane = async (sql: string) => {
+    await lanes[0]!.query(sql);
+  };
+  const newTable = fitIdentifier(`${plan.table}__pgshift_new`);
   let loadTable = plan.table;
+  let renameLoaded = false;
   let fresh = false;
   let tableCreated = false;
   if (mode === "replace") {
-    loadTable = fitIdentifier(`${plan.table}__pgshift_new`);
-    await client.query(`drop table if exists ${quoteQualified(plan.schema, loadTable)}`);
-    await client.query(createTableSql(plan, loadTable));
+    loadTable = newTable;
+    const drop = `drop table if exists ${quoteQualified(plan.schema, loadTable)}`;
+    if (parallel && !staged) {
+      ctx.stages.push(loadTable);
+      await onLane(drop);
+      await onLane(createTableSql(plan, loadTable));
+    } else {
+      await client.query(drop);
+      await client.query(createTableSql(plan, loadTable));
+    }
     fresh = true;
     tableCreated = !existing;
   } else if (!existing) {
-    await client.query(createTableSql(plan, plan.table, mode === "upsert"));
+    if (parallel && !staged) {
+      loadTable = newTable;
+      renameLoaded = true;
+      ctx.stages.push(loadTable);
+      await onLane(`drop table if exists ${quoteQualified(plan.schema, loadTable)}`);
+      await onLane(createTableSql(plan, loadTable));
+    } else await client.query(createTableSql(plan, plan.table, mode === "upsert"));
     fresh = mode !== "upsert";
     tableCreated = true;
   }
-  const staged = mode === "upsert" || lastWins;
+  const loadColumns = plan.columns.filter((c) => plan.loadColumns.includes(c.name));
+  const columnTypes = loadColumns.map((c) => c.type as string);
   let copyTarget = {
     schema: plan.schema,
     table: loadTable,
     columns: plan.loadColumns,
   };
-  let stageName: string | undefined;
+  let stage: string | undefined;
   if (staged) {
-    stageName = `pgshift_stage_${randomBytes(4).toString("hex")}`;
-    const columns = plan.columns
-      .filter((c) => plan.loadColumns.includes(c.name))
-      .map((c) => `${quoteIdent(c.name)} ${c.type}`);
-    await client.query(
-      `create temp table ${quoteIdent(stageName)} (${columns.join(", ")}, "pgshift_ord" bigint) on commit drop`,
-    );
-    copyTarget = {
-      schema: "",
-      table: stageName,
-      columns: [...plan.loadColumns, "pgshift_ord"],
-    };
+    const columns = [...loadColumns.map((c) => `${quoteIdent(c.name)} ${c.type}`), `"pgshift_ord" bigint`];
+    if (parallel) {
+      // unlogged: the stage is read once, in this transaction, and dropped
+      const stageName = fitIdentifier(`${plan.table}__pgshift_stage`);
+      ctx.stages.push(stageName);
+      stage = quoteQualified(plan.schema, stageName);
+      await onLane(`drop table if exists ${stage}`);
+      await onLane(`create unlogged table ${stage} (${columns.join(", ")})`);
+      copyTarget = { schema: plan.schema, table: stageName, columns: [...plan.loadColumns, "pgshift_ord"] };
+    } else {
+      const stageName = `pgshift_stage_${randomBytes(4).toString("hex")}`;
+      stage = quoteIdent(stageName);
+      await client.query(`create temp table ${stage} (${columns.join(", ")}) on commit drop`);
+      copyTarget = { schema: "", table: stageName, columns: [...plan.loadColumns, "pgshift_ord"] };
+    }
+    columnTypes.push("bigint");
   }
 
   // --- load ---
-  const quarantine: QuarantineEntry[] = [];
-  let quarantineBytes = 0;
-  const problems: { location: string; reason: string }[] = [];
-  let quarantined = 0;
-  let recordsRead = 0;
-  let duplicateCount = 0;
-  const duplicateSample: LoadOutcome["duplicateSample"] = [];
-  const seen = new Map<string, number>();
-  const files: string[] = [];
-  let fileCount = 0;
-  let ordinal = 0;
-  const task = plan.table;
-  const bad = (
-    location: string,
-    problem: string,
-    raw: Uint8Array | undefined,
-    rawFormat: string,
-    column?: string,
-  ) => {
-    const reason = problem.startsWith(location) ? problem : `${location}: ${problem}`;
-    if (ctx.policy === "fail")
-      throw new BadRecordError(`${reason}; pass --on-bad-value quarantine to load the other records`, {
-        location,
-      });
-    if (raw === undefined)
-      throw new BadRecordError(`${reason}; it is too large to quarantine byte-exact, so the import stops`, {
-        location,
-      });
-    quarantine.push({
-      runId: ctx.runId,
-      source: ctx.resolved.source.label,
-      targetSchema: plan.schema,
-      targetTable: plan.table,
-      location,
-      ...(column ? { column } : {}),
-      reason,
-      raw,
-      rawFormat,
-    });
-    quarantineBytes += raw.length;
-    quarantined++;
-    if (problems.length < SAMPLE) problems.push({ location, reason });
-  };
-  const handle = (item: SourceItem): CopyValue[] | undefined => {
-    if (item.file !== files[files.length - 1]) {
-      files.push(item.file);
-      fileCount++;
-    }
-    if (item.kind === "problem") {
-      recordsRead += item.records;
-      bad(item.location, item.reason, item.raw(), item.rawFormat);
-      return undefined;
-    }
-    recordsRead++;
-    const built = ctx.builder.build(item);
-    if (!built.ok) {
-      bad(item.location, built.reason, item.raw(), item.rawFormat, built.column);
-      return undefined;
-    }
-    if (built.key !== undefined) {
-      const first = seen.get(built.key);
-      if (first !== undefined) {
-        duplicateCount++;
-        const firstIn = files[first] ?? "";
-        if (ctx.duplicatePolicy === "fail")
-          throw new DuplicateKeyError(
-            `duplicate key ${JSON.stringify(built.key.split("\u0000"))} at ${item.location} (first seen in ${firstIn}); pass --duplicates last-wins to keep the last one`,
-            { location: item.location, firstIn },
-          );
-        if (duplicateSample.length < SAMPLE)
-          duplicateSample.push({
-            key: built.key,
-            location: item.location,
-            firstIn,
-          });
-      }
-      seen.set(built.key, files.length - 1);
-    }
-    if (staged) built.values.push(++ordinal);
-    return built.values;
-  };
-
-  const forward = sourceProgress(ctx.onProgress, task);
-  let filesRead = 0;
-  const items = ctx.resolved.source.read((p) => {
-    filesRead = Math.max(filesRead, p.files);
-    forward?.(p);
+  const buffer = copyBufferFor(columnTypes);
+  const sink = new CopyFanout(parallel ? lanes : [client], { ...copyTarget, format: buffer.format });
+  const loader = new RecordLoader({
+    builder: ctx.builder,
+    bytesBuilder: ctx.bytesBuilder,
+    columnTypes,
+    ordinals: staged,
+    keyed: keys.length > 0,
+    buffer,
+    sink,
+    client,
+    sinkOnClient: !parallel,
+    policy: ctx.policy,
+    duplicatePolicy: ctx.duplicatePolicy,
+    runId: ctx.runId,
+    sourceLabel: ctx.resolved.source.label,
+    targetSchema: plan.schema,
+    targetTable: plan.table,
+    task: plan.table,
+    onProgress: ctx.onProgress,
+    sourceProgress: sourceProgress(ctx.onProgress, plan.table),
   });
-  const iterator = items[Symbol.asyncIterator]();
-  let exhausted = false;
-  let recordsLoaded = 0;
-  let lastProgress = 0;
-  const rows = async function* (): AsyncGenerator<CopyValue[]> {
-    while (quarantine.length < QUARANTINE_FLUSH_ENTRIES && quarantineBytes < QUARANTINE_FLUSH_BYTES) {
-      const next = await iterator.next();
-      if (next.done) {
-        exhausted = true;
-        return;
-      }
-      const values = handle(next.value);
-      if (values) yield values;
-    }
-  };
-  const flushQuarantine = async () => {
-    await insertQuarantine(client, quarantine.splice(0));
-    quarantineBytes = 0;
-  };
   try {
-    while (!exhausted) {
-      recordsLoaded += await copyRows(client, copyTarget, rows(), {
-        chunkBytes: 4 << 20,
-        onProgress: (sent) => {
-          const done = recordsLoaded + sent;
-          if (ctx.onProgress && done - lastProgress >= 10_000) {
-            lastProgress = done;
-            ctx.onProgress({ task: `${task} records`, done, unit: "records" });
-          }
-        },
-      });
-      await flushQuarantine();
-    }
+    await loader.load(ctx.resolved.source);
   } catch (error) {
-    await iterator.return?.(undefined);
     throw explainLoadError(error, plan);
   }
-  ctx.onProgress?.({
-    task: `${task} records`,
-    done: recordsLoaded,
-    unit: "records",
-    finished: true,
-  });
+  const { recordsRead, recordsLoaded, quarantined, duplicateCount } = loader;
   if (recordsRead !== recordsLoaded + quarantined) {
     throw new PgshiftError(
       "count_mismatch",
       `read ${recordsRead} records but loaded ${recordsLoaded} and quarantined ${quarantined}; nothing was committed`,
     );
+  }
+  if (renameLoaded) {
+    await client.query(
+      `alter table ${quoteQualified(plan.schema, loadTable)} rename to ${quoteIdent(plan.table)}`,
+    );
+    loadTable = plan.table;
   }
 
   // --- merge staged rows, build indexes, swap ---
@@ -600,8 +595,7 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
   const loadQualified = quoteQualified(plan.schema, loadTable);
   const columnList = plan.loadColumns.map(quoteIdent).join(", ");
   const keyList = keys.map(quoteIdent).join(", ");
-  if (staged && stageName) {
-    const stage = quoteIdent(stageName);
+  if (stage) {
     const pick = lastWins
       ? `select distinct on (${keyList}) ${columnList} from ${stage} order by ${keyList}, "pgshift_ord" desc`
       : `select ${columnList} from ${stage}`;
@@ -641,9 +635,14 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
         deletedKeys = gone[0].sample ?? [];
       }
     } else {
-      const result = await client.query(`insert into ${loadQualified} (${columnList}) ${pick}`);
-      inserted = result.rowCount ?? 0;
+      try {
+        const result = await client.query(`insert into ${loadQualified} (${columnList}) ${pick}`);
+        inserted = result.rowCount ?? 0;
+      } catch (error) {
+        throw explainLoadError(error, plan);
+      }
     }
+    if (parallel) await client.query(`drop table ${stage}`);
   }
   const indexes: string[] = [];
   if (fresh && keys.length > 0) {
@@ -692,7 +691,7 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
   await client.query(`analyze ${qualified} (${analyzed.join(", ")})`);
   return {
     tableCreated,
-    files: Math.max(filesRead, fileCount),
+    files: Math.max(loader.filesReported, loader.files),
     recordsRead,
     recordsLoaded,
     quarantined,
@@ -702,8 +701,8 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
     deleted,
     deletedKeys,
     duplicateCount,
-    duplicateSample,
-    problems,
+    duplicateSample: loader.duplicateSample,
+    problems: loader.problems,
     indexes,
   };
 }

@@ -1,7 +1,9 @@
 import * as crypto from "node:crypto";
+import type { CopyBuffer } from "../pg/copy-buffer.ts";
 import type { CopyValue } from "../pg/copy-writer.ts";
 import type { ExtraColumnSpec, KeySpec } from "./document-table.ts";
 import { formatPointer, getAtPointer } from "./json-pointer.ts";
+import { JsonScanner } from "./json-scan.ts";
 import { findJsonbProblem, mayHaveJsonbProblem } from "./jsonb-check.ts";
 import type { SourceRecord } from "./source-record.ts";
 import { forEachField, pathKey, type TypedColumn } from "./typed-inference.ts";
@@ -15,6 +17,12 @@ export const contentHash: (text: string) => string =
   typeof crypto.hash === "function"
     ? (text) => crypto.hash("sha256", text, "hex")
     : (text) => crypto.createHash("sha256").update(text).digest("hex");
+
+/** sha256 hex of a document's JSON text given as its UTF-8 bytes: the same digest as contentHash(text). */
+export const contentHashBytes: (bytes: Uint8Array) => string =
+  typeof crypto.hash === "function"
+    ? (bytes) => crypto.hash("sha256", bytes, "hex")
+    : (bytes) => crypto.createHash("sha256").update(bytes).digest("hex");
 
 /** A record turned into a row, or the reason it cannot be one (with the column to blame, if any). */
 export type BuiltRow =
@@ -172,5 +180,124 @@ export class TypedRowBuilder {
     const text = record.text ?? JSON.stringify(value);
     values.push(record.file, contentHash(text));
     return key === undefined ? { ok: true, values } : { ok: true, values, key };
+  }
+}
+
+const ARRAY_INDEX = /^(0|[1-9]\d*)$/;
+/** valueAt's answer when a member name on the way is written with escapes: take the exact path. */
+const DECLINE = Symbol("decline");
+const OPEN_OBJECT = 0x7b;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/** Where one pointer's value is in a document's bytes: the top-level scan finds its first segment, these the rest. */
+interface PointerWalk {
+  slot: number;
+  /** One scanner per segment after the first (a member of an object or an element of an array). */
+  rest: JsonScanner[];
+}
+
+/**
+ * The fast path of DocumentRowBuilder for records given as the bytes of their JSON text (NDJSON lines):
+ * one validating scan finds the key and --column values without building the document, and the row
+ * carries the original bytes as the doc (PostgreSQL parses jsonb itself) and their sha256 as the content
+ * hash. It appends exactly the row DocumentRowBuilder would build from JSON.parse of the same text, or
+ * declines (returns undefined) and leaves the record to DocumentRowBuilder: invalid JSON, a record that
+ * is not an object, a missing or unusable key, a value that does not convert, a string jsonb cannot
+ * store, an escaped member name on the way to a key. Declining is never a verdict on the record.
+ */
+export class DocumentBytesBuilder {
+  private readonly scanner: JsonScanner;
+  private readonly walks: PointerWalk[];
+  private readonly keyValues: CopyValue[];
+  private readonly extraValues: CopyValue[];
+
+  constructor(
+    private readonly keys: readonly KeySpec[],
+    private readonly extras: readonly ExtraColumnSpec[],
+  ) {
+    const firstSegments: string[] = [];
+    this.walks = [...keys.map((k) => k.path), ...extras.map((e) => e.path)].map((path) => {
+      let slot = firstSegments.indexOf(path[0]!);
+      if (slot < 0) slot = firstSegments.push(path[0]!) - 1;
+      const rest = path
+        .slice(1)
+        .map((segment) => new JsonScanner([segment], ARRAY_INDEX.test(segment) ? Number(segment) : -1));
+      return { slot, rest };
+    });
+    this.scanner = new JsonScanner(firstSegments);
+    this.keyValues = new Array<CopyValue>(keys.length);
+    this.extraValues = new Array<CopyValue>(extras.length);
+  }
+
+  /**
+   * Appends the row of the document bytes[start, end) to `out` (key columns, doc, extra columns,
+   * source_file, content_hash, then `ordinal` when given) and returns its duplicate-detection key ("" when
+   * the table has no key), or returns undefined, appending nothing, when the record needs the exact path.
+   */
+  append(
+    bytes: Buffer,
+    start: number,
+    end: number,
+    file: string,
+    out: CopyBuffer,
+    ordinal: number | undefined,
+  ): string | undefined {
+    const scanner = this.scanner;
+    if (!scanner.scan(bytes, start, end) || scanner.first !== OPEN_OBJECT) return undefined;
+    const keys = this.keys;
+    let key = "";
+    for (let k = 0; k < keys.length; k++) {
+      const raw = this.valueAt(bytes, k);
+      if (raw === undefined || raw === null || raw === "" || raw === DECLINE) return undefined;
+      if (typeof raw !== "string" && typeof raw !== "number") return undefined;
+      const converted = convertValue(raw, keys[k]!.type);
+      if (!converted.ok) return undefined;
+      this.keyValues[k] = converted.value;
+      key = k === 0 ? String(converted.value) : `${key}\u0000${String(converted.value)}`;
+    }
+    for (let x = 0; x < this.extras.length; x++) {
+      const raw = this.valueAt(bytes, keys.length + x);
+      if (raw === DECLINE) return undefined;
+      const converted = convertValue(raw, this.extras[x]!.type);
+      if (!converted.ok) return undefined;
+      this.extraValues[x] = converted.value;
+    }
+    const escapes = scanner.copyEscapes;
+    out.beginRow(keys.length + 3 + this.extras.length + (ordinal === undefined ? 0 : 1));
+    for (let k = 0; k < keys.length; k++) out.value(this.keyValues[k], keys[k]!.type);
+    out.jsonBytes(bytes, start, end, escapes);
+    for (let x = 0; x < this.extras.length; x++) out.value(this.extraValues[x], this.extras[x]!.type);
+    out.value(file, "text");
+    out.value(contentHashBytes(bytes.subarray(start, end)), "text");
+    if (ordinal !== undefined) out.value(ordinal, "bigint");
+    out.endRow();
+    return key;
+  }
+
+  /**
+   * The JSON value at pointer `w` of the document just scanned, as getAtPointer(JSON.parse(text)) gives
+   * it; DECLINE when a member name on the way is written with escapes.
+   */
+  private valueAt(bytes: Buffer, w: number): unknown {
+    const walk = this.walks[w]!;
+    if (!this.scanner.found(walk.slot)) return undefined;
+    let from = this.scanner.valueStart[walk.slot]!;
+    let to = this.scanner.valueEnd[walk.slot]!;
+    for (const step of walk.rest) {
+      const container = bytes[from];
+      if (container !== OPEN_OBJECT && container !== 0x5b) return undefined;
+      // a sub-range of a document the scanner accepted: this scan accepts it too, unless an escaped name
+      if (!step.scan(bytes, from, to)) return DECLINE;
+      if (!step.found(0)) return undefined;
+      from = step.valueStart[0]!;
+      to = step.valueEnd[0]!;
+    }
+    if (bytes[from] === QUOTE) {
+      let i = from + 1;
+      while (i < to - 1 && bytes[i] !== BACKSLASH) i++;
+      if (i === to - 1) return bytes.toString("utf8", from + 1, to - 1);
+    }
+    return JSON.parse(bytes.toString("utf8", from, to));
   }
 }

@@ -49,6 +49,27 @@ export interface SourceProgress {
   totalFiles?: number;
 }
 
+/**
+ * Lines of a line-oriented source (NDJSON), as byte ranges of one buffer, in file order: the fast path
+ * of the document import reads records from these bytes without decoding or parsing them in
+ * JavaScript. `item(i)` is what `read()` yields for the same line, for every line the fast path does
+ * not take as it is.
+ */
+export interface LineBatch {
+  file: string;
+  bytes: Buffer;
+  /** Entries (lines that are neither empty nor skipped) in this batch. */
+  count: number;
+  /** Entry i is the text bytes[start[i], end[i]) (no newline, no carriage return, no BOM). */
+  start: Int32Array;
+  end: Int32Array;
+  line: Int32Array;
+  /** 1 when entry i is valid UTF-8 text (else item(i) is a problem: invalid UTF-8, too long). */
+  text: Uint8Array;
+  /** The entry as `read()` yields it: a parsed record, a problem, or undefined for a blank line. */
+  item(i: number): SourceItem | undefined;
+}
+
 /** A re-readable document source (the typed-table path reads it twice). */
 export interface DocumentSource {
   /** e.g. "ndjson:data.ndjson" */
@@ -56,6 +77,8 @@ export interface DocumentSource {
   /** Default table name: the file or directory name without extensions. */
   defaultTable: string;
   read(progress?: (p: SourceProgress) => void): AsyncIterable<SourceItem>;
+  /** The same records as `read()`, as batches of raw lines (line-oriented sources only). */
+  readLines?(progress?: (p: SourceProgress) => void): AsyncIterable<LineBatch>;
 }
 
 const encoder = new TextEncoder();

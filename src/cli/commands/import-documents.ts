@@ -73,10 +73,12 @@ export async function runDocumentImport(
   const trgm = list(opts, "trgm");
   const typed = flag(opts, "typed");
   const settings = ctx.settings;
-  const pool = await ctx.pool({ max: 2 });
+  // the import's own connection, one per parallel COPY stream (--jobs), one spare
+  const pool = await ctx.pool({ max: settings.jobs + 2 });
   const result = await importDocuments({
     pool,
     from: spec,
+    jobs: settings.jobs,
     schema: text(opts, "schema") ?? settings.schema,
     ...(table ? { table } : {}),
     ...(key ? { key } : {}),

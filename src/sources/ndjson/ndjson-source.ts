@@ -3,11 +3,13 @@ import { createReadStream } from "node:fs";
 import { open, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { createGunzip } from "node:zlib";
-import type { DocumentSource, SourceItem, SourceProgress } from "../../documents/source-record.ts";
+import type { DocumentSource, LineBatch, SourceItem, SourceProgress } from "../../documents/source-record.ts";
 import { firstInvalidUtf8 } from "../../documents/utf8.ts";
 
 /** Lines longer than this cannot be a jsonb value anyway (its limit is 255 MB). */
 const MAX_LINE_BYTES = 256 * 1024 * 1024;
+/** Bytes read (or inflated) at a time; a batch of lines is at most about this much. */
+const READ_BYTES = 1 << 20;
 
 /** `ndjson:FILE` (also gzip, recognised by its magic bytes): one JSON record per line, streamed. */
 export function ndjsonSource(path: string, options: { label?: string } = {}): DocumentSource {
@@ -15,7 +17,15 @@ export function ndjsonSource(path: string, options: { label?: string } = {}): Do
   return {
     label: options.label ?? `ndjson:${path}`,
     defaultTable: file.replace(/(\.gz)?$/i, "").replace(/\.(ndjson|jsonl|json)$/i, ""),
-    read: (progress) => readNdjson(path, file, progress),
+    readLines: (progress) => readNdjsonLines(path, file, progress),
+    read: async function* (progress) {
+      for await (const batch of readNdjsonLines(path, file, progress)) {
+        for (let i = 0; i < batch.count; i++) {
+          const item = batch.item(i);
+          if (item) yield item;
+        }
+      }
+    },
   };
 }
 
@@ -30,124 +40,156 @@ async function isGzip(path: string): Promise<boolean> {
   }
 }
 
-async function* readNdjson(
+async function* readNdjsonLines(
   path: string,
   file: string,
   progress?: (p: SourceProgress) => void,
-): AsyncGenerator<SourceItem> {
+): AsyncGenerator<LineBatch> {
   const totalBytes = (await stat(path)).size;
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
-  const input: AsyncIterable<Buffer> = (await isGzip(path)) ? stream.pipe(createGunzip()) : stream;
+  const stream = createReadStream(path, { highWaterMark: READ_BYTES });
+  const input: AsyncIterable<Buffer> = (await isGzip(path))
+    ? stream.pipe(createGunzip({ chunkSize: READ_BYTES }))
+    : stream;
+  const splitter = new LineSplitter(file);
   let carry: Buffer | undefined;
-  let lineNumber = 0;
-  const lines = new LineSplitter(file);
   try {
     for await (const chunk of input) {
       const buffer = carry ? Buffer.concat([carry, chunk]) : chunk;
       const lastNewline = buffer.lastIndexOf(0x0a);
       if (lastNewline < 0) {
+        carry = undefined;
+        // the rest of a line already reported as too long
+        if (splitter.skipUntilNewline) continue;
         if (buffer.length > MAX_LINE_BYTES) {
-          yield tooLong(file, lineNumber + 1);
-          carry = undefined;
-          lines.skipUntilNewline = true;
+          yield splitter.tooLong();
           continue;
         }
         carry = buffer;
         continue;
       }
-      const complete = buffer.subarray(0, lastNewline);
       carry = lastNewline + 1 < buffer.length ? Buffer.from(buffer.subarray(lastNewline + 1)) : undefined;
-      for (const item of lines.split(complete, lineNumber)) yield item;
-      lineNumber = lines.lineNumber;
+      yield splitter.split(buffer.subarray(0, lastNewline));
       progress?.({ files: 0, bytes: stream.bytesRead, totalBytes });
     }
-    if (carry && carry.length > 0) {
-      for (const item of lines.split(carry, lineNumber)) yield item;
-    }
+    if (carry && carry.length > 0) yield splitter.split(carry);
     progress?.({ files: 1, bytes: totalBytes, totalBytes });
   } finally {
     stream.destroy();
   }
 }
 
-function tooLong(file: string, line: number): SourceItem {
-  return {
-    kind: "problem",
-    file,
-    location: `${file}:${line}`,
-    reason: `line longer than ${MAX_LINE_BYTES} bytes (larger than a jsonb value can be)`,
-    raw: () => undefined,
-    rawFormat: "ndjson-line",
-    records: 1,
-  };
-}
-
-/** Splits complete lines (no trailing newline) into records and problems, numbering lines. */
+/**
+ * Numbers lines and cuts complete lines (no trailing newline) into entries: byte ranges of valid
+ * UTF-8 text, or problems (invalid UTF-8, a line too long). Empty lines are counted, not entries.
+ */
 class LineSplitter {
-  lineNumber = 0;
   skipUntilNewline = false;
+  private lineNumber = 0;
   private first = true;
 
   constructor(private readonly file: string) {}
 
-  *split(bytes: Buffer, startLine: number): Generator<SourceItem> {
-    this.lineNumber = startLine;
-    if (isUtf8(bytes)) {
-      let text = bytes.toString("utf8");
-      if (this.first && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-      this.first = false;
-      let start = 0;
-      while (start <= text.length) {
-        let end = text.indexOf("\n", start);
-        if (end < 0) end = text.length;
-        const line = text.slice(start, end);
-        start = end + 1;
-        this.lineNumber++;
-        if (this.skipUntilNewline) {
-          this.skipUntilNewline = false;
-          continue;
-        }
-        const item = this.parseLine(line);
-        if (item) yield item;
-      }
-      return;
-    }
-    this.first = false;
+  /** A problem for the line now being read, whose bytes (over MAX_LINE_BYTES) are not kept. */
+  tooLong(): LineBatch {
+    const batch = new Batch(this.file, Buffer.alloc(0), 1);
+    batch.addProblem(this.lineNumber + 1, {
+      kind: "problem",
+      file: this.file,
+      location: `${this.file}:${this.lineNumber + 1}`,
+      reason: `line longer than ${MAX_LINE_BYTES} bytes (larger than a jsonb value can be)`,
+      raw: () => undefined,
+      rawFormat: "ndjson-line",
+      records: 1,
+    });
+    this.skipUntilNewline = true;
+    return batch;
+  }
+
+  split(bytes: Buffer): LineBatch {
+    const batch = new Batch(this.file, bytes, (bytes.length >> 9) + 16);
+    const valid = isUtf8(bytes);
     let start = 0;
-    while (start <= bytes.length) {
+    for (;;) {
       let end = bytes.indexOf(0x0a, start);
-      if (end < 0) end = bytes.length;
-      const lineBytes = bytes.subarray(start, end);
-      start = end + 1;
+      const last = end < 0;
+      if (last) end = bytes.length;
       this.lineNumber++;
-      if (this.skipUntilNewline) {
-        this.skipUntilNewline = false;
-        continue;
+      let from = start;
+      start = end + 1;
+      if (this.first) {
+        this.first = false;
+        if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) from = 3;
       }
-      if (isUtf8(lineBytes)) {
-        const item = this.parseLine(lineBytes.toString("utf8"));
-        if (item) yield item;
-      } else {
-        const offset = firstInvalidUtf8(lineBytes);
-        const raw = Buffer.from(lineBytes);
-        yield {
-          kind: "problem",
-          file: this.file,
-          location: `${this.file}:${this.lineNumber}`,
-          reason: `invalid UTF-8 at byte ${offset + 1} of line ${this.lineNumber}`,
-          raw: () => raw,
-          rawFormat: "ndjson-line",
-          records: 1,
-        };
+      if (this.skipUntilNewline) this.skipUntilNewline = false;
+      else if (end > from) {
+        if (valid || isUtf8(bytes.subarray(from, end))) batch.addText(this.lineNumber, from, end);
+        else batch.addProblem(this.lineNumber, this.invalidUtf8(bytes.subarray(from, end)));
       }
+      if (last) return batch;
     }
   }
 
-  private parseLine(line: string): SourceItem | undefined {
-    const text = line.endsWith("\r") ? line.slice(0, -1) : line;
+  private invalidUtf8(lineBytes: Buffer): SourceItem {
+    const offset = firstInvalidUtf8(lineBytes);
+    const raw = Buffer.from(lineBytes);
+    return {
+      kind: "problem",
+      file: this.file,
+      location: `${this.file}:${this.lineNumber}`,
+      reason: `invalid UTF-8 at byte ${offset + 1} of line ${this.lineNumber}`,
+      raw: () => raw,
+      rawFormat: "ndjson-line",
+      records: 1,
+    };
+  }
+}
+
+class Batch implements LineBatch {
+  count = 0;
+  start: Int32Array;
+  end: Int32Array;
+  line: Int32Array;
+  text: Uint8Array;
+  private problems: Map<number, SourceItem> | undefined;
+
+  constructor(
+    readonly file: string,
+    readonly bytes: Buffer,
+    capacity: number,
+  ) {
+    this.start = new Int32Array(capacity);
+    this.end = new Int32Array(capacity);
+    this.line = new Int32Array(capacity);
+    this.text = new Uint8Array(capacity);
+  }
+
+  /** A line of valid UTF-8, bytes[from, to) with its newline removed (and one carriage return). */
+  addText(line: number, from: number, to: number): void {
+    const textEnd = this.bytes[to - 1] === 0x0d ? to - 1 : to;
+    if (textEnd === from) return;
+    const i = this.add(line);
+    this.start[i] = from;
+    this.end[i] = textEnd;
+    this.text[i] = 1;
+  }
+
+  addProblem(line: number, problem: SourceItem): void {
+    const i = this.add(line);
+    (this.problems ??= new Map()).set(i, problem);
+  }
+
+  item(i: number): SourceItem | undefined {
+    if (this.text[i] !== 1) return this.problems?.get(i);
+    const from = this.start[i]!;
+    const to = this.end[i]!;
+    // the carriage return the text left out is part of the line's raw bytes
+    const rawEnd = this.bytes[to] === 0x0d ? to + 1 : to;
+    const text = this.bytes.toString("utf8", from, to);
     if (text.trim() === "") return undefined;
-    const location = `${this.file}:${this.lineNumber}`;
-    const raw = () => Buffer.from(line, "utf8");
+    const lineNumber = this.line[i]!;
+    const location = `${this.file}:${lineNumber}`;
+    const bytes = this.bytes;
+    const raw = () => Buffer.from(bytes.subarray(from, rawEnd));
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -156,20 +198,28 @@ class LineSplitter {
         kind: "problem",
         file: this.file,
         location,
-        reason: `malformed JSON on line ${this.lineNumber}: ${(error as Error).message}`,
+        reason: `malformed JSON on line ${lineNumber}: ${(error as Error).message}`,
         raw,
         rawFormat: "ndjson-line",
         records: 1,
       };
     }
-    return {
-      kind: "record",
-      value,
-      text,
-      file: this.file,
-      location,
-      raw,
-      rawFormat: "ndjson-line",
-    };
+    return { kind: "record", value, text, file: this.file, location, raw, rawFormat: "ndjson-line" };
+  }
+
+  private add(line: number): number {
+    if (this.count === this.start.length) {
+      const grow = <T extends Int32Array | Uint8Array>(from: T, to: T): T => {
+        to.set(from);
+        return to;
+      };
+      const capacity = this.count * 2;
+      this.start = grow(this.start, new Int32Array(capacity));
+      this.end = grow(this.end, new Int32Array(capacity));
+      this.line = grow(this.line, new Int32Array(capacity));
+      this.text = grow(this.text, new Uint8Array(capacity));
+    }
+    this.line[this.count] = line;
+    return this.count++;
   }
 }
