@@ -158,13 +158,14 @@ export class JsonScanner {
           this.valueEnd[pending] = i;
           pending = -1;
         }
-        i = this.skipSpace(b, i, end);
+        if (i < end && b[i]! <= SPACE) i = this.skipSpace(b, i, end);
         if (depth === 0) return i === end ? true : this.refuse("invalid");
         if (i >= end) return this.refuse("invalid");
         const d = b[i]!;
         const container = stack[depth - 1]!;
         if (d === COMMA) {
-          i = this.skipSpace(b, i + 1, end);
+          i++;
+          if (i < end && b[i]! <= SPACE) i = this.skipSpace(b, i, end);
           if (container === IN_OBJECT) {
             i = this.memberName(b, i, end, depth, wantedNames);
             if (i < 0) return false;
@@ -213,9 +214,11 @@ export class JsonScanner {
         }
       }
     }
-    let j = this.skipSpace(b, after, end);
+    let j = after;
+    if (j < end && b[j]! <= SPACE) j = this.skipSpace(b, j, end);
     if (j >= end || b[j] !== COLON) return this.fail("invalid");
-    j = this.skipSpace(b, j + 1, end);
+    j++;
+    if (j < end && b[j]! <= SPACE) j = this.skipSpace(b, j, end);
     return j;
   }
 
@@ -223,6 +226,14 @@ export class JsonScanner {
   private string(b: Uint8Array, i: number, end: number): number {
     this.lastHadEscape = false;
     i++;
+    // most strings hold no escape: one table lookup per byte up to the closing quote
+    while (i < end && STRING_BYTE[b[i]!] === 0) i++;
+    if (i < end && b[i] === QUOTE) return i + 1;
+    return this.escapedString(b, i, end);
+  }
+
+  /** The rest of a string from b[i], a backslash, a control character or the end of the input. */
+  private escapedString(b: Uint8Array, i: number, end: number): number {
     for (;;) {
       while (i < end && STRING_BYTE[b[i]!] === 0) i++;
       if (i >= end) return this.fail("invalid");

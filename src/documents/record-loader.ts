@@ -133,7 +133,10 @@ export class RecordLoader {
           if (key !== undefined) {
             this.recordsRead++;
             if (ordinals) this.ordinal++;
-            if (keyed) this.noteKey(key, fileIndex, () => `${batch.file}:${batch.line[i]}`);
+            if (keyed) {
+              const first = this.firstSeenIn(key, fileIndex);
+              if (first !== undefined) this.duplicate(key, first, `${batch.file}:${batch.line[i]}`);
+            }
             continue;
           }
         }
@@ -152,21 +155,25 @@ export class RecordLoader {
     }
   }
 
-  /** Duplicate detection in source order: fail names both places; last-wins counts and samples. */
-  private noteKey(key: string, fileIndex: number, location: () => string): void {
+  /**
+   * Duplicate detection in source order: remembers `key` and says whether it was seen before (then
+   * `duplicate()` must be called with the record's location: fail names both places; last-wins counts).
+   */
+  private firstSeenIn(key: string, fileIndex: number): number | undefined {
     const first = this.seen.get(key);
-    if (first !== undefined) {
-      this.duplicateCount++;
-      const firstIn = this.fileNames[first] ?? "";
-      if (this.o.duplicatePolicy === "fail")
-        throw new DuplicateKeyError(
-          `duplicate key ${JSON.stringify(key.split("\u0000"))} at ${location()} (first seen in ${firstIn}); pass --duplicates last-wins to keep the last one`,
-          { location: location(), firstIn },
-        );
-      if (this.duplicateSample.length < SAMPLE)
-        this.duplicateSample.push({ key, location: location(), firstIn });
-    }
     this.seen.set(key, fileIndex);
+    return first;
+  }
+
+  private duplicate(key: string, first: number, location: string): void {
+    this.duplicateCount++;
+    const firstIn = this.fileNames[first] ?? "";
+    if (this.o.duplicatePolicy === "fail")
+      throw new DuplicateKeyError(
+        `duplicate key ${JSON.stringify(key.split("\u0000"))} at ${location} (first seen in ${firstIn}); pass --duplicates last-wins to keep the last one`,
+        { location, firstIn },
+      );
+    if (this.duplicateSample.length < SAMPLE) this.duplicateSample.push({ key, location, firstIn });
   }
 
   /** One record or problem through the exact path (a parsed record and DocumentRowBuilder/TypedRowBuilder). */
@@ -183,7 +190,10 @@ export class RecordLoader {
       this.bad(item.location, built.reason, item.raw(), item.rawFormat, built.column);
       return;
     }
-    if (built.key !== undefined) this.noteKey(built.key, this.fileNames.length - 1, () => item.location);
+    if (built.key !== undefined) {
+      const first = this.firstSeenIn(built.key, this.fileNames.length - 1);
+      if (first !== undefined) this.duplicate(built.key, first, item.location);
+    }
     const { buffer, columnTypes } = this.o;
     const values = built.values;
     if (this.o.ordinals) values.push(++this.ordinal);

@@ -4,9 +4,6 @@ import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../errors.ts";
-import { csvSource } from "../sources/csv/csv-source.ts";
-import { jsonDirSource } from "../sources/json/json-dir-source.ts";
-import { jsonFileSource } from "../sources/json/json-file-source.ts";
 import { ndjsonSource } from "../sources/ndjson/ndjson-source.ts";
 import { parseSourceSpec, type SourceKind, type SourceSpec } from "../sources/source-spec.ts";
 import { parsePointer } from "./json-pointer.ts";
@@ -56,8 +53,11 @@ export async function resolveDocumentSource(
     } catch (error) {
       throw new UsageError(`cannot read ${spec.spec}: ${(error as Error).message}`);
     }
+    // the JSON and CSV readers (stream-json, csv-parse) load when used: every CLI start is shorter
     switch (spec.kind) {
-      case "json":
+      case "json": {
+        const { jsonDirSource } = await import("../sources/json/json-dir-source.ts");
+        const { jsonFileSource } = await import("../sources/json/json-file-source.ts");
         return {
           source: info.isDirectory()
             ? jsonDirSource(spec.path, {
@@ -72,6 +72,7 @@ export async function resolveDocumentSource(
           rereadable: true,
           cleanup: none,
         };
+      }
       case "ndjson":
         if (info.isDirectory()) throw new UsageError(`${spec.spec} is a directory; ndjson: takes one file`);
         return {
@@ -80,8 +81,9 @@ export async function resolveDocumentSource(
           rereadable: true,
           cleanup: none,
         };
-      case "csv":
+      case "csv": {
         if (info.isDirectory()) throw new UsageError(`${spec.spec} is a directory; csv: takes one file`);
+        const { csvSource } = await import("../sources/csv/csv-source.ts");
         return {
           source: csvSource(spec.path, {
             label,
@@ -92,6 +94,7 @@ export async function resolveDocumentSource(
           rereadable: true,
           cleanup: none,
         };
+      }
       default:
         throw new UsageError(`${spec.spec} is not a document source; use json:, ndjson: or csv:`);
     }

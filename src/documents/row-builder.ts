@@ -87,8 +87,10 @@ export class DocumentRowBuilder {
       };
     const keyed = keyValues(value, this.keys, record.location);
     if ("reason" in keyed) return { ok: false, reason: keyed.reason, column: keyed.column };
-    const text = record.text;
-    if (text === undefined || mayHaveJsonbProblem(text)) {
+    // the input text is the document when the source has it (an NDJSON line): no re-serialization.
+    // JSON.stringify writes a NUL or an unpaired surrogate as a \u escape, so its text tells as well.
+    const doc = record.text ?? JSON.stringify(value);
+    if (mayHaveJsonbProblem(doc)) {
       const problem = findJsonbProblem(value);
       if (problem)
         return {
@@ -97,8 +99,6 @@ export class DocumentRowBuilder {
           column: "doc",
         };
     }
-    // the input text is the document when the source has it (an NDJSON line): no re-serialization
-    const doc = text ?? JSON.stringify(value);
     const values: CopyValue[] = [...keyed.values, doc];
     for (const extra of this.extras) {
       const converted = convertValue(getAtPointer(value, extra.path), extra.type);

@@ -132,6 +132,25 @@ test("the bytes fast path appends exactly the row DocumentRowBuilder builds, or 
   assert.ok(fastRows < 7000, `the generator makes records the fast path declines too: ${fastRows}`);
 });
 
+test("a record without its text (an array element): jsonb problems still found, through JSON.stringify's escapes", () => {
+  const builder = new DocumentRowBuilder(parseKeySpecs("/id"), []);
+  const build = (value: unknown) =>
+    builder.build({ ...record("{}"), value, text: undefined, location: "a.json:/results/3" });
+  assert.deepEqual(build({ id: "a", deep: [{ s: "x\u0000" }] }), {
+    ok: false,
+    reason: "a.json:/results/3: NUL character (\\u0000), which PostgreSQL jsonb cannot store at /deep/0/s",
+    column: "doc",
+  });
+  assert.match(
+    (build({ id: "a", ["k\udc00"]: 1 }) as { reason: string }).reason,
+    /surrogate .* in a key at \/k/,
+  );
+  const ok = build({ id: "a", s: "😀 \\u0000 é" });
+  assert.ok(ok.ok);
+  assert.equal(ok.values[1], '{"id":"a","s":"😀 \\\\u0000 é"}');
+  assert.equal(ok.values[3], contentHash('{"id":"a","s":"😀 \\\\u0000 é"}'));
+});
+
 test("content hash of the bytes is the content hash of the text", () => {
   const text = '{"city":"Reykjavík","emoji":"😀","esc":"\\u00e9"}';
   assert.equal(contentHashBytes(Buffer.from(text, "utf8")), contentHash(text));
