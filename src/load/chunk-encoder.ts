@@ -1,7 +1,7 @@
 import type Database from "better-sqlite3";
 import { PgshiftError } from "../errors.ts";
 import type { ChunkPlan, TablePlan } from "../schema/plan.ts";
-import { iterateRows, readRawBytes } from "../sources/sqlite/sqlite-rows.ts";
+import { iterateRows, readRawBytes, rowidOf } from "../sources/sqlite/sqlite-rows.ts";
 import type { BadValuePolicy } from "./quarantine.ts";
 import { createRowEncoder, previewValue, type RawText, rowToQuarantineJson } from "./row-encoder.ts";
 import { planSqlLines, planWholeRows } from "./sql-lines.ts";
@@ -58,9 +58,9 @@ function utf8Database(db: Database.Database): boolean {
   return db.pragma("encoding", { simple: true }) === "UTF-8";
 }
 
-function firstRowid(db: Database.Database, table: string): bigint | null {
+function firstRowid(db: Database.Database, table: string, rowid: string): bigint | null {
   return db
-    .prepare(`select min(rowid) from "${table.replace(/"/g, '""')}"`)
+    .prepare(`select min(${rowid}) from "${table.replace(/"/g, '""')}"`)
     .pluck()
     .safeIntegers(true)
     .get() as bigint | null;
@@ -72,8 +72,9 @@ function readOneRow(
   source: { table: string; columns: readonly string[]; bigIntegers: boolean },
 ): Database.Statement {
   const columnList = source.columns.map((c) => `"${c.replace(/"/g, '""')}"`).join(", ");
+  const rowid = rowidOf(source.table, source.columns);
   return db
-    .prepare(`select rowid, ${columnList} from "${source.table.replace(/"/g, '""')}" where rowid = ?`)
+    .prepare(`select ${rowid}, ${columnList} from "${source.table.replace(/"/g, '""')}" where ${rowid} = ?`)
     .raw(true)
     .safeIntegers(source.bigIntegers);
 }
@@ -107,6 +108,7 @@ export async function encodeChunk(
         ? null
         : readRawBytes(db, table.sourceName, sourceColumn, {
             rowid: row[0] as bigint,
+            rowidName: rowidOf(table.sourceName, source.columns),
           });
     if (keyColumns.length === 0 || keyColumns.includes(-1)) return null;
     return readRawBytes(db, table.sourceName, sourceColumn, {
@@ -168,7 +170,7 @@ export async function encodeChunk(
         ? range.afterRowid < MAX_ROWID
           ? range.afterRowid + 1n
           : null
-        : firstRowid(db, table.sourceName);
+        : firstRowid(db, table.sourceName, rowidOf(table.sourceName, source.columns));
     const statements = new Map<number, Database.Statement>();
     const batchOf = (rows: number) => {
       let statement = statements.get(rows);
@@ -259,7 +261,7 @@ export async function encodeChunk(
   const bounded = range.throughRowid !== undefined;
   const batch = db
     .prepare(
-      `${lines.sql} where rowid >= ?${bounded ? " and rowid <= ?" : ""} order by rowid limit ${SQL_BATCH_ROWS}`,
+      `${lines.sql} where ${lines.rowid} >= ?${bounded ? ` and ${lines.rowid} <= ?` : ""} order by ${lines.rowid} limit ${SQL_BATCH_ROWS}`,
     )
     .raw(true)
     .safeIntegers(table.bigIntegers);
@@ -271,7 +273,7 @@ export async function encodeChunk(
       ? range.afterRowid < MAX_ROWID
         ? range.afterRowid + 1n
         : null
-      : firstRowid(db, table.sourceName);
+      : firstRowid(db, table.sourceName, lines.rowid);
   while (from !== null) {
     const rows = (bounded ? batch.all(from, range.throughRowid) : batch.all(from)) as unknown[][];
     if (rows.length === 0) break;

@@ -24,7 +24,7 @@ import {
   type TablePlan,
 } from "../schema/plan.ts";
 import { readSqliteCatalog } from "../sources/sqlite/sqlite-catalog.ts";
-import { openSqlite } from "../sources/sqlite/sqlite-rows.ts";
+import { openSqlite, rowidName } from "../sources/sqlite/sqlite-rows.ts";
 import { scanTable, type TableStats } from "../sources/sqlite/sqlite-scan.ts";
 import { siblingModule } from "../version.ts";
 import { BadValueError, type ChunkJob, type ChunkOutput, encodeChunk } from "./chunk-encoder.ts";
@@ -237,10 +237,15 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
       details: { path },
     });
   const db = openSqlite(path);
-  const useThreads = options.threads ?? availableParallelism() >= 4;
-  // Scanning and encoding run in worker threads, one per lane (see chunk-worker.ts).
+  const cores = availableParallelism();
+  const useThreads = options.threads ?? cores >= 4;
+  // Scanning and encoding run in worker threads, one per lane (see chunk-worker.ts). The scan has the
+  // machine to itself, so it uses threads on two cores too, unless threads are switched off.
+  const scanThreads = useThreads || (options.threads !== false && cores >= 2);
   const workers: ChunkWorker[] =
-    !useThreads || options.resume ? [] : Array.from({ length: jobs }, () => new ChunkWorker(path));
+    !scanThreads || options.resume
+      ? []
+      : Array.from({ length: useThreads ? jobs : Math.min(jobs, cores) }, () => new ChunkWorker(path));
   try {
     let plan: ImportPlan;
     let runId: string | undefined;
@@ -296,6 +301,8 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
         });
       });
     }
+    // Threads that only scanned go now: on this machine encoding runs in the calling thread.
+    if (!useThreads) await Promise.all(workers.splice(0).map((w) => w.close()));
     const base: ImportResult = {
       ok: false,
       resumed,
@@ -1095,22 +1102,22 @@ async function summarize(ctx: RunContext, result: ImportResult): Promise<void> {
 export { BadValueError };
 
 /**
- * pgshift reads, chunks, resumes and re-reads rows of rowid tables by SQLite's `rowid`. A column named
- * "rowid" hides it (the name then means the column), so such a table is refused before anything is
- * created, with the way out, instead of failing half-way.
+ * pgshift reads, chunks, resumes and re-reads rows of rowid tables by SQLite's row id, under the name
+ * no column takes (rowid, _rowid_ or oid). A table whose columns take all three is refused before
+ * anything is created, with the way out, instead of failing half-way.
  */
 function assertRowidAddressable(
   tables: readonly { name: string; withoutRowid: boolean; columns: readonly { name: string }[] }[],
   path: string,
 ): void {
   const hidden = tables.filter(
-    (t) => !t.withoutRowid && t.columns.some((c) => c.name.toLowerCase() === "rowid"),
+    (t) => !t.withoutRowid && rowidName(t.columns.map((c) => c.name)) === undefined,
   );
   if (hidden.length === 0) return;
   const names = hidden.map((t) => t.name);
   throw new PgshiftError(
     "rowid_hidden",
-    `${names.map((n) => `table "${n}"`).join(", ")} in ${path} ${names.length > 1 ? "have" : "has"} a column named "rowid", which hides SQLite's row id that pgshift reads rows by; rename the column in a copy of the database (ALTER TABLE ... RENAME COLUMN rowid TO ...) or leave the table out with --exclude ${names.join(",")}`,
+    `${names.map((n) => `table "${n}"`).join(", ")} in ${path} ${names.length > 1 ? "have" : "has"} columns named rowid, _rowid_ and oid, which hide every name of SQLite's row id that pgshift reads rows by; rename one of them in a copy of the database (ALTER TABLE ... RENAME COLUMN oid TO ...) or leave the table out with --exclude ${names.join(",")}`,
     { details: { tables: names } },
   );
 }

@@ -1,4 +1,5 @@
 import type { ColumnPlan, TablePlan } from "../schema/plan.ts";
+import { rowidName } from "../sources/sqlite/sqlite-rows.ts";
 
 /**
  * The SQL fast path of chunk encoding: SQLite itself builds the COPY text of the columns whose
@@ -12,8 +13,10 @@ import type { ColumnPlan, TablePlan } from "../schema/plan.ts";
  * checks are not reproduced by SQLite byte for byte).
  */
 export interface SqlLinePlan {
-  /** `select rowid, flags, part1, part2, ... from t [where range] order by rowid`. */
+  /** `select rowid, flags, part1, part2, ... from t` (the range and order are added by the caller). */
   sql: string;
+  /** The name that reaches the row id (rowid, or _rowid_ / oid when a column is named rowid). */
+  rowid: string;
   /**
    * One entry per selected part after rowid and flags: -1 for a SQL segment (tabs and the final
    * newline included), otherwise the plan column whose raw value JavaScript encodes.
@@ -171,8 +174,8 @@ export interface WholeRowPlan {
 
 /** The whole-row plan for a table, or undefined when any column needs JavaScript (or rowids are not addressable). */
 export function planWholeRows(table: TablePlan): WholeRowPlan | undefined {
-  if (table.withoutRowid || table.columns.some((c) => c.sourceName.toLowerCase() === "rowid"))
-    return undefined;
+  const rowid = rowidName(table.columns.map((c) => c.sourceName));
+  if (table.withoutRowid || rowid === undefined) return undefined;
   const cells = table.columns.map(wholeRowCell);
   if (cells.some((cell) => cell === undefined)) return undefined;
   const counted: number[] = [];
@@ -183,11 +186,11 @@ export function planWholeRows(table: TablePlan): WholeRowPlan | undefined {
     counts.push(`(${cell!.count}) as k${counted.length - 1}`);
   });
   const line = `${cells.map((cell) => `(${cell!.expr})`).join(" || char(9) || ")} || char(10)`;
-  const inner = [`rowid as r`, `${line} as line`, ...counts].join(", ");
+  const inner = [`${rowid} as r`, `${line} as line`, ...counts].join(", ");
   const sums = counted.map((_, k) => `, sum(case when line is not null then k${k} end)`).join("");
   return {
     sql: (bounded, limit) =>
-      `select count(*), max(r), cast(group_concat(line, '') as blob), group_concat(case when line is null then r end)${sums} from (select ${inner} from ${q(table.sourceName)} where rowid >= ?${bounded ? " and rowid <= ?" : ""} order by rowid limit ${limit})`,
+      `select count(*), max(r), cast(group_concat(line, '') as blob), group_concat(case when line is null then r end)${sums} from (select ${inner} from ${q(table.sourceName)} where ${rowid} >= ?${bounded ? ` and ${rowid} <= ?` : ""} order by ${rowid} limit ${limit})`,
     counted,
   };
 }
@@ -200,9 +203,9 @@ const MAX_COUNTED = 30;
  * column named rowid: its rows cannot be read by rowid; or no column SQLite can encode).
  */
 export function planSqlLines(table: TablePlan): SqlLinePlan | undefined {
-  // A column named rowid would hide the rowid that batches and re-reads go by.
-  if (table.withoutRowid || table.columns.some((c) => c.sourceName.toLowerCase() === "rowid"))
-    return undefined;
+  // Batches and re-reads go by the row id, under the name no column hides.
+  const rowid = rowidName(table.columns.map((c) => c.sourceName));
+  if (table.withoutRowid || rowid === undefined) return undefined;
   const counted: number[] = [];
   const cells = table.columns.map((column) => {
     const cell = sqlCell(column);
@@ -244,7 +247,8 @@ export function planSqlLines(table: TablePlan): SqlLinePlan | undefined {
           .map((column, bit) => `(${q(table.columns[column]!.sourceName)} is not null) * ${2 ** bit}`)
           .join(" + ");
   return {
-    sql: `select rowid, ${flags}, ${selected.join(", ")} from ${q(table.sourceName)}`,
+    sql: `select ${rowid}, ${flags}, ${selected.join(", ")} from ${q(table.sourceName)}`,
+    rowid,
     parts,
     counted,
   };

@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { PgshiftError } from "../errors.ts";
+import { rowidName } from "../sources/sqlite/sqlite-rows.ts";
 import { type CanonicalConverter, canonicalConverter, type SourceValue } from "./canonical.ts";
 import type { CanonicalRow, SourceFingerprint, SourceTableReader } from "./source-reader.ts";
 import type { VerifyTable } from "./types.ts";
@@ -97,7 +98,7 @@ export class SqliteTableReader implements SourceTableReader {
     });
     this.excluded = JSON.stringify(excludeRowids.map(String));
     this.exclusion = excludeRowids.length
-      ? "rowid not in (select cast(value as integer) from json_each(?))"
+      ? `${rowidName(table.columns.map((c) => c.sourceName)) ?? "rowid"} not in (select cast(value as integer) from json_each(?))`
       : "";
     this.select = `select ${selected.join(", ")} from ${quoteSqlite(table.sourceTable)}`;
     if (table.key.length === 1) {

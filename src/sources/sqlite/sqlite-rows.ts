@@ -27,6 +27,29 @@ export function openSqlite(path: string): Database.Database {
   return db;
 }
 
+/** SQLite's three names for a row id, in the order pgshift tries them. */
+const ROWID_NAMES = ["rowid", "_rowid_", "oid"] as const;
+
+/**
+ * The name that reaches a rowid table's row id: `rowid`, or `_rowid_` / `oid` when a column is
+ * named `rowid` (a column hides the row id name it takes). Undefined when columns take all three.
+ */
+export function rowidName(columns: readonly string[]): string | undefined {
+  const taken = new Set(columns.map((c) => c.toLowerCase()));
+  return ROWID_NAMES.find((name) => !taken.has(name));
+}
+
+/** rowidName, for code paths that only run once the table was checked to have one. */
+export function rowidOf(table: string, columns: readonly string[]): string {
+  const name = rowidName(columns);
+  if (name === undefined)
+    throw new PgshiftError(
+      "rowid_hidden",
+      `table "${table}" has columns named rowid, _rowid_ and oid, which hide SQLite's row id`,
+    );
+  return name;
+}
+
 export interface RowSource {
   table: string;
   columns: readonly string[];
@@ -52,22 +75,23 @@ export function iterateRows(
   range: RowRange = {},
 ): IterableIterator<unknown[]> {
   const columns = source.columns.map(q).join(", ");
+  const rowid = source.withoutRowid ? "rowid" : rowidOf(source.table, source.columns);
   const conditions: string[] = [];
   const params: bigint[] = [];
   if (!source.withoutRowid) {
     if (range.afterRowid !== undefined) {
-      conditions.push("rowid > ?");
+      conditions.push(`${rowid} > ?`);
       params.push(range.afterRowid);
     }
     if (range.throughRowid !== undefined) {
-      conditions.push("rowid <= ?");
+      conditions.push(`${rowid} <= ?`);
       params.push(range.throughRowid);
     }
   }
   const where = conditions.length ? ` where ${conditions.join(" and ")}` : "";
   const sql = source.withoutRowid
     ? `select null, ${columns} from ${q(source.table)}`
-    : `select rowid, ${columns} from ${q(source.table)}${where} order by rowid`;
+    : `select ${rowid}, ${columns} from ${q(source.table)}${where} order by ${rowid}`;
   const statement = db.prepare(sql).raw(true).safeIntegers(source.bigIntegers);
   return statement.iterate(...params) as IterableIterator<unknown[]>;
 }
@@ -80,12 +104,15 @@ export function readRawBytes(
   db: Database.Database,
   table: string,
   column: string,
-  where: { rowid: bigint | number } | { key: readonly [string, unknown][] },
+  where: { rowid: bigint | number; rowidName?: string } | { key: readonly [string, unknown][] },
 ): Buffer | null {
   const select = `select cast(${q(column)} as blob) from ${q(table)}`;
   const row =
     "rowid" in where
-      ? (db.prepare(`${select} where rowid = ?`).raw(true).get(where.rowid) as [Buffer | null] | undefined)
+      ? (db
+          .prepare(`${select} where ${where.rowidName ?? "rowid"} = ?`)
+          .raw(true)
+          .get(where.rowid) as [Buffer | null] | undefined)
       : (db
           .prepare(`${select} where ${where.key.map(([name]) => `${q(name)} = ?`).join(" and ")}`)
           .raw(true)

@@ -1,5 +1,6 @@
 import type Database from "better-sqlite3";
 import type { SqliteTable } from "./sqlite-catalog.ts";
+import { rowidName } from "./sqlite-rows.ts";
 
 /** What a column actually stores: SQLite is dynamically typed, so declared types may lie. */
 export interface ColumnStats {
@@ -142,8 +143,10 @@ export function scanTable(db: Database.Database, table: SqliteTable): TableStats
       }
     }
   };
-  // A column named rowid hides the rowid: such tables are read in one pass, like WITHOUT ROWID ones.
-  if (table.withoutRowid || columns.some((c) => c.name.toLowerCase() === "rowid")) {
+  // A column named rowid hides that name of the row id (_rowid_ or oid reach it then); when columns
+  // hide all three, the table is read in one pass, like WITHOUT ROWID ones.
+  const rowid = rowidName(columns.map((c) => c.name));
+  if (table.withoutRowid || rowid === undefined) {
     const statement = db
       .prepare(`select ${select} from ${q(table.name)}`)
       .raw(true)
@@ -153,12 +156,12 @@ export function scanTable(db: Database.Database, table: SqliteTable): TableStats
     // Rowid tables in batches with .all(): a quarter cheaper than stepping an iterator row by row.
     const batch = db
       .prepare(
-        `select rowid, ${select} from ${q(table.name)} where rowid >= ? order by rowid limit ${SCAN_BATCH_ROWS}`,
+        `select ${rowid}, ${select} from ${q(table.name)} where ${rowid} >= ? order by ${rowid} limit ${SCAN_BATCH_ROWS}`,
       )
       .raw(true)
       .safeIntegers(true);
     let from = db
-      .prepare(`select min(rowid) from ${q(table.name)}`)
+      .prepare(`select min(${rowid}) from ${q(table.name)}`)
       .pluck()
       .safeIntegers(true)
       .get() as bigint | null;
@@ -184,9 +187,9 @@ export function scanTable(db: Database.Database, table: SqliteTable): TableStats
   columns.forEach((column, i) => {
     stats.columns.set(column.name, all[i]!);
   });
-  if (!table.withoutRowid && rows > 0) {
+  if (!table.withoutRowid && rowid !== undefined && rows > 0) {
     const bounds = db
-      .prepare(`select min(rowid), max(rowid) from ${q(table.name)}`)
+      .prepare(`select min(${rowid}), max(${rowid}) from ${q(table.name)}`)
       .raw(true)
       .safeIntegers(true)
       .get() as [bigint, bigint];
