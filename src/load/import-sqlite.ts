@@ -211,6 +211,9 @@ async function serverHasIcu(pool: pg.Pool): Promise<boolean> {
  *   const result = await importSqlite({ path: "app.db", pool, schema: "app" });
  *   if (!result.ok) console.error(result.nextSteps.join("\n"));
  */
+/** Source size from which the value scan starts threads on a machine that encodes in the calling thread. */
+const SCAN_THREADS_MIN_BYTES = 32 * 1024 * 1024;
+
 export async function importSqlite(options: ImportSqliteOptions): Promise<ImportResult> {
   const started = performance.now();
   const path = resolvePath(options.path);
@@ -240,8 +243,10 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
   const cores = availableParallelism();
   const useThreads = options.threads ?? cores >= 4;
   // Scanning and encoding run in worker threads, one per lane (see chunk-worker.ts). The scan has the
-  // machine to itself, so it uses threads on two cores too, unless threads are switched off.
-  const scanThreads = useThreads || (options.threads !== false && cores >= 2);
+  // machine to itself, so it uses threads on two cores too when the file is large enough to pay for
+  // starting them, unless threads are switched off.
+  const scanThreads =
+    useThreads || (options.threads !== false && cores >= 2 && statSync(path).size >= SCAN_THREADS_MIN_BYTES);
   const workers: ChunkWorker[] =
     !scanThreads || options.resume
       ? []
