@@ -16,9 +16,10 @@ export interface DocumentImportSpec {
 /**
  * `pgshift import` arguments for a document source, using only flags this build's `--help` lists
  * (the document importer grows over time; a flag it lacks is left out rather than guessed).
+ * `globalHelp` (`pgshift --help`) lists the options every command takes, such as `--jobs`.
  */
-export function documentImportArgs(help: string, spec: DocumentImportSpec): string[] {
-  const has = (flag: string) => new RegExp(`${flag}(\\b|[ =<])`).test(help);
+export function documentImportArgs(help: string, spec: DocumentImportSpec, globalHelp = ""): string[] {
+  const has = (flag: string) => new RegExp(`${flag}(\\b|[ =<])`).test(`${help}\n${globalHelp}`);
   const args = ["import", spec.source, "--to", spec.url, "--json"];
   if (has("--table")) args.push("--table", spec.table);
   if (has("--key")) args.push("--key", "/k_number");
