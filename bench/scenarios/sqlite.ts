@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { closeSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { generateSqlite } from "../generate-sqlite.ts";
@@ -6,6 +7,7 @@ import { dropDatabase, freshDatabase, settle } from "../lib/instance.ts";
 import { round } from "../lib/measure.ts";
 import { heapExhausted, runPgloader } from "../lib/pgloader.ts";
 import { failureText, parseJsonResult, pgshiftSupports, runPgshift, helpFailures } from "../lib/pgshift.ts";
+import { cpuSince, cpuSnapshot } from "../lib/cpu.ts";
 import { findPhaseMs } from "../lib/phases.ts";
 import { createRawTables, describeSqlite, runRawCopy } from "../lib/raw-copy.ts";
 import { emptyScenario, ratio } from "../lib/result.ts";
@@ -39,6 +41,9 @@ interface Contender {
   wall_s_runs?: (number | null)[];
   /** pgshift's own per-phase timings in seconds, from its JSON result. */
   phases_s?: Record<string, unknown>;
+  /** CPU seconds of the contender's processes and of the PostgreSQL server during its run. */
+  client_cpu_s?: number;
+  server_cpu_s?: number;
   error?: string;
 }
 
@@ -111,6 +116,7 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
       const rawUrl = await freshDatabase(ctx.instance.adminUrl, "bench_raw");
       await createRawTables(rawUrl, tables);
       await settle(ctx.instance.adminUrl);
+      const cpu = cpuSnapshot(ctx.instance.dataDir);
       const rawRun = await runRawCopy({
         sqlitePath,
         url: rawUrl,
@@ -118,6 +124,7 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
         jobs: ctx.jobs,
         scratchDir: join(scratch, "raw"),
       });
+      const used = cpuSince(cpu, ctx.instance.dataDir);
       const rawCounts = await countRows(rawUrl, "public", tableNames);
       await dropDatabase(ctx.instance.adminUrl, "bench_raw");
       return {
@@ -129,6 +136,8 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
         rows_loaded: sum(rawCounts),
         complete: complete(rawCounts),
         exit_code: rawRun.exitCode,
+        client_cpu_s: used.client,
+        server_cpu_s: used.server,
         ...(rawRun.exitCode === 0 ? {} : { error: failureText(rawRun) }),
       };
     };
@@ -143,6 +152,7 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
       ctx.log(`${options.name}: pgloader${tag}`);
       let url = await freshDatabase(ctx.instance.adminUrl, "bench_pgloader");
       await settle(ctx.instance.adminUrl);
+      let cpu = cpuSnapshot(ctx.instance.dataDir);
       let run = await runPgloader({ sqlitePath, url, scratchDir: scratch, prefetchRows });
       if (prefetchRows === undefined && heapExhausted(run)) {
         // pgloader's known failure on large tables: give it the usual remedy, a smaller prefetch, and time that.
@@ -159,8 +169,10 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
         prefetchRows = 10_000;
         url = await freshDatabase(ctx.instance.adminUrl, "bench_pgloader");
         await settle(ctx.instance.adminUrl);
+        cpu = cpuSnapshot(ctx.instance.dataDir);
         run = await runPgloader({ sqlitePath, url, scratchDir: scratch, prefetchRows });
       }
+      const used = cpuSince(cpu, ctx.instance.dataDir);
       const counts = await countRows(url, "public", tableNames);
       const objects = await schemaObjects(url, "public");
       await dropDatabase(ctx.instance.adminUrl, "bench_pgloader");
@@ -175,6 +187,8 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
         exit_code: run.exitCode,
         indexes: objects.indexes,
         foreign_keys: objects.validForeignKeys,
+        client_cpu_s: used.client,
+        server_cpu_s: used.server,
         ...(run.exitCode === 0 && run.errors === 0
           ? {}
           : { error: `${run.errors} errors; ${failureText(run)}` }),
@@ -209,7 +223,9 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
         ...(noVerify ? ["--no-verify"] : []),
         ...(withReport ? ["--report", join(scratch, "pgshift-report.json")] : []),
       ];
+      const cpu = cpuSnapshot(ctx.instance.dataDir);
       const run = await runPgshift(ctx.repoRoot, args, { timeoutMs: 25 * 60_000 });
+      const used = cpuSince(cpu, ctx.instance.dataDir);
       const report = parseJsonResult(run.stdout);
       const counts = await countRows(url, "public", tableNames);
       const objects = await schemaObjects(url, "public");
@@ -226,6 +242,8 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
         exit_code: run.exitCode,
         indexes: objects.indexes,
         foreign_keys: objects.validForeignKeys,
+        client_cpu_s: used.client,
+        server_cpu_s: used.server,
         ...(report?.phases && typeof report.phases === "object"
           ? { phases_s: report.phases as Record<string, unknown> }
           : {}),
@@ -336,6 +354,8 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
         ? "n/a"
         : `${c.rows_loaded.toLocaleString("en-US")}${c.complete ? "" : " (incomplete)"}`,
       c.indexes === undefined ? "—" : `${c.indexes} / ${c.foreign_keys}`,
+      c.client_cpu_s ?? "n/a",
+      c.server_cpu_s ?? "n/a",
       c.ok ? "ok" : (c.error ?? "failed").slice(0, 120),
     ];
     result.tables.push({
@@ -348,6 +368,8 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
         "peak RSS MB",
         "rows loaded",
         "indexes / valid FKs",
+        "client CPU s",
+        "server CPU s",
         "status",
       ],
       rows: [
@@ -358,6 +380,14 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
     });
     result.notes.push(
       `The raw ceiling converts in sqlite3 (hex for blobs, strftime for millisecond dates) and loads ${ctx.jobs} tables at a time into bare tables (no keys, indexes or constraints); sqlite3 -csv prints reals with 15 significant digits, so it is a speed ceiling, not a lossless migration. Peak RSS is the sum over each contender's process tree (the PostgreSQL server is shared and excluded).`,
+    );
+    const cores = availableParallelism();
+    const floor = (c: Contender) =>
+      c.client_cpu_s === undefined || c.server_cpu_s === undefined
+        ? "n/a"
+        : `${round((c.client_cpu_s + c.server_cpu_s) / cores, 2)} s`;
+    result.notes.push(
+      `CPU: client CPU is the contender's processes (user + system, children included), server CPU the PostgreSQL server's processes during the run (backends, checkpointer, WAL writer, autovacuum). With ${cores} cores no run can take less wall time than (client + server CPU) / ${cores}: pgshift ${floor(pgshift)}, pgloader ${floor(pgloader)}, raw ${floor(raw)}.`,
     );
     result.status =
       pgshift.ok && pgloader.ok && raw.ok
