@@ -72,8 +72,8 @@ export interface ImportDocumentsOptions {
   encoding?: string;
   /**
    * COPY streams loading at once, each on its own connection from `pool` (several backends parse jsonb
-   * in parallel). Default: the machine's cores, 2 to 4; never more than the pool has free beside the
-   * import's own connection. 1 loads on the import's connection alone.
+   * in parallel). Default: for files the machine's cores, 2 to 4, for an iterable 1; never more than the
+   * pool has free beside the import's own connection. 1 loads on the import's connection alone.
    */
   jobs?: number;
   runId?: string;
@@ -219,7 +219,8 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
       bytesBuilder = new DocumentBytesBuilder(keys, extras);
     }
     await ensureInternalSchema(options.pool, [quarantinePart]);
-    const jobs = Math.max(1, Math.floor(options.jobs ?? DEFAULT_JOBS));
+    // an iterable is typically a backfill's batch: small, and one stream needs no tables of its own
+    const jobs = Math.max(1, Math.floor(options.jobs ?? (resolved.kind === "iterable" ? 1 : DEFAULT_JOBS)));
     const outcome = await withClient(options.pool, (client) =>
       withImportLock(client, plan, () =>
         withLanes(options.pool, client, plan.schema, jobs, (lanes, stages) =>
@@ -435,11 +436,9 @@ async function withLanes<T>(
   if (wanted >= 2) {
     const { rowCount } = await client.query("select 1 from pg_namespace where nspname = $1", [schema]);
     if (rowCount) {
-      try {
-        for (let i = 0; i < wanted; i++) lanes.push(await pool.connect());
-      } catch {
-        // fewer connections than hoped (server limit): what there is, if it is still several
-      }
+      const connected = await Promise.allSettled(Array.from({ length: wanted }, () => pool.connect()));
+      // fewer connections than hoped (a server limit): what there is, if it is still several
+      for (const result of connected) if (result.status === "fulfilled") lanes.push(result.value);
       if (lanes.length < 2) for (const lane of lanes.splice(0)) lane.release();
     }
   }

@@ -198,7 +198,7 @@ test("duplicate keys across streams: fail names both lines and commits nothing; 
   assert.deepEqual(await leftovers(), []);
 });
 
-test("parallel replace and append; a server-side failure drops the streams' table; a new schema loads on one stream", async () => {
+test("parallel replace and append; a server-side failure drops the streams' table; iterables and new schemas load on one stream", async () => {
   const first = Array.from({ length: 4000 }, (_, i) => JSON.stringify(document(i)));
   const path = await writeTemp("orders.ndjson", `${first.join("\n")}\n`);
   await importDocuments({ pool: db().pool, from: `ndjson:${path}`, key: "/k", gin: true, jobs: 2 });
@@ -245,6 +245,25 @@ test("parallel replace and append; a server-side failure drops the streams' tabl
   const { rows: gone } = await db().pool.query("select to_regclass('public.overflow') as t");
   assert.equal(gone[0].t, null);
   assert.deepEqual(await leftovers(), []);
+
+  // an iterable loads on one stream unless asked for more
+  const objects = Array.from({ length: 3000 }, (_, i) => document(i));
+  for (const [table, jobs] of [
+    ["from_iterable", undefined],
+    ["from_iterable_parallel", 2],
+  ] as const) {
+    const result = await importDocuments({
+      pool: db().pool,
+      from: objects,
+      table,
+      key: "/k",
+      ...(jobs ? { jobs } : {}),
+    });
+    assert.equal(result.recordsLoaded, 3000);
+  }
+  assert.equal((await snapshot("from_iterable")).writers, 1);
+  assert.ok((await snapshot("from_iterable_parallel")).writers >= 2);
+  assert.deepEqual((await snapshot("from_iterable_parallel")).rows, (await snapshot("from_iterable")).rows);
 
   // the streams' table must be committed before the import's transaction creates the schema: one stream
   const fresh = await importDocuments({
