@@ -35,11 +35,11 @@ async function lookupFunction(pool: pg.Pool, job: KeyLookupJob): Promise<Lookup>
   return async (key) => (await pool.query({ name: "bench_key_lookup", text, values: [key] })).rows[0];
 }
 
-/** Blocks this worker's thread until `until` (a performance.now() time) without spinning. */
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-function sleepUntil(until: number): void {
-  const wait = until - performance.now();
-  if (wait > 0) Atomics.wait(sleeper, 0, 0, wait);
+/** Resolves at `due` (a performance.now() time), never before: a timer, then the last fraction of a millisecond in setImmediate turns. */
+async function at(due: number): Promise<void> {
+  const wait = due - performance.now();
+  if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait - 1));
+  while (performance.now() < due) await new Promise((resolve) => setImmediate(resolve));
 }
 
 async function run(
@@ -65,16 +65,20 @@ async function run(
       }),
     );
   } else {
-    // Open loop, one client per thread: lookups due at fixed intervals from a random phase. Latency
-    // counts from the moment a lookup was due, so a late wake-up or a wait for the previous lookup to
-    // return is charged to it. Sleeping blocks the thread: nothing else is in flight on it.
+    // Open loop: each client's lookups are due at fixed intervals from a random phase. Latency counts
+    // from the moment a lookup was due, so a late timer, a busy event loop or a wait for the client's
+    // previous lookup to return is charged to it.
     const interval = 1000 / command.ratePerClient;
-    for (let due = started + random.next() * interval; due < deadline; due += interval) {
-      sleepUntil(due);
-      lags.push(performance.now() - due);
-      await lookup(nextKey());
-      latencies.push(performance.now() - due);
-    }
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        for (let due = started + random.next() * interval; due < deadline; due += interval) {
+          await at(due);
+          lags.push(performance.now() - due);
+          await lookup(nextKey());
+          latencies.push(performance.now() - due);
+        }
+      }),
+    );
   }
   return {
     type: "done",

@@ -33,7 +33,7 @@ test("key lookup clients in worker threads look keys up through DocumentStore, c
     sql: keyLookupSql(target),
     docs: 20,
     seed: 1,
-    clients: 2,
+    clients: 4,
     threads: 2,
     warmup: 5,
   });
@@ -42,10 +42,14 @@ test("key lookup clients in worker threads look keys up through DocumentStore, c
     assert.ok(closed.latencies.length > 10, `only ${closed.latencies.length} lookups`);
     assert.ok(closed.latencies.every((ms) => ms > 0));
     assert.equal(closed.startLags, undefined);
-    // 2 clients × 40/s for 0.5 s: 40 lookups due, each charged from when it was due
+    // 4 clients × 40/s for 0.5 s: 80 lookups due, each charged from when it was due
     const open = await group.run({ durationMs: 500, ratePerClient: 40 });
-    assert.equal(open.latencies.length, 40);
-    assert.equal(open.startLags!.length, 40);
+    assert.equal(open.latencies.length, 80);
+    assert.equal(open.startLags!.length, 80);
+    assert.ok(
+      open.startLags!.every((lag) => lag >= 0),
+      "no lookup is sent before it is due",
+    );
     assert.ok(open.latencies.every((ms, i) => ms >= open.startLags![i]!));
   } finally {
     await group.close();
