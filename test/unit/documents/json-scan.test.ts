@@ -80,6 +80,10 @@ test("json scan refuses strings jsonb cannot store: U+0000 and unpaired surrogat
     assert.ok(findJsonbProblem(JSON.parse(text)), text);
   }
   assert.equal(scanText(scanner, '"\\ud83d\\ude00 \\\\u0000 is text"'), true);
+  // very deep nesting is left to the exact path (and to PostgreSQL's own stack limit)
+  assert.equal(scanText(scanner, `${"[".repeat(5000)}${"]".repeat(5000)}`), false);
+  assert.equal(scanner.refusal, "too-deep");
+  assert.equal(scanText(scanner, `${"[".repeat(4000)}${"]".repeat(4000)}`), true);
 });
 
 test("json scan finds the last of equal member names, as JSON.parse keeps it, and only at the top level", () => {
