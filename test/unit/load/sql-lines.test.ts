@@ -76,6 +76,13 @@ const ROWS: unknown[][] = [
   [52, "ok", 1, 1_700_000_000_100, 1_700_000_000, 0, "10", new Uint8Array(0), 12],
 ];
 
+/** ROWS in three chunks: rowids 1-3, 4-9 and the rest. */
+const ROW_CHUNKS = [
+  { chunk: 1, throughRowid: "3" },
+  { chunk: 2, afterRowid: "3", throughRowid: "9" },
+  { chunk: 3, afterRowid: "9" },
+] as ChunkPlan[];
+
 function build(name: string): string {
   const path = join(dir, `${name}.db`);
   const db = new Database(path);
@@ -145,12 +152,7 @@ describe("SQL fast path of chunk encoding", () => {
     for (const bigIntegers of [false, true]) {
       it(`gives byte-identical COPY text, counts and bad-value handling (${policy}, bigIntegers ${bigIntegers})`, async () => {
         const path = build(`t-${policy}-${bigIntegers}`);
-        const chunks: ChunkPlan[] = [
-          { chunk: 1, throughRowid: "3" },
-          { chunk: 2, afterRowid: "3", throughRowid: "9" },
-          { chunk: 3, afterRowid: "9" },
-        ] as ChunkPlan[];
-        const plan = table("t", COLUMNS, chunks, bigIntegers);
+        const plan = table("t", COLUMNS, ROW_CHUNKS, bigIntegers);
         const slow = await run(path, plan, policy, false);
         const fast = await run(path, plan, policy, true);
         assert.deepEqual(fast, slow);
@@ -206,12 +208,7 @@ describe("SQL fast path of chunk encoding", () => {
     for (const bigIntegers of [false, true]) {
       it(`whole-row path: same rows, counts and bad-value handling as JavaScript (${policy}, bigIntegers ${bigIntegers})`, async () => {
         const path = build(`w-${policy}-${bigIntegers}`);
-        const chunks: ChunkPlan[] = [
-          { chunk: 1, throughRowid: "3" },
-          { chunk: 2, afterRowid: "3", throughRowid: "9" },
-          { chunk: 3, afterRowid: "9" },
-        ] as ChunkPlan[];
-        const plan = table("t", COLUMNS, chunks, bigIntegers);
+        const plan = table("t", COLUMNS, ROW_CHUNKS, bigIntegers);
         const slow = await run(path, plan, policy, "js");
         const whole = await run(path, plan, policy, "whole");
         assert.deepEqual(
