@@ -42,6 +42,22 @@ const queryKeys: ExpectedRatio[] = [
     label: "key lookup p99 in ms, 20 concurrent clients",
     target: { op: "<", value: 2 },
   },
+  {
+    key: "key_lookup_p99_ms_20_threads",
+    label: "key lookup p99 in ms, 20 closed-loop clients in 20 worker threads, 1 connection each",
+    target: { op: "<", value: 2 },
+  },
+  {
+    key: "key_lookup_p99_ms_pgbench_20_clients",
+    label:
+      "key lookup p99 in ms, pgbench -M prepared -c 20 -j 2, closed loop, same SELECT (server capability)",
+    target: { op: "<", value: 2 },
+  },
+  {
+    key: "key_lookup_p99_ms_20_clients_open_loop",
+    label: "key lookup p99 in ms, 20 clients in 2 worker threads, open loop",
+    target: { op: "<", value: 2 },
+  },
 ];
 
 /**

@@ -109,6 +109,9 @@ test("every stable ratio key is documented in bench/README.md, and a failed scen
     "containment_speedup",
     "trigram_speedup",
     "key_lookup_p99_ms_20_clients",
+    "key_lookup_p99_ms_20_threads",
+    "key_lookup_p99_ms_pgbench_20_clients",
+    "key_lookup_p99_ms_20_clients_open_loop",
     "extra",
   ]);
   assert.equal(failed.ratios.key_lookup_speedup!.value, null);
