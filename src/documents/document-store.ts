@@ -93,7 +93,12 @@ function storeQueries(
     pageAfter: statement(
       `select ${selectList} from ${qualified} where (${keyList}) > (${keyParams}) order by ${keyList} limit $${n + 1}`,
     ),
-    getMany: `select ${t}, t.${doc} as "pgshift_doc"
+    // One key column: `= any($1)` lets the server read the array as the column's own type, so the key
+    // index is used whatever that type is. Composite keys join an unnest of text arrays.
+    getMany:
+      n === 1
+        ? `select ${selectList} from ${qualified} where ${keyList} = any($1)`
+        : `select ${t}, t.${doc} as "pgshift_doc"
          from unnest(${unnest}) as k(${aliases}) join ${qualified} t on ${joinOn}`,
     containing: `select ${selectList} from ${qualified} where ${doc} @> $1::jsonb order by ${keyList} limit $2`,
     wherePath: `select ${selectList} from ${qualified} where ${doc} #> $1::text[] = $2::jsonb order by ${keyList} limit $3`,

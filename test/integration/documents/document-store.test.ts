@@ -55,6 +55,28 @@ test("DocumentStore over an imported table: get, getMany, containing, wherePath,
   assert.equal(await store.count(), 25);
 });
 
+test("DocumentStore.getMany over a bigint key reads the keys as the column's type, through its index", async () => {
+  const store = new DocumentStore(db().pool, {
+    schema: "app",
+    table: "numbered",
+    keyColumns: ["id"],
+    keyTypes: ["bigint"],
+  });
+  await store.ensureTable();
+  await db().pool.query(
+    `insert into app.numbered (id, doc, source_file, content_hash)
+     select i, jsonb_build_object('n', i), 'seed', md5(i::text) from generate_series(1, 5000) i`,
+  );
+  await db().pool.query("analyze app.numbered");
+  const many = await store.getMany([7, 4999, 123456]);
+  assert.deepEqual([...many.keys()].sort(), ["4999", "7"]);
+  assert.deepEqual(many.get("7"), { n: 7 });
+  const plan = await db().pool.query("explain select id, doc from app.numbered where id = any($1)", [
+    ["7", "4999"],
+  ]);
+  assert.match(plan.rows.map((r) => r["QUERY PLAN"]).join("\n"), /Index Scan|Bitmap Index Scan/);
+});
+
 test("DocumentStore.ensureTable, put (upsert), delete, has; composite keys as arrays", async () => {
   const store = new DocumentStore(db().pool, {
     schema: "app",
