@@ -741,9 +741,8 @@ async function loadData(ctx: RunContext): Promise<{ finishing: Promise<void> }> 
   if (workers.length === 0 && ctx.useThreads && pending.length > 0)
     for (let i = 0; i < slots; i++) workers.push(new ChunkWorker(ctx.sourcePath));
   // A table whose rows are all in gets its keys, indexes and ANALYZE at once, one table at a time
-  // (one extra connection), while the lanes go on loading the others.
-  let tails = Promise.resolve();
-  let loading = true;
+  // (one extra connection) while the lanes go on loading the others, then several at once.
+  const finisher = new Finisher(ctx);
   try {
     // Each lane owns one worker: a worker encodes one chunk at a time.
     await runParallel(pending, slots, async ({ table, chunk }, lane) => {
@@ -753,19 +752,17 @@ async function loadData(ctx: RunContext): Promise<{ finishing: Promise<void> }> 
       remaining.set(table.sourceName, left);
       if (left === 0) {
         emitProgress(ctx, table, true);
-        // Only while loading: after a failure the run stops, and --resume builds them in order.
-        if (loading) {
-          tails = tails.then(() => (loading ? finishTable(ctx, table) : undefined));
-          // Handled here so that a failed build is not an unhandled rejection before it is awaited.
-          tails.catch(() => undefined);
-        }
+        finisher.add(table);
       }
     });
   } catch (error) {
-    loading = false;
-    await tails.catch(() => undefined);
+    // After a failure the run stops: builds under way end, and --resume builds the rest in order.
+    finisher.stop();
+    await finisher.drained().catch(() => undefined);
     throw error;
   }
+  // The last row is in: the builds left may use every lane.
+  finisher.widen(ctx.jobs);
   // The threads are not needed after the data phase: their memory goes back now.
   await Promise.all(workers.splice(0).map((w) => w.close()));
   let all = 0;
@@ -777,7 +774,67 @@ async function loadData(ctx: RunContext): Promise<{ finishing: Promise<void> }> 
     unit: "rows",
     finished: true,
   });
-  return { finishing: tails };
+  return { finishing: finisher.drained() };
+}
+
+/**
+ * Builds keys, indexes and ANALYZE of tables whose rows are all in (finishTable), `limit` tables at
+ * a time, in the order they were added. The first failure stops it: nothing new starts, and drained()
+ * rejects with that failure once the builds under way have ended.
+ */
+class Finisher {
+  private readonly queue: TablePlan[] = [];
+  private running = 0;
+  private limit = 1;
+  private stopped = false;
+  private failure: { error: unknown } | undefined;
+  private waiters: (() => void)[] = [];
+
+  constructor(private readonly ctx: RunContext) {}
+
+  add(table: TablePlan): void {
+    this.queue.push(table);
+    this.pump();
+  }
+
+  widen(limit: number): void {
+    this.limit = Math.max(this.limit, limit);
+    this.pump();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.pump();
+  }
+
+  private pump(): void {
+    while (!this.stopped && !this.failure && this.running < this.limit && this.queue.length > 0) {
+      const table = this.queue.shift()!;
+      this.running++;
+      finishTable(this.ctx, table).then(
+        () => this.settle(),
+        (error: unknown) => {
+          this.failure ??= { error };
+          this.settle();
+        },
+      );
+    }
+    if (this.running === 0 && (this.queue.length === 0 || this.stopped || this.failure)) {
+      for (const wake of this.waiters.splice(0)) wake();
+    }
+  }
+
+  private settle(): void {
+    this.running--;
+    this.pump();
+  }
+
+  /** Resolves when nothing is running and nothing more will start; rejects with the first failure. */
+  async drained(): Promise<void> {
+    if (!(this.running === 0 && (this.queue.length === 0 || this.stopped || this.failure)))
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    if (this.failure) throw this.failure.error;
+  }
 }
 
 async function loadChunk(
