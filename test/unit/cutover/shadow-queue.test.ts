@@ -81,3 +81,58 @@ test("a job that rejects or throws is reported and frees its slot", async () => 
   assert.equal(throwing.offer(8), true, "the slot is free again");
   await throwing.idle();
 });
+
+const immediatesKeepingAlive = () =>
+  process.getActiveResourcesInfo().filter((resource) => resource === "Immediate").length;
+
+test("after a batch the drain stays armed without keeping the process alive, then disarms", async () => {
+  const ran: number[] = [];
+  const queue = new ShadowQueue<number>(
+    10,
+    async (job) => {
+      ran.push(job);
+    },
+    () => undefined,
+    3,
+  );
+  const baseline = immediatesKeepingAlive();
+  queue.offer(1);
+  assert.equal(immediatesKeepingAlive(), baseline + 1, "the first offer arms a ref'd drain");
+  await queue.idle();
+  assert.deepEqual(ran, [1]);
+  assert.equal(queue.armed, true);
+  assert.equal(immediatesKeepingAlive(), baseline, "the re-armed drain is unref'd");
+  queue.offer(2);
+  assert.equal(immediatesKeepingAlive(), baseline, "an offer to an armed queue schedules nothing");
+  await turn();
+  assert.deepEqual(ran, [1, 2], "drained in the same loop turn as the offer");
+  for (let i = 0; i < 3; i++) await turn();
+  assert.equal(queue.armed, false, "three turns without a job disarm it");
+  queue.offer(3);
+  await queue.idle();
+  assert.deepEqual(ran, [1, 2, 3]);
+});
+
+test("a job offered after the drain ran in the same check phase runs next turn; idle() does not wait for traffic", async () => {
+  const ran: number[] = [];
+  const queue = new ShadowQueue<number>(
+    10,
+    async (job) => {
+      ran.push(job);
+    },
+    () => undefined,
+  );
+  queue.offer(1);
+  await queue.idle();
+  // The armed drain was scheduled before this Immediate, so it has run (empty) when this one offers.
+  const offered = new Promise<void>((resolve) =>
+    setImmediate(() => {
+      queue.offer(2);
+      resolve();
+    }),
+  );
+  await offered;
+  assert.deepEqual(ran, [1], "not in this check phase");
+  await queue.idle();
+  assert.deepEqual(ran, [1, 2]);
+});
