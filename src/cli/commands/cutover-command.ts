@@ -1,15 +1,11 @@
 import type { Command } from "commander";
-import {
-  type CutoverStatusReport,
-  cutoverStatus,
-  cutoverVerifyReport,
-  listCutovers,
-  type CutoverVerifyReport,
-} from "../../cutover/cutover-report.ts";
-import { setCutoverPhase } from "../../cutover/cutover-state.ts";
+import type { CutoverStatusReport, CutoverVerifyReport } from "../../cutover/cutover-report.ts";
 import { ExitCode } from "../../errors.ts";
 import { action } from "../action.ts";
 import { renderTable } from "../output.ts";
+
+/** The cutover modules, loaded when a cutover command runs: other commands start without them. */
+const reports = () => import("../../cutover/cutover-report.ts");
 
 function ago(iso: string): string {
   const seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
@@ -126,6 +122,7 @@ export function registerCutoverCommands(program: Command): void {
     .description("list cutovers with their phase, pending repairs and live instances")
     .action(
       action(async (ctx) => {
+        const { listCutovers } = await reports();
         const result = await listCutovers(await ctx.pool({ max: 2 }));
         ctx.out.result(result, () =>
           result.length === 0
@@ -154,6 +151,7 @@ export function registerCutoverCommands(program: Command): void {
     .argument("<name>", "cutover name")
     .action(
       action(async (ctx, name: string) => {
+        const { cutoverStatus } = await reports();
         const result = await cutoverStatus(await ctx.pool({ max: 2 }), name);
         ctx.out.result(result, () => renderStatus(result));
         return ExitCode.ok;
@@ -174,6 +172,7 @@ export function registerCutoverCommands(program: Command): void {
     .option("--reason <text>", "why, recorded in the cutover history")
     .action(
       action(async (ctx, name: string, phase: string, opts: { force?: boolean; reason?: string }) => {
+        const { setCutoverPhase } = await import("../../cutover/cutover-state.ts");
         const result = await setCutoverPhase(await ctx.pool({ max: 2 }), {
           name,
           phase,
@@ -198,6 +197,7 @@ export function registerCutoverCommands(program: Command): void {
     .argument("<name>", "cutover name")
     .action(
       action(async (ctx, name: string) => {
+        const { cutoverVerifyReport } = await reports();
         const result = await cutoverVerifyReport(await ctx.pool({ max: 2 }), name);
         ctx.out.result(result, () => renderVerify(result));
         return result.verdict === "consistent"

@@ -2,14 +2,13 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { ExitCode, UsageError } from "../../errors.ts";
-import { type IfExists, type ImportResult, importSqlite } from "../../load/import-sqlite.ts";
+import type { IfExists, ImportResult } from "../../load/import-sqlite.ts";
 import type { BadValuePolicy } from "../../load/quarantine.ts";
 import type { NamingPolicy } from "../../schema/naming.ts";
 import { parseSourceSpec } from "../../sources/source-spec.ts";
 import { action } from "../action.ts";
 import type { CommandContext } from "../context.ts";
 import { renderTable } from "../output.ts";
-import { runDocumentImport } from "./import-documents.ts";
 
 interface ImportFlags {
   tables?: string;
@@ -134,6 +133,8 @@ async function runSqliteImport(
   const tables = names(opts.tables);
   const exclude = names(opts.exclude);
   const pool = await ctx.pool({ max: settings.jobs + 2 });
+  // Loaded when used: every other command starts without the importer and its dependencies.
+  const { importSqlite } = await import("../../load/import-sqlite.ts");
   const result = await importSqlite({
     path,
     spec,
@@ -222,6 +223,7 @@ export function registerImportCommand(program: Command): void {
       action(async (ctx, source: string, opts: ImportFlags) => {
         const spec = parseSourceSpec(source);
         if (spec.kind === "sqlite") return runSqliteImport(ctx, spec.path, spec.spec, opts);
+        const { runDocumentImport } = await import("./import-documents.ts");
         return runDocumentImport(ctx, spec, { ...ctx.globals, ...opts });
       }),
     );

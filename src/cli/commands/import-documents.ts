@@ -9,7 +9,6 @@ import {
 import { ExitCode, UsageError } from "../../errors.ts";
 import type { BadValuePolicy } from "../../load/quarantine.ts";
 import type { SourceSpec } from "../../sources/source-spec.ts";
-import { verifyDocuments } from "../../verify/document-verify.ts";
 import type { VerifyResult } from "../../verify/verify-result.ts";
 import type { CommandContext } from "../context.ts";
 import { renderTable } from "../output.ts";
@@ -99,6 +98,7 @@ export async function runDocumentImport(
   // Verification reads the source again and the table back from the server (skip with --no-verify).
   let verification: VerifyResult | undefined;
   if (opts.verify !== false && result.target.kind === "documents") {
+    const { verifyDocuments } = await import("../../verify/document-verify.ts");
     verification = await verifyDocuments({
       pool,
       from: spec,

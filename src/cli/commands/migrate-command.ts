@@ -1,19 +1,16 @@
 import type { Command } from "commander";
 import type pg from "pg";
 import { ExitCode, UsageError } from "../../errors.ts";
-import { baselineMigrations } from "../../migrate/baseline.ts";
-import { readHistory } from "../../migrate/history.ts";
 import type { LintFinding, LintResult } from "../../migrate/lint.ts";
-import { lintMigrations } from "../../migrate/lint.ts";
-import { type MigrateOptions, type MigrateResult, migrate, migrateDown } from "../../migrate/migrate.ts";
-import { loadMigrations, newMigration, readMigrationFile } from "../../migrate/migration-file.ts";
+import type { MigrateOptions, MigrateResult } from "../../migrate/migrate.ts";
 import type { LockMode } from "../../migrate/migration-lock.ts";
-import { comparePlan } from "../../migrate/plan.ts";
-import { migrationStatus, verifyMigrations } from "../../migrate/status.ts";
 import { createPool } from "../../pg/pool.ts";
 import { action } from "../action.ts";
 import type { CommandContext } from "../context.ts";
 import { renderTable } from "../output.ts";
+
+/** The migrations library, loaded when a migrate command runs: other commands start without it. */
+const library = () => import("../../migrate/index.ts");
 
 interface RunFlags {
   dir: string;
@@ -183,6 +180,7 @@ export function registerMigrateCommands(program: Command): void {
     )
     .action(
       action(async (ctx, name: string, opts: { dir: string; transaction: boolean }) => {
+        const { newMigration } = await library();
         const created = newMigration({
           dir: opts.dir,
           name,
@@ -206,6 +204,7 @@ export function registerMigrateCommands(program: Command): void {
     .action(
       action(async (ctx, flags: RunFlags) =>
         withMigratePool(ctx, async (pool) => {
+          const { migrate } = await library();
           const result = await migrate(runOptions(ctx, pool, flags));
           ctx.out.result(result, () => renderRun(result));
           return result.ok ? ExitCode.ok : ExitCode.failure;
@@ -222,6 +221,7 @@ export function registerMigrateCommands(program: Command): void {
   ).action(
     action(async (ctx, flags: RunFlags) =>
       withMigratePool(ctx, async (pool) => {
+        const { migrateDown } = await library();
         const result = await migrateDown(runOptions(ctx, pool, flags));
         ctx.out.result(result, () => renderRun(result));
         return result.ok ? ExitCode.ok : ExitCode.failure;
@@ -236,6 +236,7 @@ export function registerMigrateCommands(program: Command): void {
     .action(
       action(async (ctx, flags: { dir: string }) =>
         withMigratePool(ctx, async (pool) => {
+          const { migrationStatus } = await library();
           const status = await migrationStatus({ pool, dir: flags.dir });
           ctx.out.result(status, () =>
             [
@@ -271,6 +272,7 @@ export function registerMigrateCommands(program: Command): void {
     .action(
       action(async (ctx, flags: { dir: string }) =>
         withMigratePool(ctx, async (pool) => {
+          const { verifyMigrations } = await library();
           const result = await verifyMigrations({ pool, dir: flags.dir });
           ctx.out.result(result, () =>
             [
@@ -299,6 +301,8 @@ export function registerMigrateCommands(program: Command): void {
     )
     .action(
       action(async (ctx, files: string[], flags: { dir: string; pending?: boolean }) => {
+        const { comparePlan, lintMigrations, loadMigrations, readHistory, readMigrationFile } =
+          await library();
         let result: LintResult;
         if (flags.pending) {
           if (files.length) throw new UsageError("give either files or --pending, not both");
@@ -346,6 +350,7 @@ export function registerMigrateCommands(program: Command): void {
       action(async (ctx, version: string, flags: RunFlags) =>
         withMigratePool(ctx, async (pool) => {
           const options = runOptions(ctx, pool, flags);
+          const { baselineMigrations } = await library();
           const result = await baselineMigrations({
             pool,
             dir: flags.dir,

@@ -13,9 +13,7 @@ import {
   signingKeyFromFile,
   signReport,
 } from "../../verify/report.ts";
-import { verifyDocuments } from "../../verify/document-verify.ts";
 import type { TableVerification } from "../../verify/types.ts";
-import { verifySqlite } from "../../verify/verify-import.ts";
 import type { VerifyResult } from "../../verify/verify-result.ts";
 import { action } from "../action.ts";
 import { renderTable } from "../output.ts";
@@ -243,6 +241,9 @@ export function registerVerifyCommands(program: Command): void {
         const pool = await ctx.pool({ max: settings.jobs + 2 });
         if (flags.duplicates !== undefined && !["fail", "last-wins"].includes(flags.duplicates))
           throw new UsageError(`--duplicates must be fail or last-wins, not "${flags.duplicates}"`);
+        // Loaded when used, as the importers are.
+        const { verifyDocuments } = await import("../../verify/document-verify.ts");
+        const { verifySqlite } = await import("../../verify/verify-import.ts");
         const result =
           source.kind !== "sqlite"
             ? await verifyDocuments({
