@@ -111,7 +111,8 @@ export const EXPECTED_RATIOS: Record<ScenarioName, ExpectedRatio[]> = {
     },
     {
       key: "shadow_read_p50_vs_legacy_only",
-      label: "shadow-phase read p50 / legacy-only read p50 (both through the wrapper)",
+      label:
+        "shadow-phase read p50 / legacy-only read p50 (both through the wrapper, warm, alternating blocks)",
       target: { op: "<=", value: 1.2 },
     },
   ],
