@@ -24,7 +24,7 @@ import {
   type TablePlan,
 } from "../schema/plan.ts";
 import { readSqliteCatalog } from "../sources/sqlite/sqlite-catalog.ts";
-import { openSqlite, rowidName } from "../sources/sqlite/sqlite-rows.ts";
+import { openSqlite, rowidName, THREADS_MIN_SOURCE_BYTES } from "../sources/sqlite/sqlite-rows.ts";
 import { scanTable, type TableStats } from "../sources/sqlite/sqlite-scan.ts";
 import { siblingModule } from "../version.ts";
 import { BadValueError, type ChunkJob, type ChunkOutput, encodeChunk } from "./chunk-encoder.ts";
@@ -211,9 +211,6 @@ async function serverHasIcu(pool: pg.Pool): Promise<boolean> {
  *   const result = await importSqlite({ path: "app.db", pool, schema: "app" });
  *   if (!result.ok) console.error(result.nextSteps.join("\n"));
  */
-/** Source size from which the value scan starts threads on a machine that encodes in the calling thread. */
-const SCAN_THREADS_MIN_BYTES = 32 * 1024 * 1024;
-
 export async function importSqlite(options: ImportSqliteOptions): Promise<ImportResult> {
   const started = performance.now();
   const path = resolvePath(options.path);
@@ -246,7 +243,8 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
   // machine to itself, so it uses threads on two cores too when the file is large enough to pay for
   // starting them, unless threads are switched off.
   const scanThreads =
-    useThreads || (options.threads !== false && cores >= 2 && statSync(path).size >= SCAN_THREADS_MIN_BYTES);
+    useThreads ||
+    (options.threads !== false && cores >= 2 && statSync(path).size >= THREADS_MIN_SOURCE_BYTES);
   const workers: ChunkWorker[] =
     !scanThreads || options.resume
       ? []

@@ -24,8 +24,9 @@ export class SourceWorkerPool {
       : `import(${JSON.stringify(entry)})`;
     const worker = new Worker(boot, {
       eval: true,
-      // Hashing makes many short-lived strings: a small young generation keeps collections cheap.
-      resourceLimits: { maxOldGenerationSizeMb: 96, maxYoungGenerationSizeMb: 16 },
+      // Hashing makes many short-lived strings: a young generation of 48 MB collects them in fewer,
+      // cheaper scavenges (measured faster than 16 or 4 MB, for ~30 MB more memory).
+      resourceLimits: { maxOldGenerationSizeMb: 96, maxYoungGenerationSizeMb: 48 },
     });
     worker.unref();
     this.all.push(worker);

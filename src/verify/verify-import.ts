@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import type pg from "pg";
@@ -5,7 +6,13 @@ import { PgshiftError, UsageError } from "../errors.ts";
 import type { ProgressCallback } from "../progress.ts";
 import { buildImportPlan, type ImportPlan } from "../schema/plan.ts";
 import type { NamingPolicy } from "../schema/naming.ts";
-import { openSqlite, readSqliteCatalog, scanTable, type TableStats } from "../sources/sqlite/index.ts";
+import {
+  openSqlite,
+  readSqliteCatalog,
+  scanTable,
+  type TableStats,
+  THREADS_MIN_SOURCE_BYTES,
+} from "../sources/sqlite/index.ts";
 import { verifyTablesFromPlan } from "./plan-tables.ts";
 import { SourceWorkerPool } from "./source-worker-pool.ts";
 import { fileFingerprint, SqliteTableReader } from "./sqlite-source.ts";
@@ -50,6 +57,15 @@ export function checkSample(sample: number | undefined): void {
  *   const result = await verifyImport({ plan, sourcePath: "app.db", pool });
  *   if (!result.identical) console.log(result.tables.filter((t) => t.status !== "identical"));
  */
+/** The source file's size; 0 when it cannot be read (opening it reports that, precisely). */
+function sourceBytes(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
 export async function verifyImport(options: VerifyImportOptions): Promise<VerifyResult> {
   checkSample(options.sample);
   const started = new Date();
@@ -65,9 +81,11 @@ export async function verifyImport(options: VerifyImportOptions): Promise<Verify
   const quarantined = runId ? await quarantinedRowids(options.pool, runId) : new Map<string, bigint[]>();
   const excluded = (table: VerifyTable) => quarantined.get(`${table.schema}.${table.table}`) ?? [];
   const jobs = options.jobs ?? 2;
-  // Worker threads pay off when the source side has cores of its own; on two cores the server's
-  // half of the work competes with them and their start-up costs more than they save.
-  const useWorkers = options.workers ?? availableParallelism() >= 4;
+  // Worker threads pay off when the source side has cores of its own, and on two cores too once the
+  // source is large (measured: 600k rows verified 13% faster; the server's half runs beside them).
+  const cores = availableParallelism();
+  const useWorkers =
+    options.workers ?? (cores >= 4 || (cores >= 2 && sourceBytes(sourcePath) >= THREADS_MIN_SOURCE_BYTES));
   const workers = useWorkers ? new SourceWorkerPool(jobs) : undefined;
   let results: Awaited<ReturnType<typeof verifyTables>>;
   try {

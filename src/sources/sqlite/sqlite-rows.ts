@@ -27,6 +27,12 @@ export function openSqlite(path: string): Database.Database {
   return db;
 }
 
+/**
+ * SQLite files from this size are read in worker threads even on two cores (the value scan of an
+ * import, the source side of verification): below it, starting the threads costs more than it saves.
+ */
+export const THREADS_MIN_SOURCE_BYTES = 32 * 1024 * 1024;
+
 /** SQLite's three names for a row id, in the order pgshift tries them. */
 const ROWID_NAMES = ["rowid", "_rowid_", "oid"] as const;
 
