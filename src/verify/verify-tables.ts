@@ -26,6 +26,8 @@ export interface VerifyTablesOptions {
   sample?: number;
   /** Tables verified at once. */
   jobs?: number;
+  /** Indexes into `tables`: the order in which to start them (default: as given). Results keep the given order. */
+  order?: readonly number[];
   /** Keys listed per kind of difference and table. */
   maxDiffs?: number;
   /** Mismatched chunks narrowed down to rows per table. */
@@ -49,10 +51,11 @@ export interface VerifyTablesOptions {
 export async function verifyTables(options: VerifyTablesOptions): Promise<TableVerification[]> {
   const results: TableVerification[] = new Array(options.tables.length);
   let next = 0;
+  const order = options.order ?? options.tables.map((_, i) => i);
   const worker = async () => {
     for (;;) {
-      const index = next++;
-      if (index >= options.tables.length) return;
+      if (next >= order.length) return;
+      const index = order[next++]!;
       results[index] = await verifyTable(options, options.tables[index]!);
     }
   };
