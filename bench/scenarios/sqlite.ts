@@ -7,7 +7,7 @@ import { dropDatabase, freshDatabase, settle } from "../lib/instance.ts";
 import { round } from "../lib/measure.ts";
 import { heapExhausted, runPgloader } from "../lib/pgloader.ts";
 import { failureText, parseJsonResult, pgshiftSupports, runPgshift, helpFailures } from "../lib/pgshift.ts";
-import { cpuSince, cpuSnapshot } from "../lib/cpu.ts";
+import { type CpuSnapshot, cpuSince, cpuSnapshot } from "../lib/cpu.ts";
 import { findPhaseMs } from "../lib/phases.ts";
 import { createRawTables, describeSqlite, runRawCopy } from "../lib/raw-copy.ts";
 import { emptyScenario, ratio } from "../lib/result.ts";
@@ -106,6 +106,21 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
     }
     const expected = generated.rows;
     const complete = (counts: Record<string, number | null>) => sum(counts) === expected;
+    /** What every contender reports from its measured run, the rows the server counted and the CPU used. */
+    const measured = (
+      run: { wallMs: number; peakTreeRssMb: number; peakProcessRssMb: number; exitCode: number },
+      counts: Record<string, number | null>,
+      used: CpuSnapshot,
+    ) => ({
+      wall_s: round(run.wallMs / 1000, 2),
+      peak_rss_mb: run.peakTreeRssMb,
+      peak_process_rss_mb: run.peakProcessRssMb,
+      rows_loaded: sum(counts),
+      complete: complete(counts),
+      exit_code: run.exitCode,
+      client_cpu_s: used.client,
+      server_cpu_s: used.server,
+    });
 
     const repeats = Math.max(1, options.repeats);
     result.params.runs_per_contender = repeats;
@@ -129,15 +144,8 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
       await dropDatabase(ctx.instance.adminUrl, "bench_raw");
       return {
         ok: rawRun.exitCode === 0 && complete(rawCounts),
-        wall_s: round(rawRun.wallMs / 1000, 2),
+        ...measured(rawRun, rawCounts, used),
         data_s: round(rawRun.wallMs / 1000, 2),
-        peak_rss_mb: rawRun.peakTreeRssMb,
-        peak_process_rss_mb: rawRun.peakProcessRssMb,
-        rows_loaded: sum(rawCounts),
-        complete: complete(rawCounts),
-        exit_code: rawRun.exitCode,
-        client_cpu_s: used.client,
-        server_cpu_s: used.server,
         ...(rawRun.exitCode === 0 ? {} : { error: failureText(rawRun) }),
       };
     };
@@ -178,17 +186,10 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
       await dropDatabase(ctx.instance.adminUrl, "bench_pgloader");
       return {
         ok: run.exitCode === 0 && run.errors === 0 && complete(counts),
-        wall_s: round(run.wallMs / 1000, 2),
+        ...measured(run, counts, used),
         data_s: run.dataMs === undefined ? null : round(run.dataMs / 1000, 2),
-        peak_rss_mb: run.peakTreeRssMb,
-        peak_process_rss_mb: run.peakProcessRssMb,
-        rows_loaded: sum(counts),
-        complete: complete(counts),
-        exit_code: run.exitCode,
         indexes: objects.indexes,
         foreign_keys: objects.validForeignKeys,
-        client_cpu_s: used.client,
-        server_cpu_s: used.server,
         ...(run.exitCode === 0 && run.errors === 0
           ? {}
           : { error: `${run.errors} errors; ${failureText(run)}` }),
@@ -233,17 +234,10 @@ export function sqliteScenario(options: SqliteScenarioOptions): Scenario {
       pgshiftUrl = url;
       return {
         ok: run.exitCode === 0 && complete(counts),
-        wall_s: round(run.wallMs / 1000, 2),
+        ...measured(run, counts, used),
         data_s: dataMs === undefined ? null : round(dataMs / 1000, 2),
-        peak_rss_mb: run.peakTreeRssMb,
-        peak_process_rss_mb: run.peakProcessRssMb,
-        rows_loaded: sum(counts),
-        complete: complete(counts),
-        exit_code: run.exitCode,
         indexes: objects.indexes,
         foreign_keys: objects.validForeignKeys,
-        client_cpu_s: used.client,
-        server_cpu_s: used.server,
         ...(report?.phases && typeof report.phases === "object"
           ? { phases_s: report.phases as Record<string, unknown> }
           : {}),
