@@ -90,6 +90,11 @@ export interface CutoverOptions<T extends object> {
      * slow side costs comparisons, never memory or the caller's time.
      */
     maxInFlight?: number;
+    /**
+     * Shadow reads running at once (default 4); the others wait in the queue. Keeps shadow reads from
+     * holding more than this many of the other side's connections, which its writes also need.
+     */
+    concurrency?: number;
     /** Mismatch and error samples kept (default 20). */
     samples?: number;
     /** Re-read both sides once before counting a mismatch, to tell races from divergence (default true). */
@@ -267,6 +272,8 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
       options.shadow?.maxInFlight ?? 64,
       (job) => this.runShadow(job),
       (error, job) => this.shadowStats.error(job.method, job.key, otherSide(job.served), error),
+      undefined,
+      options.shadow?.concurrency ?? 4,
     );
     this.recheck = options.shadow?.recheck ?? true;
     this.recheckDelayMs = options.shadow?.recheckDelayMs ?? 100;

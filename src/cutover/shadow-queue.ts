@@ -1,5 +1,7 @@
 /**
- * Shadow reads waiting to run or running, bounded together by `capacity`.
+ * Shadow reads waiting to run or running, bounded together by `capacity`; at most `concurrency` run at
+ * once (so shadow reads never hold more than that many of the other side's connections), the rest
+ * start as running ones finish.
  *
  * The caller's path only pushes a small record (`offer`): a full queue refuses it at once, so a slow
  * side makes shadow reads be skipped, never makes memory grow or the caller wait. The queued jobs
@@ -27,6 +29,7 @@ export class ShadowQueue<Job> {
   private emptyDrains = 0;
   /** Jobs queued plus jobs running. */
   private active = 0;
+  private running = 0;
   private readonly idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -35,6 +38,7 @@ export class ShadowQueue<Job> {
     private readonly run: (job: Job) => Promise<void>,
     private readonly onFailure: (error: unknown, job: Job) => void,
     private readonly emptyDrainsBeforeDisarm = 8,
+    private readonly concurrency = Number.POSITIVE_INFINITY,
   ) {}
 
   /** Jobs queued or running. */
@@ -71,16 +75,19 @@ export class ShadowQueue<Job> {
 
   private readonly drain = (): void => {
     this.drainHook = undefined;
-    const batch = this.pending;
-    if (batch.length === 0) {
+    if (this.pending.length === 0) {
       if (++this.emptyDrains >= this.emptyDrainsBeforeDisarm) return;
-    } else {
-      this.emptyDrains = 0;
-      this.pending = [];
-    }
+    } else this.emptyDrains = 0;
     this.drainHook = setImmediate(this.drain).unref();
     this.drainHookRefed = false;
-    for (const job of batch) {
+    this.startJobs();
+  };
+
+  /** Starts queued jobs while fewer than `concurrency` run. */
+  private startJobs(): void {
+    while (this.running < this.concurrency && this.pending.length > 0) {
+      const job = this.pending.shift()!;
+      this.running++;
       let running: Promise<void>;
       try {
         running = this.run(job);
@@ -95,10 +102,13 @@ export class ShadowQueue<Job> {
         }
       });
     }
-  };
+  }
 
   private readonly finished = (): void => {
+    this.running--;
     this.active--;
+    // A finished job makes room for a queued one (this runs off the callers' path too).
+    this.startJobs();
     if (this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   };
 }

@@ -136,3 +136,26 @@ test("a job offered after the drain ran in the same check phase runs next turn; 
   await queue.idle();
   assert.deepEqual(ran, [1, 2]);
 });
+
+test("at most `concurrency` jobs run at once; queued ones start as running ones finish, failures included", async () => {
+  const runner = gatedRunner();
+  const failures: number[] = [];
+  const queue = new ShadowQueue<number>(10, runner.run, (_error, job) => failures.push(job), 8, 2);
+  for (let job = 1; job <= 5; job++) assert.equal(queue.offer(job), true);
+  await turn();
+  assert.deepEqual(runner.started, [1, 2], "two run, three wait");
+  assert.equal(queue.size, 5, "waiting jobs still count against the capacity");
+  runner.finish.get(1)!.resolve();
+  await turn();
+  assert.deepEqual(runner.started, [1, 2, 3]);
+  runner.finish.get(2)!.reject(new Error("next is down"));
+  await turn();
+  assert.deepEqual(runner.started, [1, 2, 3, 4]);
+  assert.deepEqual(failures, [2]);
+  for (const job of [3, 4]) runner.finish.get(job)!.resolve();
+  await turn();
+  assert.deepEqual(runner.started, [1, 2, 3, 4, 5]);
+  runner.finish.get(5)!.resolve();
+  await queue.idle();
+  assert.equal(queue.size, 0);
+});
