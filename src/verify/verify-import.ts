@@ -11,6 +11,7 @@ import {
   readSqliteCatalog,
   scanTable,
   type TableStats,
+  storedBytes,
   THREADS_MIN_SOURCE_BYTES,
 } from "../sources/sqlite/index.ts";
 import { verifyTablesFromPlan } from "./plan-tables.ts";
@@ -67,14 +68,7 @@ function largestFirst(path: string, tables: readonly VerifyTable[]): number[] {
   try {
     const db = openSqlite(path);
     try {
-      const sizes = new Map(
-        (
-          db.prepare("select name, pgsize from dbstat where aggregate = true").raw(true).all() as [
-            string,
-            number,
-          ][]
-        ).map(([name, bytes]) => [name, bytes]),
-      );
+      const sizes = storedBytes(db);
       return given.sort(
         (a, b) => (sizes.get(tables[b]!.sourceTable) ?? 0) - (sizes.get(tables[a]!.sourceTable) ?? 0),
       );

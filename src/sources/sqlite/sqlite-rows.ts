@@ -33,6 +33,22 @@ export function openSqlite(path: string): Database.Database {
  */
 export const THREADS_MIN_SOURCE_BYTES = 32 * 1024 * 1024;
 
+/**
+ * Bytes each table and index takes in the file (SQLite's dbstat), by name: a better measure of the
+ * work a table is than its row count when rows differ in width. Empty when dbstat is not available.
+ */
+export function storedBytes(db: Database.Database): Map<string, number> {
+  try {
+    const rows = db.prepare("select name, pgsize from dbstat where aggregate = true").raw(true).all() as [
+      string,
+      number,
+    ][];
+    return new Map(rows);
+  } catch {
+    return new Map();
+  }
+}
+
 /** SQLite's three names for a row id, in the order pgshift tries them. */
 const ROWID_NAMES = ["rowid", "_rowid_", "oid"] as const;
 
