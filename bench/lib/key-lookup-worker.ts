@@ -73,8 +73,10 @@ async function run(
       Array.from({ length: clients }, async () => {
         for (let due = started + random.next() * interval; due < deadline; due += interval) {
           await at(due);
-          lags.push(performance.now() - due);
+          const lag = performance.now() - due;
           await lookup(nextKey());
+          // Pushed together, so that lags[i] and latencies[i] are the same lookup's (clients overlap).
+          lags.push(lag);
           latencies.push(performance.now() - due);
         }
       }),
