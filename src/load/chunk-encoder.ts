@@ -1,7 +1,7 @@
 import type Database from "better-sqlite3";
 import { PgshiftError } from "../errors.ts";
 import type { ChunkPlan, TablePlan } from "../schema/plan.ts";
-import { iterateRows, readRawBytes, rowidOf } from "../sources/sqlite/sqlite-rows.ts";
+import { iterateRows, quoteSqlite, readRawBytes, rowidOf } from "../sources/sqlite/sqlite-rows.ts";
 import type { BadValuePolicy } from "./quarantine.ts";
 import { createRowEncoder, previewValue, type RawText, rowToQuarantineJson } from "./row-encoder.ts";
 import { planSqlLines, planWholeRows } from "./sql-lines.ts";
@@ -60,7 +60,7 @@ function utf8Database(db: Database.Database): boolean {
 
 function firstRowid(db: Database.Database, table: string, rowid: string): bigint | null {
   return db
-    .prepare(`select min(${rowid}) from "${table.replace(/"/g, '""')}"`)
+    .prepare(`select min(${rowid}) from ${quoteSqlite(table)}`)
     .pluck()
     .safeIntegers(true)
     .get() as bigint | null;
@@ -71,10 +71,10 @@ function readOneRow(
   db: Database.Database,
   source: { table: string; columns: readonly string[]; bigIntegers: boolean },
 ): Database.Statement {
-  const columnList = source.columns.map((c) => `"${c.replace(/"/g, '""')}"`).join(", ");
+  const columnList = source.columns.map(quoteSqlite).join(", ");
   const rowid = rowidOf(source.table, source.columns);
   return db
-    .prepare(`select ${rowid}, ${columnList} from "${source.table.replace(/"/g, '""')}" where ${rowid} = ?`)
+    .prepare(`select ${rowid}, ${columnList} from ${quoteSqlite(source.table)} where ${rowid} = ?`)
     .raw(true)
     .safeIntegers(source.bigIntegers);
 }
@@ -101,6 +101,13 @@ export async function encodeChunk(
   const keyColumns = table.primaryKey.map((target) =>
     table.columns.findIndex((c) => c.targetName === target),
   );
+  // The name that reaches the row id (a column may take "rowid"); unused by WITHOUT ROWID tables.
+  const rowidName = table.withoutRowid
+    ? "rowid"
+    : rowidOf(
+        table.sourceName,
+        table.columns.map((c) => c.sourceName),
+      );
   const rawText: RawText = (column, row) => {
     const sourceColumn = table.columns[column]!.sourceName;
     if (!table.withoutRowid)
@@ -108,7 +115,7 @@ export async function encodeChunk(
         ? null
         : readRawBytes(db, table.sourceName, sourceColumn, {
             rowid: row[0] as bigint,
-            rowidName: rowidOf(table.sourceName, source.columns),
+            rowidName,
           });
     if (keyColumns.length === 0 || keyColumns.includes(-1)) return null;
     return readRawBytes(db, table.sourceName, sourceColumn, {
@@ -170,7 +177,7 @@ export async function encodeChunk(
         ? range.afterRowid < MAX_ROWID
           ? range.afterRowid + 1n
           : null
-        : firstRowid(db, table.sourceName, rowidOf(table.sourceName, source.columns));
+        : firstRowid(db, table.sourceName, rowidName);
     const statements = new Map<number, Database.Statement>();
     const batchOf = (rows: number) => {
       let statement = statements.get(rows);

@@ -1,5 +1,5 @@
 import type { ColumnPlan, TablePlan } from "../schema/plan.ts";
-import { rowidName } from "../sources/sqlite/sqlite-rows.ts";
+import { quoteSqlite as q, rowidName } from "../sources/sqlite/sqlite-rows.ts";
 
 /**
  * The SQL fast path of chunk encoding: SQLite itself builds the COPY text of the columns whose
@@ -24,10 +24,6 @@ export interface SqlLinePlan {
   parts: number[];
   /** flags bit i set: the value of column counted[i] was converted (counts as a conversion). */
   counted: number[];
-}
-
-function q(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
 }
 
 const NULL_CELL = "'\\N'";

@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { PgshiftError } from "../errors.ts";
-import { rowidName } from "../sources/sqlite/sqlite-rows.ts";
+import { quoteSqlite, rowidName } from "../sources/sqlite/sqlite-rows.ts";
 import { type CanonicalConverter, canonicalConverter, type SourceValue } from "./canonical.ts";
 import type { CanonicalRow, SourceFingerprint, SourceTableReader } from "./source-reader.ts";
 import type { VerifyTable } from "./types.ts";
@@ -13,9 +13,6 @@ import type { VerifyTable } from "./types.ts";
 const BATCH_ROWS = 2048;
 
 /** SQLite identifiers are quoted like PostgreSQL's: double quotes, inner quotes doubled. */
-function quoteSqlite(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
 
 /** sha256 and size of a file, streamed. */
 export async function fileFingerprint(kind: string, path: string): Promise<SourceFingerprint> {

@@ -1,4 +1,5 @@
 import type Database from "better-sqlite3";
+import { quoteSqlite as q } from "./sqlite-rows.ts";
 import {
   isKeyword,
   matchingParen,
@@ -102,10 +103,6 @@ interface SchemaRow {
   name: string;
   tbl_name: string;
   sql: string | null;
-}
-
-function q(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
 }
 
 /** Reads every table, view and index of an open SQLite database. */

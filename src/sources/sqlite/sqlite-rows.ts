@@ -2,9 +2,12 @@ import { existsSync } from "node:fs";
 import Database from "better-sqlite3";
 import { PgshiftError } from "../../errors.ts";
 
-function q(name: string): string {
+/** A SQLite identifier, double-quoted with embedded quotes doubled: the one way pgshift names SQLite tables and columns. */
+export function quoteSqlite(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
+
+const q = quoteSqlite;
 
 /** Opens a SQLite file read-only; a precise error when it is missing or not a SQLite database. */
 export function openSqlite(path: string): Database.Database {

@@ -1,6 +1,6 @@
 import type Database from "better-sqlite3";
 import type { SqliteTable } from "./sqlite-catalog.ts";
-import { rowidName } from "./sqlite-rows.ts";
+import { quoteSqlite as q, rowidName } from "./sqlite-rows.ts";
 
 /** What a column actually stores: SQLite is dynamically typed, so declared types may lie. */
 export interface ColumnStats {
@@ -30,10 +30,6 @@ export interface TableStats {
   rowidMin?: bigint;
   rowidMax?: bigint;
   columns: Map<string, ColumnStats>;
-}
-
-function q(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
 }
 
 /** Declared type names that make pgshift look for JSON / dates in text values. */
