@@ -1,15 +1,132 @@
 /**
- * pgshift's library entry point. Every capability is a function that takes validated options and
- * returns a result object; nothing here prints, reads argv or exits.
+ * pgshift's library entry point: the documented API, nothing internal. Every capability is a function
+ * that takes validated options and returns a result object; nothing here prints, reads argv or exits.
+ * `pgshift/cutover` is the same cutover API without the importers.
  */
-export * from "./config/index.ts";
-export * from "./errors.ts";
-export * from "./local/index.ts";
-export * from "./migrate/index.ts";
-export * from "./pg/index.ts";
-export * from "./progress.ts";
-export * from "./cutover/index.ts";
-export * from "./serve/index.ts";
-export * from "./documents/index.ts";
-export * from "./load/index.ts";
-export * from "./verify/index.ts";
+export * from "./cutover/public.ts";
+
+// Importing a SQLite database, and JSON / NDJSON / CSV documents.
+export type { ColumnPlan, ImportPlan, TablePlan as ImportTablePlan } from "./schema/plan.ts";
+export {
+  type IfExists,
+  type ImportResult,
+  type ImportSqliteOptions,
+  type StepResult,
+  type TableResult,
+  type VerificationOutcome,
+  type VerifyHook,
+  importSqlite,
+} from "./load/import-sqlite.ts";
+export type { BadValuePolicy, QuarantineEntry } from "./load/quarantine.ts";
+export {
+  type ImportDocumentsOptions,
+  type ImportDocumentsResult,
+  type ImportMode,
+  importDocuments,
+} from "./documents/import-documents.ts";
+export type { ExtraColumnSpec, KeySpec } from "./documents/document-table.ts";
+export { type DocumentInput, iterableSource } from "./documents/resolve-source.ts";
+export type { DocumentSource, SourceItem, SourceProblem, SourceRecord } from "./documents/source-record.ts";
+export { type CsvOptions, csvSource } from "./sources/csv/csv-source.ts";
+export { jsonDirSource } from "./sources/json/json-dir-source.ts";
+export { jsonFileSource } from "./sources/json/json-file-source.ts";
+export { ndjsonSource } from "./sources/ndjson/ndjson-source.ts";
+export { NativeModuleError } from "./sources/sqlite/open-database.ts";
+
+// Verification and signed reports.
+export {
+  type VerifyImportOptions,
+  type VerifySqliteOptions,
+  verifyImport,
+  verifySqlite,
+} from "./verify/verify-import.ts";
+export { type VerifyDocumentsOptions, verifyDocuments } from "./verify/document-verify.ts";
+export type { TargetDescription, VerifyResult } from "./verify/verify-result.ts";
+export type { ChangedRow, ColumnDifference, RowKey, TableStatus, TableVerification } from "./verify/types.ts";
+export {
+  type CheckingKey,
+  type ReportSignature,
+  type SignatureCheck,
+  type SigningKey,
+  ReportKeyError,
+  checkReportSignature,
+  checkingKeyFromFile,
+  hmacKeyFromEnv,
+  signReport,
+  signingKeyFromFile,
+} from "./verify/report.ts";
+
+// Migrations.
+export {
+  type MigrateOptions,
+  type MigrateResult,
+  type MigrationOutcome,
+  type MigrationRunStatus,
+  migrate,
+  migrateDown,
+} from "./migrate/migrate.ts";
+export {
+  type MigrationStatus,
+  type MigrationStatusOptions,
+  type MigrationVerifyResult,
+  migrationStatus,
+  verifyMigrations,
+} from "./migrate/status.ts";
+export {
+  type AssertSchemaVersionOptions,
+  type SchemaVersionInfo,
+  assertSchemaVersion,
+} from "./migrate/schema-version.ts";
+export {
+  type LintFinding,
+  type LintResult,
+  type LintRule,
+  LINT_RULES,
+  lintMigrations,
+} from "./migrate/lint.ts";
+export { type BaselineOptions, type BaselineResult, baselineMigrations } from "./migrate/baseline.ts";
+export { type NewMigrationOptions, newMigration } from "./migrate/migration-file.ts";
+export type { LockMode } from "./migrate/migration-lock.ts";
+export * from "./migrate/errors.ts";
+
+// PostgreSQL: the pool, transactions, locks, identifiers, errors.
+export {
+  type PoolOptions,
+  type TargetIdentity,
+  type TransactionOptions,
+  createPool,
+  describeTarget,
+  withClient,
+  withTransaction,
+} from "./pg/pool.ts";
+export {
+  type AdvisoryLockOptions,
+  type LockHolder,
+  LockBusyError,
+  withAdvisoryLock,
+} from "./pg/advisory-lock.ts";
+export { quoteIdent, quoteQualified } from "./pg/quote.ts";
+export { type TargetCheck, checkTarget } from "./pg/check-target.ts";
+export { type PgErrorFields, ConnectionError, PgError } from "./pg/errors.ts";
+
+// Settings, redaction, managed local PostgreSQL.
+export {
+  type LoadSettingsInput,
+  type ResolvedSettings,
+  type Settings,
+  loadSettings,
+} from "./config/settings.ts";
+export { redactText, redactUrl } from "./config/redact.ts";
+export {
+  type LocalInstanceOptions,
+  type LocalInstanceStatus,
+  type StartResult,
+  destroyLocalInstance,
+  ensureLocalInstance,
+  localInstanceStatus,
+  localInstanceUrl,
+  startLocalInstance,
+  stopLocalInstance,
+} from "./local/instance.ts";
+export { asPgshiftError } from "./errors.ts";
+export { PGSHIFT_VERSION } from "./version.ts";

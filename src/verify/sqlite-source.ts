@@ -2,8 +2,9 @@ import { createHash } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { Worker } from "node:worker_threads";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { PgshiftError } from "../errors.ts";
+import { NativeModuleError, openSqliteFile } from "../sources/sqlite/open-database.ts";
 import { quoteSqlite, rowidName } from "../sources/sqlite/sqlite-rows.ts";
 import { type CanonicalConverter, canonicalConverter, type SourceValue } from "./canonical.ts";
 import type { CanonicalRow, SourceFingerprint, SourceTableReader } from "./source-reader.ts";
@@ -76,8 +77,9 @@ export class SqliteTableReader implements SourceTableReader {
     excludeRowids: readonly bigint[] = [],
   ) {
     try {
-      this.db = new Database(path, { readonly: true, fileMustExist: true });
+      this.db = openSqliteFile(path);
     } catch (error) {
+      if (error instanceof NativeModuleError) throw error;
       throw new PgshiftError(
         "verify_source",
         `cannot open SQLite file ${path}: ${(error as Error).message}`,

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { PgshiftError } from "../../errors.ts";
+import { NativeModuleError, openSqliteFile } from "./open-database.ts";
 
 /** A SQLite identifier, double-quoted with embedded quotes doubled: the one way pgshift names SQLite tables and columns. */
 export function quoteSqlite(name: string): string {
@@ -15,9 +16,10 @@ export function openSqlite(path: string): Database.Database {
     throw new PgshiftError("source_not_found", `SQLite file ${path} does not exist`, { details: { path } });
   let db: Database.Database;
   try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
+    db = openSqliteFile(path);
     db.prepare("select count(*) from sqlite_schema").get();
   } catch (error) {
+    if (error instanceof NativeModuleError) throw error;
     throw new PgshiftError(
       "source_unreadable",
       `${path} cannot be read as a SQLite database: ${(error as Error).message}`,
