@@ -259,13 +259,15 @@ export function buildImportPlan(
       if (hasNocaseCollation(c, options.nocase)) ddl.collation = nocaseCollation;
       return ddl;
     });
-  /** A source name kept in the target, or the reason it could not be. */
-  const keptName = (object: string, what: string, wanted: string, created: string) => {
-    if (created !== wanted)
+  /** Reports a source name that could not be kept: longer than 63 bytes, or taken. */
+  const keptName = (object: string, what: string, source: string, created: string) => {
+    const wanted = applyNaming(source, options.naming);
+    const tooLong = options.naming === "keep" && wanted !== source;
+    if (created !== wanted || tooLong)
       notes.push({
         object,
         kind: "name",
-        message: `${what} ${wanted}: ${Buffer.byteLength(wanted) > 63 ? "longer than 63 bytes" : `the name is taken in schema ${schema} (PostgreSQL names indexes and key constraints per schema) or on the table`}; created as ${created}`,
+        message: `${what} ${source}: ${tooLong ? "longer than 63 bytes" : `the name is taken in schema ${schema} (PostgreSQL names indexes and key constraints per schema) or on the table`}; created as ${created}`,
       });
   };
 
@@ -387,7 +389,7 @@ export function buildImportPlan(
         ? applyNaming(table.primaryKeyName, options.naming)
         : `${targetName}_pkey`;
       const name = relations.allocate(wantedName);
-      if (table.primaryKeyName) keptName(table.name, "PRIMARY KEY constraint", wantedName, name);
+      if (table.primaryKeyName) keptName(table.name, "PRIMARY KEY constraint", table.primaryKeyName, name);
       constraintNames.reserve(name);
       tablePlan.keys.push({
         sourceName: "PRIMARY KEY",
@@ -447,7 +449,7 @@ export function buildImportPlan(
           ? applyNaming(index.constraintName, options.naming)
           : `${targetName}_${index.columns.map((c) => target(c.column!)).join("_")}_key`;
         const name = relations.allocate(wantedName);
-        if (index.constraintName) keptName(table.name, "UNIQUE constraint", wantedName, name);
+        if (index.constraintName) keptName(table.name, "UNIQUE constraint", index.constraintName, name);
         constraintNames.reserve(name);
         tablePlan.keys.push({
           sourceName: index.name,
@@ -465,7 +467,7 @@ export function buildImportPlan(
       const wantedName =
         index.origin === "c" ? applyNaming(index.name, options.naming) : `${targetName}_${index.name}`;
       const name = relations.allocate(wantedName);
-      if (index.origin === "c") keptName(index.name, "index", wantedName, name);
+      if (index.origin === "c") keptName(index.name, "index", index.name, name);
       tablePlan.indexes.push({
         sourceName: index.name,
         targetName: name,
@@ -491,7 +493,7 @@ export function buildImportPlan(
       }
       const wantedName = check.name ? applyNaming(check.name, options.naming) : `${targetName}_check`;
       const name = constraintNames.allocate(wantedName);
-      if (check.name) keptName(table.name, "CHECK constraint", wantedName, name);
+      if (check.name) keptName(table.name, "CHECK constraint", check.name, name);
       tablePlan.checks.push({
         kind: "check",
         targetName: name,
@@ -556,7 +558,7 @@ export function buildImportPlan(
         ? applyNaming(fk.name, options.naming)
         : `${tablePlan.targetName}_${(localTargets as string[]).join("_")}_fkey`;
       const name = constraintNames.allocate(wantedName);
-      if (fk.name) keptName(table.name, "FOREIGN KEY constraint", wantedName, name);
+      if (fk.name) keptName(table.name, "FOREIGN KEY constraint", fk.name, name);
       tablePlan.foreignKeys.push({
         kind: "foreign-key",
         targetName: name,
