@@ -196,6 +196,11 @@ function sourceFingerprint(path: string): { size: number; mtimeMs: number } {
   return { size: stat.size, mtimeMs: stat.mtimeMs };
 }
 
+async function serverVersionNum(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query("select current_setting('server_version_num')::int as v");
+  return Number(rows[0]?.v);
+}
+
 async function serverHasIcu(pool: pg.Pool): Promise<boolean> {
   const { rows } = await pool.query(
     "select exists (select 1 from pg_collation where collprovider = 'i') as icu",
@@ -301,6 +306,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
           ...(options.exclude ? { exclude: options.exclude } : {}),
           chunkRows: options.chunkRows ?? DEFAULT_CHUNK_ROWS,
           nocase: (await serverHasIcu(options.pool)) ? "icu" : "none",
+          serverVersion: await serverVersionNum(options.pool),
         });
       });
     }
@@ -318,7 +324,8 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
       tables: [],
       steps: [],
       notes: plan.notes,
-      warnings: [],
+      // Plan decisions that will make something fail later (a NOT NULL column losing its DEFAULT).
+      warnings: plan.notes.filter((n) => n.severity === "warning").map((n) => `${n.object}: ${n.message}`),
       totals: {
         rowsRead: 0,
         rowsLoaded: 0,

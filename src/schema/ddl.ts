@@ -62,12 +62,13 @@ export function foreignKeySql(
   columns: readonly string[],
   referencedTable: string,
   referencedColumns: readonly string[],
-  actions: { onUpdate: string; onDelete: string; deferred?: boolean },
+  actions: { onUpdate: string; onDelete: string; deferrable?: boolean; deferred?: boolean },
 ): string {
   let sql = `alter table ${quoteQualified(schema, table)} add constraint ${quoteIdent(name)} foreign key (${columns.map(quoteIdent).join(", ")}) references ${quoteQualified(schema, referencedTable)} (${referencedColumns.map(quoteIdent).join(", ")})`;
   if (actions.onUpdate !== "NO ACTION") sql += ` on update ${actions.onUpdate.toLowerCase()}`;
   if (actions.onDelete !== "NO ACTION") sql += ` on delete ${actions.onDelete.toLowerCase()}`;
   if (actions.deferred) sql += " deferrable initially deferred";
+  else if (actions.deferrable) sql += " deferrable";
   return `${sql} not valid`;
 }
 

@@ -28,6 +28,7 @@ function nowFor(keyword: string, pgType: string, conversion: Conversion): Transl
  * Translates a SQLite DEFAULT (as PRAGMA table_info reports it) for the chosen PostgreSQL column:
  * literals (converted like the column's values: 0/1 -> false/true, epochs -> timestamps),
  * CURRENT_TIMESTAMP / datetime('now') / unixepoch(), and simple expressions through the parser.
+ * A double-quoted word is a string literal here, as SQLite reads it in a DEFAULT.
  */
 export function translateDefault(sqliteDefault: string, pgType: string, conversion: Conversion): Translation {
   let text = sqliteDefault.trim();
@@ -36,7 +37,11 @@ export function translateDefault(sqliteDefault: string, pgType: string, conversi
   if (upper === "NULL") return { ok: true, sql: "null" };
   if (["CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME"].includes(upper))
     return nowFor(upper, pgType, conversion);
-  const tokens = tokenizeSqlite(text);
+  // A DEFAULT cannot name a column, so SQLite reads a double-quoted word there as a string literal
+  // (`DEFAULT ""`, `DEFAULT "isbn"`): so does pgshift.
+  const tokens = tokenizeSqlite(text).map((t) =>
+    t.kind === "quoted" && text[t.start] === '"' ? { ...t, kind: "string" as const } : t,
+  );
   const mentionsNow = tokens.some((t) => t.kind === "string" && t.value.toLowerCase() === "now");
   const callsClock = tokens.some(
     (t) =>

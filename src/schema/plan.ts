@@ -54,6 +54,8 @@ export interface PlanNote {
   object: string;
   kind: "type" | "default" | "check" | "index" | "foreign-key" | "view" | "name" | "skipped" | "collation";
   message: string;
+  /** "warning": something will fail or behave differently later; the import lists it among its warnings. */
+  severity?: "warning";
   /** The SQLite text concerned, when something was not translated. */
   sql?: string;
 }
@@ -151,7 +153,12 @@ export interface PlanOptions {
   chunkRows: number;
   /** How SQLite's COLLATE NOCASE is rendered: an ICU collation, or plain text (reported). */
   nocase: "icu" | "none";
+  /** The target's server_version_num (LIKE on a nondeterministic collation needs 180000). */
+  serverVersion?: number;
 }
+
+/** PostgreSQL 18 is the first to run LIKE on a nondeterministic collation such as pgshift_nocase. */
+const LIKE_ON_NONDETERMINISTIC = 180000;
 
 function chunksFor(table: SqliteTable, stats: TableStats, chunkRows: number): ChunkPlan[] {
   if (
@@ -239,6 +246,30 @@ export function buildImportPlan(
   );
   if (needsNocase && options.nocase === "icu") plan.setupSql.push(createNocaseCollationSql(schema));
   const nocaseCollation = quoteQualified(schema, NOCASE_COLLATION);
+  const typeNotes = new Map<ColumnPlan, PlanNote>();
+  const columnsDdl = (columns: readonly ColumnPlan[]) =>
+    columns.map((c) => {
+      const ddl: ColumnDdl = {
+        name: c.targetName,
+        pgType: c.pgType,
+        nullable: c.nullable,
+        identity: c.identity,
+      };
+      if (c.default !== undefined) ddl.default = c.default;
+      if (hasNocaseCollation(c, options.nocase)) ddl.collation = nocaseCollation;
+      return ddl;
+    });
+  /** Reports a source name that could not be kept: longer than 63 bytes, or taken. */
+  const keptName = (object: string, what: string, source: string, created: string) => {
+    const wanted = applyNaming(source, options.naming);
+    const tooLong = options.naming === "keep" && wanted !== source;
+    if (created !== wanted || tooLong)
+      notes.push({
+        object,
+        kind: "name",
+        message: `${what} ${source}: ${tooLong ? "longer than 63 bytes" : `the name is taken in schema ${schema} (PostgreSQL names indexes and key constraints per schema) or on the table`}; created as ${created}`,
+      });
+  };
 
   for (const table of tables) {
     const tableStats = stats.get(table.name);
@@ -267,13 +298,15 @@ export function buildImportPlan(
         identity,
         nocase: column.collation === "NOCASE",
       };
-      if (decision.note) {
+      if (decision.note && !(identity && decision.pgType === "integer")) {
         plan.note = decision.note;
-        notes.push({
+        const note: PlanNote = {
           object: `${table.name}.${column.name}`,
           kind: "type",
           message: decision.note,
-        });
+        };
+        notes.push(note);
+        typeNotes.set(plan, note);
       }
       if (column.generated)
         notes.push({
@@ -293,10 +326,29 @@ export function buildImportPlan(
           kind: "collation",
           message: "COLLATE NOCASE: the server has no ICU support, so comparisons are case-sensitive",
         });
+      if (
+        hasNocaseCollation(plan, options.nocase) &&
+        options.serverVersion !== undefined &&
+        options.serverVersion < LIKE_ON_NONDETERMINISTIC
+      )
+        notes.push({
+          object: `${table.name}.${column.name}`,
+          kind: "collation",
+          severity: "warning",
+          message: `COLLATE NOCASE became the nondeterministic collation ${NOCASE_COLLATION}; before PostgreSQL 18 (this server: ${Math.floor(options.serverVersion / 10000)}) LIKE and ILIKE on it fail ("nondeterministic collations are not supported for LIKE"): write ${quoteIdent(columnTarget)} COLLATE "C" ILIKE '...' for SQLite's case-insensitive LIKE`,
+        });
       if (column.defaultSql !== null && !identity) {
         plan.sourceDefault = column.defaultSql;
         const translated = translateDefault(column.defaultSql, plan.pgType, plan.conversion);
         if (translated.ok) plan.default = translated.sql;
+        else if (!plan.nullable)
+          notes.push({
+            object: `${table.name}.${column.name}`,
+            kind: "default",
+            severity: "warning",
+            message: `DEFAULT not translated on a NOT NULL column (${translated.reason}): inserts that leave this column out will fail`,
+            sql: column.defaultSql,
+          });
         else
           notes.push({
             object: `${table.name}.${column.name}`,
@@ -312,18 +364,6 @@ export function buildImportPlan(
       columns.push(plan);
     }
     columnTargets.set(table.name, refs);
-    const columnDdl: ColumnDdl[] = columns.map((c) => {
-      const ddl: ColumnDdl = {
-        name: c.targetName,
-        pgType: c.pgType,
-        nullable: c.nullable,
-        identity: c.identity,
-      };
-      if (c.default !== undefined) ddl.default = c.default;
-      if (c.nocase && options.nocase === "icu" && (c.pgType === "text" || c.pgType.startsWith("varchar")))
-        ddl.collation = nocaseCollation;
-      return ddl;
-    });
     const target = (name: string) => refs.get(name.toLowerCase())?.target ?? name;
     const tablePlan: TablePlan = {
       sourceName: table.name,
@@ -335,7 +375,8 @@ export function buildImportPlan(
       rows: tableStats.rows,
       bigIntegers: hasBigIntegers(tableStats),
       chunks: chunksFor(table, tableStats, options.chunkRows),
-      createSql: createTableSql(schema, targetName, columnDdl),
+      // Written once the foreign keys have settled the column types (below).
+      createSql: "",
       keys: [],
       indexes: [],
       checks: [],
@@ -344,7 +385,11 @@ export function buildImportPlan(
     const constraintNames = new NameAllocator();
     const signatures = new Set<string>();
     if (table.primaryKey.length) {
-      const name = relations.allocate(`${targetName}_pkey`);
+      const wantedName = table.primaryKeyName
+        ? applyNaming(table.primaryKeyName, options.naming)
+        : `${targetName}_pkey`;
+      const name = relations.allocate(wantedName);
+      if (table.primaryKeyName) keptName(table.name, "PRIMARY KEY constraint", table.primaryKeyName, name);
       constraintNames.reserve(name);
       tablePlan.keys.push({
         sourceName: "PRIMARY KEY",
@@ -400,9 +445,11 @@ export function buildImportPlan(
       signatures.add(signature);
       const plainColumns = terms.every((t) => /^"(?:[^"]|"")*"$/.test(t));
       if (index.origin === "u" && plainColumns && !where) {
-        const name = relations.allocate(
-          `${targetName}_${index.columns.map((c) => target(c.column!)).join("_")}_key`,
-        );
+        const wantedName = index.constraintName
+          ? applyNaming(index.constraintName, options.naming)
+          : `${targetName}_${index.columns.map((c) => target(c.column!)).join("_")}_key`;
+        const name = relations.allocate(wantedName);
+        if (index.constraintName) keptName(table.name, "UNIQUE constraint", index.constraintName, name);
         constraintNames.reserve(name);
         tablePlan.keys.push({
           sourceName: index.name,
@@ -417,9 +464,10 @@ export function buildImportPlan(
         });
         continue;
       }
-      const name = relations.allocate(
-        index.origin === "c" ? applyNaming(index.name, options.naming) : `${targetName}_${index.name}`,
-      );
+      const wantedName =
+        index.origin === "c" ? applyNaming(index.name, options.naming) : `${targetName}_${index.name}`;
+      const name = relations.allocate(wantedName);
+      if (index.origin === "c") keptName(index.name, "index", index.name, name);
       tablePlan.indexes.push({
         sourceName: index.name,
         targetName: name,
@@ -443,9 +491,9 @@ export function buildImportPlan(
         });
         continue;
       }
-      const name = constraintNames.allocate(
-        check.name ? applyNaming(check.name, options.naming) : `${targetName}_check`,
-      );
+      const wantedName = check.name ? applyNaming(check.name, options.naming) : `${targetName}_check`;
+      const name = constraintNames.allocate(wantedName);
+      if (check.name) keptName(table.name, "CHECK constraint", check.name, name);
       tablePlan.checks.push({
         kind: "check",
         targetName: name,
@@ -459,6 +507,9 @@ export function buildImportPlan(
 
   // Foreign keys need every table's target names.
   const byName = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
+  unifyForeignKeyTypes(plan.tables, byName, notes, typeNotes);
+  for (const tablePlan of plan.tables)
+    tablePlan.createSql = createTableSql(schema, tablePlan.targetName, columnsDdl(tablePlan.columns));
   for (const tablePlan of plan.tables) {
     const table = byName.get(tablePlan.sourceName.toLowerCase())!;
     const refs = columnTargets.get(table.name)!;
@@ -503,9 +554,11 @@ export function buildImportPlan(
         });
         continue;
       }
-      const name = constraintNames.allocate(
-        `${tablePlan.targetName}_${(localTargets as string[]).join("_")}_fkey`,
-      );
+      const wantedName = fk.name
+        ? applyNaming(fk.name, options.naming)
+        : `${tablePlan.targetName}_${(localTargets as string[]).join("_")}_fkey`;
+      const name = constraintNames.allocate(wantedName);
+      if (fk.name) keptName(table.name, "FOREIGN KEY constraint", fk.name, name);
       tablePlan.foreignKeys.push({
         kind: "foreign-key",
         targetName: name,
@@ -519,7 +572,7 @@ export function buildImportPlan(
           fk,
         ),
         validateSql: validateConstraintSql(schema, tablePlan.targetName, name),
-        sourceSql: `${described}${fk.onDelete !== "NO ACTION" ? ` ON DELETE ${fk.onDelete}` : ""}${fk.onUpdate !== "NO ACTION" ? ` ON UPDATE ${fk.onUpdate}` : ""}`,
+        sourceSql: `${described}${fk.onDelete !== "NO ACTION" ? ` ON DELETE ${fk.onDelete}` : ""}${fk.onUpdate !== "NO ACTION" ? ` ON UPDATE ${fk.onUpdate}` : ""}${fk.deferrable ? ` DEFERRABLE INITIALLY ${fk.deferred ? "DEFERRED" : "IMMEDIATE"}` : ""}`,
       });
     }
   }
@@ -572,6 +625,96 @@ export function buildImportPlan(
     plan.views.push(viewPlan);
   }
   return plan;
+}
+
+/** Whether the column is created with pgshift's NOCASE collation (only text types take a collation). */
+function hasNocaseCollation(column: ColumnPlan, nocase: "icu" | "none"): boolean {
+  return (
+    column.nocase && nocase === "icu" && (column.pgType === "text" || column.pgType.startsWith("varchar"))
+  );
+}
+
+/**
+ * Of two PostgreSQL types of one family, the one that holds every value of both (integer < bigint;
+ * varchar(n) < varchar(m) < text; numeric(p,s) < numeric); undefined when they are not of one family.
+ */
+export function widerType(a: string, b: string): string | undefined {
+  if (a === b) return a;
+  const integers = ["integer", "bigint"];
+  if (integers.includes(a) && integers.includes(b)) return "bigint";
+  const textWidth = (t: string) =>
+    t === "text" ? Infinity : /^varchar\((\d+)\)$/.test(t) ? Number(/\d+/.exec(t)![0]) : undefined;
+  const wa = textWidth(a);
+  const wb = textWidth(b);
+  if (wa !== undefined && wb !== undefined) return wa >= wb ? a : b;
+  if (/^numeric(\(|$)/.test(a) && /^numeric(\(|$)/.test(b)) return "numeric";
+  return undefined;
+}
+
+/**
+ * A foreign-key column gets exactly the type of the column it references (and a key column that a
+ * wider reference needs is widened), so that keys and references always agree. Repeated until no
+ * type changes, since a widened key may itself reference another table.
+ */
+function unifyForeignKeyTypes(
+  tablePlans: readonly TablePlan[],
+  byName: ReadonlyMap<string, SqliteTable>,
+  notes: PlanNote[],
+  typeNotes: Map<ColumnPlan, PlanNote>,
+): void {
+  const bySource = new Map(tablePlans.map((t) => [t.sourceName.toLowerCase(), t]));
+  const columnOf = (t: TablePlan, name: string) =>
+    t.columns.find((c) => c.sourceName.toLowerCase() === name.toLowerCase());
+  const retype = (table: TablePlan, column: ColumnPlan, pgType: string, why: string) => {
+    column.pgType = pgType;
+    const message = `${why}: ${pgType}`;
+    column.note = message;
+    const existing = typeNotes.get(column);
+    if (existing) existing.message = message;
+    else {
+      const note: PlanNote = { object: `${table.sourceName}.${column.sourceName}`, kind: "type", message };
+      notes.push(note);
+      typeNotes.set(column, note);
+    }
+  };
+  for (let changed = true, rounds = 0; changed && rounds < 10; rounds++) {
+    changed = false;
+    for (const tablePlan of tablePlans) {
+      const table = byName.get(tablePlan.sourceName.toLowerCase());
+      for (const fk of table?.foreignKeys ?? []) {
+        const referencedPlan = bySource.get(fk.referencedTable.toLowerCase());
+        const referenced = byName.get(fk.referencedTable.toLowerCase());
+        if (!referencedPlan || !referenced) continue;
+        const referencedColumns = fk.referencedColumns.length ? fk.referencedColumns : referenced.primaryKey;
+        if (referencedColumns.length !== fk.columns.length) continue;
+        fk.columns.forEach((name, i) => {
+          const local = columnOf(tablePlan, name);
+          const key = columnOf(referencedPlan, referencedColumns[i]!);
+          if (!local || !key || local.pgType === key.pgType || local.conversion !== key.conversion) return;
+          const wider = widerType(local.pgType, key.pgType);
+          if (!wider) return;
+          if (key.pgType !== wider) {
+            retype(
+              referencedPlan,
+              key,
+              wider,
+              `widened to the type of ${tablePlan.sourceName}.${local.sourceName}, which references it and stores wider values`,
+            );
+            changed = true;
+          }
+          if (local.pgType !== key.pgType) {
+            retype(
+              tablePlan,
+              local,
+              key.pgType,
+              `foreign key to ${referencedPlan.sourceName}.${key.sourceName}: the type of the column it references`,
+            );
+            changed = true;
+          }
+        });
+      }
+    }
+  }
 }
 
 const SAFE_INTEGER = BigInt(Number.MAX_SAFE_INTEGER);

@@ -1,5 +1,10 @@
 import type { SqliteColumn } from "../sources/sqlite/sqlite-catalog.ts";
-import { type ColumnStats, declaresDate, declaresJson } from "../sources/sqlite/sqlite-scan.ts";
+import {
+  type ColumnStats,
+  declaredPrecision,
+  declaresDate,
+  declaresJson,
+} from "../sources/sqlite/sqlite-scan.ts";
 
 /**
  * How one column's SQLite values become PostgreSQL values. Every conversion that changes a value's
@@ -117,13 +122,15 @@ function mapStoredValues(column: SqliteColumn, s: ColumnStats): TypeDecision {
     const byAffinity: Record<Affinity, TypeDecision> = {
       integer: { pgType: "bigint", conversion: "integer" },
       real: { pgType: "double precision", conversion: "real" },
-      numeric: { pgType: "numeric", conversion: "numeric" },
+      numeric: decimalDecision(column, s),
       text: textDecision(column, s),
-      blob: {
-        pgType: "text",
-        conversion: "text",
-        note: "no declared type and no values: text",
-      },
+      blob: declared.includes("BLOB")
+        ? { pgType: "bytea", conversion: "bytea" }
+        : {
+            pgType: "text",
+            conversion: "text",
+            note: "no declared type and no values: text",
+          },
     };
     return byAffinity[affinity];
   }
@@ -137,7 +144,7 @@ function mapStoredValues(column: SqliteColumn, s: ColumnStats): TypeDecision {
   }
   // Only numbers from here on.
   if (affinity === "numeric" && !declared.includes("BOOL") && !declaresDate(declared))
-    return { pgType: "numeric", conversion: "numeric" };
+    return decimalDecision(column, s);
   const bigMagnitude =
     (s.integerMin !== undefined && abs(s.integerMin) > SAFE) ||
     (s.integerMax !== undefined && abs(s.integerMax) > SAFE);
@@ -154,13 +161,42 @@ function mapStoredValues(column: SqliteColumn, s: ColumnStats): TypeDecision {
       : { pgType: "double precision", conversion: "real" };
   }
   const fitsInt32 = s.integerMin! >= INT32_MIN && s.integerMax! <= INT32_MAX;
+  // A declared 64-bit type is a floor: the application's next large insert must still fit.
+  const declared64 = affinity === "integer" && declares64Bit(declared);
   const decision: TypeDecision = {
-    pgType: fitsInt32 ? "integer" : "bigint",
+    pgType: fitsInt32 && !declared64 ? "integer" : "bigint",
     conversion: "integer",
   };
   if (affinity !== "integer" && !declared.includes("BOOL") && !declaresDate(declared))
     decision.note = `${mixedNote}: ${decision.pgType}`;
+  else if (decision.pgType === "integer" && /^\s*INT(?:EGER)?\s*$/.test(declared))
+    decision.note = `declared ${column.declaredType} (64-bit in SQLite), every stored value fits in 32 bits: integer`;
   return decision;
+}
+
+/** BIGINT, INT8 and UNSIGNED BIG INT say 64 bits; INTEGER says nothing (SQLite stores up to 64 bits in any). */
+function declares64Bit(declared: string): boolean {
+  return /BIGINT|INT8|BIG\s+INT/.test(declared);
+}
+
+/** NUMERIC(p,s) / DECIMAL(p,s) keep their typmod when every stored number fits it. */
+function decimalDecision(column: SqliteColumn, s: ColumnStats): TypeDecision {
+  const declared = declaredPrecision(column.declaredType);
+  if (!declared) return { pgType: "numeric", conversion: "numeric" };
+  const { precision, scale } = declared;
+  const integerDigits = s.decimalIntegerDigits ?? 0;
+  const fractionDigits = s.decimalFractionDigits ?? 0;
+  if (integerDigits <= precision - scale && fractionDigits <= scale)
+    return { pgType: `numeric(${precision},${scale})`, conversion: "numeric" };
+  const why =
+    fractionDigits > scale
+      ? `values with ${Number.isFinite(fractionDigits) ? fractionDigits : "unbounded"} digits after the point`
+      : `values with ${Number.isFinite(integerDigits) ? integerDigits : "unbounded"} digits before the point`;
+  return {
+    pgType: "numeric",
+    conversion: "numeric",
+    note: `declared ${column.declaredType} but stores ${why}: numeric without precision, so no value is rounded`,
+  };
 }
 
 function textDecision(column: SqliteColumn, s: ColumnStats): TypeDecision {

@@ -91,7 +91,8 @@ function renderSqliteResult(result: ImportResult, reportPath: string | undefined
         : "verification: DIFFERENCES found (see the report)",
     );
   } else if (result.ok) lines.push("verified: row counts read back from PostgreSQL match the rows read");
-  const typeNotes = result.notes.filter((n) => n.kind !== "type");
+  // Warning-level notes are listed once, under warnings.
+  const typeNotes = result.notes.filter((n) => n.kind !== "type" && n.severity !== "warning");
   if (typeNotes.length) {
     lines.push("", "not translated / reported:");
     for (const note of typeNotes) lines.push(`  - ${note.object}: ${note.message}`);

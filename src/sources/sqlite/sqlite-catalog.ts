@@ -44,6 +44,8 @@ export interface SqliteIndex {
   /** The partial index's WHERE expression (SQLite text). */
   where?: string;
   sql: string | null;
+  /** For a UNIQUE constraint (origin "u"): its CONSTRAINT name, when one was given. */
+  constraintName?: string;
 }
 
 export type ForeignKeyAction = "NO ACTION" | "RESTRICT" | "SET NULL" | "SET DEFAULT" | "CASCADE";
@@ -55,7 +57,12 @@ export interface SqliteForeignKey {
   referencedColumns: string[];
   onUpdate: ForeignKeyAction;
   onDelete: ForeignKeyAction;
+  /** DEFERRABLE as written (SQLite only defers with INITIALLY DEFERRED; PostgreSQL keeps both). */
+  deferrable: boolean;
+  /** INITIALLY DEFERRED. */
   deferred: boolean;
+  /** CONSTRAINT name, when one was given. */
+  name?: string;
 }
 
 export interface SqliteCheck {
@@ -70,6 +77,8 @@ export interface SqliteTable {
   columns: SqliteColumn[];
   /** Primary key column names in key order (empty: no declared key). */
   primaryKey: string[];
+  /** The primary key's CONSTRAINT name, when one was given. */
+  primaryKeyName?: string;
   withoutRowid: boolean;
   strict: boolean;
   /** The INTEGER PRIMARY KEY column, an alias of the rowid. */
@@ -215,10 +224,11 @@ function readTable(
     strict: listed ? listed.strict === 1 : false,
     autoincrement: parsed.autoincrement,
     checks: parsed.checks,
-    indexes: readIndexes(db, object.name),
-    foreignKeys: readForeignKeys(db, object.name),
+    indexes: readIndexes(db, object.name, parsed.uniques),
+    foreignKeys: withDeclaredDetails(readForeignKeys(db, object.name), parsed.foreignKeys),
     sql,
   };
+  if (parsed.primaryKeyName) table.primaryKeyName = parsed.primaryKeyName;
   if (!withoutRowid && primaryKey.length === 1) {
     const pkColumn = columns.find((c) => c.name === primaryKey[0])!;
     if (pkColumn.declaredType.toUpperCase() === "INTEGER" && !parsed.descendingPrimaryKey)
@@ -228,7 +238,11 @@ function readTable(
   return table;
 }
 
-function readIndexes(db: Database.Database, table: string): SqliteIndex[] {
+function readIndexes(
+  db: Database.Database,
+  table: string,
+  uniques: readonly DeclaredUnique[] = [],
+): SqliteIndex[] {
   const list = db.prepare(`pragma main.index_list(${q(table)})`).all() as {
     name: string;
     unique: number;
@@ -269,6 +283,15 @@ function readIndexes(db: Database.Database, table: string): SqliteIndex[] {
       sql,
     };
     if (entry.partial === 1 && parsed?.where) index.where = parsed.where;
+    if (entry.origin === "u") {
+      const named = uniques.find((u) =>
+        sameNames(
+          u.columns,
+          columns.map((c) => c.column ?? ""),
+        ),
+      );
+      if (named) index.constraintName = named.name;
+    }
     indexes.push(index);
   }
   return indexes;
@@ -294,6 +317,7 @@ function readForeignKeys(db: Database.Database, table: string): SqliteForeignKey
         referencedColumns: [],
         onUpdate: row.on_update,
         onDelete: row.on_delete,
+        deferrable: false,
         deferred: false,
       };
       byId.set(row.id, fk);
@@ -304,7 +328,57 @@ function readForeignKeys(db: Database.Database, table: string): SqliteForeignKey
   return [...byId.values()];
 }
 
+/**
+ * PRAGMA foreign_key_list reports neither CONSTRAINT names nor DEFERRABLE clauses: they come from the
+ * CREATE TABLE text. The PRAGMA lists foreign keys in reverse order of declaration; each is matched
+ * to its declaration by position when the columns agree, else by columns and referenced table.
+ */
+function withDeclaredDetails(
+  foreignKeys: SqliteForeignKey[],
+  declared: readonly DeclaredForeignKey[],
+): SqliteForeignKey[] {
+  const inPragmaOrder = [...declared].reverse();
+  const used = new Set<DeclaredForeignKey>();
+  const matches = (fk: SqliteForeignKey, d: DeclaredForeignKey) =>
+    !used.has(d) &&
+    sameNames(fk.columns, d.columns) &&
+    fk.referencedTable.toLowerCase() === d.referencedTable.toLowerCase();
+  foreignKeys.forEach((fk, i) => {
+    const atPosition = inPragmaOrder.length === foreignKeys.length ? inPragmaOrder[i] : undefined;
+    const found =
+      atPosition && matches(fk, atPosition) ? atPosition : inPragmaOrder.find((d) => matches(fk, d));
+    if (!found) return;
+    used.add(found);
+    fk.deferrable = found.deferrable;
+    fk.deferred = found.deferred;
+    if (found.name !== undefined) fk.name = found.name;
+  });
+  return foreignKeys;
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x.toLowerCase() === b[i]!.toLowerCase());
+}
+
+interface DeclaredForeignKey {
+  name?: string;
+  columns: string[];
+  referencedTable: string;
+  deferrable: boolean;
+  deferred: boolean;
+}
+
+interface DeclaredUnique {
+  name: string;
+  columns: string[];
+}
+
 interface ParsedCreateTable {
+  /** Foreign keys in declaration order, with what PRAGMA foreign_key_list leaves out. */
+  foreignKeys: DeclaredForeignKey[];
+  /** Named UNIQUE constraints. */
+  uniques: DeclaredUnique[];
+  primaryKeyName?: string;
   checks: SqliteCheck[];
   collations: Map<string, string>;
   autoincrement: boolean;
@@ -314,10 +388,91 @@ interface ParsedCreateTable {
 
 const TABLE_CONSTRAINT_STARTS = ["CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"];
 
-/** Extracts from CREATE TABLE what PRAGMAs do not report: CHECKs, column collations, AUTOINCREMENT. */
+/** Words that start the next column constraint: a CONSTRAINT name applies to one constraint only. */
+const COLUMN_CONSTRAINT_STARTS = [
+  "CONSTRAINT",
+  "PRIMARY",
+  "UNIQUE",
+  "CHECK",
+  "REFERENCES",
+  "NULL",
+  "DEFAULT",
+  "COLLATE",
+  "GENERATED",
+  "AS",
+];
+
+/** Names in a parenthesized column list `(a, "b" COLLATE x ASC)`: the first token of each item. */
+function columnList(part: readonly SqliteToken[], open: number): { names: string[]; end: number } {
+  const end = matchingParen(part, open);
+  const names = splitTopLevel(part, open + 1, end)
+    .filter((item) => item.length > 0)
+    .map((item) => item[0]!.value);
+  return { names, end };
+}
+
+/**
+ * Reads `REFERENCES table [(columns)] [ON ...] [MATCH x] [[NOT] DEFERRABLE [INITIALLY DEFERRED|IMMEDIATE]]`
+ * starting at the REFERENCES token; returns the foreign key and the index of its last token.
+ */
+function referencesClause(
+  part: readonly SqliteToken[],
+  at: number,
+  columns: string[],
+  name: string | undefined,
+): { fk: DeclaredForeignKey; end: number } {
+  const fk: DeclaredForeignKey = {
+    columns,
+    referencedTable: part[at + 1]?.value ?? "",
+    deferrable: false,
+    deferred: false,
+  };
+  if (name !== undefined) fk.name = name;
+  let i = at + 2;
+  if (part[i]?.kind === "punct" && part[i]!.value === "(") i = matchingParen(part, i) + 1;
+  for (; i < part.length; i++) {
+    const t = part[i]!;
+    if (isKeyword(t, "NOT") && isKeyword(part[i + 1], "DEFERRABLE")) {
+      fk.deferrable = false;
+      i++;
+      continue;
+    }
+    if (isKeyword(t, "DEFERRABLE")) {
+      fk.deferrable = true;
+      continue;
+    }
+    if (isKeyword(t, "INITIALLY")) {
+      fk.deferred = isKeyword(part[i + 1], "DEFERRED");
+      i++;
+      continue;
+    }
+    // ON DELETE/UPDATE action (one or two words: SET NULL, NO ACTION) and MATCH name: the PRAGMA
+    // reports them; skipped whole so that SET NULL's NULL is not read as a NULL constraint.
+    if (isKeyword(t, "ON")) {
+      i += 2;
+      if (isKeyword(part[i], "SET") || isKeyword(part[i], "NO")) i++;
+      continue;
+    }
+    if (isKeyword(t, "MATCH")) {
+      i++;
+      continue;
+    }
+    if (isKeyword(t, "NOT") || COLUMN_CONSTRAINT_STARTS.some((w) => isKeyword(t, w))) break;
+  }
+  // Only DEFERRABLE INITIALLY DEFERRED defers in SQLite; NOT DEFERRABLE INITIALLY DEFERRED does not.
+  if (!fk.deferrable) fk.deferred = false;
+  return { fk, end: i - 1 };
+}
+
+/**
+ * Extracts from CREATE TABLE what PRAGMAs do not report: CHECKs, column collations, AUTOINCREMENT,
+ * constraint names, and the DEFERRABLE clauses of foreign keys.
+ */
 export function parseCreateTable(sql: string): ParsedCreateTable {
   const tokens = tokenizeSqlite(sql);
   const result: ParsedCreateTable = {
+    foreignKeys: [],
+    uniques: [],
     checks: [],
     collations: new Map(),
     autoincrement: false,
@@ -334,7 +489,7 @@ export function parseCreateTable(sql: string): ParsedCreateTable {
     const first = part[0]!;
     const isTableConstraint =
       first.kind === "ident" && TABLE_CONSTRAINT_STARTS.includes(first.value.toUpperCase());
-    const columnName = isTableConstraint ? undefined : first.value.toLowerCase();
+    const columnName = isTableConstraint ? undefined : first.value;
     let constraintName: string | undefined;
     for (let i = isTableConstraint ? 0 : 1; i < part.length; i++) {
       const t = part[i]!;
@@ -354,19 +509,49 @@ export function parseCreateTable(sql: string): ParsedCreateTable {
         i = end;
         continue;
       }
+      if (isKeyword(t, "PRIMARY") && isKeyword(part[i + 1], "KEY")) {
+        if (constraintName) result.primaryKeyName = constraintName;
+        constraintName = undefined;
+        if (isKeyword(part[i + 2], "DESC") && columnName) result.descendingPrimaryKey = true;
+        i++;
+        continue;
+      }
+      if (isKeyword(t, "UNIQUE")) {
+        let columns = columnName ? [columnName] : [];
+        if (!columnName && part[i + 1]?.value === "(") {
+          const list = columnList(part, i + 1);
+          columns = list.names;
+          i = list.end;
+        }
+        if (constraintName) result.uniques.push({ name: constraintName, columns });
+        constraintName = undefined;
+        continue;
+      }
+      if (isKeyword(t, "FOREIGN") && isKeyword(part[i + 1], "KEY") && part[i + 2]?.value === "(") {
+        const list = columnList(part, i + 2);
+        if (isKeyword(part[list.end + 1], "REFERENCES")) {
+          const clause = referencesClause(part, list.end + 1, list.names, constraintName);
+          result.foreignKeys.push(clause.fk);
+          i = clause.end;
+        } else i = list.end;
+        constraintName = undefined;
+        continue;
+      }
+      if (isKeyword(t, "REFERENCES") && columnName) {
+        const clause = referencesClause(part, i, [columnName], constraintName);
+        result.foreignKeys.push(clause.fk);
+        constraintName = undefined;
+        i = clause.end;
+        continue;
+      }
       if (isKeyword(t, "COLLATE") && columnName && part[i + 1]) {
-        result.collations.set(columnName, part[i + 1]!.value.toUpperCase());
+        result.collations.set(columnName.toLowerCase(), part[i + 1]!.value.toUpperCase());
         i++;
         continue;
       }
       if (isKeyword(t, "AUTOINCREMENT")) result.autoincrement = true;
-      if (
-        isKeyword(t, "PRIMARY") &&
-        isKeyword(part[i + 1], "KEY") &&
-        isKeyword(part[i + 2], "DESC") &&
-        columnName
-      )
-        result.descendingPrimaryKey = true;
+      if (COLUMN_CONSTRAINT_STARTS.some((w) => isKeyword(t, w)) || isKeyword(t, "NOT"))
+        constraintName = undefined;
       if (t.kind === "punct" && t.value === "(") i = matchingParen(part, i);
     }
   }

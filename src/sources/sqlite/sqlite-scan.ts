@@ -23,6 +23,12 @@ export interface ColumnStats {
   textDateTimes?: number;
   /** Of those, the ones carrying `Z` or a `+HH:MM` offset. */
   textZoned?: number;
+  /**
+   * Most digits before / after the decimal point among the numbers stored, as the load writes them
+   * (NUMERIC(p,s)-declared columns only; Infinity for a non-finite real).
+   */
+  decimalIntegerDigits?: number;
+  decimalFractionDigits?: number;
 }
 
 export interface TableStats {
@@ -38,6 +44,29 @@ export function declaresJson(declaredType: string): boolean {
 }
 export function declaresDate(declaredType: string): boolean {
   return /DATE|TIME/i.test(declaredType);
+}
+
+/** NUMERIC(p,s) / DECIMAL(p) as declared: precision and scale, when PostgreSQL accepts them as a typmod. */
+export function declaredPrecision(declaredType: string): { precision: number; scale: number } | undefined {
+  const m = /^\s*(?:NUMERIC|DECIMAL)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)\s*$/i.exec(declaredType);
+  if (!m) return undefined;
+  const precision = Number(m[1]);
+  const scale = m[2] === undefined ? 0 : Number(m[2]);
+  if (precision < 1 || precision > 1000 || scale > precision) return undefined;
+  return { precision, scale };
+}
+
+/** Digits before and after the point of a number's decimal text (`1.5e-7`, `12.25`, `-3`). */
+export function decimalDigits(text: string): { integer: number; fraction: number } {
+  const m = /^[+-]?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text);
+  if (!m) return { integer: Infinity, fraction: Infinity };
+  const digits = (m[1] ?? "") + (m[2] ?? "");
+  let point = (m[1] ?? "").length + Number(m[3] ?? 0);
+  const significant = digits.replace(/^0+/, "");
+  point -= digits.length - significant.length;
+  const trimmed = significant.replace(/0+$/, "");
+  if (trimmed === "") return { integer: 0, fraction: 0 };
+  return { integer: Math.max(0, point), fraction: Math.max(0, trimmed.length - point) };
 }
 
 const ISO_DATE_TIME =
@@ -86,8 +115,13 @@ export function scanTable(db: Database.Database, table: SqliteTable): TableStats
   const all = columns.map(emptyStats);
   const json = columns.map((c) => declaresJson(c.declaredType));
   const dates = columns.map((c) => declaresDate(c.declaredType));
+  const decimals = columns.map((c) => declaredPrecision(c.declaredType) !== undefined);
   for (let i = 0; i < count; i++) {
     if (json[i]) all[i]!.textJson = 0;
+    if (decimals[i]) {
+      all[i]!.decimalIntegerDigits = 0;
+      all[i]!.decimalFractionDigits = 0;
+    }
     if (dates[i]) {
       all[i]!.textDates = 0;
       all[i]!.textDateTimes = 0;
@@ -111,9 +145,20 @@ export function scanTable(db: Database.Database, table: SqliteTable): TableStats
           if (s.integerMin === undefined || value < s.integerMin) s.integerMin = value;
           if (s.integerMax === undefined || value > s.integerMax) s.integerMax = value;
           if (value !== 0n && value !== 1n) s.nonBooleanIntegers++;
+          if (decimals[i]) {
+            const digits = (value < 0n ? -value : value).toString().replace(/^0$/, "").length;
+            if (digits > s.decimalIntegerDigits!) s.decimalIntegerDigits = digits;
+          }
           break;
         case "number":
           s.reals++;
+          if (decimals[i]) {
+            const digits = Number.isFinite(value)
+              ? decimalDigits(String(value))
+              : { integer: Infinity, fraction: Infinity };
+            if (digits.integer > s.decimalIntegerDigits!) s.decimalIntegerDigits = digits.integer;
+            if (digits.fraction > s.decimalFractionDigits!) s.decimalFractionDigits = digits.fraction;
+          }
           break;
         case "string": {
           s.texts++;

@@ -38,7 +38,14 @@ describe("importSqlite: the kitchen sink", () => {
         ["uq", "complete", 2, 2, 0],
       ],
     );
-    assert.deepEqual(result.warnings, []);
+    // parent.name is COLLATE NOCASE: LIKE on it needs PostgreSQL 18 (issue 12).
+    const version = Number(
+      (await db().pool.query("select current_setting('server_version_num') as v")).rows[0].v,
+    );
+    assert.deepEqual(
+      result.warnings.map((w) => w.split(":")[0]),
+      version < 180000 ? ["parent.name"] : [],
+    );
   });
 
   it("chooses types from declared types and stored values", async () => {
@@ -144,7 +151,7 @@ describe("importSqlite: the kitchen sink", () => {
           b: "",
           vc: "0123456789",
           vcover: "x",
-          price: "5",
+          price: "5.00", // DECIMAL(10,2) kept: numeric(10,2)
         },
         {
           id: "3",

@@ -47,7 +47,12 @@ describe("mapColumnType", () => {
       {
         pgType: "integer",
         conversion: "integer",
+        note: "declared INTEGER (64-bit in SQLite), every stored value fits in 32 bits: integer",
       },
+    );
+    assert.deepEqual(
+      mapColumnType(column("SMALLINT"), stats({ integers: 3, integerMin: -5n, integerMax: 7n })),
+      { pgType: "integer", conversion: "integer" },
     );
     assert.deepEqual(
       mapColumnType(column("INTEGER"), stats({ integers: 3, integerMin: 0n, integerMax: 2147483648n })),
@@ -67,17 +72,59 @@ describe("mapColumnType", () => {
       conversion: "real",
     });
   });
-  it("maps NUMERIC/DECIMAL to numeric", () => {
+  it("keeps a declared BIGINT / INT8 as bigint whatever the values (a floor, never narrowed)", () => {
+    for (const declared of ["BIGINT", "INT8", "UNSIGNED BIG INT", "bigint"])
+      assert.deepEqual(
+        mapColumnType(column(declared), stats({ integers: 3, integerMin: 1n, integerMax: 3n })),
+        { pgType: "bigint", conversion: "integer" },
+        declared,
+      );
+  });
+  it("keeps NUMERIC(p,s) / DECIMAL(p,s) when every value fits, else widens to numeric and says why", () => {
     assert.deepEqual(
       mapColumnType(
         column("DECIMAL(10,2)"),
-        stats({ reals: 1, integers: 1, integerMin: 1n, integerMax: 1n }),
+        stats({
+          reals: 1,
+          integers: 1,
+          integerMin: 1n,
+          integerMax: 1n,
+          decimalIntegerDigits: 8,
+          decimalFractionDigits: 2,
+        }),
+      ),
+      { pgType: "numeric(10,2)", conversion: "numeric" },
+    );
+    assert.deepEqual(mapColumnType(column("NUMERIC(5)"), stats({})), {
+      pgType: "numeric(5,0)",
+      conversion: "numeric",
+    });
+    assert.deepEqual(
+      mapColumnType(
+        column("NUMERIC(10,2)"),
+        stats({ reals: 1, decimalIntegerDigits: 1, decimalFractionDigits: 3 }),
       ),
       {
         pgType: "numeric",
         conversion: "numeric",
+        note: "declared NUMERIC(10,2) but stores values with 3 digits after the point: numeric without precision, so no value is rounded",
       },
     );
+    assert.deepEqual(
+      mapColumnType(
+        column("NUMERIC(4,2)"),
+        stats({ integers: 1, decimalIntegerDigits: 3, decimalFractionDigits: 0 }),
+      ),
+      {
+        pgType: "numeric",
+        conversion: "numeric",
+        note: "declared NUMERIC(4,2) but stores values with 3 digits before the point: numeric without precision, so no value is rounded",
+      },
+    );
+    assert.deepEqual(mapColumnType(column("DECIMAL"), stats({ reals: 1 })), {
+      pgType: "numeric",
+      conversion: "numeric",
+    });
   });
   it("uses varchar(n) only when every value fits", () => {
     assert.deepEqual(mapColumnType(column("VARCHAR(10)"), stats({ texts: 2, textMaxLength: 10 })), {
@@ -89,6 +136,27 @@ describe("mapColumnType", () => {
       conversion: "text",
       note: "declared VARCHAR(3) but holds values up to 7 characters: text",
     });
+  });
+  it("keeps a declared BLOB column with no values as bytea; an untyped empty one is text", () => {
+    assert.deepEqual(mapColumnType(column("BLOB"), stats({ nulls: 3 })), {
+      pgType: "bytea",
+      conversion: "bytea",
+    });
+    assert.deepEqual(mapColumnType(column(""), stats({})), {
+      pgType: "text",
+      conversion: "text",
+      note: "no declared type and no values: text",
+    });
+  });
+  it("maps a blob/number mix to bytea, numbers as their decimal text", () => {
+    assert.deepEqual(
+      mapColumnType(column(""), stats({ blobs: 1, integers: 1, reals: 1, integerMin: 5n, integerMax: 5n })),
+      {
+        pgType: "bytea",
+        conversion: "bytea",
+        note: "declared (no type) but stores 1 integer, 1 real, 1 blob: bytea, text kept as its UTF-8 bytes and numbers as their decimal text",
+      },
+    );
   });
   it("maps BLOB to bytea, and a blob/text mix to bytea with a note", () => {
     assert.deepEqual(mapColumnType(column("BLOB"), stats({ blobs: 1 })), {

@@ -56,6 +56,7 @@ describe("readSqliteCatalog", () => {
         referencedColumns: ["a", "b"],
         onUpdate: "SET NULL",
         onDelete: "CASCADE",
+        deferrable: false,
         deferred: false,
       },
     ]);
