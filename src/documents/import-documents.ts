@@ -25,6 +25,7 @@ import {
   type TargetKind,
   typedTablePlan,
 } from "./document-table.ts";
+import { valueExceedsDepth } from "./json-depth.ts";
 import { formatPointer, parsePointer } from "./json-pointer.ts";
 import {
   type DocumentInput,
@@ -289,7 +290,13 @@ async function inferColumns(
   for await (const item of resolved.source.read(sourceProgress(onProgress, `${table} (type scan)`))) {
     if (item.kind !== "record") continue;
     const value = item.value;
-    if (value !== null && typeof value === "object" && !Array.isArray(value))
+    // flattening recurses into objects: a record nested too deep is left to the row builder, which rejects it
+    if (
+      value !== null &&
+      typeof value === "object" &&
+      !Array.isArray(value) &&
+      !(flatten && valueExceedsDepth(value))
+    )
       inference.add(value as Record<string, unknown>);
     scanned++;
   }
