@@ -191,7 +191,10 @@ export async function verifyDocuments(options: VerifyDocumentsOptions): Promise<
     ...(options.encoding !== undefined ? { encoding: options.encoding } : {}),
   });
   const schema = options.schema ?? "public";
-  const table = options.table ?? documentTableName(resolved.source.defaultTable);
+  const table =
+    options.table !== undefined
+      ? fitIdentifier(options.table)
+      : documentTableName(resolved.source.defaultTable);
   const fingerprint = fingerprintOf(spec);
   fingerprint.catch(() => undefined);
   const target = await describeVerifiedTarget(options.pool, [schema]);
