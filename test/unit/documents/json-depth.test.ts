@@ -76,7 +76,7 @@ test("json ranges: the records of a file and the value at a pointer, as JSON.par
   assert.equal(at(["results", "1", "1", "0"]), "2");
   assert.equal(at(["results", "9"]), undefined);
   assert.equal(at(["meta", "missing"]), undefined);
-  assert.equal(exactInteger(9007199254740993, "9007199254740993"), "9007199254740993");
+  assert.equal(exactInteger(Number("9007199254740993"), "9007199254740993"), "9007199254740993");
   assert.equal(exactInteger(12, "12"), 12);
   assert.equal(exactInteger(1e21, "1e21"), 1e21);
 });
