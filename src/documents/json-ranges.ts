@@ -8,7 +8,6 @@
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
-const COLON = 0x3a;
 const OPEN_OBJECT = 0x7b;
 const CLOSE_OBJECT = 0x7d;
 const OPEN_ARRAY = 0x5b;
@@ -37,29 +36,40 @@ function skipString(b: Uint8Array, i: number, end: number): number {
   return end;
 }
 
+/** Bytes that matter when skipping a container: 1 a quote, 2 an opening bracket, 3 a closing one. */
+const SKIP_CLASS = new Uint8Array(256);
+SKIP_CLASS[QUOTE] = 1;
+SKIP_CLASS[OPEN_OBJECT] = 2;
+SKIP_CLASS[OPEN_ARRAY] = 2;
+SKIP_CLASS[CLOSE_OBJECT] = 3;
+SKIP_CLASS[CLOSE_ARRAY] = 3;
+
 /** Index after the value starting at b[i] (valid JSON assumed). */
 export function skipValue(b: Uint8Array, i: number, end: number): number {
-  let depth = 0;
-  for (;;) {
-    const c = b[i]!;
-    if (c === QUOTE) i = skipString(b, i, end);
-    else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
-      depth++;
+  const first = b[i];
+  if (first === QUOTE) return skipString(b, i, end);
+  if (first !== OPEN_OBJECT && first !== OPEN_ARRAY) {
+    // a number or a literal: up to the next structural byte or whitespace
+    while (i < end) {
+      const d = b[i]!;
+      if (d === COMMA || d === CLOSE_OBJECT || d === CLOSE_ARRAY || d <= 0x20) break;
       i++;
-    } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
-      depth--;
-      i++;
-    } else if (c === COMMA || c === COLON || c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++;
-    else {
-      // a number or a literal: up to the next structural byte or whitespace
-      while (i < end) {
-        const d = b[i]!;
-        if (d === COMMA || d === CLOSE_OBJECT || d === CLOSE_ARRAY || d <= 0x20) break;
-        i++;
-      }
     }
-    if (depth === 0 || i >= end) return i;
+    return i;
   }
+  // inside a container only strings and brackets matter: one table lookup per byte
+  let depth = 0;
+  while (i < end) {
+    const kind = SKIP_CLASS[b[i]!]!;
+    if (kind === 0) i++;
+    else if (kind === 1) i = skipString(b, i, end);
+    else {
+      if (kind === 2) depth++;
+      else if (--depth === 0) return i + 1;
+      i++;
+    }
+  }
+  return end;
 }
 
 /** The whole text's value (whitespace and a UTF-8 BOM around it left out). */

@@ -36,12 +36,10 @@ export function* recordsOfDocument(
   const doc = documentRange(bytes);
   const range =
     recordsPointer && recordsPointer.length > 0 ? rangeAtPointer(bytes, doc, recordsPointer) : doc;
+  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   const exact = (r: ByteRange | undefined, value: unknown) =>
     r
-      ? {
-          text: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("utf8", r.start, r.end),
-          bytes: bytes.subarray(r.start, r.end),
-        }
+      ? { text: buffer.toString("utf8", r.start, r.end), bytes: buffer.subarray(r.start, r.end) }
       : fallback(value);
   if (!Array.isArray(container)) {
     const whole = container === value;
