@@ -51,10 +51,19 @@ function exactValueAt(
 ): unknown {
   const value = getAtPointer(record, path);
   if (!mayBeRounded(value) || text === undefined) return value;
+  const raw = rawTextAt(text, path);
+  return raw === undefined ? value : exactInteger(value, raw);
+}
+
+/** The JSON text of the value at `path` in a document's text, as the source wrote it. */
+function rawTextAt(text: string, path: readonly string[]): string | undefined {
   const bytes = Buffer.from(text, "utf8");
   const range = rangeAtPointer(bytes, documentRange(bytes), path);
-  return range ? exactInteger(value, bytes.toString("utf8", range.start, range.end)) : value;
+  return range ? bytes.toString("utf8", range.start, range.end) : undefined;
 }
+
+/** JSON.stringify output that may hold a rounded integer: 16+ digits in a row, or an exponent. */
+const MAY_HOLD_ROUNDED = /\d{16}|\de[+-]/;
 
 /** Key column values (converted) and the duplicate-detection key, or why the record has no usable key. */
 function keyValues(
@@ -176,7 +185,10 @@ export class TypedRowBuilder {
         return;
       }
       const column = this.columns[index]!;
-      const input = this.csv && field === "" ? null : field;
+      let input = this.csv && field === "" ? null : field;
+      // an integer beyond 2^53 from the record's own digits, as document tables take it
+      if (record.text !== undefined && mayBeRounded(input) && column.type !== "jsonb")
+        input = exactInteger(input, rawTextAt(record.text, path) ?? String(input));
       const converted = convertValue(input, column.type);
       if (!converted.ok) {
         failure = {
@@ -186,6 +198,14 @@ export class TypedRowBuilder {
         };
         return;
       }
+      // a nested value's numbers as written (JSON.stringify rounded them)
+      if (
+        record.text !== undefined &&
+        column.type === "jsonb" &&
+        typeof converted.value === "string" &&
+        MAY_HOLD_ROUNDED.test(converted.value)
+      )
+        converted.value = rawTextAt(record.text, path) ?? converted.value;
       values[index] = converted.value;
     });
     if (failure) return failure;

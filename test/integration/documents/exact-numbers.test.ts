@@ -134,3 +134,26 @@ test("verify catches a key column that disagrees with its document", async () =>
   assert.equal(after.tables[0]!.missingRows, 1);
   assert.equal(after.tables[0]!.extraRows, 1);
 });
+
+test("typed tables from JSON take the digits too: integer columns and nested jsonb", async () => {
+  const path = await writeTemp(
+    "typed.json",
+    `[{"id": ${BIG_A}, "count": ${ODD}, "meta": {"ref": ${BIG_B}}}, {"id": ${BIG_B}, "count": 1, "meta": {"ref": 2}}]`,
+  );
+  const result = await importDocuments({
+    pool: db().pool,
+    from: `json:${path}`,
+    table: "typed_big",
+    key: "/id",
+    typed: true,
+    duplicates: "last-wins",
+  });
+  assert.equal(result.recordsLoaded, 2);
+  const { rows } = await db().pool.query(
+    "select id::text as id, count::text as count, meta->>'ref' as ref from typed_big order by id",
+  );
+  assert.deepEqual(rows, [
+    { id: BIG_B, count: "1", ref: "2" },
+    { id: BIG_A, count: ODD, ref: BIG_B },
+  ]);
+});
