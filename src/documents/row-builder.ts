@@ -65,6 +65,18 @@ function rawTextAt(text: string, path: readonly string[]): string | undefined {
 /** JSON.stringify output that may hold a rounded integer: 16+ digits in a row, or an exponent. */
 const MAY_HOLD_ROUNDED = /\d{16}|\de[+-]/;
 
+/** A converted jsonb value whose numbers may have been rounded, as the source's text at `path` instead. */
+function exactJsonb(
+  value: CopyValue,
+  type: string,
+  text: string | undefined,
+  path: readonly string[],
+): CopyValue {
+  if (type !== "jsonb" || text === undefined || typeof value !== "string" || !MAY_HOLD_ROUNDED.test(value))
+    return value;
+  return rawTextAt(text, path) ?? value;
+}
+
 /** Key column values (converted) and the duplicate-detection key, or why the record has no usable key. */
 function keyValues(
   record: Record<string, unknown>,
@@ -143,7 +155,7 @@ export class DocumentRowBuilder {
           reason: `${record.location}: column ${extra.name} (${extra.pointer}): ${converted.reason}`,
           column: extra.name,
         };
-      values.push(converted.value);
+      values.push(exactJsonb(converted.value, extra.type, record.text, extra.path));
     }
     values.push(record.file, contentHash(doc));
     return this.keys.length > 0 ? { ok: true, values, key: keyed.key } : { ok: true, values };
@@ -259,6 +271,9 @@ export class DocumentBytesBuilder {
   private readonly walks: PointerWalk[];
   private readonly keyValues: CopyValue[];
   private readonly extraValues: CopyValue[];
+  /** Where the value valueAt() last found is: bytes[lastFrom, lastTo). */
+  private lastFrom = 0;
+  private lastTo = 0;
 
   constructor(
     private readonly keys: readonly KeySpec[],
@@ -305,11 +320,16 @@ export class DocumentBytesBuilder {
       key = k === 0 ? String(converted.value) : `${key}\u0000${String(converted.value)}`;
     }
     for (let x = 0; x < this.extras.length; x++) {
-      const raw = this.valueAt(bytes, keys.length + x, this.extras[x]!.type !== "jsonb");
+      const type = this.extras[x]!.type;
+      const raw = this.valueAt(bytes, keys.length + x, type !== "jsonb");
       if (raw === DECLINE) return undefined;
-      const converted = convertValue(raw, this.extras[x]!.type);
+      const converted = convertValue(raw, type);
       if (!converted.ok) return undefined;
-      this.extraValues[x] = converted.value;
+      // as exactJsonb: the value's own text when JSON.stringify may have rounded a number in it
+      this.extraValues[x] =
+        type === "jsonb" && typeof converted.value === "string" && MAY_HOLD_ROUNDED.test(converted.value)
+          ? bytes.toString("utf8", this.lastFrom, this.lastTo)
+          : converted.value;
     }
     const escapes = scanner.copyEscapes;
     out.beginRow(keys.length + 3 + this.extras.length + (ordinal === undefined ? 0 : 1));
@@ -342,6 +362,8 @@ export class DocumentBytesBuilder {
       from = step.valueStart[0]!;
       to = step.valueEnd[0]!;
     }
+    this.lastFrom = from;
+    this.lastTo = to;
     if (bytes[from] === QUOTE) {
       let i = from + 1;
       while (i < to - 1 && bytes[i] !== BACKSLASH) i++;

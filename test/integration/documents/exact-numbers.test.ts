@@ -157,3 +157,16 @@ test("typed tables from JSON take the digits too: integer columns and nested jso
     { id: BIG_A, count: ODD, ref: BIG_B },
   ]);
 });
+
+test("--column NAME=/path:jsonb keeps the digits, on the NDJSON fast path and the exact path alike", async () => {
+  const line = `{"id": "a", "meta": {"ref": ${BIG_A}, "s": "1234567890123456789"}}`;
+  const cases = [
+    ["col_nd", `ndjson:${await writeTemp("col.ndjson", `${line}\n`)}`],
+    ["col_js", `json:${await writeTemp("col.json", `[${line}]`)}`],
+  ] as const;
+  for (const [table, from] of cases) {
+    await importDocuments({ pool: db().pool, from, table, key: "/id", columns: ["meta=/meta:jsonb"] });
+    const { rows } = await db().pool.query(`select meta->>'ref' as ref, meta->>'s' as s from ${table}`);
+    assert.deepEqual(rows, [{ ref: BIG_A, s: BIG_A }], table);
+  }
+});
