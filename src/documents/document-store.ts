@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type pg from "pg";
 import { UsageError } from "../errors.ts";
 import { quoteIdent, quoteQualified } from "../pg/quote.ts";
+import { fitIdentifier } from "../schema/naming.ts";
 import { createTableSql, docPathExpression, documentTablePlan, type KeySpec } from "./document-table.ts";
 import { parsePointer } from "./json-pointer.ts";
 import { contentHash } from "./row-builder.ts";
@@ -145,7 +146,8 @@ export class DocumentStore<D extends JsonDocument = JsonDocument> {
     options: DocumentStoreOptions,
   ) {
     this.schema = options.schema ?? "public";
-    this.table = options.table;
+    // the name importDocuments gave the table (names over 63 bytes get a hash suffix, as PostgreSQL would truncate them)
+    this.table = fitIdentifier(options.table);
     this.keyColumns = options.keyColumns?.length ? [...options.keyColumns] : ["id"];
     this.keyTypes = this.keyColumns.map((_, i) => options.keyTypes?.[i] ?? "text");
     this.doc = options.docColumn ?? "doc";

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { availableParallelism } from "node:os";
 import type pg from "pg";
-import { PgshiftError, UsageError } from "../errors.ts";
+import { ExitCode, PgshiftError, UsageError } from "../errors.ts";
 import { type BadValuePolicy, quarantinePart } from "../load/quarantine.ts";
 import { copyBufferFor } from "../pg/copy-buffer.ts";
 import { CopyFanout } from "../pg/copy-fanout.ts";
@@ -25,6 +25,7 @@ import {
   type TargetKind,
   typedTablePlan,
 } from "./document-table.ts";
+import { valueExceedsDepth } from "./json-depth.ts";
 import { formatPointer, parsePointer } from "./json-pointer.ts";
 import {
   type DocumentInput,
@@ -54,8 +55,21 @@ export interface ImportDocumentsOptions {
   /** JSON pointer of the records array in each file's envelope ("/results"). */
   records?: string;
   mode?: ImportMode;
-  /** With upsert: delete rows whose key is not in this import. */
+  /**
+   * With upsert: delete rows whose key is not in this import. Only after a complete, error-free read (no
+   * record quarantined, no file cut short): otherwise no row is deleted and `mirrorSkipped` says why.
+   */
   mirror?: boolean;
+  /**
+   * Share of the table's rows (0 to 1) a mirror may delete in one import; more fails the import, nothing
+   * committed (default 0.5; 1 turns the guard off).
+   */
+  maxDelete?: number;
+  /**
+   * Let a source without a single loaded record empty the table (--mode replace) or delete all its rows
+   * (--mirror); without it such an import fails, nothing committed.
+   */
+  allowEmpty?: boolean;
   /** Extra typed columns of a document table: "decision_date=/decision_date:date". */
   columns?: readonly string[];
   onBadValue?: BadValuePolicy;
@@ -84,6 +98,8 @@ export interface ImportDocumentsResult {
   runId: string;
   source: string;
   target: { schema: string; table: string; kind: TargetKind };
+  /** The `table` asked for when it was longer than PostgreSQL's 63 bytes (`target.table` is the name used). */
+  tableRequested?: string;
   mode: ImportMode;
   mirror: boolean;
   tableCreated: boolean;
@@ -99,6 +115,8 @@ export interface ImportDocumentsResult {
   updated: number;
   unchanged: number;
   deleted: number;
+  /** Why --mirror deleted nothing although asked to (the source was not read completely). */
+  mirrorSkipped?: string;
   /** First deleted keys (with --mirror), at most 100. */
   deletedKeys: unknown[];
   duplicates: {
@@ -114,6 +132,8 @@ export interface ImportDocumentsResult {
 }
 
 const SAMPLE = 100;
+/** Share of a table's rows one --mirror import may delete unless told otherwise. */
+export const DEFAULT_MAX_DELETE = 0.5;
 /** COPY streams by default: the machine's cores, 2 to 4 (as the CLI's --jobs). */
 const DEFAULT_JOBS = Math.max(2, Math.min(4, availableParallelism()));
 
@@ -157,6 +177,9 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
   if (mode === "upsert" && keys.length === 0)
     throw new UsageError("--mode upsert needs --key POINTER to match rows");
   if (options.records !== undefined) parsePointer(options.records);
+  const maxDelete = options.maxDelete ?? DEFAULT_MAX_DELETE;
+  if (!(maxDelete >= 0 && maxDelete <= 1))
+    throw new UsageError(`--max-delete must be a share from 0 % to 100 %, not ${maxDelete * 100} %`);
 
   let resolved: ResolvedSource = await resolveDocumentSource(options.from, {
     ...(options.records !== undefined ? { records: options.records } : {}),
@@ -168,7 +191,10 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
   if (resolved.kind === "iterable" && !options.table)
     throw new UsageError("importing from an iterable needs `table`");
   const schema = options.schema ?? "public";
-  const table = options.table ?? tableNameFrom(resolved.source.defaultTable);
+  // PostgreSQL truncates names beyond 63 bytes, so two long names could be one table: shortened with a
+  // hash suffix instead (as SQLite tables are), and reported
+  const table =
+    options.table !== undefined ? fitIdentifier(options.table) : tableNameFrom(resolved.source.defaultTable);
   const extras: ExtraColumnSpec[] = (options.columns ?? []).map(parseColumnSpec);
   if (typed && extras.length > 0)
     throw new UsageError("--column adds columns to a document table; a typed table has every field already");
@@ -234,6 +260,8 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
               resolved,
               mode,
               mirror,
+              maxDelete,
+              allowEmpty: Boolean(options.allowEmpty),
               policy,
               duplicatePolicy,
               runId,
@@ -248,6 +276,7 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
       runId,
       source: resolved.source.label,
       target: { schema, table, kind: plan.kind },
+      ...(options.table !== undefined && options.table !== table ? { tableRequested: options.table } : {}),
       mode,
       mirror,
       tableCreated: outcome.tableCreated,
@@ -261,6 +290,7 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
       updated: outcome.updated,
       unchanged: outcome.unchanged,
       deleted: outcome.deleted,
+      ...(outcome.mirrorSkipped ? { mirrorSkipped: outcome.mirrorSkipped } : {}),
       deletedKeys: outcome.deletedKeys,
       duplicates: {
         policy: duplicatePolicy,
@@ -289,7 +319,13 @@ async function inferColumns(
   for await (const item of resolved.source.read(sourceProgress(onProgress, `${table} (type scan)`))) {
     if (item.kind !== "record") continue;
     const value = item.value;
-    if (value !== null && typeof value === "object" && !Array.isArray(value))
+    // flattening recurses into objects: a record nested too deep is left to the row builder, which rejects it
+    if (
+      value !== null &&
+      typeof value === "object" &&
+      !Array.isArray(value) &&
+      !(flatten && valueExceedsDepth(value))
+    )
       inference.add(value as Record<string, unknown>);
     scanned++;
   }
@@ -328,6 +364,8 @@ interface LoadContext {
   resolved: ResolvedSource;
   mode: ImportMode;
   mirror: boolean;
+  maxDelete: number;
+  allowEmpty: boolean;
   policy: BadValuePolicy;
   duplicatePolicy: DuplicatePolicy;
   runId: string;
@@ -346,6 +384,7 @@ type LoadOutcome = Pick<
   | "updated"
   | "unchanged"
   | "deleted"
+  | "mirrorSkipped"
   | "deletedKeys"
   | "problems"
   | "indexes"
@@ -591,6 +630,7 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
   let unchanged = 0;
   let deleted = 0;
   let deletedKeys: unknown[] = [];
+  let mirrorSkipped: string | undefined;
   const loadQualified = quoteQualified(plan.schema, loadTable);
   const columnList = plan.loadColumns.map(quoteIdent).join(", ");
   const keyList = keys.map(quoteIdent).join(", ");
@@ -617,7 +657,10 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
       updated = Number(counts[0].updated);
       const distinct = recordsLoaded - (lastWins ? duplicateCount : 0);
       unchanged = distinct - inserted - updated;
-      if (ctx.mirror) {
+      if (ctx.mirror && quarantined > 0) {
+        // a record that did not load may be a key still in the source: deleting its row would lose it
+        mirrorSkipped = `${quarantined} record(s) of the source were quarantined (a bad record, or a file not read to its end), so --mirror deleted no row; fix the source and re-import to mirror it`;
+      } else if (ctx.mirror) {
         const match = keys.map((k) => `s.${quoteIdent(k)} = t.${quoteIdent(k)}`).join(" and ");
         const keyExpression =
           keys.length === 1
@@ -632,6 +675,19 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
         );
         deleted = Number(gone[0].deleted);
         deletedKeys = gone[0].sample ?? [];
+        // the guards: refused deletions roll the whole import back (this transaction)
+        const held = deleted + (await rowCount(client, qualified)) - inserted;
+        const target = `${plan.schema}.${plan.table}`;
+        if (deleted > 0 && recordsLoaded === 0 && !ctx.allowEmpty)
+          throw new EmptySourceError(
+            `the source has no record to load, so --mirror would delete all ${deleted} row(s) of ${target}; nothing was committed (pass --allow-empty if the table should be emptied)`,
+          );
+        if (deleted > ctx.maxDelete * held && !(recordsLoaded === 0 && ctx.allowEmpty))
+          throw new PgshiftError(
+            "mirror_delete_limit",
+            `--mirror would delete ${deleted} of the ${held} row(s) of ${target} (${percent(deleted / held)}), more than --max-delete ${percent(ctx.maxDelete)}; nothing was committed. Check that the source is complete, or pass a higher --max-delete`,
+            { exitCode: ExitCode.failure, details: { deleted, rows: held, maxDelete: ctx.maxDelete } },
+          );
       }
     } else {
       try {
@@ -658,8 +714,11 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
   }
   if (mode === "replace") {
     if (existing) {
-      const { rows: old } = await client.query(`select count(*)::bigint as n from ${qualified}`);
-      deleted = Number(old[0].n);
+      deleted = await rowCount(client, qualified);
+      if (deleted > 0 && recordsLoaded === 0 && !ctx.allowEmpty)
+        throw new EmptySourceError(
+          `the source has no record to load, so --mode replace would empty ${plan.schema}.${plan.table} (${deleted} row(s)); nothing was committed (pass --allow-empty if the table should be emptied)`,
+        );
       try {
         await client.query(`drop table ${qualified}`);
       } catch (error) {
@@ -698,12 +757,29 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
     updated,
     unchanged,
     deleted,
+    ...(mirrorSkipped ? { mirrorSkipped } : {}),
     deletedKeys,
     duplicateCount,
     duplicateSample: loader.duplicateSample,
     problems: loader.problems,
     indexes,
   };
+}
+
+/** A source with nothing to load would empty a table (--mode replace, --mirror) without --allow-empty. */
+export class EmptySourceError extends PgshiftError {
+  constructor(message: string) {
+    super("empty_source", message, { exitCode: ExitCode.failure });
+  }
+}
+
+async function rowCount(client: pg.ClientBase, qualified: string): Promise<number> {
+  const { rows } = await client.query(`select count(*)::bigint as n from ${qualified}`);
+  return Number(rows[0].n);
+}
+
+function percent(share: number): string {
+  return `${Math.round(share * 1000) / 10} %`;
 }
 
 async function ensureTrigram(client: pg.ClientBase): Promise<void> {

@@ -9,3 +9,4 @@ export { csvSource } from "../sources/csv/csv-source.ts";
 export { jsonDirSource } from "../sources/json/json-dir-source.ts";
 export { jsonFileSource } from "../sources/json/json-file-source.ts";
 export { ndjsonSource } from "../sources/ndjson/ndjson-source.ts";
+export { MAX_DOCUMENT_DEPTH } from "./json-depth.ts";

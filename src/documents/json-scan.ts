@@ -9,6 +9,7 @@
  * The caller has checked that the bytes are valid UTF-8 (isUtf8), so bytes >= 0x80 are plain
  * string content here.
  */
+import { MAX_DOCUMENT_DEPTH } from "./json-depth.ts";
 
 /** Inside a string: 0 plain, 1 closing quote, 2 backslash, 3 raw control character (invalid). */
 const STRING_BYTE = new Uint8Array(256);
@@ -37,8 +38,8 @@ const CLOSE_OBJECT = 0x7d;
 const OPEN_ARRAY = 0x5b;
 const CLOSE_ARRAY = 0x5d;
 
-/** Deeper nesting than this takes the slow path (PostgreSQL's own limit is its stack depth). */
-const MAX_DEPTH = 4096;
+/** Deeper nesting takes the slow path, which rejects it there with the record's location (json-depth.ts). */
+const MAX_DEPTH = MAX_DOCUMENT_DEPTH;
 const IN_OBJECT = 1;
 const IN_ARRAY = 2;
 

@@ -1,3 +1,4 @@
+import { tooDeepReason, valueExceedsDepth } from "./json-depth.ts";
 import { once } from "node:events";
 import { createWriteStream } from "node:fs";
 import { mkdtemp, rm, stat } from "node:fs/promises";
@@ -132,6 +133,11 @@ export function iterableSource(
         index++;
         const location = `${label}#${index}`;
         let text: string | undefined;
+        // JSON.stringify recurses: a value nested too deep is reported, not a stack overflow
+        if (valueExceedsDepth(value)) {
+          yield problem(label, location, `record is ${tooDeepReason()}`);
+          continue;
+        }
         try {
           text = JSON.stringify(value);
         } catch (error) {

@@ -3,6 +3,8 @@ import type { CopyBuffer } from "../pg/copy-buffer.ts";
 import type { CopyValue } from "../pg/copy-writer.ts";
 import type { ExtraColumnSpec, KeySpec } from "./document-table.ts";
 import { formatPointer, getAtPointer } from "./json-pointer.ts";
+import { textExceedsDepth, tooDeepReason, valueExceedsDepth } from "./json-depth.ts";
+import { documentRange, exactInteger, mayBeRounded, rangeAtPointer } from "./json-ranges.ts";
 import { JsonScanner } from "./json-scan.ts";
 import { findJsonbProblem, mayHaveJsonbProblem } from "./jsonb-check.ts";
 import type { SourceRecord } from "./source-record.ts";
@@ -38,15 +40,53 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
+/**
+ * The value at `path` of a parsed record, with an integer a double has rounded given back as the digits
+ * of the record's JSON text (when the source has it): 9007199254740993, not ...992.
+ */
+function exactValueAt(
+  record: Record<string, unknown>,
+  path: readonly string[],
+  text: string | undefined,
+): unknown {
+  const value = getAtPointer(record, path);
+  if (!mayBeRounded(value) || text === undefined) return value;
+  const raw = rawTextAt(text, path);
+  return raw === undefined ? value : exactInteger(value, raw);
+}
+
+/** The JSON text of the value at `path` in a document's text, as the source wrote it. */
+function rawTextAt(text: string, path: readonly string[]): string | undefined {
+  const bytes = Buffer.from(text, "utf8");
+  const range = rangeAtPointer(bytes, documentRange(bytes), path);
+  return range ? bytes.toString("utf8", range.start, range.end) : undefined;
+}
+
+/** JSON.stringify output that may hold a rounded integer: 16+ digits in a row, or an exponent. */
+const MAY_HOLD_ROUNDED = /\d{16}|\de[+-]/;
+
+/** A converted jsonb value whose numbers may have been rounded, as the source's text at `path` instead. */
+function exactJsonb(
+  value: CopyValue,
+  type: string,
+  text: string | undefined,
+  path: readonly string[],
+): CopyValue {
+  if (type !== "jsonb" || text === undefined || typeof value !== "string" || !MAY_HOLD_ROUNDED.test(value))
+    return value;
+  return rawTextAt(text, path) ?? value;
+}
+
 /** Key column values (converted) and the duplicate-detection key, or why the record has no usable key. */
 function keyValues(
   record: Record<string, unknown>,
   keys: readonly KeySpec[],
   location: string,
+  text: string | undefined,
 ): { values: CopyValue[]; key: string } | { reason: string; column: string } {
   const values: CopyValue[] = [];
   for (const spec of keys) {
-    const raw = getAtPointer(record, spec.path);
+    const raw = exactValueAt(record, spec.path, text);
     if (raw === undefined || raw === null || raw === "")
       return {
         reason: `${location}: record has no key at ${spec.pointer}`,
@@ -85,7 +125,10 @@ export class DocumentRowBuilder {
         ok: false,
         reason: `${record.location}: record is ${describeKind(value)}, not a JSON object`,
       };
-    const keyed = keyValues(value, this.keys, record.location);
+    // before anything that recurses (JSON.stringify, the jsonb checks, PostgreSQL's parser)
+    if (record.text !== undefined ? textExceedsDepth(record.text) : valueExceedsDepth(value))
+      return { ok: false, reason: `${record.location}: record is ${tooDeepReason()}`, column: "doc" };
+    const keyed = keyValues(value, this.keys, record.location, record.text);
     if ("reason" in keyed) return { ok: false, reason: keyed.reason, column: keyed.column };
     // the input text is the document when the source has it (an NDJSON line): no re-serialization.
     // JSON.stringify writes a NUL or an unpaired surrogate as a \u escape, so its text tells as well.
@@ -101,14 +144,18 @@ export class DocumentRowBuilder {
     }
     const values: CopyValue[] = [...keyed.values, doc];
     for (const extra of this.extras) {
-      const converted = convertValue(getAtPointer(value, extra.path), extra.type);
+      const field =
+        extra.type === "jsonb"
+          ? getAtPointer(value, extra.path)
+          : exactValueAt(value, extra.path, record.text);
+      const converted = convertValue(field, extra.type);
       if (!converted.ok)
         return {
           ok: false,
           reason: `${record.location}: column ${extra.name} (${extra.pointer}): ${converted.reason}`,
           column: extra.name,
         };
-      values.push(converted.value);
+      values.push(exactJsonb(converted.value, extra.type, record.text, extra.path));
     }
     values.push(record.file, contentHash(doc));
     return this.keys.length > 0 ? { ok: true, values, key: keyed.key } : { ok: true, values };
@@ -135,6 +182,8 @@ export class TypedRowBuilder {
         ok: false,
         reason: `${record.location}: record is ${describeKind(value)}, not a JSON object`,
       };
+    if (record.text !== undefined ? textExceedsDepth(record.text) : valueExceedsDepth(value))
+      return { ok: false, reason: `${record.location}: record is ${tooDeepReason()}` };
     const values: CopyValue[] = new Array(this.columns.length).fill(null);
     let failure: BuiltRow | undefined;
     forEachField(value, this.flatten, (path, field) => {
@@ -148,7 +197,10 @@ export class TypedRowBuilder {
         return;
       }
       const column = this.columns[index]!;
-      const input = this.csv && field === "" ? null : field;
+      let input = this.csv && field === "" ? null : field;
+      // an integer beyond 2^53 from the record's own digits, as document tables take it
+      if (record.text !== undefined && mayBeRounded(input) && column.type !== "jsonb")
+        input = exactInteger(input, rawTextAt(record.text, path) ?? String(input));
       const converted = convertValue(input, column.type);
       if (!converted.ok) {
         failure = {
@@ -158,6 +210,14 @@ export class TypedRowBuilder {
         };
         return;
       }
+      // a nested value's numbers as written (JSON.stringify rounded them)
+      if (
+        record.text !== undefined &&
+        column.type === "jsonb" &&
+        typeof converted.value === "string" &&
+        MAY_HOLD_ROUNDED.test(converted.value)
+      )
+        converted.value = rawTextAt(record.text, path) ?? converted.value;
       values[index] = converted.value;
     });
     if (failure) return failure;
@@ -211,6 +271,9 @@ export class DocumentBytesBuilder {
   private readonly walks: PointerWalk[];
   private readonly keyValues: CopyValue[];
   private readonly extraValues: CopyValue[];
+  /** Where the value valueAt() last found is: bytes[lastFrom, lastTo). */
+  private lastFrom = 0;
+  private lastTo = 0;
 
   constructor(
     private readonly keys: readonly KeySpec[],
@@ -248,7 +311,7 @@ export class DocumentBytesBuilder {
     const keys = this.keys;
     let key = "";
     for (let k = 0; k < keys.length; k++) {
-      const raw = this.valueAt(bytes, k);
+      const raw = this.valueAt(bytes, k, true);
       if (raw === undefined || raw === null || raw === "" || raw === DECLINE) return undefined;
       if (typeof raw !== "string" && typeof raw !== "number") return undefined;
       const converted = convertValue(raw, keys[k]!.type);
@@ -257,11 +320,16 @@ export class DocumentBytesBuilder {
       key = k === 0 ? String(converted.value) : `${key}\u0000${String(converted.value)}`;
     }
     for (let x = 0; x < this.extras.length; x++) {
-      const raw = this.valueAt(bytes, keys.length + x);
+      const type = this.extras[x]!.type;
+      const raw = this.valueAt(bytes, keys.length + x, type !== "jsonb");
       if (raw === DECLINE) return undefined;
-      const converted = convertValue(raw, this.extras[x]!.type);
+      const converted = convertValue(raw, type);
       if (!converted.ok) return undefined;
-      this.extraValues[x] = converted.value;
+      // as exactJsonb: the value's own text when JSON.stringify may have rounded a number in it
+      this.extraValues[x] =
+        type === "jsonb" && typeof converted.value === "string" && MAY_HOLD_ROUNDED.test(converted.value)
+          ? bytes.toString("utf8", this.lastFrom, this.lastTo)
+          : converted.value;
     }
     const escapes = scanner.copyEscapes;
     out.beginRow(keys.length + 3 + this.extras.length + (ordinal === undefined ? 0 : 1));
@@ -277,9 +345,10 @@ export class DocumentBytesBuilder {
 
   /**
    * The JSON value at pointer `w` of the document just scanned, as getAtPointer(JSON.parse(text)) gives
-   * it; DECLINE when a member name on the way is written with escapes.
+   * it (with `exact`, an integer a double would round as its digits, as exactValueAt gives it); DECLINE
+   * when a member name on the way is written with escapes.
    */
-  private valueAt(bytes: Buffer, w: number): unknown {
+  private valueAt(bytes: Buffer, w: number, exact: boolean): unknown {
     const walk = this.walks[w]!;
     if (!this.scanner.found(walk.slot)) return undefined;
     let from = this.scanner.valueStart[walk.slot]!;
@@ -293,11 +362,16 @@ export class DocumentBytesBuilder {
       from = step.valueStart[0]!;
       to = step.valueEnd[0]!;
     }
+    this.lastFrom = from;
+    this.lastTo = to;
     if (bytes[from] === QUOTE) {
       let i = from + 1;
       while (i < to - 1 && bytes[i] !== BACKSLASH) i++;
       if (i === to - 1) return bytes.toString("utf8", from + 1, to - 1);
     }
-    return JSON.parse(bytes.toString("utf8", from, to));
+    const text = bytes.toString("utf8", from, to);
+    const value: unknown = JSON.parse(text);
+    // as the exact path does: an integer a double would round keeps its digits
+    return exact && mayBeRounded(value) ? exactInteger(value, text) : value;
   }
 }

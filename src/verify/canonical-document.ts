@@ -41,8 +41,14 @@ function compareKeys(a: string, b: string): number {
   return Buffer.compare(ba, bb);
 }
 
-/** Canonical text of a parsed value; undefined when a value is not one a plain JSON text yields. */
-function write(value: unknown): string | undefined {
+/** Containers deeper than this are left to the exact parser, which is iterative. */
+const MAX_RECURSION = 256;
+
+/**
+ * Canonical text of a parsed value; undefined when a value is not one a plain JSON text yields, or nests
+ * deeper than MAX_RECURSION (then the text is parsed instead).
+ */
+function write(value: unknown, depth = 0): string | undefined {
   if (value === null) return "null";
   switch (typeof value) {
     case "boolean":
@@ -54,10 +60,11 @@ function write(value: unknown): string | undefined {
       // String() writes an exponent below 1e-6 (and from 1e21), where jsonb writes plain digits
       return Number.isSafeInteger(value) || !/e/.test(String(value)) ? String(value) : undefined;
     case "object": {
+      if (depth >= MAX_RECURSION) return undefined;
       if (Array.isArray(value)) {
         const items: string[] = [];
         for (const item of value) {
-          const text = write(item);
+          const text = write(item, depth + 1);
           if (text === undefined) return undefined;
           items.push(text);
         }
@@ -68,7 +75,7 @@ function write(value: unknown): string | undefined {
       keys.sort(keys.every(isAscii) ? compareAsciiKeys : compareKeys);
       const parts: string[] = [];
       for (const key of keys) {
-        const text = write(record[key]);
+        const text = write(record[key], depth + 1);
         if (text === undefined) return undefined;
         parts.push(`${stringText(key)}: ${text}`);
       }

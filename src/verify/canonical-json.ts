@@ -65,15 +65,84 @@ function compareKeys(a: string, b: string): number {
   return Buffer.compare(ba, bb);
 }
 
+/** An open container while parsing: its items so far, or its members and the key of the one being read. */
+type Container =
+  { kind: "array"; items: string[] } | { kind: "object"; entries: Map<string, string>; key: string };
+
 class Parser {
   private pos = 0;
   constructor(private readonly text: string) {}
 
+  /**
+   * The document's canonical text. Iterative (an explicit stack of open containers), so that no nesting
+   * depth overflows the call stack.
+   */
   parseDocument(): string {
-    const value = this.value();
+    const stack: Container[] = [];
+    let result: string;
+    next: for (;;) {
+      // ---- a value at pos ----
+      this.skip();
+      const c = this.text[this.pos];
+      let value: string;
+      if (c === "{" || c === "[") {
+        this.pos++;
+        this.skip();
+        const close = c === "{" ? "}" : "]";
+        if (this.text[this.pos] === close) {
+          this.pos++;
+          value = c === "{" ? "{}" : "[]";
+        } else {
+          stack.push(
+            c === "{"
+              ? { kind: "object", entries: new Map(), key: this.memberKey() }
+              : { kind: "array", items: [] },
+          );
+          continue;
+        }
+      } else value = this.scalar(c);
+      // ---- a value ended: into its container, closing containers that end here ----
+      for (;;) {
+        const top = stack[stack.length - 1];
+        if (!top) {
+          result = value;
+          break next;
+        }
+        if (top.kind === "array") top.items.push(value);
+        else {
+          top.entries.delete(top.key);
+          top.entries.set(top.key, value);
+        }
+        this.skip();
+        const d = this.text[this.pos++];
+        if (d === ",") {
+          if (top.kind === "object") top.key = this.memberKey();
+          continue next;
+        }
+        if (top.kind === "array") {
+          if (d !== "]") this.fail("expected , or ]");
+          value = `[${top.items.join(", ")}]`;
+        } else {
+          if (d !== "}") this.fail("expected , or }");
+          const keys = [...top.entries.keys()].sort(compareKeys);
+          value = `{${keys.map((k) => `${jsonbString(k)}: ${top.entries.get(k)}`).join(", ")}}`;
+        }
+        stack.pop();
+      }
+    }
     this.skip();
     if (this.pos < this.text.length) this.fail("unexpected text after the JSON value");
-    return value;
+    return result;
+  }
+
+  /** `"key"` and `:` of an object member. */
+  private memberKey(): string {
+    this.skip();
+    if (this.text[this.pos] !== '"') this.fail("expected a key");
+    const key = this.string();
+    this.skip();
+    if (this.text[this.pos++] !== ":") this.fail("expected :");
+    return key;
   }
 
   private fail(message: string): never {
@@ -84,11 +153,8 @@ class Parser {
     while (this.pos < this.text.length && WHITESPACE.has(this.text.charCodeAt(this.pos))) this.pos++;
   }
 
-  private value(): string {
-    this.skip();
-    const c = this.text[this.pos];
-    if (c === "{") return this.object();
-    if (c === "[") return this.array();
+  /** A string, literal or number starting with `c` at pos. */
+  private scalar(c: string | undefined): string {
     if (c === '"') return jsonbString(this.string());
     if (c === "t" || c === "f" || c === "n") {
       for (const word of ["true", "false", "null"]) {
@@ -192,48 +258,6 @@ class Parser {
     if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail("invalid \\u escape");
     this.pos += 4;
     return Number.parseInt(hex, 16);
-  }
-
-  private array(): string {
-    this.pos++;
-    const items: string[] = [];
-    this.skip();
-    if (this.text[this.pos] === "]") {
-      this.pos++;
-      return "[]";
-    }
-    for (;;) {
-      items.push(this.value());
-      this.skip();
-      const c = this.text[this.pos++];
-      if (c === "]") return `[${items.join(", ")}]`;
-      if (c !== ",") this.fail("expected , or ]");
-    }
-  }
-
-  private object(): string {
-    this.pos++;
-    const entries = new Map<string, string>();
-    this.skip();
-    if (this.text[this.pos] === "}") {
-      this.pos++;
-      return "{}";
-    }
-    for (;;) {
-      this.skip();
-      if (this.text[this.pos] !== '"') this.fail("expected a key");
-      const key = this.string();
-      this.skip();
-      if (this.text[this.pos++] !== ":") this.fail("expected :");
-      entries.delete(key);
-      entries.set(key, this.value());
-      this.skip();
-      const c = this.text[this.pos++];
-      if (c === "}") break;
-      if (c !== ",") this.fail("expected , or }");
-    }
-    const keys = [...entries.keys()].sort(compareKeys);
-    return `{${keys.map((k) => `${jsonbString(k)}: ${entries.get(k)}`).join(", ")}}`;
   }
 }
 

@@ -4,6 +4,7 @@ import { readdir, stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import type pg from "pg";
 import { type ExtraColumnSpec, parseColumnSpec, parseKeySpecs } from "../documents/document-table.ts";
+import { MAX_DOCUMENT_DEPTH } from "../documents/json-depth.ts";
 import { formatPointer } from "../documents/json-pointer.ts";
 import { type DocumentInput, resolveDocumentSource } from "../documents/resolve-source.ts";
 import { DocumentRowBuilder } from "../documents/row-builder.ts";
@@ -143,6 +144,11 @@ export function jsonPointerDiff(source: unknown, target: unknown, path: string[]
   const out: ColumnDifference[] = [];
   const walk = (a: unknown, b: unknown, at: string[]) => {
     if (out.length >= MAX_POINTER_DIFFS) return;
+    // no deeper than documents may nest (a tampered target could): the rest is one difference
+    if (at.length > MAX_DOCUMENT_DEPTH) {
+      out.push({ column: `doc${formatPointer(at)}`, source: "(nested too deep to compare)", target: null });
+      return;
+    }
     const bothObjects =
       a !== null &&
       b !== null &&
@@ -191,7 +197,10 @@ export async function verifyDocuments(options: VerifyDocumentsOptions): Promise<
     ...(options.encoding !== undefined ? { encoding: options.encoding } : {}),
   });
   const schema = options.schema ?? "public";
-  const table = options.table ?? documentTableName(resolved.source.defaultTable);
+  const table =
+    options.table !== undefined
+      ? fitIdentifier(options.table)
+      : documentTableName(resolved.source.defaultTable);
   const fingerprint = fingerprintOf(spec);
   fingerprint.catch(() => undefined);
   const target = await describeVerifiedTarget(options.pool, [schema]);

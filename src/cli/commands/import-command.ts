@@ -211,6 +211,11 @@ export function registerImportCommand(program: Command): void {
     )
     .option("--mode <mode>", "documents: insert, upsert or replace")
     .option("--mirror", "documents: with upsert, delete keys no longer in the source")
+    .option(
+      "--max-delete <percent>",
+      "documents: --mirror may delete at most this share of the table's rows (default 50%)",
+    )
+    .option("--allow-empty", "documents: a source with no record may empty the table (replace, --mirror)")
     .option("--column <spec>", "documents: extra typed column NAME=/pointer:type (repeatable)", collect)
     .option("--gin", "documents: add a GIN (jsonb_path_ops) index on doc")
     .option("--trgm <pointer>", "documents: add a trigram index on this path (repeatable)", collect)

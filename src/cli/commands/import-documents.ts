@@ -47,6 +47,16 @@ function oneOf<T extends string>(
   return value as T;
 }
 
+/** "50%" or "50" -> 0.5; undefined when not given. */
+function parsePercent(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(value);
+  const share = match ? Number(match[1]) / 100 : Number.NaN;
+  if (!(share >= 0 && share <= 1))
+    throw new UsageError(`--max-delete takes a percentage from 0% to 100%, e.g. 50%, not "${value}"`);
+  return share;
+}
+
 /**
  * `pgshift import json:DIR|json:FILE|ndjson:FILE|csv:FILE`: called by the import command for document
  * sources with its parsed options (commander's camelCase names); renders progress, a summary table and a
@@ -71,6 +81,7 @@ export async function runDocumentImport(
   const encoding = text(opts, "encoding");
   const trgm = list(opts, "trgm");
   const typed = flag(opts, "typed");
+  const maxDelete = parsePercent(text(opts, "maxDelete"));
   const settings = ctx.settings;
   // the import's own connection, one per parallel COPY stream (--jobs), one spare
   const pool = await ctx.pool({ max: settings.jobs + 2 });
@@ -84,6 +95,8 @@ export async function runDocumentImport(
     ...(records ? { records } : {}),
     ...(mode ? { mode } : {}),
     mirror: Boolean(opts.mirror),
+    ...(maxDelete !== undefined ? { maxDelete } : {}),
+    allowEmpty: Boolean(opts.allowEmpty),
     columns: list(opts, "column", "columns"),
     ...(onBadValue ? { onBadValue } : {}),
     ...(duplicates ? { duplicates } : {}),
@@ -110,7 +123,9 @@ export async function runDocumentImport(
       ...(duplicates ? { duplicates } : {}),
       // rows the table held before and this import did not replace are expected to remain
       allowExtra:
-        result.mode === "insert" ? !result.tableCreated : result.mode === "upsert" && !result.mirror,
+        result.mode === "insert"
+          ? !result.tableCreated
+          : result.mode === "upsert" && (!result.mirror || result.mirrorSkipped !== undefined),
       typed: false,
       ...(delimiter ? { delimiter } : {}),
       ...(encoding ? { encoding } : {}),
@@ -140,6 +155,7 @@ export async function runDocumentImport(
     () =>
       `${renderSummary(result, reportPath)}\n${verificationLine(result, verification, opts.verify !== false)}`,
   );
+  if (result.mirrorSkipped) ctx.out.notice(`--mirror: ${result.mirrorSkipped}`);
   if (result.quarantined > 0)
     ctx.out.notice(
       `${result.quarantined} record(s) quarantined: select * from pgshift.quarantine where run_id = '${result.runId}'`,
@@ -177,6 +193,12 @@ function renderSummary(result: ImportDocumentsResult, reportPath: string): strin
       "target",
       `${result.target.schema}.${result.target.table} (${result.target.kind} table${result.tableCreated ? ", created" : ""})`,
     ],
+    ...(result.tableRequested
+      ? ([["table name", `shortened to 63 bytes with a hash suffix (asked: ${result.tableRequested})`]] as [
+          string,
+          string,
+        ][])
+      : []),
     ["mode", `${result.mode}${result.mirror ? " + mirror" : ""}`],
     ["files", result.files],
     ["records read", result.recordsRead],
@@ -185,7 +207,12 @@ function renderSummary(result: ImportDocumentsResult, reportPath: string): strin
     ["inserted", result.inserted],
     ["updated", result.updated],
     ["unchanged", result.unchanged],
-    ["deleted", result.deleted],
+    [
+      "deleted",
+      result.mirrorSkipped
+        ? `${result.deleted} (--mirror skipped: source not read completely)`
+        : result.deleted,
+    ],
     ["duplicate keys", `${result.duplicates.count} (${result.duplicates.policy})`],
     ["indexes", result.indexes.join(", ") || "-"],
     ["time", `${seconds} s, ${result.recordsPerSecond} records/s`],

@@ -6,11 +6,10 @@ import { type Duplex, type Readable, Transform, type TransformCallback } from "n
 import { StringDecoder } from "node:string_decoder";
 import { parser } from "stream-json";
 import pick from "stream-json/filters/pick.js";
-import streamArray from "stream-json/streamers/stream-array.js";
-import streamValues from "stream-json/streamers/stream-values.js";
 import { formatPointer } from "../../documents/json-pointer.ts";
 import type { DocumentSource, SourceItem, SourceProgress } from "../../documents/source-record.ts";
 import { firstInvalidUtf8 } from "../../documents/utf8.ts";
+import { ExactRecordText, type RecordText } from "./exact-record-text.ts";
 import { describeParseError, recordsOfDocument } from "./json-records.ts";
 
 /** Files up to this size are read whole (fast JSON.parse); larger ones are streamed with stream-json. */
@@ -183,7 +182,8 @@ class Utf8Lines extends Transform {
 
 /**
  * Streams a large JSON file with stream-json: elements of the top-level array, or of the array at
- * `recordsPointer`, assembled one at a time (memory bounded by the largest record).
+ * `recordsPointer`, one at a time (memory bounded by the largest record), each with its JSON text as the
+ * source wrote its numbers (ExactRecordText).
  */
 export async function* streamJsonFile(
   path: string,
@@ -208,7 +208,7 @@ export async function* streamJsonFile(
       }),
     );
   }
-  stages.push(wholeObject ? streamValues.asStream() : streamArray.asStream());
+  stages.push(new ExactRecordText(wholeObject));
   // An error upstream ends the next stage instead of destroying the chain, so that the records
   // assembled before the error still arrive; the error is reported after them.
   let failure: Error | undefined;
@@ -226,27 +226,24 @@ export async function* streamJsonFile(
   let nextIndex = 0;
   let lastReport = 0;
   try {
-    for await (const item of output as AsyncIterable<{ key: number; value: unknown }>) {
-      const value = item.value;
+    for await (const item of output as AsyncIterable<RecordText>) {
+      // the record's text has the source's digits; JSON.parse of one record (not a recursive assembler)
+      const text = item.text;
+      const value: unknown = JSON.parse(text);
+      const raw = () => Buffer.from(text, "utf8");
       if (wholeObject) {
-        yield {
-          kind: "record",
-          value,
-          file,
-          location: file,
-          raw: () => Buffer.from(JSON.stringify(value), "utf8"),
-          rawFormat: "json",
-        };
+        yield { kind: "record", value, text, file, location: file, raw, rawFormat: "json" };
         continue;
       }
-      const index = item.key;
+      const index = item.index;
       nextIndex = index + 1;
       yield {
         kind: "record",
         value,
+        text,
         file,
         location: `${file}:${formatPointer([...pointer, index])}`,
-        raw: () => Buffer.from(JSON.stringify(value) ?? "null", "utf8"),
+        raw,
         rawFormat: "json",
       };
       if (lines.bytes - lastReport > 1 << 20) {

@@ -1,11 +1,12 @@
 import { formatPointer, getAtPointer } from "../../documents/json-pointer.ts";
+import { arrayElements, type ByteRange, documentRange, rangeAtPointer } from "../../documents/json-ranges.ts";
 import type { SourceItem } from "../../documents/source-record.ts";
 
 /**
  * The records in one parsed JSON file: the file itself (an object), the elements of a top-level array,
  * or the elements of the array at `recordsPointer` in an envelope (`--records /results`).
- * A record that is the whole file keeps its exact text; array elements are re-serialized for the
- * quarantine (same value, canonical spacing) because the parser does not keep their byte ranges.
+ * Every record keeps its exact text and bytes (found in `bytes`, which JSON.parse accepted as `text`): the
+ * stored document and the quarantine get the source's own digits, never a re-serialized number.
  */
 export function* recordsOfDocument(
   value: unknown,
@@ -32,31 +33,49 @@ export function* recordsOfDocument(
       return;
     }
   }
+  const doc = documentRange(bytes);
+  const range =
+    recordsPointer && recordsPointer.length > 0 ? rangeAtPointer(bytes, doc, recordsPointer) : doc;
+  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  const exact = (r: ByteRange | undefined, value: unknown) =>
+    r
+      ? { text: buffer.toString("utf8", r.start, r.end), bytes: buffer.subarray(r.start, r.end) }
+      : fallback(value);
   if (!Array.isArray(container)) {
     const whole = container === value;
-    const elementText = whole ? text : JSON.stringify(container);
+    const own = whole ? { text, bytes } : exact(range, container);
     yield {
       kind: "record",
       value: container,
-      ...(whole ? { text } : {}),
+      text: own.text,
       file,
       location: base.length ? `${file}:${formatPointer(base)}` : file,
-      raw: () => (whole ? bytes : Buffer.from(elementText, "utf8")),
+      raw: () => own.bytes,
       rawFormat: "json",
     };
     return;
   }
+  const elements = range ? arrayElements(bytes, range) : [];
+  // the ranges match the parsed elements (one scan of the same valid text); otherwise re-serialize
+  const ranged = elements.length === container.length;
   for (let index = 0; index < container.length; index++) {
     const element = container[index];
+    const own = exact(ranged ? elements[index] : undefined, element);
     yield {
       kind: "record",
       value: element,
+      text: own.text,
       file,
       location: `${file}:${formatPointer([...base, index])}`,
-      raw: () => Buffer.from(JSON.stringify(element) ?? "null", "utf8"),
+      raw: () => own.bytes,
       rawFormat: "json",
     };
   }
+}
+
+function fallback(value: unknown): { text: string; bytes: Uint8Array } {
+  const text = JSON.stringify(value) ?? "null";
+  return { text, bytes: Buffer.from(text, "utf8") };
 }
 
 /** "at position 17" in a JSON.parse message -> "line 2, column 5" computed from the text. */

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { test } from "node:test";
+import { DocumentStore } from "../../../src/documents/document-store.ts";
 import { importDocuments } from "../../../src/documents/import-documents.ts";
+import { quoteIdent } from "../../../src/pg/quote.ts";
+import { verifyDocuments } from "../../../src/verify/document-verify.ts";
 import { useTestDatabase } from "../../helpers/database.ts";
 import { writeTemp } from "./fixtures.ts";
 
@@ -199,4 +202,47 @@ test("replace explains when a view depends on the table; the old data stays", as
   );
   const { rows } = await db().pool.query("select id from viewed_ids");
   assert.deepEqual(rows, [{ id: "a" }]);
+});
+
+test("two table names over 63 bytes that differ at the end stay two tables; replace of one leaves the other", async () => {
+  const stem = "fda_device_recalls_by_product_code_and_fiscal_year_quarter";
+  const first = `${stem}_1_extra1234`;
+  const second = `${stem}_2_extra1234`;
+  assert.equal(Buffer.byteLength(first), 70);
+  const path1 = await writeTemp("q1.ndjson", ndjson([{ id: "a", q: 1 }]));
+  const path2 = await writeTemp("q2.ndjson", ndjson([{ id: "b", q: 2 }]));
+  const one = await importDocuments({ pool: db().pool, from: `ndjson:${path1}`, table: first, key: "/id" });
+  const two = await importDocuments({
+    pool: db().pool,
+    from: `ndjson:${path2}`,
+    table: second,
+    key: "/id",
+    mode: "replace",
+  });
+  assert.notEqual(one.target.table, two.target.table);
+  assert.equal(one.tableRequested, first);
+  assert.ok(Buffer.byteLength(one.target.table) <= 63);
+  assert.match(one.target.table, /_[0-9a-f]{8}$/);
+  const again = await importDocuments({
+    pool: db().pool,
+    from: `ndjson:${path2}`,
+    table: second,
+    key: "/id",
+    mode: "replace",
+  });
+  assert.equal(again.deleted, 1);
+  const { rows } = await db().pool.query(`select id from ${quoteIdent(one.target.table)}`);
+  assert.deepEqual(
+    rows.map((r) => r.id),
+    ["a"],
+  );
+  const store = new DocumentStore(db().pool, { table: second });
+  assert.deepEqual(await store.get("b"), { id: "b", q: 2 });
+  const verified = await verifyDocuments({
+    pool: db().pool,
+    from: `ndjson:${path1}`,
+    table: first,
+    key: "/id",
+  });
+  assert.equal(verified.tables[0]!.status, "identical");
 });

@@ -1,3 +1,4 @@
+import { MAX_DOCUMENT_DEPTH } from "../../../src/documents/json-depth.ts";
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { JsonScanner } from "../../../src/documents/json-scan.ts";
@@ -80,10 +81,12 @@ test("json scan refuses strings jsonb cannot store: U+0000 and unpaired surrogat
     assert.ok(findJsonbProblem(JSON.parse(text)), text);
   }
   assert.equal(scanText(scanner, '"\\ud83d\\ude00 \\\\u0000 is text"'), true);
-  // very deep nesting is left to the exact path (and to PostgreSQL's own stack limit)
-  assert.equal(scanText(scanner, `${"[".repeat(5000)}${"]".repeat(5000)}`), false);
+  // nesting beyond the document limit is left to the exact path, which rejects it with the location
+  const over = MAX_DOCUMENT_DEPTH + 1;
+  assert.equal(scanText(scanner, `${"[".repeat(over)}${"]".repeat(over)}`), false);
   assert.equal(scanner.refusal, "too-deep");
-  assert.equal(scanText(scanner, `${"[".repeat(4000)}${"]".repeat(4000)}`), true);
+  const limit = MAX_DOCUMENT_DEPTH;
+  assert.equal(scanText(scanner, `${"[".repeat(limit)}${"]".repeat(limit)}`), true);
 });
 
 test("json scan finds the last of equal member names, as JSON.parse keeps it, and only at the top level", () => {
