@@ -309,7 +309,15 @@ export class ProgressRenderer {
         if (item.bar) this.multibar.remove(item.bar);
         delete item.bar;
       }
-      if (this.overall) this.overall.update(0, { line: this.overallLine(this.now(), 0, this.columns()) });
+      if (this.overall) {
+        // The last frame says how long the job took instead of a rate and an ETA.
+        const { rate: _rate, etaSeconds: _eta, tail: _tail, ...figures } = this.overallFigures(this.now(), 0);
+        const line = terminalLine(
+          { ...figures, elapsedSeconds: this.elapsed(this.now()) },
+          layout(this.columns()),
+        );
+        this.overall.update(0, { line });
+      }
       this.multibar.stop();
     }
     this.multibar = undefined;

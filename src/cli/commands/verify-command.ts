@@ -239,6 +239,7 @@ export function registerVerifyCommands(program: Command): void {
         const tables = list(flags.tables);
         const exclude = list(flags.exclude);
         const pool = await ctx.pool({ max: settings.jobs + 2 });
+        ctx.progress.setMaxItems(settings.jobs);
         if (flags.duplicates !== undefined && !["fail", "last-wins"].includes(flags.duplicates))
           throw new UsageError(`--duplicates must be fail or last-wins, not "${flags.duplicates}"`);
         // Loaded when used, as the importers are.

@@ -54,7 +54,9 @@ export interface LineFigures {
   /** Per second; undefined while too little time has passed to measure. */
   rate?: number;
   etaSeconds?: number;
-  /** Extra words at the end ("+3 more in flight"). */
+  /** Set on the last frame: how long the whole job took (replaces rate and ETA). */
+  elapsedSeconds?: number;
+  /** Extra words at the end ("+3 more"). */
   tail?: string;
 }
 
@@ -84,12 +86,15 @@ export function terminalLine(
   );
   const parts: string[] = [];
   if (f.phase) parts.push(f.phase);
-  parts.push(
-    `${compactNumber(f.done)}${f.total !== undefined ? `/${compactNumber(f.total)}` : ""} ${f.unit}`,
-  );
+  // A phase that has not counted anything yet (planning) shows its name only.
+  if (f.total !== undefined || f.done > 0)
+    parts.push(
+      `${compactNumber(f.done)}${f.total !== undefined ? `/${compactNumber(f.total)}` : ""} ${f.unit}`,
+    );
   if (f.rate !== undefined) parts.push(`${compactNumber(f.rate)}/s`);
-  if (f.total !== undefined || f.etaSeconds !== undefined)
-    parts.push(f.etaSeconds === undefined ? "ETA ?" : `ETA ${duration(f.etaSeconds)}`);
+  if (f.elapsedSeconds !== undefined) parts.push(`in ${duration(f.elapsedSeconds)}`);
+  else if (f.etaSeconds !== undefined) parts.push(`ETA ${duration(f.etaSeconds)}`);
+  else if (f.total !== undefined && f.done < f.total) parts.push("ETA ?");
   if (f.tail) parts.push(f.tail);
   const figures = `${percent(f.done, f.total).padStart(4)}  ${parts.join("  ")}`;
   return cut(
@@ -100,11 +105,14 @@ export function terminalLine(
 
 /** One plain log line (no terminal): `[0:05] import data: 1,204,000/2,400,000 rows (50%), 310k rows/s, ETA 14s`. */
 export function logLine(elapsedSeconds: number, f: LineFigures): string {
-  const figures = [
-    `${exactNumber(f.done)}${f.total !== undefined ? `/${exactNumber(f.total)}` : ""} ${f.unit}${f.total ? ` (${percent(f.done, f.total)})` : ""}`,
-  ];
+  const figures: string[] = [];
+  if (f.total !== undefined || f.done > 0)
+    figures.push(
+      `${exactNumber(f.done)}${f.total !== undefined ? `/${exactNumber(f.total)}` : ""} ${f.unit}${f.total ? ` (${percent(f.done, f.total)})` : ""}`,
+    );
   if (f.rate !== undefined) figures.push(`${compactNumber(f.rate)} ${f.unit}/s`);
   if (f.etaSeconds !== undefined) figures.push(`ETA ${duration(f.etaSeconds)}`);
   const name = f.phase ? `${f.label} ${f.phase}` : f.label;
-  return `[${clock(elapsedSeconds)}] ${name}: ${figures.join(", ")}${f.tail ? `; ${f.tail}` : ""}`;
+  const text = [figures.join(", "), f.tail].filter(Boolean).join("; ");
+  return `[${clock(elapsedSeconds)}] ${name}${text ? `: ${text}` : ""}`;
 }

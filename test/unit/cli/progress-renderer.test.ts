@@ -206,7 +206,8 @@ test("a 100-table import on a terminal: one overall bar plus the tables in fligh
   // Finished tables left the display: only the overall line remains.
   const left = terminal.screen();
   assert.equal(left.length, 1, left.join("\n"));
-  assert.match(left[0]!, /^import {19}▕█{24}▏100% {2}verify {2}100k\/100k rows {2}2\.5k\/s {2}ETA 0s$/);
+  // The last frame: how long the job took, instead of a rate and an ETA.
+  assert.equal(left[0], `import${" ".repeat(19)}▕${"█".repeat(24)}▏100%  verify  100k/100k rows  in 1m21s`);
 });
 
 test("more items in flight than bars: the rest are counted on the overall line", () => {
