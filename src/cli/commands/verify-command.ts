@@ -2,6 +2,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { ExitCode, PgshiftError, UsageError } from "../../errors.ts";
+import { JobProgress } from "../../progress.ts";
 import type { NamingPolicy } from "../../schema/naming.ts";
 import { parseSourceSpec } from "../../sources/source-spec.ts";
 import {
@@ -262,7 +263,8 @@ export function registerVerifyCommands(program: Command): void {
                 ...(flags.encoding ? { encoding: flags.encoding } : {}),
                 ...(flags.runId ? { runId: flags.runId } : {}),
                 ...(maxDiffs !== undefined ? { maxDiffs } : {}),
-                onProgress: ctx.progress.onProgress,
+                // One overall figure: the records read again, whatever the number of files.
+                onProgress: new JobProgress(ctx.progress.onProgress, "verify", "records").sumOfItems(),
               })
             : await verifySqlite({
                 sourcePath: source.path,

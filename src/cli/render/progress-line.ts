@@ -31,9 +31,10 @@ export function clock(seconds: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${rest}` : `${m}:${rest}`;
 }
 
-/** A bar of `width` cells; an unknown total draws an empty bar. */
+/** A bar of `width` cells; an unknown total draws a blank one (not an empty one, which would read as 0%). */
 export function bar(done: number, total: number | undefined, width: number): string {
-  const fraction = total ? Math.min(1, Math.max(0, done / total)) : 0;
+  if (total === undefined) return " ".repeat(width);
+  const fraction = total ? Math.min(1, Math.max(0, done / total)) : 1;
   const full = Math.round(fraction * width);
   return `${"█".repeat(full)}${"░".repeat(width - full)}`;
 }
