@@ -235,7 +235,8 @@ export class ProgressRenderer {
       format: (_options, _params, payload: { line: string }) => payload.line,
       stream: this.out.stderr,
       hideCursor: true,
-      clearOnComplete: false,
+      // The display is cleared at the end; stop() writes the last line itself, when it says something.
+      clearOnComplete: true,
       // Bars move up when one above them leaves: each must be drawn again even if its text is the same.
       forceRedraw: true,
       fps: 8,
@@ -305,20 +306,18 @@ export class ProgressRenderer {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     if (this.multibar) {
-      for (const item of this.items.values()) {
-        if (item.bar) this.multibar.remove(item.bar);
-        delete item.bar;
-      }
-      if (this.overall) {
-        // The last frame says how long the job took instead of a rate and an ETA.
+      this.multibar.stop();
+      // The last line says how long the job took instead of a rate and an ETA; a job that failed
+      // before counting anything (the target's tables exist) leaves nothing.
+      const job = this.job;
+      if (job && (job.total !== undefined || job.done > 0)) {
         const { rate: _rate, etaSeconds: _eta, tail: _tail, ...figures } = this.overallFigures(this.now(), 0);
         const line = terminalLine(
           { ...figures, elapsedSeconds: this.elapsed(this.now()) },
           layout(this.columns()),
         );
-        this.overall.update(0, { line });
+        this.out.stderr.write(`${line}\n`);
       }
-      this.multibar.stop();
     }
     this.multibar = undefined;
     this.overall = undefined;
