@@ -60,6 +60,8 @@ export class ProgressRenderer {
   private timer?: NodeJS.Timeout;
   private readonly intervalMs: number;
   private readonly now: () => number;
+  /** Bars that redraw in place: a terminal that can move the cursor (TERM=dumb cannot). */
+  private readonly live: boolean;
 
   /**
    * `intervalMs`: at most one overall line (or JSON line per task) this often, default 5 s for plain
@@ -71,6 +73,7 @@ export class ProgressRenderer {
   ) {
     this.intervalMs = options.intervalMs ?? (out.json ? DEFAULT_JSON_INTERVAL_MS : DEFAULT_LOG_INTERVAL_MS);
     this.now = options.now ?? Date.now;
+    this.live = out.tty && process.env.TERM !== "dumb";
   }
 
   /** How many items can be in flight at once (jobs + verification workers): no more bars than that. */
@@ -83,7 +86,7 @@ export class ProgressRenderer {
     if (this.started === undefined) {
       this.started = now;
       // In a log, a phase without events of its own (index builds) still shows every few seconds.
-      if (!this.out.tty && !this.out.json && this.intervalMs > 0) {
+      if (!this.live && !this.out.json && this.intervalMs > 0) {
         this.timer = setInterval(() => {
           if (this.now() - this.lastLog >= this.intervalMs) this.logOverall(this.now());
         }, this.intervalMs);
@@ -131,7 +134,7 @@ export class ProgressRenderer {
       }
       return;
     }
-    if (this.out.tty) return this.draw();
+    if (this.live) return this.draw();
     if (now - this.lastLog >= this.intervalMs) this.logOverall(now);
   }
 
@@ -152,7 +155,7 @@ export class ProgressRenderer {
       if (event.finished) this.dropItem(item, true);
       return;
     }
-    if (this.out.tty) {
+    if (this.live) {
       if (event.finished) this.dropItem(item, true);
       return this.draw();
     }
@@ -162,8 +165,6 @@ export class ProgressRenderer {
       this.out.stderr.write(
         `${logLine(this.elapsed(now), { label: item.task, done: item.done, unit: item.unit, tail: seconds >= 1 ? `done in ${seconds.toFixed(1)}s` : "done" })}\n`,
       );
-    } else if (!this.job && now - this.lastLog >= this.intervalMs) {
-      this.logOverall(now);
     }
   }
 
@@ -197,7 +198,7 @@ export class ProgressRenderer {
     if (!job) {
       const inFlight = this.items.size;
       return {
-        label: "working",
+        label: "progress",
         done: this.finishedItems,
         unit: "done",
         tail: [`${inFlight} in flight`, clock(this.elapsed(now))].join("  "),

@@ -5,6 +5,9 @@ import { ProgressRenderer } from "../../../src/cli/progress-renderer.ts";
 import type { ProgressEvent } from "../../../src/progress.ts";
 import { FakeTerminal } from "./fake-terminal.ts";
 
+// The renderer draws bars only on a terminal that can move the cursor (not TERM=dumb, as some CI sets).
+process.env.TERM = "xterm-256color";
+
 function captured(json: boolean): { out: Output; text: () => string } {
   let text = "";
   const stream = {
