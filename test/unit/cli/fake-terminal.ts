@@ -15,10 +15,20 @@ export class FakeTerminal {
 
   constructor(readonly columns = 100) {}
 
+  /** An escape sequence cut in two by the writer's chunks waits here for its end. */
+  private pending = "";
+
   write = (chunk: string | Uint8Array): boolean => {
     const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
     this.written += text;
-    this.interpret(text);
+    let input = this.pending + text;
+    this.pending = "";
+    const cut = /\x1b(?:\[[?\d;]*)?$/.exec(input);
+    if (cut) {
+      this.pending = cut[0];
+      input = input.slice(0, cut.index);
+    }
+    this.interpret(input);
     this.maxLinesShown = Math.max(this.maxLinesShown, this.lines().length);
     return true;
   };
