@@ -157,6 +157,8 @@ export function renderSqliteResult(
   const notes = result.notes.filter(
     (n) =>
       n.kind !== "type" &&
+      // Warning-level notes are listed once, under warnings.
+      !("severity" in n && n.severity === "warning") &&
       !COUNTED_NOTE_KINDS.has(n.kind) &&
       !(n.kind === "skipped" && /^(?:trigger|virtual table) /.test(n.message)),
   );
