@@ -232,6 +232,7 @@ export class ProgressRenderer {
   /** Brings the bars in line with the items in flight (the first `maxItems` of them) and redraws. */
   private draw(): void {
     const now = this.now();
+    if (!this.multibar) process.once("exit", this.showCursor);
     this.multibar ??= new cliProgress.MultiBar({
       format: (_options, _params, payload: { line: string }) => payload.line,
       stream: this.out.stderr,
@@ -260,6 +261,11 @@ export class ProgressRenderer {
       else item.bar.update(0, { line });
     }
   }
+
+  /** The bars hide the cursor; a process that exits without stop() (a signal) must not leave it hidden. */
+  private readonly showCursor = (): void => {
+    if (this.multibar) this.out.stderr.write("\x1b[?25h");
+  };
 
   /** Draws the display now instead of at the next frame (tests, and the last frame). */
   redraw(): void {
@@ -307,6 +313,7 @@ export class ProgressRenderer {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     if (this.multibar) {
+      process.removeListener("exit", this.showCursor);
       this.multibar.stop();
       // The last line says how long the job took instead of a rate and an ETA; a job that failed
       // before counting anything (the target's tables exist) leaves nothing.
