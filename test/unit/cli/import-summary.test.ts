@@ -228,3 +228,57 @@ test("--verbose prints each object's SQLite SQL under its line; a resumed run sa
   // Without --verbose, no SQL reaches the terminal.
   assert.ok(!renderSqliteResult(result(), undefined).includes("SELECT InvoiceId"));
 });
+
+test("indexes PostgreSQL refused or the plan could not translate, and virtual tables, are counted and named", () => {
+  const withIndexes = {
+    tables: [
+      table("events", {
+        keys: [{ sourceName: "u", targetName: "events_code_key", kind: "unique", sql: "" }],
+        indexes: [
+          { sourceName: "by_day", targetName: "events_by_day", kind: "index", sql: "" },
+          { sourceName: "by_kind", targetName: "events_by_kind", kind: "index", sql: "" },
+        ],
+      }),
+    ],
+    views: [],
+    notes: [
+      {
+        object: "recent",
+        kind: "index",
+        message: "partial index not created: WHERE function julianday() has no translation",
+        sql: "CREATE INDEX recent ON events (day) WHERE julianday(day) > 2460000",
+      },
+      {
+        object: "docs",
+        kind: "skipped",
+        message: "virtual table not imported: virtual tables (FTS, R*Tree...) are not imported",
+      },
+      {
+        object: "docs_data",
+        kind: "skipped",
+        message: "shadow table not imported: internal table of virtual table docs",
+      },
+    ],
+  } as unknown as ImportPlan;
+  const objects = countSchemaObjects(withIndexes, [
+    {
+      step: "key:events:events_code_key",
+      status: "failed",
+      detail: "could not create unique index\nDETAIL: Key (code)=(7) is duplicated.",
+    },
+    { step: "index:events_by_day", status: "done" },
+    { step: "index:events_by_kind", status: "skipped" },
+  ]);
+  assert.deepEqual(objects.counts, [
+    { kind: "index", source: 4, created: 2 },
+    { kind: "virtual-table", source: 1, created: 0, reportedOnly: true },
+  ]);
+  assert.deepEqual(
+    objects.problems.map((p) => [p.kind, p.object, p.reason]),
+    [
+      ["index", "events_code_key", "could not create unique index"],
+      ["index", "recent", "WHERE function julianday() has no translation"],
+      ["virtual-table", "docs", "virtual tables (FTS, R*Tree...) are not imported"],
+    ],
+  );
+});
