@@ -46,10 +46,16 @@ export class Output {
     this.stdout.write(`${text}\n`);
   }
 
+  /**
+   * A failure: with --json, the result object `{ok: false, error, message, ...}` on stdout and a JSON
+   * line `{"event":"error",...}` on stderr (so that a log of JSON lines stays parseable); else one
+   * `pgshift: message` line on stderr.
+   */
   error(payload: Record<string, unknown>, human: string): void {
-    if (this.json)
+    if (this.json) {
       this.stdout.write(`${this.scrub(JSON.stringify({ ok: false, ...payload }, jsonReplacer, 2))}\n`);
-    this.stderr.write(`${this.scrub(`pgshift: ${human}`)}\n`);
+      this.stderr.write(`${this.scrub(JSON.stringify({ event: "error", ...payload }, jsonReplacer))}\n`);
+    } else this.stderr.write(`${this.scrub(`pgshift: ${human}`)}\n`);
   }
 }
 

@@ -316,7 +316,7 @@ async function inferColumns(
 ): Promise<TypedColumn[]> {
   const inference = new TypeInference({ flatten, csv });
   let scanned = 0;
-  for await (const item of resolved.source.read(sourceProgress(onProgress, `${table} (type scan)`))) {
+  for await (const item of resolved.source.read(sourceProgress(onProgress, "type scan"))) {
     if (item.kind !== "record") continue;
     const value = item.value;
     // flattening recurses into objects: a record nested too deep is left to the row builder, which rejects it
@@ -338,13 +338,17 @@ async function inferColumns(
   return inference.columns(["_source_file", "_content_hash", "_loaded_at"]);
 }
 
-function sourceProgress(onProgress: ProgressCallback | undefined, task: string) {
+/** The source read (bytes of a file, or files of a directory) is the import's overall figure in `phase`. */
+function sourceProgress(onProgress: ProgressCallback | undefined, phase: string) {
   if (!onProgress) return undefined;
   return (p: SourceProgress) => {
-    if (p.totalBytes !== undefined) onProgress({ task, done: p.bytes, total: p.totalBytes, unit: "bytes" });
+    if (p.totalBytes !== undefined)
+      onProgress({ task: "import", scope: "job", phase, done: p.bytes, total: p.totalBytes, unit: "bytes" });
     else
       onProgress({
-        task: `${task} files`,
+        task: "import",
+        scope: "job",
+        phase,
         done: p.files,
         ...(p.totalFiles ? { total: p.totalFiles } : {}),
         unit: "files",
@@ -603,7 +607,7 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
     targetTable: plan.table,
     task: plan.table,
     onProgress: ctx.onProgress,
-    sourceProgress: sourceProgress(ctx.onProgress, plan.table),
+    sourceProgress: sourceProgress(ctx.onProgress, "load"),
   });
   try {
     await loader.load(ctx.resolved.source);

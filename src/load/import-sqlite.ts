@@ -12,7 +12,7 @@ import { sqlstateOf } from "../pg/errors.ts";
 import { ensureInternalSchema } from "../pg/internal-schema.ts";
 import { type TargetIdentity, targetOf, withClient } from "../pg/pool.ts";
 import { quoteQualified } from "../pg/quote.ts";
-import { type Logger, type ProgressCallback, silentLogger } from "../progress.ts";
+import { JobProgress, type Logger, type ProgressCallback, silentLogger } from "../progress.ts";
 import { loadSqlParser } from "../schema/expression.ts";
 import type { NamingPolicy } from "../schema/naming.ts";
 import {
@@ -38,6 +38,7 @@ import {
   type StepRecord,
   setRunPhase,
 } from "./import-state.ts";
+import { countSchemaObjects, type SchemaObjects } from "./object-counts.ts";
 import { type BadValuePolicy, insertQuarantine, type QuarantineEntry, quarantinePart } from "./quarantine.ts";
 
 export type IfExists = "fail" | "replace" | "append";
@@ -136,6 +137,8 @@ export interface ImportResult {
   };
   phases: Record<string, number>;
   verification?: VerificationOutcome;
+  /** Per kind of schema object (indexes, foreign keys, views...): how many the source had, how many were created. */
+  objects?: SchemaObjects;
   error?: { code: string; message: string; details?: Record<string, unknown> };
   /** How to finish or undo, when the import did not complete. */
   nextSteps: string[];
@@ -163,6 +166,8 @@ interface RunContext {
   stepResults: StepResult[];
   warnings: string[];
   onProgress: ProgressCallback;
+  /** The run's overall figure: rows of all tables, the phase running now. */
+  job: JobProgress;
   logger: Logger;
   /** Rows read so far per source table, for progress. */
   progress: Map<string, number>;
@@ -224,11 +229,13 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
   const jobs = Math.max(1, options.jobs ?? 4);
   const onProgress = options.onProgress ?? (() => undefined);
   const logger = options.logger ?? silentLogger;
+  const job = new JobProgress(onProgress, "import", "rows");
   const phases: Record<string, number> = {};
   /** The phase running now (the last one `timed` started): recorded on the run when it fails. */
   let currentPhase = "plan";
   const timed = async <T>(phase: string, fn: () => Promise<T>): Promise<T> => {
     currentPhase = phase;
+    job.phase(phase);
     const t0 = performance.now();
     try {
       return await fn();
@@ -360,6 +367,8 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
         if (!runId) runId = await createRun(options.pool, plan, path, spec, ifExists, policy);
         base.runId = runId;
         crashPoint("import:after-run-created");
+        const totalRows = plan.tables.reduce((sum, t) => sum + t.rows, 0);
+        job.expect({ total: totalRows, after: options.verify === false ? 0 : totalRows });
         const ctx: RunContext = {
           runId,
           finished: new Set(),
@@ -377,9 +386,10 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
           stepResults: base.steps,
           warnings: base.warnings,
           onProgress,
+          job,
           logger,
           progress: new Map(),
-          totalRows: plan.tables.reduce((sum, t) => sum + t.rows, 0),
+          totalRows,
         };
         let failure: unknown;
         try {
@@ -426,6 +436,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
           ).catch(() => undefined);
         }
         await summarize(ctx, base);
+        base.objects = countSchemaObjects(plan, base.steps);
         if (failure !== undefined) {
           const err =
             failure instanceof PgshiftError
@@ -713,12 +724,7 @@ function emitProgress(ctx: RunContext, table: TablePlan, finished = false): void
   });
   let all = 0;
   for (const n of ctx.progress.values()) all += n;
-  ctx.onProgress({
-    task: "all tables",
-    done: all,
-    total: ctx.totalRows,
-    unit: "rows",
-  });
+  ctx.job.update(all);
 }
 
 /** Loads every pending chunk; resolves when all rows are in, with the builds still running on tables that finished late. */
@@ -772,13 +778,7 @@ async function loadData(ctx: RunContext): Promise<{ finishing: Promise<void> }> 
   await Promise.all(workers.splice(0).map((w) => w.close()));
   let all = 0;
   for (const n of ctx.progress.values()) all += n;
-  ctx.onProgress({
-    task: "all tables",
-    done: all,
-    total: ctx.totalRows,
-    unit: "rows",
-    finished: true,
-  });
+  ctx.job.update(all);
   return { finishing: finisher.drained() };
 }
 

@@ -3,7 +3,7 @@ import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import type pg from "pg";
 import { PgshiftError, UsageError } from "../errors.ts";
-import type { ProgressCallback } from "../progress.ts";
+import { JobProgress, type ProgressCallback } from "../progress.ts";
 import { buildImportPlan, type ImportPlan } from "../schema/plan.ts";
 import type { NamingPolicy } from "../schema/naming.ts";
 import {
@@ -110,6 +110,13 @@ export async function verifyImport(options: VerifyImportOptions): Promise<Verify
   const useWorkers =
     options.workers ?? (cores >= 4 || (cores >= 2 && sourceBytes(sourcePath) >= THREADS_MIN_SOURCE_BYTES));
   const workers = useWorkers ? new SourceWorkerPool(jobs) : undefined;
+  // One overall figure (rows of every table) beside the per-table ones.
+  let progress = options.onProgress;
+  if (progress) {
+    const job = new JobProgress(progress, "verify", "rows");
+    job.phase("verify", { done: 0, total: options.plan.tables.reduce((n, t) => n + t.rows, 0), after: 0 });
+    progress = job.sumOfItems();
+  }
   let results: Awaited<ReturnType<typeof verifyTables>>;
   try {
     results = await verifyTables({
@@ -136,7 +143,7 @@ export async function verifyImport(options: VerifyImportOptions): Promise<Verify
       ...(options.sample !== undefined ? { sample: options.sample } : {}),
       ...(options.maxDiffs !== undefined ? { maxDiffs: options.maxDiffs } : {}),
       ...(options.chunkRows !== undefined ? { chunkRows: options.chunkRows } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(progress ? { onProgress: progress } : {}),
     });
   } finally {
     await workers?.close();

@@ -2,13 +2,13 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { ExitCode, UsageError } from "../../errors.ts";
-import type { IfExists, ImportResult } from "../../load/import-sqlite.ts";
+import type { IfExists } from "../../load/import-sqlite.ts";
 import type { BadValuePolicy } from "../../load/quarantine.ts";
 import type { NamingPolicy } from "../../schema/naming.ts";
 import { parseSourceSpec } from "../../sources/source-spec.ts";
 import { action } from "../action.ts";
 import type { CommandContext } from "../context.ts";
-import { renderTable } from "../output.ts";
+import { renderSqliteResult } from "../render/import-summary.ts";
 
 interface ImportFlags {
   tables?: string;
@@ -21,6 +21,7 @@ interface ImportFlags {
   verify?: boolean;
   report?: string;
   chunkRows?: string;
+  verbose?: boolean;
   [documentFlag: string]: unknown;
 }
 
@@ -48,73 +49,6 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-function seconds(value: number): string {
-  return value < 10 ? `${value.toFixed(2)} s` : `${value.toFixed(1)} s`;
-}
-
-function renderSqliteResult(result: ImportResult, reportPath: string | undefined): string {
-  if (result.dryRun) {
-    const lines = [`-- pgshift import ${result.source.spec}: plan only (--dry-run), nothing was changed`];
-    lines.push(...result.sql.map((s) => `${s};`));
-    if (result.notes.length) {
-      lines.push("", "-- decisions and things not translated:");
-      for (const note of result.notes)
-        lines.push(
-          `--   ${note.object}: ${note.message}${note.sql ? ` [${note.sql.replace(/\s+/g, " ")}]` : ""}`,
-        );
-    }
-    return lines.join("\n");
-  }
-  const rows = result.tables.map((t) => [
-    t.target === t.source ? t.target : `${t.source} -> ${t.target}`,
-    t.rowsRead,
-    t.rowsLoaded,
-    t.rowsQuarantined,
-    Object.values(t.conversions).reduce((a, b) => a + b, 0),
-    t.status === "complete" ? seconds(t.seconds) : `${t.status} (${t.chunks.done}/${t.chunks.total} chunks)`,
-  ]);
-  const lines = [renderTable(["table", "rows read", "loaded", "quarantined", "conversions", "time"], rows)];
-  lines.push(
-    "",
-    `${result.totals.rowsLoaded} rows loaded into schema ${result.schema} at ${result.target.url} in ${seconds(result.seconds)}` +
-      (result.phases.data ? ` (data ${seconds(result.phases.data)})` : ""),
-  );
-  if (result.totals.rowsQuarantined)
-    lines.push(
-      `${result.totals.rowsQuarantined} row(s) quarantined: select * from pgshift.quarantine where run_id = '${result.runId}'`,
-    );
-  if (result.verification) {
-    const v = result.verification as { identical: boolean };
-    lines.push(
-      v.identical
-        ? "verified: identical (counts and per-row checksums)"
-        : "verification: DIFFERENCES found (see the report)",
-    );
-  } else if (result.ok) lines.push("verified: row counts read back from PostgreSQL match the rows read");
-  // Warning-level notes are listed once, under warnings.
-  const typeNotes = result.notes.filter((n) => n.kind !== "type" && n.severity !== "warning");
-  if (typeNotes.length) {
-    lines.push("", "not translated / reported:");
-    for (const note of typeNotes) lines.push(`  - ${note.object}: ${note.message}`);
-  }
-  if (result.warnings.length) {
-    lines.push("", "warnings:");
-    for (const warning of result.warnings) lines.push(`  ! ${warning}`);
-  }
-  if (result.error) {
-    lines.push("", `import failed: ${result.error.message}`);
-    const complete = result.tables.filter((t) => t.status === "complete").map((t) => t.target);
-    const incomplete = result.tables.filter((t) => t.status !== "complete").map((t) => t.target);
-    lines.push(
-      `  complete:   ${complete.join(", ") || "-"}`,
-      `  incomplete: ${incomplete.join(", ") || "-"}`,
-    );
-    for (const next of result.nextSteps) lines.push(`  ${next}`);
-  }
-  if (reportPath) lines.push(`report: ${reportPath}`);
-  return lines.join("\n");
-}
-
 async function runSqliteImport(
   ctx: CommandContext,
   path: string,
@@ -136,6 +70,8 @@ async function runSqliteImport(
   const pool = await ctx.pool({ max: settings.jobs + 2 });
   // Loaded when used: every other command starts without the importer and its dependencies.
   const { importSqlite } = await import("../../load/import-sqlite.ts");
+  // Tables load `jobs` at a time; its verification then checks two at a time.
+  ctx.progress.setMaxItems(Math.max(settings.jobs, 2));
   const result = await importSqlite({
     path,
     spec,
@@ -160,7 +96,9 @@ async function runSqliteImport(
     await mkdir(dirname(reportPath), { recursive: true });
     await writeFile(reportPath, `${JSON.stringify({ kind: "import-sqlite", ...result }, jsonSafe, 2)}\n`);
   }
-  ctx.out.result({ ...result, report: reportPath }, () => renderSqliteResult(result, reportPath));
+  ctx.out.result({ ...result, report: reportPath }, () =>
+    renderSqliteResult(result, reportPath, { verbose: Boolean(opts.verbose) }),
+  );
   if (result.ok) return ExitCode.ok;
   if (result.error?.code === "verify_mismatch") return ExitCode.mismatch;
   return ExitCode.failure;
@@ -203,6 +141,7 @@ export function registerImportCommand(program: Command): void {
       "unrepresentable values: fail (default) or quarantine the whole row in pgshift.quarantine",
     )
     .option("--report <path>", "where to write the JSON report (default under the report directory)")
+    .option("--verbose", "SQLite: print the SQL of each object not created (always in the report)")
     .option("--table <name>", "documents: target table (default: file or directory name)")
     .option("--key <pointers>", "documents: JSON pointer(s) of the key, comma-separated (e.g. /k_number)")
     .option(

@@ -8,6 +8,7 @@ import {
 } from "../../documents/import-documents.ts";
 import { ExitCode, UsageError } from "../../errors.ts";
 import type { BadValuePolicy } from "../../load/quarantine.ts";
+import { JobProgress } from "../../progress.ts";
 import type { SourceSpec } from "../../sources/source-spec.ts";
 import type { VerifyResult } from "../../verify/verify-result.ts";
 import type { CommandContext } from "../context.ts";
@@ -112,6 +113,9 @@ export async function runDocumentImport(
   let verification: VerifyResult | undefined;
   if (opts.verify !== false && result.target.kind === "documents") {
     const { verifyDocuments } = await import("../../verify/document-verify.ts");
+    // The overall bar follows the verification: every record read again.
+    const verifyProgress = new JobProgress(ctx.progress.onProgress, "import", "records");
+    verifyProgress.phase("verify", { done: 0, total: result.recordsRead });
     verification = await verifyDocuments({
       pool,
       from: spec,
@@ -130,7 +134,7 @@ export async function runDocumentImport(
       ...(delimiter ? { delimiter } : {}),
       ...(encoding ? { encoding } : {}),
       runId: result.runId,
-      onProgress: ctx.progress.onProgress,
+      onProgress: verifyProgress.sumOfItems(),
     });
   }
   ctx.progress.stop();

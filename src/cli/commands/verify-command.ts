@@ -2,6 +2,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { ExitCode, PgshiftError, UsageError } from "../../errors.ts";
+import { JobProgress } from "../../progress.ts";
 import type { NamingPolicy } from "../../schema/naming.ts";
 import { parseSourceSpec } from "../../sources/source-spec.ts";
 import {
@@ -239,6 +240,7 @@ export function registerVerifyCommands(program: Command): void {
         const tables = list(flags.tables);
         const exclude = list(flags.exclude);
         const pool = await ctx.pool({ max: settings.jobs + 2 });
+        ctx.progress.setMaxItems(settings.jobs);
         if (flags.duplicates !== undefined && !["fail", "last-wins"].includes(flags.duplicates))
           throw new UsageError(`--duplicates must be fail or last-wins, not "${flags.duplicates}"`);
         // Loaded when used, as the importers are.
@@ -261,7 +263,8 @@ export function registerVerifyCommands(program: Command): void {
                 ...(flags.encoding ? { encoding: flags.encoding } : {}),
                 ...(flags.runId ? { runId: flags.runId } : {}),
                 ...(maxDiffs !== undefined ? { maxDiffs } : {}),
-                onProgress: ctx.progress.onProgress,
+                // One overall figure: the records read again, whatever the number of files.
+                onProgress: new JobProgress(ctx.progress.onProgress, "verify", "records").sumOfItems(),
               })
             : await verifySqlite({
                 sourcePath: source.path,
