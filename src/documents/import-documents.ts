@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { availableParallelism } from "node:os";
 import type pg from "pg";
+import { assertImportSchema } from "../config/reserved-schema.ts";
 import { PgshiftError, UsageError } from "../errors.ts";
 import { type BadValuePolicy, quarantinePart } from "../load/quarantine.ts";
 import { copyBufferFor } from "../pg/copy-buffer.ts";
@@ -168,6 +169,7 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
   if (resolved.kind === "iterable" && !options.table)
     throw new UsageError("importing from an iterable needs `table`");
   const schema = options.schema ?? "public";
+  assertImportSchema(schema);
   const table = options.table ?? tableNameFrom(resolved.source.defaultTable);
   const extras: ExtraColumnSpec[] = (options.columns ?? []).map(parseColumnSpec);
   if (typed && extras.length > 0)
@@ -467,13 +469,13 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
     const missing = plan.columns.map((c) => c.name).filter((name) => !byName.has(name));
     if (missing.length > 0)
       throw new UsageError(
-        `${plan.schema}.${plan.table} exists without column(s) ${missing.join(", ")}; use --mode replace, or another --table`,
+        `${plan.schema}.${plan.table} exists without column(s) ${missing.join(", ")}; add them, or choose another --table (--mode replace would drop the table and every row in it)`,
       );
     for (const column of plan.columns) {
       const have = byName.get(column.name)!;
       if (!fitsExisting(have, column.type))
         throw new UsageError(
-          `${plan.schema}.${plan.table}.${column.name} is ${have}, but this import's values are ${column.type}; use --mode replace to rebuild the table`,
+          `${plan.schema}.${plan.table}.${column.name} is ${have}, but this import's values are ${column.type}; alter the column, or choose another --table (--mode replace would drop the table and every row in it)`,
         );
     }
   }
@@ -666,7 +668,7 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
         if ((error as { code?: string }).code !== "2BP01") throw error;
         throw new PgshiftError(
           "replace_blocked",
-          `--mode replace swaps in a new ${plan.schema}.${plan.table}, but other objects depend on the old one (${(error as { detail?: string }).detail ?? (error as Error).message}); drop or recreate them around the import, or use --mode upsert --mirror`,
+          `--mode replace swaps in a new ${plan.schema}.${plan.table}, but other objects depend on the old one (${(error as { detail?: string }).detail ?? (error as Error).message}); drop or recreate them around the import (--mode upsert --mirror would keep the table, but delete every row this source does not have)`,
           { cause: error },
         );
       }
@@ -727,7 +729,7 @@ function explainLoadError(error: unknown, plan: TablePlan): unknown {
     const detail =
       (error instanceof PgError ? error.fields.detail : (error as { detail?: string }).detail) ?? "";
     return new DuplicateKeyError(
-      `${plan.schema}.${plan.table} already has a row with that key (${detail}); re-run with --mode upsert to update it, or --mode replace`,
+      `${plan.schema}.${plan.table} already has a row with that key (${detail}); re-run with --mode upsert to update it (--mode replace would drop the table and every row in it)`,
       { detail },
     );
   }
