@@ -1,4 +1,18 @@
-import { redactText } from "../config/redact.ts";
+import { redactText, secretsIn } from "../config/redact.ts";
+
+/** Environment variables that may carry a password, read before any of them is parsed. */
+const CREDENTIAL_ENV = ["DATABASE_URL", "PGSHIFT_TO", "PGSHIFT_DATABASE_URL"];
+
+/**
+ * Every password the user handed this process, whether or not it parses: each argument and each
+ * connection variable, and PGPASSWORD as it is.
+ */
+function secretsOfProcess(argv: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  const values = [...argv, ...CREDENTIAL_ENV.map((name) => env[name] ?? "")];
+  const secrets = values.flatMap((value) => secretsIn(value));
+  if (env.PGPASSWORD) secrets.push(...secretsIn(`:${env.PGPASSWORD}@`), env.PGPASSWORD);
+  return secrets;
+}
 
 /** Where a command's output goes: a result on stdout (human or JSON), notices and progress on stderr. */
 export class Output {
@@ -11,6 +25,7 @@ export class Output {
     this.stdout = options.stdout ?? process.stdout;
     this.stderr = options.stderr ?? process.stderr;
     this.tty = Boolean(this.stderr.isTTY) && !this.json;
+    this.secrets.push(...secretsOfProcess(process.argv.slice(2), process.env));
   }
 
   readonly stdout: NodeJS.WriteStream;
@@ -18,7 +33,7 @@ export class Output {
 
   /** Secrets (passwords) to scrub from everything written. */
   addSecret(secret: string | undefined): void {
-    if (secret) this.secrets.push(secret);
+    if (secret) this.secrets.push(secret, ...secretsIn(`:${secret}@`));
   }
 
   scrub(text: string): string {
