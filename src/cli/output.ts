@@ -1,4 +1,5 @@
 import { redactText, secretsIn } from "../config/redact.ts";
+import { escapeControl } from "./terminal-text.ts";
 
 /** Environment variables that may carry a password, read before any of them is parsed. */
 const CREDENTIAL_ENV = ["DATABASE_URL", "PGSHIFT_TO", "PGSHIFT_DATABASE_URL"];
@@ -40,11 +41,21 @@ export class Output {
     return redactText(text, this.secrets);
   }
 
+  /**
+   * Human text for the user to read: redacted, and with control characters made visible on stderr
+   * and on a terminal. stdout piped to a file or psql keeps names byte-exact (as `ls` does), so a
+   * dry run's DDL still creates the right names.
+   */
+  private human(text: string, stream: NodeJS.WriteStream): string {
+    const scrubbed = this.scrub(text);
+    return stream === this.stdout && !stream.isTTY ? scrubbed : escapeControl(scrubbed);
+  }
+
   /** A one-line notice for the user (stderr, or a JSON line with --json). */
   notice(message: string): void {
     if (this.json)
       this.stderr.write(`${JSON.stringify({ event: "notice", message: this.scrub(message) })}\n`);
-    else this.stderr.write(`${this.scrub(message)}\n`);
+    else this.stderr.write(`${this.human(message, this.stderr)}\n`);
   }
 
   /** The command's result: the library's object as JSON with --json, else the human rendering. */
@@ -52,7 +63,7 @@ export class Output {
     if (this.json) this.stdout.write(`${this.scrub(JSON.stringify(value, jsonReplacer, 2))}\n`);
     else {
       const text = human();
-      if (text) this.stdout.write(`${this.scrub(text)}\n`);
+      if (text) this.stdout.write(`${this.human(text, this.stdout)}\n`);
     }
   }
 
@@ -64,7 +75,7 @@ export class Output {
   error(payload: Record<string, unknown>, human: string): void {
     if (this.json)
       this.stdout.write(`${this.scrub(JSON.stringify({ ok: false, ...payload }, jsonReplacer, 2))}\n`);
-    this.stderr.write(`${this.scrub(`pgshift: ${human}`)}\n`);
+    this.stderr.write(`${this.human(`pgshift: ${human}`, this.stderr)}\n`);
   }
 }
 

@@ -1,6 +1,7 @@
 import cliProgress from "cli-progress";
 import type { ProgressEvent } from "../progress.ts";
 import type { Output } from "./output.ts";
+import { escapeControl } from "./terminal-text.ts";
 
 const MIN_SECONDS_FOR_RATE = 0.5;
 
@@ -57,7 +58,7 @@ export class ProgressRenderer {
         cliProgress.Presets.shades_classic,
       );
       const payload = {
-        task: event.task.padEnd(24).slice(0, 24),
+        task: escapeControl(event.task).padEnd(24).slice(0, 24),
         unit: event.unit,
         rate: rate === undefined ? "-" : formatRate(rate),
         etaText: event.finished ? "done" : etaSeconds === undefined ? "?" : `${Math.ceil(etaSeconds)}s`,

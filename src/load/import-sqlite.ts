@@ -32,6 +32,7 @@ import { BadValueError, type ChunkJob, type ChunkOutput, encodeChunk } from "./c
 import { ChunkWorker } from "./chunk-workers.ts";
 import { crashPoint } from "./crash-points.ts";
 import {
+  assertResumeMatches,
   importPart,
   readChunks,
   readSteps,
@@ -39,6 +40,7 @@ import {
   type StepRecord,
   setRunPhase,
 } from "./import-state.ts";
+import { assertNamedObjects } from "./source-names.ts";
 import { type BadValuePolicy, insertQuarantine, type QuarantineEntry, quarantinePart } from "./quarantine.ts";
 
 export type IfExists = "fail" | "replace" | "append";
@@ -260,6 +262,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
     if (options.resume) {
       await ensureInternalSchema(options.pool, [quarantinePart, importPart]);
       const found = await findRunToResume(options.pool, path, schema, options.resume);
+      assertResumeMatches(found.runId, found.plan, options);
       const now = sourceFingerprint(path);
       if (found.size !== null && (Number(found.size) !== now.size || found.mtimeMs !== now.mtimeMs))
         throw new PgshiftError(
@@ -284,6 +287,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
             !options.exclude?.some((t) => t.toLowerCase() === table.name.toLowerCase()),
         );
         assertRowidAddressable(wanted, options.path);
+        assertNamedObjects(wanted, catalog.views, options.path);
         await runParallel(wanted, Math.max(1, workers.length), async (table, lane) => {
           const worker = workers[lane];
           stats.set(table.name, worker ? await worker.scan(table) : scanTable(db, table));
