@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { availableParallelism } from "node:os";
 import type pg from "pg";
 import { assertImportSchema } from "../config/reserved-schema.ts";
+import type { EmptyAs } from "../sources/csv/csv-source.ts";
 import { PgshiftError, UsageError } from "../errors.ts";
 import { type BadValuePolicy, quarantinePart } from "../load/quarantine.ts";
 import { copyBufferFor } from "../pg/copy-buffer.ts";
@@ -71,6 +72,8 @@ export interface ImportDocumentsOptions {
   flatten?: boolean;
   delimiter?: string;
   encoding?: string;
+  /** CSV: an unquoted empty field is NULL ("null", default) or an empty string ("empty"); `""` is always "". */
+  emptyAs?: EmptyAs;
   /**
    * COPY streams loading at once, each on its own connection from `pool` (several backends parse jsonb
    * in parallel). Default: for files the machine's cores, 2 to 4, for an iterable 1; never more than the
@@ -163,6 +166,7 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
     ...(options.records !== undefined ? { records: options.records } : {}),
     ...(options.delimiter !== undefined ? { delimiter: options.delimiter } : {}),
     ...(options.encoding !== undefined ? { encoding: options.encoding } : {}),
+    ...(options.emptyAs !== undefined ? { emptyAs: options.emptyAs } : {}),
     ...(options.sourceLabel !== undefined ? { label: options.sourceLabel } : {}),
   });
   const typed = options.typed ?? resolved.kind === "csv";
@@ -184,10 +188,18 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
     let bytesBuilder: DocumentBytesBuilder | undefined;
     let typedColumns: TypedColumn[] | undefined;
     if (typed) {
-      typedColumns = await inferColumns(resolved, Boolean(options.flatten), csv, options.onProgress, table);
+      const scan = await inferColumns(resolved, Boolean(options.flatten), csv, options.onProgress, table);
+      typedColumns = scan.columns;
+      // A field no record has is often a source that could not be read: say that first, with file:line.
+      const missing = (what: string) =>
+        new UsageError(
+          scan.firstProblem
+            ? `${scan.firstProblem.location}: ${scan.firstProblem.reason} (and then ${what}: no record read has that field)`
+            : `${what}: no record has that field`,
+        );
       const keyColumns = keys.map((key) => {
         const column = typedColumns!.find((c) => formatPointer(c.path) === formatPointer(key.path));
-        if (!column) throw new UsageError(`--key ${key.pointer}: no record has that field`);
+        if (!column) throw missing(`--key ${key.pointer}`);
         return column.name;
       });
       const typedKeys: KeySpec[] = keys.map((key, i) => ({
@@ -197,7 +209,7 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
       const trgmColumns = trgm.map((pointer) => {
         const path = parsePointer(pointer);
         const column = typedColumns!.find((c) => formatPointer(c.path) === formatPointer(path));
-        if (!column) throw new UsageError(`--trgm ${pointer}: no record has that field`);
+        if (!column) throw missing(`--trgm ${pointer}`);
         return column.name;
       });
       plan = typedTablePlan({
@@ -207,7 +219,7 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
         keyColumns,
         trgmColumns,
       });
-      builder = new TypedRowBuilder(typedColumns, typedKeys, Boolean(options.flatten), csv);
+      builder = new TypedRowBuilder(typedColumns, typedKeys, Boolean(options.flatten));
     } else {
       plan = documentTablePlan({
         schema,
@@ -285,11 +297,15 @@ async function inferColumns(
   csv: boolean,
   onProgress: ProgressCallback | undefined,
   table: string,
-): Promise<TypedColumn[]> {
+): Promise<{ columns: TypedColumn[]; firstProblem: { location: string; reason: string } | undefined }> {
   const inference = new TypeInference({ flatten, csv });
   let scanned = 0;
+  let firstProblem: { location: string; reason: string } | undefined;
   for await (const item of resolved.source.read(sourceProgress(onProgress, `${table} (type scan)`))) {
-    if (item.kind !== "record") continue;
+    if (item.kind !== "record") {
+      if (item.kind === "problem") firstProblem ??= { location: item.location, reason: item.reason };
+      continue;
+    }
     const value = item.value;
     if (value !== null && typeof value === "object" && !Array.isArray(value))
       inference.add(value as Record<string, unknown>);
@@ -301,7 +317,7 @@ async function inferColumns(
     unit: "records",
     finished: true,
   });
-  return inference.columns(["_source_file", "_content_hash", "_loaded_at"]);
+  return { columns: inference.columns(["_source_file", "_content_hash", "_loaded_at"]), firstProblem };
 }
 
 function sourceProgress(onProgress: ProgressCallback | undefined, task: string) {

@@ -123,7 +123,6 @@ export class TypedRowBuilder {
     private readonly columns: readonly TypedColumn[],
     private readonly keys: readonly KeySpec[],
     private readonly flatten: boolean,
-    private readonly csv: boolean,
   ) {
     columns.forEach((c, i) => this.byPath.set(pathKey(c.path), i));
   }
@@ -148,8 +147,8 @@ export class TypedRowBuilder {
         return;
       }
       const column = this.columns[index]!;
-      const input = this.csv && field === "" ? null : field;
-      const converted = convertValue(input, column.type);
+      // CSV: the source decided already which empty fields are NULL (--empty-as); "" is a string
+      const converted = convertValue(field, column.type);
       if (!converted.ok) {
         failure = {
           ok: false,

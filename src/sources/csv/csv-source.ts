@@ -12,8 +12,16 @@ export interface CsvOptions {
   delimiter?: string;
   /** utf8 (default, validated), latin1 / iso-8859-1, windows-1252, utf16le. */
   encoding?: string;
+  /**
+   * What an unquoted empty field (`a,,b`) is: "null" (default) or "empty" (an empty string). A quoted
+   * empty field (`a,"",b`) is always an empty string, as in PostgreSQL's COPY ... CSV.
+   */
+  emptyAs?: EmptyAs;
   label?: string;
 }
+
+export type EmptyAs = "null" | "empty";
+export const EMPTY_AS: readonly EmptyAs[] = ["null", "empty"];
 
 const SINGLE_BYTE = new Set([
   "latin1",
@@ -26,8 +34,9 @@ const SINGLE_BYTE = new Set([
 ]);
 
 /**
- * `csv:FILE`: the first row names the columns; each further row is a record {column: text}. Empty fields
- * are kept as "" here (the typed table stores them as NULL). Quoted fields may span lines.
+ * `csv:FILE`: the first row names the columns; each further row is a record {column: text | null}. An
+ * unquoted empty field is null (or "" with emptyAs "empty"); a quoted `""` is "". Quoted fields may
+ * span lines.
  */
 export function csvSource(path: string, options: CsvOptions = {}): DocumentSource {
   const file = basename(path);
@@ -44,10 +53,13 @@ export function csvSource(path: string, options: CsvOptions = {}): DocumentSourc
   if (delimiter === "tab" || delimiter === "\\t") delimiter = "\t";
   if ([...delimiter].length !== 1)
     throw new UsageError(`--delimiter must be one character, got "${delimiter}"`);
+  const emptyAs = options.emptyAs ?? "null";
+  if (!EMPTY_AS.includes(emptyAs))
+    throw new UsageError(`--empty-as must be null or empty, not "${String(emptyAs)}"`);
   return {
     label: options.label ?? `csv:${path}`,
     defaultTable: file.replace(/\.(csv|tsv|txt)$/i, ""),
-    read: (progress) => readCsv(path, file, delimiter, encoding, progress),
+    read: (progress) => readCsv(path, file, delimiter, encoding, emptyAs, progress),
   };
 }
 
@@ -66,6 +78,7 @@ async function* readCsv(
   file: string,
   delimiter: string,
   encoding: string,
+  emptyAs: EmptyAs,
   progress?: (p: SourceProgress) => void,
 ): AsyncGenerator<SourceItem> {
   const totalBytes = (await stat(path)).size;
@@ -83,6 +96,8 @@ async function* readCsv(
     info: true,
     relax_column_count: true,
     skip_empty_lines: true,
+    // the one place a quoted "" and an unquoted empty field differ
+    cast: (value, context) => (value === "" && !context.quoting && emptyAs === "null" ? null : value),
   });
   input.pipe(parser);
   input.on("error", (error) => parser.destroy(error));
@@ -91,7 +106,7 @@ async function* readCsv(
   let lastReport = 0;
   try {
     for await (const item of parser as AsyncIterable<{
-      record: string[];
+      record: (string | null)[];
       raw: string;
       info: { lines: number; bytes: number };
     }>) {
@@ -100,14 +115,15 @@ async function* readCsv(
       const rawBytes = Buffer.from(item.raw, utf16 ? "utf16le" : "latin1");
       const raw = () => rawBytes.subarray(0, rawBytes.length - trailingNewline(rawBytes, utf16));
       const location = `${file}:${line}`;
-      const fields: string[] = [];
+      const fields: (string | null)[] = [];
       let invalid: string | undefined;
       for (let i = 0; i < item.record.length; i++) {
-        if (utf16 || latin1) {
-          fields.push(item.record[i]!);
+        const text = item.record[i]!;
+        if (text === null || utf16 || latin1) {
+          fields.push(text);
           continue;
         }
-        const field = Buffer.from(item.record[i]!, "latin1");
+        const field = Buffer.from(text, "latin1");
         if (decoder) fields.push(decoder.decode(field));
         else if (isUtf8(field)) fields.push(field.toString("utf8"));
         else {
@@ -117,7 +133,7 @@ async function* readCsv(
       }
       if (!headers) {
         if (invalid) throw new UsageError(`${file}: the header row has ${invalid}; pass --encoding`);
-        headers = uniqueHeaders(fields);
+        headers = uniqueHeaders(fields.map((f) => f ?? ""));
         continue;
       }
       if (invalid) {
@@ -144,7 +160,7 @@ async function* readCsv(
         };
         continue;
       }
-      const value: Record<string, string> = {};
+      const value: Record<string, string | null> = {};
       for (let i = 0; i < headers.length; i++) value[headers[i]!] = fields[i]!;
       yield {
         kind: "record",
