@@ -54,7 +54,9 @@ export function redactUrl(url: string): string {
  */
 export function secretsIn(value: string): string[] {
   const found = new Set<string>();
-  const split = userinfoSplit(value);
+  // `--to=postgres://...` as one argument: the URL is what follows the flag's "="
+  const url = /^--[^=]*=/.test(value) ? value.slice(value.indexOf("=") + 1) : value;
+  const split = userinfoSplit(url);
   if (split && split.secret !== "") found.add(split.secret);
   for (const match of value.matchAll(KEYWORD_PASSWORD)) {
     const raw = match[2]!;

@@ -54,3 +54,9 @@ test("redactText redacts credential-looking words in prose and JSON, and every f
   const scrubbed = redactText(text, secretsIn(`postgres://u:${encodeURIComponent(secret)}@h/db`));
   assert.equal(scrubbed, 'raw ******** json "********" url ********');
 });
+
+test("secretsIn finds the password of a URL given as --to=URL", () => {
+  assert.ok(secretsIn("--to=postgres//u:s3cret@h/db").includes("s3cret"));
+  assert.ok(secretsIn("--to=postgres://u:s%40cret@h/db").includes("s@cret"));
+  assert.deepEqual(secretsIn("--to=postgres://u@h/db"), []);
+});
