@@ -63,6 +63,28 @@ describe("CSV empty fields and broken input", () => {
     );
   });
 
+  it("a .csv.gz is inflated; a truncated one names the file and the byte offset", async () => {
+    const rows = Array.from({ length: 2000 }, (_, i) => `${i},name ${i}`).join("\n");
+    const whole = gzipSync(Buffer.from(`id,name\n${rows}\n`));
+    const good = join(dir, "people.csv.gz");
+    writeFileSync(good, whole);
+    const imported = await runCli(["import", `csv:${good}`, "--to", db().url, "--key", "/id"], { cwd: dir });
+    assert.equal(imported.code, 0, imported.stderr + imported.stdout);
+    const { rows: counted } = await db().pool.query(
+      "select count(*)::int as n, max(name) as last from people",
+    );
+    assert.deepEqual(counted, [{ n: 2000, last: "name 999" }]);
+    const cut = join(dir, "cut.csv.gz");
+    writeFileSync(cut, whole.subarray(0, whole.length - 50));
+    const result = await runCli(["--json", "import", `csv:${cut}`, "--to", db().url], { cwd: dir });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      new RegExp(`cut\\.csv\\.gz: corrupt gzip data at bytes? \\d+(-\\d+)? of ${whole.length - 50} \\(`),
+    );
+    assert.equal(JSON.parse(result.stdout).error, "corrupt_gzip");
+  });
+
   it("a corrupt or truncated .gz names the file and the byte offset", async () => {
     const lines = Array.from({ length: 3000 }, (_, i) =>
       JSON.stringify({ id: i, pad: `${i}`.repeat(20) }),
