@@ -7,7 +7,7 @@
 /** C0 controls except tab and newline, DEL, C1 controls, and Unicode bidi/line-separator controls. */
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
-/** `evil\x1b[31m` -> `evil\x1b[31m` spelled with a visible backslash; other text unchanged. */
+/** A name with ESC (U+001B) in it comes out as the four characters `\x1b`; other text is unchanged. */
 export function escapeControl(text: string): string {
   return text.replace(CONTROL, (c) => {
     const code = c.charCodeAt(0);
