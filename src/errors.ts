@@ -2,6 +2,7 @@
  * Errors are data: each failure has a stable `code`, the fields a caller needs to act, the `cause`,
  * and a message that says what to do next. The CLI maps `exitCode` to the process exit code.
  */
+import { redactText } from "./config/redact.ts";
 
 /** Process exit codes, documented in README.md. */
 export const ExitCode = {
@@ -22,7 +23,8 @@ export class PgshiftError extends Error {
     message: string,
     options: { cause?: unknown; exitCode?: ExitCode; details?: Record<string, unknown> } = {},
   ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // Redacted when made, so no path (library caller, log, report) can see a password in a message.
+    super(redactText(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.exitCode = options.exitCode ?? ExitCode.failure;

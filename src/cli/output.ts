@@ -1,4 +1,19 @@
-import { redactText } from "../config/redact.ts";
+import { redactText, secretsIn } from "../config/redact.ts";
+import { escapeControl } from "./terminal-text.ts";
+
+/** Environment variables that may carry a password, read before any of them is parsed. */
+const CREDENTIAL_ENV = ["DATABASE_URL", "PGSHIFT_TO", "PGSHIFT_DATABASE_URL"];
+
+/**
+ * Every password the user handed this process, whether or not it parses: each argument and each
+ * connection variable, and PGPASSWORD as it is.
+ */
+function secretsOfProcess(argv: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  const values = [...argv, ...CREDENTIAL_ENV.map((name) => env[name] ?? "")];
+  const secrets = values.flatMap((value) => secretsIn(value));
+  if (env.PGPASSWORD) secrets.push(...secretsIn(`:${env.PGPASSWORD}@`), env.PGPASSWORD);
+  return secrets;
+}
 
 /** Where a command's output goes: a result on stdout (human or JSON), notices and progress on stderr. */
 export class Output {
@@ -11,6 +26,7 @@ export class Output {
     this.stdout = options.stdout ?? process.stdout;
     this.stderr = options.stderr ?? process.stderr;
     this.tty = Boolean(this.stderr.isTTY) && !this.json;
+    this.secrets.push(...secretsOfProcess(process.argv.slice(2), process.env));
   }
 
   readonly stdout: NodeJS.WriteStream;
@@ -18,18 +34,28 @@ export class Output {
 
   /** Secrets (passwords) to scrub from everything written. */
   addSecret(secret: string | undefined): void {
-    if (secret) this.secrets.push(secret);
+    if (secret) this.secrets.push(secret, ...secretsIn(`:${secret}@`));
   }
 
   scrub(text: string): string {
     return redactText(text, this.secrets);
   }
 
+  /**
+   * Human text for the user to read: redacted, and with control characters made visible on stderr
+   * and on a terminal. stdout piped to a file or psql keeps names byte-exact (as `ls` does), so a
+   * dry run's DDL still creates the right names.
+   */
+  private human(text: string, stream: NodeJS.WriteStream): string {
+    const scrubbed = this.scrub(text);
+    return stream === this.stdout && !stream.isTTY ? scrubbed : escapeControl(scrubbed);
+  }
+
   /** A one-line notice for the user (stderr, or a JSON line with --json). */
   notice(message: string): void {
     if (this.json)
       this.stderr.write(`${JSON.stringify({ event: "notice", message: this.scrub(message) })}\n`);
-    else this.stderr.write(`${this.scrub(message)}\n`);
+    else this.stderr.write(`${this.human(message, this.stderr)}\n`);
   }
 
   /** The command's result: the library's object as JSON with --json, else the human rendering. */
@@ -37,7 +63,7 @@ export class Output {
     if (this.json) this.stdout.write(`${this.scrub(JSON.stringify(value, jsonReplacer, 2))}\n`);
     else {
       const text = human();
-      if (text) this.stdout.write(`${this.scrub(text)}\n`);
+      if (text) this.stdout.write(`${this.human(text, this.stdout)}\n`);
     }
   }
 
@@ -55,7 +81,7 @@ export class Output {
     if (this.json) {
       this.stdout.write(`${this.scrub(JSON.stringify({ ok: false, ...payload }, jsonReplacer, 2))}\n`);
       this.stderr.write(`${this.scrub(JSON.stringify({ event: "error", ...payload }, jsonReplacer))}\n`);
-    } else this.stderr.write(`${this.scrub(`pgshift: ${human}`)}\n`);
+    } else this.stderr.write(`${this.human(`pgshift: ${human}`, this.stderr)}\n`);
   }
 }
 

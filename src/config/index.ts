@@ -1,2 +1,3 @@
 export * from "./redact.ts";
 export * from "./settings.ts";
+export * from "./reserved-schema.ts";

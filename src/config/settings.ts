@@ -8,23 +8,32 @@ import { redactUrl } from "./redact.ts";
 /** The file read from the working directory; keys are the same as in `Settings`. */
 export const CONFIG_FILE = "pgshift.config.json";
 
-const postgresUrl = z.string().refine(
-  (value) => {
-    try {
-      const url = new URL(value);
-      return (
-        (url.protocol === "postgres:" || url.protocol === "postgresql:") &&
-        (url.hostname !== "" || url.searchParams.has("host"))
-      );
-    } catch {
-      return false;
-    }
-  },
-  {
-    message:
-      "is not a PostgreSQL URL; expected postgres://USER@HOST:PORT/DATABASE (a password may follow USER after a colon)",
-  },
-);
+const postgresUrl = z.string().superRefine((value, ctx) => {
+  if (value !== value.trim()) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message:
+        "starts or ends with whitespace (pasted with the URL?); remove it, a URL has no spaces around it",
+    });
+    return;
+  }
+  let valid = false;
+  try {
+    const url = new URL(value);
+    valid =
+      (url.protocol === "postgres:" || url.protocol === "postgresql:") &&
+      value.slice(url.protocol.length).startsWith("//") &&
+      (url.hostname !== "" || url.searchParams.has("host"));
+  } catch {
+    valid = false;
+  }
+  if (!valid)
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message:
+        "is not a PostgreSQL URL; expected postgres://USER@HOST:PORT/DATABASE (a password may follow USER after a colon)",
+    });
+});
 
 const identifier = z
   .string()
@@ -159,7 +168,10 @@ function fromFile(path: string, problems: string[]): RawSettings {
     }
     return parsed as RawSettings;
   } catch (error) {
-    problems.push(`${path}: is not valid JSON (${(error as Error).message})`);
+    // V8 quotes the start of the text in some messages ("{"to": "postgres://u:pw..."), and a cut-off URL
+    // cannot be redacted: keep only the position.
+    const reason = (error as Error).message.replace(/^(.*?), ".*" is not valid JSON$/s, "$1");
+    problems.push(`${path}: is not valid JSON (${reason})`);
     return {};
   }
 }

@@ -1,6 +1,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { availableParallelism } from "node:os";
 import type pg from "pg";
+import { assertImportSchema } from "../config/reserved-schema.ts";
+import type { EmptyAs } from "../sources/csv/csv-source.ts";
 import { ExitCode, PgshiftError, UsageError } from "../errors.ts";
 import { type BadValuePolicy, quarantinePart } from "../load/quarantine.ts";
 import { copyBufferFor } from "../pg/copy-buffer.ts";
@@ -84,6 +86,8 @@ export interface ImportDocumentsOptions {
   flatten?: boolean;
   delimiter?: string;
   encoding?: string;
+  /** CSV: an unquoted empty field is NULL ("null", default) or an empty string ("empty"); `""` is always "". */
+  emptyAs?: EmptyAs;
   /**
    * COPY streams loading at once, each on its own connection from `pool` (several backends parse jsonb
    * in parallel). Default: for files the machine's cores, 2 to 4, for an iterable 1; never more than the
@@ -185,6 +189,7 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
     ...(options.records !== undefined ? { records: options.records } : {}),
     ...(options.delimiter !== undefined ? { delimiter: options.delimiter } : {}),
     ...(options.encoding !== undefined ? { encoding: options.encoding } : {}),
+    ...(options.emptyAs !== undefined ? { emptyAs: options.emptyAs } : {}),
     ...(options.sourceLabel !== undefined ? { label: options.sourceLabel } : {}),
   });
   const typed = options.typed ?? resolved.kind === "csv";
@@ -193,6 +198,7 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
   const schema = options.schema ?? "public";
   // PostgreSQL truncates names beyond 63 bytes, so two long names could be one table: shortened with a
   // hash suffix instead (as SQLite tables are), and reported
+  assertImportSchema(schema);
   const table =
     options.table !== undefined ? fitIdentifier(options.table) : tableNameFrom(resolved.source.defaultTable);
   const extras: ExtraColumnSpec[] = (options.columns ?? []).map(parseColumnSpec);
@@ -208,10 +214,18 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
     let bytesBuilder: DocumentBytesBuilder | undefined;
     let typedColumns: TypedColumn[] | undefined;
     if (typed) {
-      typedColumns = await inferColumns(resolved, Boolean(options.flatten), csv, options.onProgress, table);
+      const scan = await inferColumns(resolved, Boolean(options.flatten), csv, options.onProgress, table);
+      typedColumns = scan.columns;
+      // A field no record has is often a source that could not be read: say that first, with file:line.
+      const missing = (what: string) =>
+        new UsageError(
+          scan.firstProblem
+            ? `${scan.firstProblem.location}: ${scan.firstProblem.reason} (and then ${what}: no record read has that field)`
+            : `${what}: no record has that field`,
+        );
       const keyColumns = keys.map((key) => {
         const column = typedColumns!.find((c) => formatPointer(c.path) === formatPointer(key.path));
-        if (!column) throw new UsageError(`--key ${key.pointer}: no record has that field`);
+        if (!column) throw missing(`--key ${key.pointer}`);
         return column.name;
       });
       const typedKeys: KeySpec[] = keys.map((key, i) => ({
@@ -221,7 +235,7 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
       const trgmColumns = trgm.map((pointer) => {
         const path = parsePointer(pointer);
         const column = typedColumns!.find((c) => formatPointer(c.path) === formatPointer(path));
-        if (!column) throw new UsageError(`--trgm ${pointer}: no record has that field`);
+        if (!column) throw missing(`--trgm ${pointer}`);
         return column.name;
       });
       plan = typedTablePlan({
@@ -231,7 +245,7 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
         keyColumns,
         trgmColumns,
       });
-      builder = new TypedRowBuilder(typedColumns, typedKeys, Boolean(options.flatten), csv);
+      builder = new TypedRowBuilder(typedColumns, typedKeys, Boolean(options.flatten));
     } else {
       plan = documentTablePlan({
         schema,
@@ -313,11 +327,15 @@ async function inferColumns(
   csv: boolean,
   onProgress: ProgressCallback | undefined,
   table: string,
-): Promise<TypedColumn[]> {
+): Promise<{ columns: TypedColumn[]; firstProblem: { location: string; reason: string } | undefined }> {
   const inference = new TypeInference({ flatten, csv });
   let scanned = 0;
+  let firstProblem: { location: string; reason: string } | undefined;
   for await (const item of resolved.source.read(sourceProgress(onProgress, "type scan"))) {
-    if (item.kind !== "record") continue;
+    if (item.kind !== "record") {
+      if (item.kind === "problem") firstProblem ??= { location: item.location, reason: item.reason };
+      continue;
+    }
     const value = item.value;
     // flattening recurses into objects: a record nested too deep is left to the row builder, which rejects it
     if (
@@ -335,7 +353,7 @@ async function inferColumns(
     unit: "records",
     finished: true,
   });
-  return inference.columns(["_source_file", "_content_hash", "_loaded_at"]);
+  return { columns: inference.columns(["_source_file", "_content_hash", "_loaded_at"]), firstProblem };
 }
 
 /** The source read (bytes of a file, or files of a directory) is the import's overall figure in `phase`. */
@@ -510,13 +528,13 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
     const missing = plan.columns.map((c) => c.name).filter((name) => !byName.has(name));
     if (missing.length > 0)
       throw new UsageError(
-        `${plan.schema}.${plan.table} exists without column(s) ${missing.join(", ")}; use --mode replace, or another --table`,
+        `${plan.schema}.${plan.table} exists without column(s) ${missing.join(", ")}; add them, or choose another --table (--mode replace would drop the table and every row in it)`,
       );
     for (const column of plan.columns) {
       const have = byName.get(column.name)!;
       if (!fitsExisting(have, column.type))
         throw new UsageError(
-          `${plan.schema}.${plan.table}.${column.name} is ${have}, but this import's values are ${column.type}; use --mode replace to rebuild the table`,
+          `${plan.schema}.${plan.table}.${column.name} is ${have}, but this import's values are ${column.type}; alter the column, or choose another --table (--mode replace would drop the table and every row in it)`,
         );
     }
   }
@@ -729,7 +747,7 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
         if ((error as { code?: string }).code !== "2BP01") throw error;
         throw new PgshiftError(
           "replace_blocked",
-          `--mode replace swaps in a new ${plan.schema}.${plan.table}, but other objects depend on the old one (${(error as { detail?: string }).detail ?? (error as Error).message}); drop or recreate them around the import, or use --mode upsert --mirror`,
+          `--mode replace swaps in a new ${plan.schema}.${plan.table}, but other objects depend on the old one (${(error as { detail?: string }).detail ?? (error as Error).message}); drop or recreate them around the import (--mode upsert --mirror would keep the table, but delete every row this source does not have)`,
           { cause: error },
         );
       }
@@ -807,7 +825,7 @@ function explainLoadError(error: unknown, plan: TablePlan): unknown {
     const detail =
       (error instanceof PgError ? error.fields.detail : (error as { detail?: string }).detail) ?? "";
     return new DuplicateKeyError(
-      `${plan.schema}.${plan.table} already has a row with that key (${detail}); re-run with --mode upsert to update it, or --mode replace`,
+      `${plan.schema}.${plan.table} already has a row with that key (${detail}); re-run with --mode upsert to update it (--mode replace would drop the table and every row in it)`,
       { detail },
     );
   }

@@ -5,6 +5,7 @@ import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../errors.ts";
+import type { EmptyAs } from "../sources/csv/csv-source.ts";
 import { ndjsonSource } from "../sources/ndjson/ndjson-source.ts";
 import { parseSourceSpec, type SourceKind, type SourceSpec } from "../sources/source-spec.ts";
 import { parsePointer } from "./json-pointer.ts";
@@ -39,6 +40,7 @@ export async function resolveDocumentSource(
     records?: string;
     delimiter?: string;
     encoding?: string;
+    emptyAs?: EmptyAs;
     label?: string;
   },
 ): Promise<ResolvedSource> {
@@ -90,6 +92,7 @@ export async function resolveDocumentSource(
             label,
             ...(options.delimiter ? { delimiter: options.delimiter } : {}),
             ...(options.encoding ? { encoding: options.encoding } : {}),
+            ...(options.emptyAs ? { emptyAs: options.emptyAs } : {}),
           }),
           kind: "csv",
           rereadable: true,

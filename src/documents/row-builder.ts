@@ -170,7 +170,6 @@ export class TypedRowBuilder {
     private readonly columns: readonly TypedColumn[],
     private readonly keys: readonly KeySpec[],
     private readonly flatten: boolean,
-    private readonly csv: boolean,
   ) {
     columns.forEach((c, i) => this.byPath.set(pathKey(c.path), i));
   }
@@ -197,7 +196,8 @@ export class TypedRowBuilder {
         return;
       }
       const column = this.columns[index]!;
-      let input = this.csv && field === "" ? null : field;
+      // CSV: the source decided already which empty fields are NULL (--empty-as); "" is a string
+      let input = field;
       // an integer beyond 2^53 from the record's own digits, as document tables take it
       if (record.text !== undefined && mayBeRounded(input) && column.type !== "jsonb")
         input = exactInteger(input, rawTextAt(record.text, path) ?? String(input));

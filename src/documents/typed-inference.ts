@@ -34,7 +34,7 @@ const INT8_MIN = -(2n ** 63n);
 
 function classifyString(text: string, csv: boolean): ValueKind {
   if (csv) {
-    if (text === "") return "null";
+    // a CSV NULL is null already (--empty-as); "" is an empty string, so text
     const lower = text.toLowerCase();
     if (lower === "true" || lower === "false") return "boolean";
     if (INTEGER.test(text)) {

@@ -5,6 +5,7 @@ import { resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
 import type Database from "better-sqlite3";
 import type pg from "pg";
+import { assertImportSchema } from "../config/reserved-schema.ts";
 import { PgshiftError, UsageError } from "../errors.ts";
 import { LockKey, withAdvisoryLock } from "../pg/advisory-lock.ts";
 import { openCopy } from "../pg/copy-writer.ts";
@@ -31,6 +32,7 @@ import { BadValueError, type ChunkJob, type ChunkOutput, encodeChunk } from "./c
 import { ChunkWorker } from "./chunk-workers.ts";
 import { crashPoint } from "./crash-points.ts";
 import {
+  assertResumeMatches,
   importPart,
   readChunks,
   readSteps,
@@ -39,6 +41,7 @@ import {
   setRunPhase,
 } from "./import-state.ts";
 import { countSchemaObjects, type SchemaObjects } from "./object-counts.ts";
+import { assertNamedObjects } from "./source-names.ts";
 import { type BadValuePolicy, insertQuarantine, type QuarantineEntry, quarantinePart } from "./quarantine.ts";
 
 export type IfExists = "fail" | "replace" | "append";
@@ -226,6 +229,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
   const path = resolvePath(options.path);
   const spec = options.spec ?? `sqlite:${options.path}`;
   const schema = options.schema ?? "public";
+  assertImportSchema(schema);
   const jobs = Math.max(1, options.jobs ?? 4);
   const onProgress = options.onProgress ?? (() => undefined);
   const logger = options.logger ?? silentLogger;
@@ -270,11 +274,12 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
     if (options.resume) {
       await ensureInternalSchema(options.pool, [quarantinePart, importPart]);
       const found = await findRunToResume(options.pool, path, schema, options.resume);
+      assertResumeMatches(found.runId, found.plan, options);
       const now = sourceFingerprint(path);
       if (found.size !== null && (Number(found.size) !== now.size || found.mtimeMs !== now.mtimeMs))
         throw new PgshiftError(
           "source_changed",
-          `${options.path} changed since run ${found.runId} started; resuming would mix two versions. Start over with --if-exists replace`,
+          `${options.path} changed since run ${found.runId} started; resuming would mix two versions. Starting over with --if-exists replace would drop the tables this run loaded and every row in them`,
           { details: { runId: found.runId } },
         );
       plan = found.plan;
@@ -294,6 +299,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
             !options.exclude?.some((t) => t.toLowerCase() === table.name.toLowerCase()),
         );
         assertRowidAddressable(wanted, options.path);
+        assertNamedObjects(wanted, catalog.views, options.path);
         await runParallel(wanted, Math.max(1, workers.length), async (table, lane) => {
           const worker = workers[lane];
           stats.set(table.name, worker ? await worker.scan(table) : scanTable(db, table));
@@ -452,7 +458,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
           base.ok = false;
           base.nextSteps = [
             `resume: pgshift import ${spec} --schema ${schema} --resume   (continues run ${runId}: committed chunks are kept, the rest is redone)`,
-            `roll back: pgshift import ${spec} --schema ${schema} --if-exists replace   (starts over), or drop the imported tables: ${plan.tables.map((t) => quoteQualified(schema, t.targetName)).join(", ")}`,
+            `roll back: drop the imported tables: ${plan.tables.map((t) => quoteQualified(schema, t.targetName)).join(", ")} (--if-exists replace would drop them and every row in them, then start over)`,
           ];
         } else {
           base.ok =
@@ -532,7 +538,7 @@ async function createRun(
   if (existing.length > 0 && ifExists === "fail")
     throw new PgshiftError(
       "target_exists",
-      `already in schema ${schema}: ${existing.map((r) => r.relname).join(", ")}; pass --if-exists replace to drop and recreate them, --if-exists append to add the rows, or --resume to continue an unfinished import`,
+      `already in schema ${schema}: ${existing.map((r) => r.relname).join(", ")}; --resume continues an unfinished import, --if-exists append adds the rows to them, --if-exists replace would drop them and every row they hold`,
       { exitCode: 2, details: { existing: existing.map((r) => r.relname) } },
     );
   const baselines: Record<string, number> = {};
@@ -709,7 +715,7 @@ async function checkAppendColumns(client: pg.ClientBase, schema: string, table: 
   if (missing.length)
     throw new PgshiftError(
       "append_mismatch",
-      `cannot append to ${schema}.${table.targetName}: it has no column(s) ${missing.join(", ")}; use --if-exists replace`,
+      `cannot append to ${schema}.${table.targetName}: it has no column(s) ${missing.join(", ")}; add them, or import into another --schema (--if-exists replace would drop the table and every row in it)`,
     );
 }
 

@@ -1,5 +1,8 @@
 import type pg from "pg";
+import { ExitCode, PgshiftError } from "../errors.ts";
 import type { InternalSchemaPart } from "../pg/internal-schema.ts";
+import type { NamingPolicy } from "../schema/naming.ts";
+import type { ImportPlan } from "../schema/plan.ts";
 
 /**
  * Where an import keeps its progress in the target, in `pgshift`: one row per run (with its plan, so
@@ -124,4 +127,45 @@ export async function setRunPhase(
      where run_id = $1`,
     [runId, phase, status, error ?? null],
   );
+}
+
+/** The options a resumed run keeps from its start; a resume that asks for others is refused. */
+export interface ResumeRequest {
+  naming?: NamingPolicy | undefined;
+  tables?: readonly string[] | undefined;
+  exclude?: readonly string[] | undefined;
+}
+
+/**
+ * `--resume` asked for other names or other tables than the run it resumes was planned with: resuming
+ * would load into tables the user did not ask for, or leave out ones they did. Exit code 2.
+ */
+export class ResumeOptionsError extends PgshiftError {
+  constructor(runId: string, stored: string, asked: string) {
+    super(
+      "resume_options_differ",
+      `run ${runId} was started with ${stored}; this command asks for ${asked}. A resume continues the stored plan: repeat its options, or leave them out`,
+      { exitCode: ExitCode.usage, details: { runId, stored, asked } },
+    );
+  }
+}
+
+/** Throws ResumeOptionsError when `requested` differs from what the stored `plan` was built with. */
+export function assertResumeMatches(runId: string, plan: ImportPlan, requested: ResumeRequest): void {
+  const planned = plan.tables.map((t) => t.sourceName);
+  const lower = (names: readonly string[]) => [...new Set(names.map((n) => n.toLowerCase()))].sort();
+  const namingDiffers = requested.naming !== undefined && requested.naming !== plan.naming;
+  const tablesDiffer =
+    (requested.tables?.length ? lower(requested.tables).join("\0") !== lower(planned).join("\0") : false) ||
+    (requested.exclude ?? []).some((name) => lower(planned).includes(name.toLowerCase()));
+  if (!namingDiffers && !tablesDiffer) return;
+  const stored = `--naming ${plan.naming} --tables ${planned.join(",")}`;
+  const asked = [
+    requested.naming !== undefined ? `--naming ${requested.naming}` : "",
+    requested.tables?.length ? `--tables ${requested.tables.join(",")}` : "",
+    requested.exclude?.length ? `--exclude ${requested.exclude.join(",")}` : "",
+  ]
+    .filter(Boolean)
+    .join(" ");
+  throw new ResumeOptionsError(runId, stored, asked);
 }

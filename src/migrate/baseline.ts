@@ -3,7 +3,7 @@ import { ensureInternalSchema } from "../pg/internal-schema.ts";
 import { inTransaction } from "../pg/pool.ts";
 import { MigrationTargetError } from "./errors.ts";
 import { migratePart, readHistory, recordApplied, runnerName } from "./history.ts";
-import { loadMigrations, VERSION_PATTERN } from "./migration-file.ts";
+import { loadMigrations, versionProblem } from "./migration-file.ts";
 import { type LockMode, withMigrationLock } from "./migration-lock.ts";
 
 export interface BaselineOptions {
@@ -30,10 +30,8 @@ export interface BaselineResult {
  * (outcome `baseline`) without running them. Refuses when newer migrations are already recorded.
  */
 export async function baselineMigrations(options: BaselineOptions): Promise<BaselineResult> {
-  if (!VERSION_PATTERN.test(options.version))
-    throw new MigrationTargetError(
-      `baseline version "${options.version}" is not a 14-digit version (YYYYMMDDHHMMSS)`,
-    );
+  const problem = versionProblem(options.version);
+  if (problem) throw new MigrationTargetError(`baseline version "${options.version}" ${problem}`);
   const files = await loadMigrations(options.dir);
   const work = async (client: pg.ClientBase | pg.Pool, writer?: pg.ClientBase): Promise<BaselineResult> => {
     const history = await readHistory(client);

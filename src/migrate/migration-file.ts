@@ -47,6 +47,37 @@ export const MARKER_UP = "migrate:up";
 export const MARKER_DOWN = "migrate:down";
 export const MARKER_NO_TRANSACTION = "migrate:no-transaction";
 
+/** How far ahead of this machine's clock a version may be (another machine's clock may run ahead). */
+export const VERSION_FUTURE_TOLERANCE_MS = 24 * 3600 * 1000;
+
+/**
+ * Why `version` is not a usable migration version, or undefined: it must be a real UTC time
+ * `YYYYMMDDHHMMSS` from 1970 on and not in the future (beyond VERSION_FUTURE_TOLERANCE_MS). A version
+ * like 99999999999999 would sort after every migration ever written and make each of them
+ * "out of order".
+ */
+export function versionProblem(version: string, now: Date = new Date()): string | undefined {
+  if (!VERSION_PATTERN.test(version)) return "is not 14 digits YYYYMMDDHHMMSS";
+  const [year, month, day, hour, minute, second] = [0, 4, 6, 8, 10, 12].map((at, i) =>
+    Number(version.slice(at, at + (i === 0 ? 4 : 2))),
+  ) as [number, number, number, number, number, number];
+  const time = Date.UTC(year, month - 1, day, hour, minute, second);
+  const date = new Date(time);
+  if (
+    year < 1970 ||
+    date.getUTCFullYear() !== year ||
+    date.getUTCMonth() !== month - 1 ||
+    date.getUTCDate() !== day ||
+    date.getUTCHours() !== hour ||
+    date.getUTCMinutes() !== minute ||
+    date.getUTCSeconds() !== second
+  )
+    return "is not a valid UTC date and time YYYYMMDDHHMMSS (from 1970 on)";
+  if (time > now.getTime() + VERSION_FUTURE_TOLERANCE_MS)
+    return `is in the future (${date.toISOString()}); a version is the UTC time the migration was written`;
+  return undefined;
+}
+
 /** Splits a file name into version and name, or undefined when it is not a migration file name. */
 export function parseMigrationFileName(fileName: string): { version: string; name: string } | undefined {
   const match = FILE_NAME.exec(fileName);
@@ -65,6 +96,8 @@ export function parseMigrationSource(
   text: string,
   file: string,
 ): { up: MigrationSection; down: MigrationSection | null } {
+  // An editor's byte order mark is not SQL before the first marker (the checksum still covers it).
+  if (text.startsWith("\uFEFF")) text = text.slice(1);
   const bytes = Buffer.from(text, "utf8");
   let tokens: ReturnType<typeof scanTokens>;
   try {
@@ -169,6 +202,13 @@ export async function readMigrationFile(dir: string, fileName: string): Promise<
   const parts = parseMigrationFileName(fileName);
   const file = join(dir, fileName);
   if (!parts) throw new MigrationFileError(file, undefined, "is not named <YYYYMMDDHHMMSS>_<name>.sql");
+  const problem = versionProblem(parts.version);
+  if (problem)
+    throw new MigrationFileError(
+      file,
+      undefined,
+      `version ${parts.version} ${problem}; rename the file (pgshift migrate new NAME writes the right one)`,
+    );
   const bytes = readFileSync(file);
   const { up, down } = parseMigrationSource(bytes.toString("utf8"), file);
   return { ...parts, file, sha256: sha256Hex(bytes), up, down };

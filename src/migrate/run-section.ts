@@ -105,10 +105,14 @@ export async function runSection(
       try {
         if (options.searchPath !== undefined)
           await client.query("select set_config('search_path', $1, false)", [options.searchPath]);
+        // One attempt runs the section once; each retry of a statement is one more attempt (not one per
+        // statement: a three-statement section that ran cleanly took one attempt).
+        attempts = 1;
         for (const statement of section.statements) {
           await options.assertHeld();
+          let tries = 0;
           await withRetry(async () => {
-            attempts++;
+            if (tries++ > 0) attempts++;
             await runAutocommitStatement(client, migration, statement);
           }, retry);
           statementsDone++;

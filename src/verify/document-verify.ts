@@ -1,3 +1,4 @@
+import type { EmptyAs } from "../sources/csv/csv-source.ts";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
@@ -53,6 +54,8 @@ export interface VerifyDocumentsOptions {
   typed?: boolean;
   delimiter?: string;
   encoding?: string;
+  /** CSV: what the import took an unquoted empty field for (see ImportDocumentsOptions.emptyAs). */
+  emptyAs?: EmptyAs;
   /** The import run; its pgshift.quarantine rows are counted and compared with the records left out. */
   runId?: string;
   maxDiffs?: number;
@@ -195,6 +198,7 @@ export async function verifyDocuments(options: VerifyDocumentsOptions): Promise<
     ...(options.records !== undefined ? { records: options.records } : {}),
     ...(options.delimiter !== undefined ? { delimiter: options.delimiter } : {}),
     ...(options.encoding !== undefined ? { encoding: options.encoding } : {}),
+    ...(options.emptyAs !== undefined ? { emptyAs: options.emptyAs } : {}),
   });
   const schema = options.schema ?? "public";
   const table =

@@ -163,6 +163,10 @@ export function registerImportCommand(program: Command): void {
     .option("--flatten", "documents: flatten nested objects into columns (typed tables)")
     .option("--delimiter <char>", "CSV: field delimiter (default ,)")
     .option("--encoding <name>", "CSV: text encoding of the file (default utf8)")
+    .option(
+      "--empty-as <null|empty>",
+      'CSV: an unquoted empty field is NULL (null, default) or an empty string (empty); a quoted "" is always an empty string',
+    )
     .option("--duplicates <policy>", "documents: duplicate keys within one import: fail or last-wins")
     .action(
       action(async (ctx, source: string, opts: ImportFlags) => {

@@ -1,3 +1,4 @@
+import { EMPTY_AS, type EmptyAs } from "../../sources/csv/csv-source.ts";
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import {
@@ -80,6 +81,7 @@ export async function runDocumentImport(
   const table = text(opts, "table");
   const delimiter = text(opts, "delimiter");
   const encoding = text(opts, "encoding");
+  const emptyAs = oneOf<EmptyAs>(text(opts, "emptyAs"), EMPTY_AS, "--empty-as");
   const trgm = list(opts, "trgm");
   const typed = flag(opts, "typed");
   const maxDelete = parsePercent(text(opts, "maxDelete"));
@@ -107,6 +109,7 @@ export async function runDocumentImport(
     flatten: Boolean(opts.flatten),
     ...(delimiter ? { delimiter } : {}),
     ...(encoding ? { encoding } : {}),
+    ...(emptyAs ? { emptyAs } : {}),
     onProgress: ctx.progress.onProgress,
   });
   // Verification reads the source again and the table back from the server (skip with --no-verify).
@@ -133,6 +136,7 @@ export async function runDocumentImport(
       typed: false,
       ...(delimiter ? { delimiter } : {}),
       ...(encoding ? { encoding } : {}),
+      ...(emptyAs ? { emptyAs } : {}),
       runId: result.runId,
       onProgress: verifyProgress.sumOfItems(),
     });

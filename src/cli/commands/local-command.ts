@@ -7,6 +7,7 @@ import {
   startLocalInstance,
   stopLocalInstance,
 } from "../../local/instance.ts";
+import { PgshiftError } from "../../errors.ts";
 import { action } from "../action.ts";
 import type { CommandContext } from "../context.ts";
 
@@ -96,7 +97,15 @@ export function registerLocalCommands(program: Command): void {
     .option("--name <name>", "instance name")
     .action(
       action(async (ctx, opts: { name?: string }) => {
-        const status = await destroyLocalInstance(instanceOptions(ctx, opts.name));
+        const options = instanceOptions(ctx, opts.name);
+        const before = await localInstanceStatus(options);
+        if (before.state === "absent")
+          throw new PgshiftError(
+            "instance_not_found",
+            `no local instance ${JSON.stringify(before.name)} under ${before.dir}; nothing was destroyed (pgshift local status --name NAME shows one)`,
+            { details: { name: before.name, dir: before.dir } },
+          );
+        const status = await destroyLocalInstance(options);
         ctx.out.result(status, () => `instance ${status.name} destroyed (${status.dir} removed)`);
         return undefined;
       }),

@@ -1,3 +1,4 @@
+import type { EmptyAs } from "../../sources/csv/csv-source.ts";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
@@ -40,6 +41,7 @@ interface VerifyFlags {
   typed?: boolean;
   delimiter?: string;
   encoding?: string;
+  emptyAs?: string;
   runId?: string;
 }
 
@@ -212,6 +214,7 @@ export function registerVerifyCommands(program: Command): void {
     .option("--no-typed", "CSV: the import made a document table (--no-typed)")
     .option("--delimiter <char>", "CSV: field delimiter the import used")
     .option("--encoding <name>", "CSV: text encoding the import used")
+    .option("--empty-as <null|empty>", "CSV: what the import took an unquoted empty field for")
     .option("--run-id <id>", "documents: the import run whose pgshift.quarantine rows to count")
     .action(
       action(async (ctx, sourceArg: string, flags: VerifyFlags) => {
@@ -261,6 +264,7 @@ export function registerVerifyCommands(program: Command): void {
                 ...(flags.typed === false ? { typed: false } : {}),
                 ...(flags.delimiter ? { delimiter: flags.delimiter } : {}),
                 ...(flags.encoding ? { encoding: flags.encoding } : {}),
+                ...(flags.emptyAs ? { emptyAs: flags.emptyAs as EmptyAs } : {}),
                 ...(flags.runId ? { runId: flags.runId } : {}),
                 ...(maxDiffs !== undefined ? { maxDiffs } : {}),
                 // One overall figure: the records read again, whatever the number of files.

@@ -1,4 +1,5 @@
 /** Pure text pieces of the progress display: numbers, durations, bars and whole lines. */
+import { escapeControl } from "../terminal-text.ts";
 
 /** 1234 -> "1.2k", 2_400_000 -> "2.4M": for bars, where width matters more than the last digit. */
 export function compactNumber(n: number): string {
@@ -82,7 +83,7 @@ export function terminalLine(
   options: { columns: number; labelWidth: number; barWidth: number; item?: boolean },
 ): string {
   const indent = options.item ? "  " : "";
-  const label = cut(f.label, options.labelWidth + (options.item ? 0 : 2)).padEnd(
+  const label = cut(escapeControl(f.label), options.labelWidth + (options.item ? 0 : 2)).padEnd(
     options.labelWidth + (options.item ? 0 : 2),
   );
   const parts: string[] = [];
@@ -113,7 +114,7 @@ export function logLine(elapsedSeconds: number, f: LineFigures): string {
     );
   if (f.rate !== undefined) figures.push(`${compactNumber(f.rate)} ${f.unit}/s`);
   if (f.etaSeconds !== undefined) figures.push(`ETA ${duration(f.etaSeconds)}`);
-  const name = f.phase ? `${f.label} ${f.phase}` : f.label;
+  const name = escapeControl(f.phase ? `${f.label} ${f.phase}` : f.label);
   const text = [figures.join(", "), f.tail].filter(Boolean).join("; ");
   return `[${clock(elapsedSeconds)}] ${name}${text ? `: ${text}` : ""}`;
 }

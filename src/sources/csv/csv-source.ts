@@ -1,19 +1,43 @@
 import { isUtf8 } from "node:buffer";
 import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import { basename } from "node:path";
+import { createGunzip } from "node:zlib";
 import { parse } from "csv-parse";
 import type { DocumentSource, SourceItem, SourceProgress } from "../../documents/source-record.ts";
 import { firstInvalidUtf8 } from "../../documents/utf8.ts";
 import { UsageError } from "../../errors.ts";
+import { CorruptGzipError, isZlibDataError } from "../corrupt-gzip-error.ts";
+
+/** Compressed bytes handed to gunzip at a time: a corrupt byte is located to within this many. */
+const GZIP_READ_BYTES = 1 << 16;
+
+async function isGzip(path: string): Promise<boolean> {
+  const handle = await open(path, "r");
+  try {
+    const head = Buffer.alloc(2);
+    const { bytesRead } = await handle.read(head, 0, 2, 0);
+    return bytesRead === 2 && head[0] === 0x1f && head[1] === 0x8b;
+  } finally {
+    await handle.close();
+  }
+}
 
 export interface CsvOptions {
   /** Field delimiter, one character (default ","). "\t" or "tab" for TSV. */
   delimiter?: string;
   /** utf8 (default, validated), latin1 / iso-8859-1, windows-1252, utf16le. */
   encoding?: string;
+  /**
+   * What an unquoted empty field (`a,,b`) is: "null" (default) or "empty" (an empty string). A quoted
+   * empty field (`a,"",b`) is always an empty string, as in PostgreSQL's COPY ... CSV.
+   */
+  emptyAs?: EmptyAs;
   label?: string;
 }
+
+export type EmptyAs = "null" | "empty";
+export const EMPTY_AS: readonly EmptyAs[] = ["null", "empty"];
 
 const SINGLE_BYTE = new Set([
   "latin1",
@@ -26,8 +50,9 @@ const SINGLE_BYTE = new Set([
 ]);
 
 /**
- * `csv:FILE`: the first row names the columns; each further row is a record {column: text}. Empty fields
- * are kept as "" here (the typed table stores them as NULL). Quoted fields may span lines.
+ * `csv:FILE`: the first row names the columns; each further row is a record {column: text | null}. An
+ * unquoted empty field is null (or "" with emptyAs "empty"); a quoted `""` is "". Quoted fields may
+ * span lines.
  */
 export function csvSource(path: string, options: CsvOptions = {}): DocumentSource {
   const file = basename(path);
@@ -44,10 +69,13 @@ export function csvSource(path: string, options: CsvOptions = {}): DocumentSourc
   if (delimiter === "tab" || delimiter === "\\t") delimiter = "\t";
   if ([...delimiter].length !== 1)
     throw new UsageError(`--delimiter must be one character, got "${delimiter}"`);
+  const emptyAs = options.emptyAs ?? "null";
+  if (!EMPTY_AS.includes(emptyAs))
+    throw new UsageError(`--empty-as must be null or empty, not "${String(emptyAs)}"`);
   return {
     label: options.label ?? `csv:${path}`,
-    defaultTable: file.replace(/\.(csv|tsv|txt)$/i, ""),
-    read: (progress) => readCsv(path, file, delimiter, encoding, progress),
+    defaultTable: file.replace(/(\.gz)?$/i, "").replace(/\.(csv|tsv|txt)$/i, ""),
+    read: (progress) => readCsv(path, file, delimiter, encoding, emptyAs, progress),
   };
 }
 
@@ -66,10 +94,15 @@ async function* readCsv(
   file: string,
   delimiter: string,
   encoding: string,
+  emptyAs: EmptyAs,
   progress?: (p: SourceProgress) => void,
 ): AsyncGenerator<SourceItem> {
   const totalBytes = (await stat(path)).size;
-  const input = createReadStream(path, { highWaterMark: 1 << 20 });
+  // a .csv.gz (recognised by its magic bytes, like NDJSON) is inflated on the way in
+  const gunzip = (await isGzip(path)) ? createGunzip({ chunkSize: 1 << 20 }) : undefined;
+  const source = createReadStream(path, { highWaterMark: gunzip ? GZIP_READ_BYTES : 1 << 20 });
+  const input = gunzip ? source.pipe(gunzip) : source;
+  if (gunzip) source.on("error", (error) => gunzip.destroy(error));
   const utf16 = encoding === "utf16le";
   const latin1 = SINGLE_BYTE.has(encoding) && !["windows-1252", "cp1252"].includes(encoding);
   const decoder = ["windows-1252", "cp1252"].includes(encoding) ? new TextDecoder("windows-1252") : undefined;
@@ -83,15 +116,17 @@ async function* readCsv(
     info: true,
     relax_column_count: true,
     skip_empty_lines: true,
+    // the one place a quoted "" and an unquoted empty field differ
+    cast: (value, context) => (value === "" && !context.quoting && emptyAs === "null" ? null : value),
   });
   input.pipe(parser);
-  input.on("error", (error) => parser.destroy(error));
+  input.on("error", (error: Error) => parser.destroy(error));
   let headers: string[] | undefined;
   let previousLines = 0;
   let lastReport = 0;
   try {
     for await (const item of parser as AsyncIterable<{
-      record: string[];
+      record: (string | null)[];
       raw: string;
       info: { lines: number; bytes: number };
     }>) {
@@ -100,14 +135,15 @@ async function* readCsv(
       const rawBytes = Buffer.from(item.raw, utf16 ? "utf16le" : "latin1");
       const raw = () => rawBytes.subarray(0, rawBytes.length - trailingNewline(rawBytes, utf16));
       const location = `${file}:${line}`;
-      const fields: string[] = [];
+      const fields: (string | null)[] = [];
       let invalid: string | undefined;
       for (let i = 0; i < item.record.length; i++) {
-        if (utf16 || latin1) {
-          fields.push(item.record[i]!);
+        const text = item.record[i]!;
+        if (text === null || utf16 || latin1) {
+          fields.push(text);
           continue;
         }
-        const field = Buffer.from(item.record[i]!, "latin1");
+        const field = Buffer.from(text, "latin1");
         if (decoder) fields.push(decoder.decode(field));
         else if (isUtf8(field)) fields.push(field.toString("utf8"));
         else {
@@ -117,7 +153,7 @@ async function* readCsv(
       }
       if (!headers) {
         if (invalid) throw new UsageError(`${file}: the header row has ${invalid}; pass --encoding`);
-        headers = uniqueHeaders(fields);
+        headers = uniqueHeaders(fields.map((f) => f ?? ""));
         continue;
       }
       if (invalid) {
@@ -144,7 +180,7 @@ async function* readCsv(
         };
         continue;
       }
-      const value: Record<string, string> = {};
+      const value: Record<string, string | null> = {};
       for (let i = 0; i < headers.length; i++) value[headers[i]!] = fields[i]!;
       yield {
         kind: "record",
@@ -156,11 +192,19 @@ async function* readCsv(
       };
       if (item.info.bytes - lastReport > 1 << 20) {
         lastReport = item.info.bytes;
-        progress?.({ files: 0, bytes: item.info.bytes, totalBytes });
+        progress?.({ files: 0, bytes: gunzip ? source.bytesRead : item.info.bytes, totalBytes });
       }
     }
   } catch (error) {
     if (error instanceof UsageError) throw error;
+    if (gunzip && isZlibDataError(error))
+      throw new CorruptGzipError(
+        file,
+        gunzip.bytesWritten,
+        Math.min(gunzip.bytesWritten + GZIP_READ_BYTES, totalBytes),
+        totalBytes,
+        error,
+      );
     const message = (error as Error).message;
     yield {
       kind: "problem",
@@ -173,6 +217,7 @@ async function* readCsv(
     };
   } finally {
     input.destroy();
+    source.destroy();
   }
   progress?.({ files: 1, bytes: totalBytes, totalBytes });
 }

@@ -5,11 +5,14 @@ import { basename } from "node:path";
 import { createGunzip } from "node:zlib";
 import type { DocumentSource, LineBatch, SourceItem, SourceProgress } from "../../documents/source-record.ts";
 import { firstInvalidUtf8 } from "../../documents/utf8.ts";
+import { CorruptGzipError, isZlibDataError } from "../corrupt-gzip-error.ts";
 
 /** Lines longer than this cannot be a jsonb value anyway (its limit is 255 MB). */
 const MAX_LINE_BYTES = 256 * 1024 * 1024;
 /** Bytes read (or inflated) at a time; a batch of lines is at most about this much. */
 const READ_BYTES = 1 << 20;
+/** Compressed bytes handed to gunzip at a time. */
+const GZIP_READ_BYTES = 1 << 16;
 
 /** `ndjson:FILE` (also gzip, recognised by its magic bytes): one JSON record per line, streamed. */
 export function ndjsonSource(path: string, options: { label?: string } = {}): DocumentSource {
@@ -46,10 +49,11 @@ async function* readNdjsonLines(
   progress?: (p: SourceProgress) => void,
 ): AsyncGenerator<LineBatch> {
   const totalBytes = (await stat(path)).size;
-  const stream = createReadStream(path, { highWaterMark: READ_BYTES });
-  const input: AsyncIterable<Buffer> = (await isGzip(path))
-    ? stream.pipe(createGunzip({ chunkSize: READ_BYTES }))
-    : stream;
+  const gzip = await isGzip(path);
+  // gzip input goes in smaller pieces, so that a corrupt byte is located to within GZIP_READ_BYTES
+  const stream = createReadStream(path, { highWaterMark: gzip ? GZIP_READ_BYTES : READ_BYTES });
+  const gunzip = gzip ? createGunzip({ chunkSize: READ_BYTES }) : undefined;
+  const input: AsyncIterable<Buffer> = gunzip ? stream.pipe(gunzip) : stream;
   const splitter = new LineSplitter(file);
   let carry: Buffer | undefined;
   try {
@@ -73,6 +77,17 @@ async function* readNdjsonLines(
     }
     if (carry && carry.length > 0) yield splitter.split(carry);
     progress?.({ files: 1, bytes: totalBytes, totalBytes });
+  } catch (error) {
+    // zlib says only "incorrect data check": the file and where in it are what the user can act on
+    if (gunzip && isZlibDataError(error))
+      throw new CorruptGzipError(
+        file,
+        gunzip.bytesWritten,
+        Math.min(gunzip.bytesWritten + GZIP_READ_BYTES, totalBytes),
+        totalBytes,
+        error,
+      );
+    throw error;
   } finally {
     stream.destroy();
   }

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import pg from "pg";
+import { versionAt } from "../../../src/migrate/migration-file.ts";
 import { LockKey } from "../../../src/pg/advisory-lock.ts";
 import { runCli } from "../../helpers/cli.ts";
 import { useTestDatabase } from "../../helpers/database.ts";
@@ -15,6 +16,9 @@ after(() => rmSync(cwd, { recursive: true, force: true }));
 
 const pgshift = (...args: string[]) => runCli(["--to", db().url, "migrate", ...args], { cwd });
 const dir = join(cwd, "migrations");
+/** A version some minutes after now: newer than what `migrate new` writes, not in the future beyond the allowed clock skew. */
+const later = (minutes: number) => versionAt(new Date(Date.now() + minutes * 60_000));
+const [v1, v2, v3, v4] = [1, 2, 3, 4].map(later) as [string, string, string, string];
 
 test("the migrate CLI end to end: new, status, up --dry-run, up, verify, drift, lint, failure, down, baseline", async () => {
   const created = await pgshift("new", "create_things");
@@ -28,7 +32,7 @@ test("the migrate CLI end to end: new, status, up --dry-run, up, verify, drift, 
     migration("create table things (id int primary key, name text);", "drop table things;"),
   );
   writeFileSync(
-    join(dir, "29990101000000_things_index.sql"),
+    join(dir, `${v1}_things_index.sql`),
     migration(
       "create index concurrently things_name on things (name);",
       "drop index concurrently things_name;",
@@ -67,10 +71,7 @@ test("the migrate CLI end to end: new, status, up --dry-run, up, verify, drift, 
   const verify = await pgshift("verify");
   assert.equal(verify.code, 3, "verify exits 3 on drift");
   assert.match(verify.stdout, new RegExp(`CHANGED  .*${first}`));
-  writeFileSync(
-    join(dir, "29990102000000_more.sql"),
-    migration("create table more (id int);", "drop table more;"),
-  );
+  writeFileSync(join(dir, `${v2}_more.sql`), migration("create table more (id int);", "drop table more;"));
   const refused = await pgshift("up");
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, new RegExp(`${first}: changed since it was applied`));
@@ -78,7 +79,7 @@ test("the migrate CLI end to end: new, status, up --dry-run, up, verify, drift, 
   assert.equal(accepted.code, 0, accepted.stderr);
   assert.match(accepted.stdout, /drift accepted and recorded/);
 
-  const brokenFile = join(dir, "29990102500000_broken.sql");
+  const brokenFile = join(dir, `${v3}_broken.sql`);
   writeFileSync(
     brokenFile,
     migration("create table broken (id int);\nselect no_such_function();", "drop table broken;"),
@@ -92,13 +93,13 @@ test("the migrate CLI end to end: new, status, up --dry-run, up, verify, drift, 
   const down = await pgshift("down", "--steps", "2");
   assert.equal(down.code, 0, down.stderr);
   assert.match(down.stdout, /reverted 2/);
-  const noDown = join(dir, "29990103000000_no_down.sql");
+  const noDown = join(dir, `${v4}_no_down.sql`);
   writeFileSync(noDown, migration("create table kept (id int);"));
   assert.equal((await pgshift("up")).code, 0);
   const irreversible = await pgshift("down");
   assert.equal(irreversible.code, 1);
   assert.match(irreversible.stderr, /cannot revert .*no_down\.sql: it has no "-- migrate:down" section/);
-  const baselined = await pgshift("baseline", "29990103000000", "--dry-run");
+  const baselined = await pgshift("baseline", v4, "--dry-run");
   assert.equal(baselined.code, 0, baselined.stderr);
   assert.match(baselined.stdout, /0 recorded, 4 already applied \(dry run: nothing changed\)/);
   assert.equal((await pgshift("baseline", "2999")).code, 2, "a malformed version is a usage error");

@@ -74,7 +74,8 @@ test("type inference scans every value: CSV text and JSON values", () => {
   const csv = new TypeInference({ flatten: false, csv: true });
   for (const row of [
     { id: "1", code: "007", amount: "1", flag: "true", day: "2024-01-01", mixed: "1" },
-    { id: "2", code: "8", amount: "2.5", flag: "FALSE", day: "", mixed: "x" },
+    // an unquoted empty CSV field arrives as null (the CSV source applies --empty-as)
+    { id: "2", code: "8", amount: "2.5", flag: "FALSE", day: null, mixed: "x" },
   ])
     csv.add(row);
   assert.deepEqual(
