@@ -27,6 +27,7 @@ import { scanTable, type TableStats } from "../sources/sqlite/sqlite-scan.ts";
 import { siblingModule } from "../version.ts";
 import { BadValueError, type ChunkJob, type ChunkOutput, encodeChunk } from "./chunk-encoder.ts";
 import { ChunkWorker } from "./chunk-workers.ts";
+import { assertColumnsFit } from "./column-limit.ts";
 import { crashPoint } from "./crash-points.ts";
 import { importPart, readChunks, readSteps, setRunPhase } from "./import-state.ts";
 import { type BadValuePolicy, insertQuarantine, type QuarantineEntry, quarantinePart } from "./quarantine.ts";
@@ -233,6 +234,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
             !options.exclude?.some((t) => t.toLowerCase() === table.name.toLowerCase()),
         );
         assertRowidAddressable(wanted, options.path);
+        assertColumnsFit(wanted, options.path);
         await runParallel(wanted, Math.max(1, workers.length), async (table, lane) => {
           const worker = workers[lane];
           stats.set(table.name, worker ? await worker.scan(table) : scanTable(db, table));
