@@ -3,6 +3,7 @@ import { PgshiftError } from "../errors.ts";
 import { quoteQualified } from "../pg/quote.ts";
 import type { TablePlan } from "../schema/plan.ts";
 import { crashPoint } from "./crash-points.ts";
+import { assertReplaceable, findDependents, recordReplaced } from "./replace-dependents.ts";
 import { relationExists, type RunContext, step } from "./run-context.ts";
 
 /** The schema stage: the tables created (dropped first with --if-exists replace, kept with append). */
@@ -15,6 +16,13 @@ export async function createSchema(ctx: RunContext): Promise<void> {
     async (client) => {
       for (const sql of plan.setupSql) await client.query(sql);
       if (ctx.ifExists === "replace") {
+        // Checked again in this transaction (createRun refused already): what goes with the drop.
+        const dependents = await findDependents(client, plan.targetSchema, [
+          ...plan.views.map((v) => v.targetName),
+          ...plan.tables.map((t) => t.targetName),
+        ]);
+        assertReplaceable(dependents, ctx.cascade);
+        await recordReplaced(client, ctx.runId, dependents);
         for (const view of [...plan.views].reverse())
           await client.query(
             `drop view if exists ${quoteQualified(plan.targetSchema, view.targetName)} cascade`,

@@ -7,6 +7,7 @@ import { quoteQualified } from "../pg/quote.ts";
 import type { ImportPlan } from "../schema/plan.ts";
 import type { IfExists } from "./import-sqlite.ts";
 import type { BadValuePolicy } from "./quarantine.ts";
+import { assertReplaceable, findDependents } from "./replace-dependents.ts";
 
 /** An import run's row in pgshift.import_runs: started (with its chunks) or found again to resume. */
 export function sourceFingerprint(path: string): { size: number; mtimeMs: number } {
@@ -22,7 +23,7 @@ export async function findRunToResume(
 ): Promise<{
   runId: string;
   plan: ImportPlan;
-  options: { ifExists?: IfExists; onBadValue?: BadValuePolicy };
+  options: { ifExists?: IfExists; onBadValue?: BadValuePolicy; cascade?: boolean };
   size: string | null;
   mtimeMs: number | null;
 }> {
@@ -59,6 +60,7 @@ export async function createRun(
   spec: string,
   ifExists: IfExists,
   policy: BadValuePolicy,
+  cascade = false,
 ): Promise<string> {
   const schema = plan.targetSchema;
   const targets = [...plan.tables.map((t) => t.targetName), ...plan.views.map((v) => v.targetName)];
@@ -72,6 +74,18 @@ export async function createRun(
       "target_exists",
       `already in schema ${schema}: ${existing.map((r) => r.relname).join(", ")}; pass --if-exists replace to drop and recreate them, --if-exists append to add the rows, or --resume to continue an unfinished import`,
       { exitCode: 2, details: { existing: existing.map((r) => r.relname) } },
+    );
+  // Refused here, before the run exists: the user's objects would go with the replaced tables.
+  if (existing.length > 0 && ifExists === "replace")
+    assertReplaceable(
+      await withClient(pool, (c) =>
+        findDependents(
+          c,
+          schema,
+          existing.map((r) => r.relname),
+        ),
+      ),
+      cascade,
     );
   const baselines: Record<string, number> = {};
   if (ifExists === "append") {
@@ -102,7 +116,7 @@ export async function createRun(
           fingerprint.mtimeMs,
           schema,
           JSON.stringify(plan),
-          JSON.stringify({ ifExists, onBadValue: policy, baselines }),
+          JSON.stringify({ ifExists, onBadValue: policy, cascade, baselines }),
         ],
       );
       for (const table of plan.tables) {

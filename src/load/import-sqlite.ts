@@ -42,6 +42,8 @@ import {
   setIdentities,
 } from "./finish-steps.ts";
 import { createRun, findRunToResume, sourceFingerprint } from "./import-run.ts";
+import { planForeignKeysToExistingTables } from "./outside-foreign-keys.ts";
+import { recreateDependents } from "./replace-dependents.ts";
 import { type RunContext, runParallel } from "./run-context.ts";
 
 export type IfExists = "fail" | "replace" | "append";
@@ -75,6 +77,11 @@ export interface ImportSqliteOptions {
   jobs?: number;
   /** When a target table already exists: fail (default), replace (drop and recreate), append. */
   ifExists?: IfExists;
+  /**
+   * With replace: also drop the user's objects that depend on the replaced tables (views, foreign
+   * keys...), listed in `dropped`. Without it, such objects make the import refuse (exit 2).
+   */
+  cascade?: boolean;
   /** Plan only: return the DDL, touch nothing. */
   dryRun?: boolean;
   onBadValue?: BadValuePolicy;
@@ -132,6 +139,8 @@ export interface ImportResult {
   notes: PlanNote[];
   /** Things that did not fail the import but need attention (constraints left NOT VALID, views not created). */
   warnings: string[];
+  /** The user's objects that --if-exists replace --cascade dropped (pgshift's own are recreated). */
+  dropped: string[];
   totals: {
     rowsRead: number;
     rowsLoaded: number;
@@ -206,6 +215,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
     let runId: string | undefined;
     let resumed = false;
     let ifExists: IfExists = options.ifExists ?? "fail";
+    let cascade = Boolean(options.cascade);
     let policy: BadValuePolicy = options.onBadValue ?? "fail";
     if (options.resume) {
       await ensureInternalSchema(options.pool, [quarantinePart, importPart]);
@@ -220,6 +230,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
       plan = found.plan;
       runId = found.runId;
       ifExists = found.options.ifExists ?? ifExists;
+      cascade = found.options.cascade ?? cascade;
       policy = options.onBadValue ?? found.options.onBadValue ?? policy;
       resumed = true;
       logger.info(`resuming import run ${runId}`, { runId });
@@ -245,7 +256,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
               `table ${name} is not in ${options.path}; its tables are: ${catalog.tables.map((t) => t.name).join(", ")}`,
             );
         }
-        return buildImportPlan(catalog, stats, {
+        const built = buildImportPlan(catalog, stats, {
           sourcePath: path,
           sourceSpec: spec,
           targetSchema: schema,
@@ -255,6 +266,9 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
           chunkRows: options.chunkRows ?? DEFAULT_CHUNK_ROWS,
           nocase: (await serverHasIcu(options.pool)) ? "icu" : "none",
         });
+        if (options.tables?.length || options.exclude?.length)
+          await planForeignKeysToExistingTables(options.pool, built, catalog);
+        return built;
       });
     }
     // Threads that only scanned go now: on this machine encoding runs in the calling thread.
@@ -272,6 +286,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
       steps: [],
       notes: plan.notes,
       warnings: [],
+      dropped: [],
       totals: {
         rowsRead: 0,
         rowsLoaded: 0,
@@ -303,7 +318,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
       options.pool,
       LockKey.import,
       async () => {
-        if (!runId) runId = await createRun(options.pool, plan, path, spec, ifExists, policy);
+        if (!runId) runId = await createRun(options.pool, plan, path, spec, ifExists, policy, cascade);
         base.runId = runId;
         crashPoint("import:after-run-created");
         const ctx: RunContext = {
@@ -319,9 +334,11 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
           policy,
           jobs,
           ifExists,
+          cascade,
           steps: await withClient(options.pool, (c) => readSteps(c, runId!)),
           stepResults: base.steps,
           warnings: base.warnings,
+          dropped: base.dropped,
           onProgress,
           logger,
           progress: new Map(),
@@ -341,6 +358,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
           await timed("constraints", () => addConstraints(ctx));
           await timed("identity", () => setIdentities(ctx));
           await timed("views", () => createViews(ctx));
+          await timed("dependents", () => recreateDependents(ctx));
           await timed("analyze", () => analyzeTables(ctx));
           crashPoint("verify:before");
           const verification = await timed("verify", () =>

@@ -28,9 +28,13 @@ export interface RunContext {
   policy: BadValuePolicy;
   jobs: number;
   ifExists: IfExists;
+  /** With replace: the user's objects depending on the replaced tables may be dropped (--cascade). */
+  cascade: boolean;
   steps: Map<string, StepRecord>;
   stepResults: StepResult[];
   warnings: string[];
+  /** The user's objects dropped by replace --cascade, as the result lists them. */
+  dropped: string[];
   onProgress: ProgressCallback;
   logger: Logger;
   /** Rows read so far per source table, for progress. */

@@ -15,6 +15,7 @@ interface ImportFlags {
   exclude?: string;
   naming?: string;
   ifExists?: string;
+  cascade?: boolean;
   dryRun?: boolean;
   onBadValue?: string;
   resume?: boolean | string;
@@ -96,6 +97,10 @@ function renderSqliteResult(result: ImportResult, reportPath: string | undefined
     lines.push("", "not translated / reported:");
     for (const note of typeNotes) lines.push(`  - ${note.object}: ${note.message}`);
   }
+  if (result.dropped.length) {
+    lines.push("", "dropped by --if-exists replace --cascade (not recreated):");
+    for (const object of result.dropped) lines.push(`  x ${object}`);
+  }
   if (result.warnings.length) {
     lines.push("", "warnings:");
     for (const warning of result.warnings) lines.push(`  ! ${warning}`);
@@ -130,6 +135,8 @@ async function runSqliteImport(
     if (!Number.isInteger(chunkRows) || chunkRows < 1)
       throw new UsageError(`--chunk-rows must be a positive integer, not "${opts.chunkRows}"`);
   }
+  if (opts.cascade && ifExists !== "replace")
+    throw new UsageError("--cascade applies to --if-exists replace only");
   const tables = names(opts.tables);
   const exclude = names(opts.exclude);
   const pool = await ctx.pool({ max: settings.jobs + 2 });
@@ -145,6 +152,7 @@ async function runSqliteImport(
     ...(exclude ? { exclude } : {}),
     ...(naming ? { naming } : {}),
     ...(ifExists ? { ifExists } : {}),
+    ...(opts.cascade ? { cascade: true } : {}),
     ...(onBadValue ? { onBadValue } : {}),
     ...(chunkRows ? { chunkRows } : {}),
     ...(opts.resume ? { resume: opts.resume } : {}),
@@ -189,6 +197,10 @@ export function registerImportCommand(program: Command): void {
     .option(
       "--if-exists <policy>",
       "SQLite: when a target table exists: fail, replace (drop and recreate) or append",
+    )
+    .option(
+      "--cascade",
+      "SQLite, with --if-exists replace: also drop your objects that depend on the replaced tables (listed afterwards; pgshift's own views and foreign keys are recreated)",
     )
     .option("--dry-run", "SQLite: print the DDL plan and the type decisions, change nothing")
     .option(
