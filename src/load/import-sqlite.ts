@@ -572,7 +572,7 @@ async function loadChunk(
     const seconds = (performance.now() - t0) / 1000;
     const updated = await client.query(
       `update pgshift.import_chunks set status = 'done', rows_read = $4, rows_loaded = $5, rows_quarantined = $6,
-         conversions = $7, seconds = $8, committed_at = now()
+         conversions = $7, seconds = $8, committed_at = now(), xid = txid_current() % 4294967296
        where run_id = $1 and source_table = $2 and chunk = $3 and status = 'pending'`,
       [
         ctx.runId,

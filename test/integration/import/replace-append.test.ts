@@ -1,0 +1,159 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import { importSqlite } from "../../../src/load/import-sqlite.ts";
+import { verifySqlite } from "../../../src/verify/verify-import.ts";
+import { runCli } from "../../helpers/cli.ts";
+import { useTestDatabase } from "../../helpers/database.ts";
+import { fixtureDir, makeSqlite } from "./sqlite-fixtures.ts";
+
+const db = useTestDatabase("replace");
+const dir = fixtureDir();
+let shop: string;
+
+const SHOP = `
+  CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+  CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id), v TEXT);
+  CREATE VIEW pv AS SELECT p.name, c.v FROM parent p JOIN child c ON c.parent_id = p.id;
+`;
+
+before(() => {
+  shop = makeSqlite(join(dir, "shop.db"), SHOP, (d) => {
+    for (let i = 1; i <= 4; i++) d.prepare("insert into parent values (?, ?)").run(i, `p${i}`);
+    for (let i = 1; i <= 6; i++) d.prepare("insert into child values (?, ?, ?)").run(i, 1 + (i % 4), `c${i}`);
+  });
+});
+
+async function rows(sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
+  return (await db().pool.query(sql, params)).rows;
+}
+
+async function relations(schema: string): Promise<string[]> {
+  return (
+    await rows(
+      "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relkind in ('r', 'v') order by 1",
+      [schema],
+    )
+  ).map((r) => String(r.relname));
+}
+
+async function foreignKeys(schema: string): Promise<string[]> {
+  return (
+    await rows(
+      `select c.relname || '.' || k.conname || ' -> ' || f.relname || (case when k.convalidated then '' else ' (not valid)' end) as fk
+         from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_class f on f.oid = k.confrelid
+         join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and k.contype = 'f' order by 1`,
+      [schema],
+    )
+  ).map((r) => String(r.fk));
+}
+
+describe("--if-exists replace never drops what pgshift did not create", () => {
+  before(async () => {
+    const first = await importSqlite({ path: shop, pool: db().pool, schema: "r" });
+    assert.equal(first.ok, true, JSON.stringify(first.error));
+    await db().pool.query(`
+      create view r.user_view as select id, name from r.parent;
+      create table r.user_table (id int primary key, parent_id bigint references r.parent (id));
+      insert into r.user_table values (1, 2);`);
+  });
+
+  it("refuses (exit 2) naming each dependent object, and changes nothing", async () => {
+    const runsBefore = await rows("select count(*)::int as n from pgshift.import_runs");
+    await assert.rejects(
+      importSqlite({ path: shop, pool: db().pool, schema: "r", tables: ["parent"], ifExists: "replace" }),
+      (error: Error & { code?: string; exitCode?: number; details?: Record<string, unknown> }) => {
+        assert.equal(error.code, "replace_dependents");
+        assert.equal(error.exitCode, 2);
+        assert.match(error.message, /view r\.user_view/);
+        assert.match(error.message, /foreign-key r\.user_table constraint user_table_parent_id_fkey/);
+        // pgshift's own view and foreign key are recreated, so they do not block.
+        assert.doesNotMatch(error.message, /r\.pv|child_parent_id_fkey/);
+        assert.deepEqual(error.details?.dependents, [
+          { kind: "view", object: "r.user_view", dependsOn: "r.parent" },
+          {
+            kind: "foreign-key",
+            object: "r.user_table constraint user_table_parent_id_fkey",
+            dependsOn: "r.parent",
+          },
+        ]);
+        return true;
+      },
+    );
+    assert.deepEqual(await rows("select count(*)::int as n from pgshift.import_runs"), runsBefore);
+    assert.deepEqual(await relations("r"), ["child", "parent", "pv", "user_table", "user_view"]);
+
+    const cli = await runCli(
+      ["import", shop, "--to", db().url, "--schema", "r", "--tables", "parent", "--if-exists", "replace"],
+      {
+        cwd: dir,
+      },
+    );
+    assert.equal(cli.code, 2, cli.stdout + cli.stderr);
+    assert.match(cli.stderr + cli.stdout, /user_view/);
+    assert.match(cli.stderr + cli.stdout, /user_table_parent_id_fkey/);
+    assert.match(cli.stderr + cli.stdout, /--cascade/);
+  });
+
+  it("--cascade drops and lists the user's objects, recreates pgshift's view and foreign key", async () => {
+    const result = await importSqlite({
+      path: shop,
+      pool: db().pool,
+      schema: "r",
+      tables: ["parent"],
+      ifExists: "replace",
+      cascade: true,
+    });
+    assert.equal(result.ok, true, JSON.stringify(result.error ?? result.warnings));
+    assert.deepEqual(result.dropped, [
+      "view r.user_view (depended on r.parent)",
+      "foreign-key r.user_table constraint user_table_parent_id_fkey (depended on r.parent)",
+    ]);
+    assert.deepEqual(result.warnings, []);
+    assert.deepEqual(await relations("r"), ["child", "parent", "pv", "user_table"]);
+    assert.deepEqual(await foreignKeys("r"), ["child.child_parent_id_fkey -> parent"]);
+    assert.deepEqual(await rows("select name, v from r.pv order by v"), [
+      { name: "p2", v: "c1" },
+      { name: "p3", v: "c2" },
+      { name: "p4", v: "c3" },
+      { name: "p1", v: "c4" },
+      { name: "p2", v: "c5" },
+      { name: "p3", v: "c6" },
+    ]);
+    // The user's table itself stays, with its rows; only the constraint went.
+    assert.deepEqual(await rows("select * from r.user_table"), [{ id: 1, parent_id: "2" }]);
+  });
+
+  it("a foreign key to a table outside --tables that is already in the target is created", async () => {
+    const result = await importSqlite({
+      path: shop,
+      pool: db().pool,
+      schema: "r",
+      tables: ["child"],
+      ifExists: "replace",
+    });
+    assert.equal(result.ok, true, JSON.stringify(result.error ?? result.warnings));
+    assert.deepEqual(await foreignKeys("r"), ["child.child_parent_id_fkey -> parent"]);
+    assert.ok(
+      result.notes.some((n) =>
+        /parent is not imported by this run but is already in schema r/.test(n.message),
+      ),
+    );
+    assert.ok(!result.notes.some((n) => /constraint not created/.test(n.message)));
+  });
+
+  it("verify covers every table imported from the source into the schema, not only the last run", async () => {
+    const all = await verifySqlite({ sourcePath: shop, pool: db().pool, schema: "r" });
+    assert.equal(all.status, "identical");
+    assert.deepEqual(all.tables.map((t) => [t.table, t.status, t.sourceRows]).sort(), [
+      ["child", "identical", 6],
+      ["parent", "identical", 4],
+    ]);
+    const cli = await runCli(["verify", shop, "--to", db().url, "--schema", "r", "--tables", "parent"], {
+      cwd: dir,
+    });
+    assert.equal(cli.code, 0, cli.stdout + cli.stderr);
+    assert.match(cli.stdout, /parent/);
+    assert.doesNotMatch(cli.stdout, /child/);
+  });
+});
