@@ -69,12 +69,18 @@ export async function createRun(
       where n.nspname = $1 and c.relname = any($2) and c.relkind in ('r', 'p', 'v', 'm')`,
     [schema, targets],
   );
-  if (existing.length > 0 && ifExists === "fail")
+  if (existing.length > 0 && ifExists === "fail") {
+    // --resume is offered only when there is an unfinished run of this source to continue.
+    const { rows: unfinished } = await pool.query(
+      "select 1 from pgshift.import_runs where source_path = $1 and target_schema = $2 and status <> 'completed' limit 1",
+      [path, schema],
+    );
     throw new PgshiftError(
       "target_exists",
-      `already in schema ${schema}: ${existing.map((r) => r.relname).join(", ")}; pass --if-exists replace to drop and recreate them, --if-exists append to add the rows, or --resume to continue an unfinished import`,
+      `already in schema ${schema}: ${existing.map((r) => r.relname).join(", ")}; pass --if-exists append to add the rows, or --if-exists replace to drop them and load them again (the rows they hold now are lost)${unfinished.length ? ", or --resume to continue the unfinished import" : ""}`,
       { exitCode: 2, details: { existing: existing.map((r) => r.relname) } },
     );
+  }
   // Refused here, before the run exists: the user's objects would go with the replaced tables.
   if (existing.length > 0 && ifExists === "replace")
     assertReplaceable(

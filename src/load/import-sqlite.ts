@@ -42,6 +42,7 @@ import {
   setIdentities,
 } from "./finish-steps.ts";
 import { createRun, findRunToResume, sourceFingerprint } from "./import-run.ts";
+import { nextSteps } from "./next-steps.ts";
 import { planForeignKeysToExistingTables } from "./outside-foreign-keys.ts";
 import { recreateDependents } from "./replace-dependents.ts";
 import { type RunContext, runParallel } from "./run-context.ts";
@@ -98,6 +99,8 @@ export interface ImportSqliteOptions {
   chunkRows?: number;
   onProgress?: ProgressCallback;
   logger?: Logger;
+  /** `--to` as the user gave it (password redacted), repeated in next-step hints. */
+  hintTo?: string;
 }
 
 export interface TableResult {
@@ -403,10 +406,17 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
             details: err.details,
           };
           base.ok = false;
-          base.nextSteps = [
-            `resume: pgshift import ${spec} --schema ${schema} --resume   (continues run ${runId}: committed chunks are kept, the rest is redone)`,
-            `roll back: pgshift import ${spec} --schema ${schema} --if-exists replace   (starts over), or drop the imported tables: ${plan.tables.map((t) => quoteQualified(schema, t.targetName)).join(", ")}`,
-          ];
+          base.nextSteps = await nextSteps(options.pool, {
+            spec,
+            schema,
+            ...(options.hintTo ? { to: options.hintTo } : {}),
+            ...(options.tables?.length ? { tables: options.tables } : {}),
+            ...(options.exclude?.length ? { exclude: options.exclude } : {}),
+            runId: runId!,
+            plan,
+            ifExists,
+            code: err.code,
+          }).catch(() => []);
         } else {
           base.ok =
             base.tables.every((t) => t.status === "complete") &&

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
+import { redactUrl } from "../../config/redact.ts";
 import { ExitCode, UsageError } from "../../errors.ts";
 import type { IfExists, ImportResult } from "../../load/import-sqlite.ts";
 import type { BadValuePolicy } from "../../load/quarantine.ts";
@@ -153,6 +154,7 @@ async function runSqliteImport(
     ...(naming ? { naming } : {}),
     ...(ifExists ? { ifExists } : {}),
     ...(opts.cascade ? { cascade: true } : {}),
+    ...(ctx.globals.to !== undefined ? { hintTo: redactUrl(ctx.globals.to) } : {}),
     ...(onBadValue ? { onBadValue } : {}),
     ...(chunkRows ? { chunkRows } : {}),
     ...(opts.resume ? { resume: opts.resume } : {}),

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
+import { redactUrl } from "../../../src/config/redact.ts";
 import { importSqlite } from "../../../src/load/import-sqlite.ts";
+import { shellWord } from "../../../src/load/next-steps.ts";
 import { verifySqlite } from "../../../src/verify/verify-import.ts";
 import { runCli } from "../../helpers/cli.ts";
 import { useTestDatabase } from "../../helpers/database.ts";
@@ -155,5 +157,72 @@ describe("--if-exists replace never drops what pgshift did not create", () => {
     assert.equal(cli.code, 0, cli.stdout + cli.stderr);
     assert.match(cli.stdout, /parent/);
     assert.doesNotMatch(cli.stdout, /child/);
+  });
+});
+
+describe("--if-exists append into tables that already had rows", () => {
+  let first: string;
+  let second: string;
+  let bad: string;
+  const KEYED = "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE n (at TEXT, msg TEXT);";
+
+  before(async () => {
+    first = makeSqlite(join(dir, "first.db"), KEYED, (d) => {
+      for (let i = 1; i <= 3; i++) d.prepare("insert into t values (?, ?)").run(i, `first ${i}`);
+      for (let i = 1; i <= 2; i++) d.prepare("insert into n values (?, ?)").run(`t${i}`, "same");
+    });
+    second = makeSqlite(join(dir, "second.db"), KEYED, (d) => {
+      for (let i = 4; i <= 6; i++) d.prepare("insert into t values (?, ?)").run(i, `second ${i}`);
+      for (let i = 1; i <= 2; i++) d.prepare("insert into n values (?, ?)").run(`t${i}`, "same");
+    });
+    bad = makeSqlite(join(dir, "bad.db"), KEYED, (d) => {
+      d.prepare("insert into t values (?, ?)").run(7, "ok");
+      d.prepare("insert into t values (?, ?)").run(8, "nul \u0000 inside");
+    });
+    const result = await importSqlite({ path: first, pool: db().pool, schema: "a" });
+    assert.equal(result.ok, true, JSON.stringify(result.error));
+  });
+
+  it("verifies the rows the run appended (exit 0), leaving the rows there before out", async () => {
+    const result = await importSqlite({ path: second, pool: db().pool, schema: "a", ifExists: "append" });
+    assert.equal(result.ok, true, JSON.stringify(result.error ?? result.verification));
+    const verification = result.verification as unknown as {
+      identical: boolean;
+      tables: { table: string; sourceRows: number; targetRows: number }[];
+    };
+    assert.equal(verification.identical, true);
+    assert.deepEqual(verification.tables.map((t) => [t.table, t.sourceRows, t.targetRows]).sort(), [
+      ["n", 2, 2],
+      ["t", 3, 3],
+    ]);
+    assert.deepEqual(await rows("select count(*)::int as n from a.t"), [{ n: 6 }]);
+    assert.deepEqual(await rows("select count(*)::int as n from a.n"), [{ n: 4 }]);
+    const cli = await runCli(["verify", second, "--to", db().url, "--schema", "a"], { cwd: dir });
+    assert.equal(cli.code, 0, cli.stdout + cli.stderr);
+    assert.match(cli.stdout, /identical: 2 table\(s\), 5 rows/);
+  });
+
+  it("a failed append's hints repeat --to, --schema and --tables and never drop the rows there before", async () => {
+    const cli = await runCli(
+      ["import", bad, "--to", db().url, "--schema", "a", "--tables", "t", "--if-exists", "append"],
+      { cwd: dir },
+    );
+    assert.equal(cli.code, 1, cli.stdout + cli.stderr);
+    const hints = cli.stdout.split("\n").filter((l) => /^\s+(resume|undo|start over|see the)/.test(l));
+    assert.equal(hints.length, 2, cli.stdout);
+    const runId = /--resume (\S+)/.exec(hints[0]!)?.[1];
+    assert.ok(runId, hints[0]);
+    assert.equal(
+      hints[0]!.trim(),
+      `resume: pgshift import ${bad} --to ${shellWord(redactUrl(db().url))} --schema a --tables t --resume ${runId}   (committed chunks are kept, the rest is redone)`,
+    );
+    assert.match(
+      hints[1]!,
+      /^\s+undo this run's rows \(the rows there before are kept\): delete from "a"\."t" where xmin/,
+    );
+    assert.doesNotMatch(cli.stdout, /--if-exists replace|drop table/);
+    // The hint's delete removes exactly what the run added: nothing, since the failing chunk rolled back.
+    await db().pool.query(hints[1]!.replace(/^.*?: /, ""));
+    assert.deepEqual(await rows("select count(*)::int as n from a.t"), [{ n: 6 }]);
   });
 });
