@@ -425,7 +425,9 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
                 s.status === "failed" &&
                 !s.step.startsWith("validate:") &&
                 !s.step.startsWith("view:") &&
-                !s.step.startsWith("add:"),
+                !s.step.startsWith("add:") &&
+                // pgshift's views and foreign keys recreated after a replace: warnings, as when first made.
+                !s.step.startsWith("recreate:"),
             );
         }
         base.seconds = Math.round(performance.now() - started) / 1000;

@@ -33,6 +33,8 @@ export interface ReplacedDependents {
 interface PgshiftObjects {
   views: Map<string, ViewPlan>;
   foreignKeys: Map<string, { table: string; constraint: ConstraintPlan }>;
+  /** "table\0name" of every key, index, constraint and trigger pgshift planned on its tables. */
+  onTables: Set<string>;
 }
 
 /** Views and foreign keys that imports into `schema` planned (the latest run's plan wins). */
@@ -41,15 +43,28 @@ async function pgshiftObjects(client: pg.ClientBase, schema: string): Promise<Pg
     "select plan from pgshift.import_runs where target_schema = $1 order by started_at",
     [schema],
   );
-  const found: PgshiftObjects = { views: new Map(), foreignKeys: new Map() };
+  const found: PgshiftObjects = { views: new Map(), foreignKeys: new Map(), onTables: new Set() };
   for (const { plan } of rows as { plan: ImportPlan }[]) {
     for (const view of plan.views ?? []) if (view.sql) found.views.set(view.targetName, view);
-    for (const table of plan.tables ?? [])
+    for (const table of plan.tables ?? []) {
       for (const constraint of table.foreignKeys ?? [])
         found.foreignKeys.set(`${table.targetName}\0${constraint.targetName}`, {
           table: table.targetName,
           constraint,
         });
+      const named = [
+        ...(table.keys ?? []),
+        ...(table.indexes ?? []),
+        ...(table.checks ?? []),
+        ...(table.foreignKeys ?? []),
+        // Triggers, where a plan has them (names only: how they are planned is not this file's concern).
+        ...(((table as { triggers?: { targetName?: string }[] }).triggers ?? []) as {
+          targetName?: string;
+        }[]),
+      ];
+      for (const object of named)
+        if (object.targetName) found.onTables.add(`${table.targetName}\0${object.targetName}`);
+    }
   }
   return found;
 }
@@ -98,11 +113,27 @@ export async function findDependents(
       order by 1, 2`,
     [schema, replaced],
   );
+  // The user's own indexes, constraints, triggers and policies on the replaced tables go with them too.
+  const { rows: onTables } = await client.query(
+    `with t as (${targets})
+     select 'index' as kind, i.relname as name, t.relname as on from pg_index x
+       join t on t.oid = x.indrelid join pg_class i on i.oid = x.indexrelid
+      where not exists (select 1 from pg_constraint k where k.conindid = x.indexrelid and k.conrelid = x.indrelid)
+     union all
+     select 'constraint', k.conname, t.relname from pg_constraint k join t on t.oid = k.conrelid
+      where k.contype in ('p', 'u', 'c', 'f', 'x')
+     union all
+     select 'trigger', g.tgname, t.relname from pg_trigger g join t on t.oid = g.tgrelid where not g.tgisinternal
+     union all
+     select 'policy', p.polname, t.relname from pg_policy p join t on t.oid = p.polrelid
+     order by 3, 1, 2`,
+    [schema, replaced],
+  );
   const known =
-    views.length + keys.length > 0 &&
+    views.length + keys.length + onTables.length > 0 &&
     (await client.query("select to_regclass('pgshift.import_runs') is not null as ok")).rows[0].ok
       ? await pgshiftObjects(client, schema)
-      : { views: new Map(), foreignKeys: new Map() };
+      : { views: new Map(), foreignKeys: new Map(), onTables: new Set<string>() };
   const dependents: Dependent[] = [];
   for (const v of views) {
     const view = v.schema === schema ? known.views.get(v.name) : undefined;
@@ -122,6 +153,16 @@ export async function findDependents(
       dependsOn: `${schema}.${k.on}`,
       createdBy: foreignKey ? "pgshift" : "user",
       ...(foreignKey ? { foreignKey } : {}),
+    });
+  }
+  for (const o of onTables) {
+    // NOT NULL constraints (PostgreSQL 18 lists them) are the columns' own: not selected above.
+    if (known.onTables.has(`${o.on}\0${o.name}`)) continue;
+    dependents.push({
+      kind: "other",
+      object: `${o.kind} ${o.name} on ${schema}.${o.on}`,
+      dependsOn: `${schema}.${o.on}`,
+      createdBy: "user",
     });
   }
   for (const o of others)

@@ -194,15 +194,19 @@ export function planWholeRows(table: TablePlan): WholeRowPlan | undefined {
   };
 }
 
+/** Parts concatenated as one chain, `a || b || c ...`: the SQL narrow tables always had. */
+const CHAIN_PARTS = 128;
+
 /**
- * `a || b || c ...` as a balanced tree, `((a || b) || (c || d))`: SQLite limits an expression's
- * depth to 1000 and a left-deep chain of a wide table's cells and tabs is as deep as it is long
- * (498 columns already failed with "Expression tree is too large"); balanced, 1600 columns are 12 deep.
+ * `a || b || c ...` within SQLite's expression depth limit (1000): a left-deep chain is as deep as it
+ * is long, and a wide table's cells and tabs made it fail from 498 columns ("Expression tree is too
+ * large"). Up to CHAIN_PARTS parts stay one chain (the same SQL as before); longer lists are split in
+ * halves, `(chain || chain)`, so that 1600 columns are about 140 deep.
  */
 export function concatenated(parts: readonly string[]): string {
-  if (parts.length === 1) return parts[0]!;
+  if (parts.length <= CHAIN_PARTS) return parts.join(" || ");
   const middle = Math.ceil(parts.length / 2);
-  return `(${concatenated(parts.slice(0, middle))} || ${concatenated(parts.slice(middle))})`;
+  return `(${concatenated(parts.slice(0, middle))}) || (${concatenated(parts.slice(middle))})`;
 }
 
 /** The cells of a line with a tab between each two, then `end` (a tab or the final newline). */

@@ -56,6 +56,7 @@ describe("--if-exists replace never drops what pgshift did not create", () => {
     assert.equal(first.ok, true, JSON.stringify(first.error));
     await db().pool.query(`
       create view r.user_view as select id, name from r.parent;
+      create index user_index on r.parent (name);
       create table r.user_table (id int primary key, parent_id bigint references r.parent (id));
       insert into r.user_table values (1, 2);`);
   });
@@ -78,6 +79,7 @@ describe("--if-exists replace never drops what pgshift did not create", () => {
             object: "r.user_table constraint user_table_parent_id_fkey",
             dependsOn: "r.parent",
           },
+          { kind: "other", object: "index user_index on r.parent", dependsOn: "r.parent" },
         ]);
         return true;
       },
@@ -110,6 +112,7 @@ describe("--if-exists replace never drops what pgshift did not create", () => {
     assert.deepEqual(result.dropped, [
       "view r.user_view (depended on r.parent)",
       "foreign-key r.user_table constraint user_table_parent_id_fkey (depended on r.parent)",
+      "index user_index on r.parent (depended on r.parent)",
     ]);
     assert.deepEqual(result.warnings, []);
     assert.deepEqual(await relations("r"), ["child", "parent", "pv", "user_table"]);
