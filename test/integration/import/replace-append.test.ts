@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { redactUrl } from "../../../src/config/redact.ts";
 import { importSqlite } from "../../../src/load/import-sqlite.ts";
-import { shellWord } from "../../../src/load/next-steps.ts";
+import { nextSteps, shellWord } from "../../../src/load/next-steps.ts";
+import type { ImportPlan } from "../../../src/schema/plan.ts";
 import { verifySqlite } from "../../../src/verify/verify-import.ts";
 import { runCli } from "../../helpers/cli.ts";
 import { useTestDatabase } from "../../helpers/database.ts";
@@ -167,6 +168,7 @@ describe("--if-exists append into tables that already had rows", () => {
   let first: string;
   let second: string;
   let bad: string;
+  let appendRun: string;
   const KEYED = "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE n (at TEXT, msg TEXT);";
 
   before(async () => {
@@ -189,6 +191,7 @@ describe("--if-exists append into tables that already had rows", () => {
   it("verifies the rows the run appended (exit 0), leaving the rows there before out", async () => {
     const result = await importSqlite({ path: second, pool: db().pool, schema: "a", ifExists: "append" });
     assert.equal(result.ok, true, JSON.stringify(result.error ?? result.verification));
+    appendRun = result.runId!;
     const verification = result.verification as unknown as {
       identical: boolean;
       tables: { table: string; sourceRows: number; targetRows: number }[];
@@ -227,5 +230,26 @@ describe("--if-exists append into tables that already had rows", () => {
     // The hint's delete removes exactly what the run added: nothing, since the failing chunk rolled back.
     await db().pool.query(hints[1]!.replace(/^.*?: /, ""));
     assert.deepEqual(await rows("select count(*)::int as n from a.t"), [{ n: 6 }]);
+  });
+
+  it("after a verification mismatch the hints offer verify, not --resume, and keep the rows there before", async () => {
+    const hints = await nextSteps(db().pool, {
+      spec: "sqlite:second.db",
+      schema: "a",
+      to: "postgres://u@h/db",
+      tables: ["t", "n"],
+      runId: appendRun,
+      plan: (await rows("select plan from pgshift.import_runs where run_id = $1", [appendRun]))[0]!
+        .plan as ImportPlan,
+      ifExists: "append",
+      code: "verify_mismatch",
+    });
+    assert.equal(hints.length, 2);
+    assert.match(
+      hints[0]!,
+      /^see the differences: pgshift verify sqlite:second\.db --to postgres:\/\/u@h\/db --schema a --tables t,n /,
+    );
+    assert.doesNotMatch(hints.join("\n"), /--resume|--if-exists replace|drop /);
+    assert.match(hints[1]!, /delete from "a"\."t" where .* delete from "a"\."n" where /);
   });
 });
