@@ -107,24 +107,24 @@ export async function quarantinedRowids(pool: pg.Pool, runId: string): Promise<M
 }
 
 /**
- * The rows an `--if-exists append` run added to tables that already had rows, as the transactions
- * that inserted them (the xid each chunk's checkpoint recorded): source table -> xids. Tables the
- * run created, or filled while empty, are not listed (all their rows are the run's).
+ * The tables of a run that hold rows other runs put there, with the transactions that inserted this
+ * run's own (the xid each chunk's checkpoint recorded): source table -> xids. That is a table the run
+ * appended to while it had rows, or one a later `--if-exists append` run (of any source) added rows
+ * to. Other tables are not listed: all their rows are the run's, and the whole table is compared.
  */
 export async function appendedBy(pool: pg.Pool, runId: string): Promise<Map<string, string[]>> {
   const found = new Map<string, string[]>();
-  const { rows: runs } = await pool.query(
-    "select options->'baselines' as baselines from pgshift.import_runs where run_id = $1",
-    [runId],
-  );
-  const baselines: Record<string, number> = runs[0]?.baselines ?? {};
-  const appended = Object.keys(baselines).filter((table) => Number(baselines[table]) > 0);
-  if (appended.length === 0) return found;
   const { rows } = await pool.query(
-    `select source_table, array_agg(xid::text) as xids, bool_and(xid is not null) as recorded
-       from pgshift.import_chunks where run_id = $1 and source_table = any($2) and status = 'done'
-      group by source_table`,
-    [runId, appended],
+    `select c.source_table, array_agg(c.xid::text) as xids, bool_and(c.xid is not null) as recorded
+       from pgshift.import_chunks c join pgshift.import_runs r on r.run_id = c.run_id
+      where c.run_id = $1 and c.status = 'done'
+        and (coalesce((r.options->'baselines'->>c.source_table)::bigint, 0) > 0
+             or exists (select 1 from pgshift.import_runs l join pgshift.import_chunks lc on lc.run_id = l.run_id
+                         where l.target_schema = r.target_schema and l.started_at > r.started_at
+                           and l.options->>'ifExists' = 'append' and lc.target_table = c.target_table
+                           and lc.status = 'done'))
+      group by c.source_table`,
+    [runId],
   );
   // A run recorded before chunks kept their xid cannot be told apart: it is verified as a whole table.
   for (const row of rows) if (row.recorded) found.set(row.source_table, row.xids);

@@ -206,6 +206,10 @@ describe("--if-exists append into tables that already had rows", () => {
     const cli = await runCli(["verify", second, "--to", db().url, "--schema", "a"], { cwd: dir });
     assert.equal(cli.code, 0, cli.stdout + cli.stderr);
     assert.match(cli.stdout, /identical: 2 table\(s\), 5 rows/);
+    // The first source's rows are still its own: verifying it leaves the appended rows out too.
+    const before = await runCli(["verify", first, "--to", db().url, "--schema", "a"], { cwd: dir });
+    assert.equal(before.code, 0, before.stdout + before.stderr);
+    assert.match(before.stdout, /identical: 2 table\(s\), 5 rows/);
   });
 
   it("a failed append's hints repeat --to, --schema and --tables and never drop the rows there before", async () => {
