@@ -42,7 +42,7 @@ import {
   setIdentities,
 } from "./finish-steps.ts";
 import { createRun, findRunToResume, sourceFingerprint } from "./import-run.ts";
-import { nextSteps } from "./next-steps.ts";
+import { appendUndoSql, nextSteps } from "./next-steps.ts";
 import { planForeignKeysToExistingTables } from "./outside-foreign-keys.ts";
 import { recreateDependents } from "./replace-dependents.ts";
 import { type RunContext, runParallel } from "./run-context.ts";
@@ -227,7 +227,15 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
       if (found.size !== null && (Number(found.size) !== now.size || found.mtimeMs !== now.mtimeMs))
         throw new PgshiftError(
           "source_changed",
-          `${options.path} changed since run ${found.runId} started; resuming would mix two versions. Start over with --if-exists replace`,
+          `${options.path} changed since run ${found.runId} started; resuming would mix two versions. ${
+            found.options.ifExists === "append"
+              ? `Remove the rows run ${found.runId} appended (${appendUndoSql(
+                  found.plan,
+                  found.runId,
+                  found.plan.tables,
+                ).join(" ")}), then import again with --if-exists append`
+              : "Start over with --if-exists replace"
+          }`,
           { details: { runId: found.runId } },
         );
       plan = found.plan;

@@ -56,10 +56,7 @@ export async function nextSteps(pool: pg.Pool, hint: HintContext): Promise<strin
       `resume: ${command("import", hint)} --resume ${hint.runId}   (committed chunks are kept, the rest is redone)`,
     );
   if (hint.ifExists === "append" && existed.length > 0) {
-    const deletes = existed.map(
-      (t) =>
-        `delete from ${quoteQualified(hint.plan.targetSchema, t.targetName)} where xmin::text::bigint in (select xid from pgshift.import_chunks where run_id = ${quoteLiteral(hint.runId)} and source_table = ${quoteLiteral(t.sourceName)});`,
-    );
+    const deletes = appendUndoSql(hint.plan, hint.runId, existed);
     steps.push(
       `undo this run's rows (the rows there before are kept): ${deletes.join(" ")}${hint.plan.tables.length > existed.length ? ` Tables this run created (drop them): ${createdTables(hint, existed)}` : ""}`,
     );
@@ -71,6 +68,18 @@ export async function nextSteps(pool: pg.Pool, hint: HintContext): Promise<strin
     );
   }
   return steps;
+}
+
+/** Deletes that remove exactly the rows run `runId` inserted into `tables` (by its chunks' xids). */
+export function appendUndoSql(
+  plan: ImportPlan,
+  runId: string,
+  tables: readonly { sourceName: string; targetName: string }[],
+): string[] {
+  return tables.map(
+    (t) =>
+      `delete from ${quoteQualified(plan.targetSchema, t.targetName)} where xmin::text::bigint in (select xid from pgshift.import_chunks where run_id = ${quoteLiteral(runId)} and source_table = ${quoteLiteral(t.sourceName)});`,
+  );
 }
 
 function createdTables(hint: HintContext, except: readonly { sourceName: string }[]): string {

@@ -234,6 +234,20 @@ describe("--if-exists append into tables that already had rows", () => {
     // The hint's delete removes exactly what the run added: nothing, since the failing chunk rolled back.
     await db().pool.query(hints[1]!.replace(/^.*?: /, ""));
     assert.deepEqual(await rows("select count(*)::int as n from a.t"), [{ n: 6 }]);
+    // The source changed since: resuming is refused, with the same undo (never a replace).
+    makeSqlite(bad, "CREATE TABLE later (x INTEGER)");
+    await assert.rejects(
+      importSqlite({ path: bad, pool: db().pool, schema: "a", resume: true }),
+      (error: Error & { code?: string }) => {
+        assert.equal(error.code, "source_changed");
+        assert.match(
+          error.message,
+          new RegExp(`Remove the rows run ${runId} appended \\(delete from "a"\\."t" where xmin`),
+        );
+        assert.doesNotMatch(error.message, /--if-exists replace/);
+        return true;
+      },
+    );
   });
 
   it("after a verification mismatch the hints offer verify, not --resume, and keep the rows there before", async () => {
