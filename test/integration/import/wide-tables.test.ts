@@ -135,6 +135,7 @@ describe("wide tables", () => {
       importSqlite({ path: tooWide, pool: db().pool, schema: "toowide" }),
       (error: Error & { code?: string }) => {
         assert.equal(error.code, "too_many_columns");
+        assert.equal((error as Error & { exitCode?: number }).exitCode, 2);
         assert.match(error.message, /huge/);
         assert.match(error.message, /1700/);
         assert.match(error.message, /1600/);
