@@ -1,9 +1,7 @@
-import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
-import type Database from "better-sqlite3";
 import type pg from "pg";
 import { assertImportSchema } from "../config/reserved-schema.ts";
 import { PgshiftError, UsageError } from "../errors.ts";
@@ -30,19 +28,27 @@ import { scanTable, type TableStats } from "../sources/sqlite/sqlite-scan.ts";
 import { siblingModule } from "../version.ts";
 import { BadValueError, type ChunkJob, type ChunkOutput, encodeChunk } from "./chunk-encoder.ts";
 import { ChunkWorker } from "./chunk-workers.ts";
+import { assertColumnsFit } from "./column-limit.ts";
 import { crashPoint } from "./crash-points.ts";
-import {
-  assertResumeMatches,
-  importPart,
-  readChunks,
-  readSteps,
-  recordStep,
-  type StepRecord,
-  setRunPhase,
-} from "./import-state.ts";
+import { assertResumeMatches, importPart, readChunks, readSteps, setRunPhase } from "./import-state.ts";
 import { countSchemaObjects, type SchemaObjects } from "./object-counts.ts";
 import { assertNamedObjects } from "./source-names.ts";
 import { type BadValuePolicy, insertQuarantine, type QuarantineEntry, quarantinePart } from "./quarantine.ts";
+import { createSchema } from "./create-schema.ts";
+import {
+  addConstraints,
+  analyzeTables,
+  buildIndexes,
+  buildKeys,
+  createViews,
+  Finisher,
+  setIdentities,
+} from "./finish-steps.ts";
+import { createRun, findRunToResume, sourceFingerprint } from "./import-run.ts";
+import { appendUndoSql, nextSteps } from "./next-steps.ts";
+import { planForeignKeysToExistingTables } from "./outside-foreign-keys.ts";
+import { recreateDependents } from "./replace-dependents.ts";
+import { type RunContext, runParallel } from "./run-context.ts";
 
 export type IfExists = "fail" | "replace" | "append";
 
@@ -75,6 +81,11 @@ export interface ImportSqliteOptions {
   jobs?: number;
   /** When a target table already exists: fail (default), replace (drop and recreate), append. */
   ifExists?: IfExists;
+  /**
+   * With replace: also drop the user's objects that depend on the replaced tables (views, foreign
+   * keys...), listed in `dropped`. Without it, such objects make the import refuse (exit 2).
+   */
+  cascade?: boolean;
   /** Plan only: return the DDL, touch nothing. */
   dryRun?: boolean;
   onBadValue?: BadValuePolicy;
@@ -91,6 +102,8 @@ export interface ImportSqliteOptions {
   chunkRows?: number;
   onProgress?: ProgressCallback;
   logger?: Logger;
+  /** `--to` as the user gave it (password redacted), repeated in next-step hints. */
+  hintTo?: string;
 }
 
 export interface TableResult {
@@ -132,6 +145,8 @@ export interface ImportResult {
   notes: PlanNote[];
   /** Things that did not fail the import but need attention (constraints left NOT VALID, views not created). */
   warnings: string[];
+  /** The user's objects that --if-exists replace --cascade dropped (pgshift's own are recreated). */
+  dropped: string[];
   totals: {
     rowsRead: number;
     rowsLoaded: number;
@@ -149,60 +164,6 @@ export interface ImportResult {
 }
 
 const DEFAULT_CHUNK_ROWS = 100_000;
-
-interface RunContext {
-  runId: string;
-  /** Tables whose keys, indexes and ANALYZE are done (started as soon as their rows were in). */
-  finished: Set<string>;
-  useThreads: boolean;
-  sourcePath: string;
-  /** Encoding threads, one per lane; empty: encode in this thread. */
-  workers: ChunkWorker[];
-  plan: ImportPlan;
-  db: Database.Database;
-  pool: pg.Pool;
-  options: ImportSqliteOptions;
-  policy: BadValuePolicy;
-  jobs: number;
-  ifExists: IfExists;
-  steps: Map<string, StepRecord>;
-  stepResults: StepResult[];
-  warnings: string[];
-  onProgress: ProgressCallback;
-  /** The run's overall figure: rows of all tables, the phase running now. */
-  job: JobProgress;
-  logger: Logger;
-  /** Rows read so far per source table, for progress. */
-  progress: Map<string, number>;
-  totalRows: number;
-}
-
-/** Runs `tasks` with at most `jobs` at once; stops taking new ones after the first failure, then rethrows it. */
-async function runParallel<T>(
-  items: readonly T[],
-  jobs: number,
-  task: (item: T, lane: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failure: unknown;
-  const lane = async (index: number) => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await task(item, index);
-      } catch (error) {
-        failure ??= error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, items.length)) }, (_, i) => lane(i)));
-  if (failure !== undefined) throw failure;
-}
-
-function sourceFingerprint(path: string): { size: number; mtimeMs: number } {
-  const stat = statSync(path);
-  return { size: stat.size, mtimeMs: stat.mtimeMs };
-}
 
 async function serverVersionNum(pool: pg.Pool): Promise<number> {
   const { rows } = await pool.query("select current_setting('server_version_num')::int as v");
@@ -270,6 +231,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
     let runId: string | undefined;
     let resumed = false;
     let ifExists: IfExists = options.ifExists ?? "fail";
+    let cascade = Boolean(options.cascade);
     let policy: BadValuePolicy = options.onBadValue ?? "fail";
     if (options.resume) {
       await ensureInternalSchema(options.pool, [quarantinePart, importPart]);
@@ -279,12 +241,21 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
       if (found.size !== null && (Number(found.size) !== now.size || found.mtimeMs !== now.mtimeMs))
         throw new PgshiftError(
           "source_changed",
-          `${options.path} changed since run ${found.runId} started; resuming would mix two versions. Starting over with --if-exists replace would drop the tables this run loaded and every row in them`,
+          `${options.path} changed since run ${found.runId} started; resuming would mix two versions. ${
+            found.options.ifExists === "append"
+              ? `Remove the rows run ${found.runId} appended (${appendUndoSql(
+                  found.plan,
+                  found.runId,
+                  found.plan.tables,
+                ).join(" ")}), then import again with --if-exists append`
+              : "Starting over with --if-exists replace would drop the tables this run loaded and every row in them"
+          }`,
           { details: { runId: found.runId } },
         );
       plan = found.plan;
       runId = found.runId;
       ifExists = found.options.ifExists ?? ifExists;
+      cascade = found.options.cascade ?? cascade;
       policy = options.onBadValue ?? found.options.onBadValue ?? policy;
       resumed = true;
       logger.info(`resuming import run ${runId}`, { runId });
@@ -300,6 +271,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
         );
         assertRowidAddressable(wanted, options.path);
         assertNamedObjects(wanted, catalog.views, options.path);
+        assertColumnsFit(wanted, options.path);
         await runParallel(wanted, Math.max(1, workers.length), async (table, lane) => {
           const worker = workers[lane];
           stats.set(table.name, worker ? await worker.scan(table) : scanTable(db, table));
@@ -310,7 +282,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
               `table ${name} is not in ${options.path}; its tables are: ${catalog.tables.map((t) => t.name).join(", ")}`,
             );
         }
-        return buildImportPlan(catalog, stats, {
+        const built = buildImportPlan(catalog, stats, {
           sourcePath: path,
           sourceSpec: spec,
           targetSchema: schema,
@@ -321,6 +293,9 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
           nocase: (await serverHasIcu(options.pool)) ? "icu" : "none",
           serverVersion: await serverVersionNum(options.pool),
         });
+        if (options.tables?.length || options.exclude?.length)
+          await planForeignKeysToExistingTables(options.pool, built, catalog);
+        return built;
       });
     }
     // Threads that only scanned go now: on this machine encoding runs in the calling thread.
@@ -339,6 +314,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
       notes: plan.notes,
       // Plan decisions that will make something fail later (a NOT NULL column losing its DEFAULT).
       warnings: plan.notes.filter((n) => n.severity === "warning").map((n) => `${n.object}: ${n.message}`),
+      dropped: [],
       totals: {
         rowsRead: 0,
         rowsLoaded: 0,
@@ -370,7 +346,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
       options.pool,
       LockKey.import,
       async () => {
-        if (!runId) runId = await createRun(options.pool, plan, path, spec, ifExists, policy);
+        if (!runId) runId = await createRun(options.pool, plan, path, spec, ifExists, policy, cascade);
         base.runId = runId;
         crashPoint("import:after-run-created");
         const totalRows = plan.tables.reduce((sum, t) => sum + t.rows, 0);
@@ -388,13 +364,15 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
           policy,
           jobs,
           ifExists,
+          cascade,
           steps: await withClient(options.pool, (c) => readSteps(c, runId!)),
           stepResults: base.steps,
           warnings: base.warnings,
+          dropped: base.dropped,
           onProgress,
-          job,
           logger,
           progress: new Map(),
+          job,
           totalRows,
         };
         let failure: unknown;
@@ -411,6 +389,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
           await timed("constraints", () => addConstraints(ctx));
           await timed("identity", () => setIdentities(ctx));
           await timed("views", () => createViews(ctx));
+          await timed("dependents", () => recreateDependents(ctx));
           await timed("analyze", () => analyzeTables(ctx));
           crashPoint("verify:before");
           const verification = await timed("verify", () =>
@@ -456,10 +435,17 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
             details: err.details,
           };
           base.ok = false;
-          base.nextSteps = [
-            `resume: pgshift import ${spec} --schema ${schema} --resume   (continues run ${runId}: committed chunks are kept, the rest is redone)`,
-            `roll back: drop the imported tables: ${plan.tables.map((t) => quoteQualified(schema, t.targetName)).join(", ")} (--if-exists replace would drop them and every row in them, then start over)`,
-          ];
+          base.nextSteps = await nextSteps(options.pool, {
+            spec,
+            schema,
+            ...(options.hintTo ? { to: options.hintTo } : {}),
+            ...(options.tables?.length ? { tables: options.tables } : {}),
+            ...(options.exclude?.length ? { exclude: options.exclude } : {}),
+            runId: runId!,
+            plan,
+            ifExists,
+            code: err.code,
+          }).catch(() => []);
         } else {
           base.ok =
             base.tables.every((t) => t.status === "complete") &&
@@ -468,7 +454,9 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
                 s.status === "failed" &&
                 !s.step.startsWith("validate:") &&
                 !s.step.startsWith("view:") &&
-                !s.step.startsWith("add:"),
+                !s.step.startsWith("add:") &&
+                // pgshift's views and foreign keys recreated after a replace: warnings, as when first made.
+                !s.step.startsWith("recreate:"),
             );
         }
         base.seconds = Math.round(performance.now() - started) / 1000;
@@ -480,243 +468,6 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
     await Promise.all(workers.map((w) => w.close()));
     db.close();
   }
-}
-
-async function findRunToResume(
-  pool: pg.Pool,
-  path: string,
-  schema: string,
-  resume: true | string,
-): Promise<{
-  runId: string;
-  plan: ImportPlan;
-  options: { ifExists?: IfExists; onBadValue?: BadValuePolicy };
-  size: string | null;
-  mtimeMs: number | null;
-}> {
-  const { rows } =
-    typeof resume === "string"
-      ? await pool.query("select * from pgshift.import_runs where run_id = $1", [resume])
-      : await pool.query(
-          `select * from pgshift.import_runs where source_path = $1 and target_schema = $2 and status <> 'completed'
-           order by started_at desc limit 1`,
-          [path, schema],
-        );
-  const run = rows[0];
-  if (!run)
-    throw new UsageError(
-      typeof resume === "string"
-        ? `no import run ${resume} in this database`
-        : `no unfinished import of ${path} into schema ${schema} to resume; run without --resume`,
-    );
-  if (run.status === "completed")
-    throw new UsageError(`import run ${run.run_id} already completed; nothing to resume`);
-  return {
-    runId: run.run_id,
-    plan: run.plan,
-    options: run.options,
-    size: run.source_size,
-    mtimeMs: run.source_mtime_ms,
-  };
-}
-
-async function createRun(
-  pool: pg.Pool,
-  plan: ImportPlan,
-  path: string,
-  spec: string,
-  ifExists: IfExists,
-  policy: BadValuePolicy,
-): Promise<string> {
-  const schema = plan.targetSchema;
-  const targets = [...plan.tables.map((t) => t.targetName), ...plan.views.map((v) => v.targetName)];
-  const { rows: existing } = await pool.query(
-    `select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = $1 and c.relname = any($2) and c.relkind in ('r', 'p', 'v', 'm')`,
-    [schema, targets],
-  );
-  if (existing.length > 0 && ifExists === "fail")
-    throw new PgshiftError(
-      "target_exists",
-      `already in schema ${schema}: ${existing.map((r) => r.relname).join(", ")}; --resume continues an unfinished import, --if-exists append adds the rows to them, --if-exists replace would drop them and every row they hold`,
-      { exitCode: 2, details: { existing: existing.map((r) => r.relname) } },
-    );
-  const baselines: Record<string, number> = {};
-  if (ifExists === "append") {
-    for (const table of plan.tables) {
-      if (!existing.some((r) => r.relname === table.targetName)) continue;
-      const { rows } = await pool.query(
-        `select count(*)::bigint as n from ${quoteQualified(schema, table.targetName)}`,
-      );
-      baselines[table.sourceName] = Number(rows[0].n);
-    }
-  }
-  const runId = `${new Date()
-    .toISOString()
-    .replace(/[-:.TZ]/g, "")
-    .slice(0, 14)}-${randomBytes(3).toString("hex")}`;
-  const fingerprint = sourceFingerprint(path);
-  await withClient(pool, async (client) => {
-    await client.query("begin");
-    try {
-      await client.query(
-        `insert into pgshift.import_runs (run_id, source, source_path, source_size, source_mtime_ms, target_schema, status, phase, plan, options)
-         values ($1, $2, $3, $4, $5, $6, 'running', 'schema', $7, $8)`,
-        [
-          runId,
-          spec,
-          path,
-          fingerprint.size,
-          fingerprint.mtimeMs,
-          schema,
-          JSON.stringify(plan),
-          JSON.stringify({ ifExists, onBadValue: policy, baselines }),
-        ],
-      );
-      for (const table of plan.tables) {
-        for (const chunk of table.chunks) {
-          await client.query(
-            `insert into pgshift.import_chunks (run_id, source_table, target_table, chunk, after_rowid, through_rowid)
-             values ($1, $2, $3, $4, $5, $6)`,
-            [
-              runId,
-              table.sourceName,
-              table.targetName,
-              chunk.chunk,
-              chunk.afterRowid ?? null,
-              chunk.throughRowid ?? null,
-            ],
-          );
-        }
-      }
-      await client.query("commit");
-    } catch (error) {
-      await client.query("rollback").catch(() => undefined);
-      throw error;
-    }
-  });
-  return runId;
-}
-
-/** Runs `work` and records `step` in one transaction, unless the step is already recorded. */
-async function step(
-  ctx: RunContext,
-  name: string,
-  work: (client: pg.PoolClient) => Promise<"done" | "skipped" | undefined>,
-  points: {
-    beforeCommit?: Parameters<typeof crashPoint>[0];
-    afterCommit?: Parameters<typeof crashPoint>[0];
-  } = {},
-): Promise<StepResult> {
-  const known = ctx.steps.get(name);
-  if (known && known.status !== "failed") {
-    const result: StepResult = {
-      step: name,
-      status: known.status,
-      ...(known.detail ? { detail: known.detail } : {}),
-    };
-    ctx.stepResults.push(result);
-    return result;
-  }
-  const result = await withClient(ctx.pool, async (client) => {
-    await client.query("begin");
-    try {
-      const status = (await work(client)) ?? "done";
-      await recordStep(client, ctx.runId, name, status);
-      if (points.beforeCommit) crashPoint(points.beforeCommit);
-      await client.query("commit");
-      if (points.afterCommit) crashPoint(points.afterCommit);
-      return { step: name, status } as StepResult;
-    } catch (error) {
-      await client.query("rollback").catch(() => undefined);
-      const detail = error instanceof Error ? error.message : String(error);
-      await recordStep(client, ctx.runId, name, "failed", detail).catch(() => undefined);
-      return { step: name, status: "failed", detail } as StepResult;
-    }
-  });
-  ctx.steps.set(name, {
-    step: name,
-    status: result.status as StepRecord["status"],
-    detail: result.detail ?? null,
-  });
-  ctx.stepResults.push(result);
-  return result;
-}
-
-async function relationExists(client: pg.ClientBase, schema: string, name: string): Promise<boolean> {
-  const { rows } = await client.query(
-    "select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = $2",
-    [schema, name],
-  );
-  return rows.length > 0;
-}
-
-async function constraintExists(
-  client: pg.ClientBase,
-  schema: string,
-  table: string,
-  name: string,
-): Promise<boolean> {
-  const { rows } = await client.query(
-    `select 1 from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = $1 and c.relname = $2 and k.conname = $3`,
-    [schema, table, name],
-  );
-  return rows.length > 0;
-}
-
-async function createSchema(ctx: RunContext): Promise<void> {
-  const { plan } = ctx;
-  crashPoint("schema:before-create");
-  const result = await step(
-    ctx,
-    "schema",
-    async (client) => {
-      for (const sql of plan.setupSql) await client.query(sql);
-      if (ctx.ifExists === "replace") {
-        for (const view of [...plan.views].reverse())
-          await client.query(
-            `drop view if exists ${quoteQualified(plan.targetSchema, view.targetName)} cascade`,
-          );
-        for (const table of plan.tables)
-          await client.query(
-            `drop table if exists ${quoteQualified(plan.targetSchema, table.targetName)} cascade`,
-          );
-      }
-      for (const table of plan.tables) {
-        if (
-          ctx.ifExists === "append" &&
-          (await relationExists(client, plan.targetSchema, table.targetName))
-        ) {
-          await checkAppendColumns(client, plan.targetSchema, table);
-          continue;
-        }
-        await client.query(table.createSql);
-      }
-      return "done";
-    },
-    {
-      beforeCommit: "schema:before-commit",
-      afterCommit: "schema:after-commit",
-    },
-  );
-  if (result.status === "failed")
-    throw new PgshiftError("schema_failed", `creating the tables failed: ${result.detail}`);
-}
-
-async function checkAppendColumns(client: pg.ClientBase, schema: string, table: TablePlan): Promise<void> {
-  const { rows } = await client.query(
-    `select a.attname from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = $1 and c.relname = $2 and a.attnum > 0 and not a.attisdropped`,
-    [schema, table.targetName],
-  );
-  const present = new Set(rows.map((r) => r.attname));
-  const missing = table.columns.filter((c) => !present.has(c.targetName)).map((c) => c.targetName);
-  if (missing.length)
-    throw new PgshiftError(
-      "append_mismatch",
-      `cannot append to ${schema}.${table.targetName}: it has no column(s) ${missing.join(", ")}; add them, or import into another --schema (--if-exists replace would drop the table and every row in it)`,
-    );
 }
 
 function emitProgress(ctx: RunContext, table: TablePlan, finished = false): void {
@@ -788,66 +539,6 @@ async function loadData(ctx: RunContext): Promise<{ finishing: Promise<void> }> 
   return { finishing: finisher.drained() };
 }
 
-/**
- * Builds keys, indexes and ANALYZE of tables whose rows are all in (finishTable), `limit` tables at
- * a time, in the order they were added. The first failure stops it: nothing new starts, and drained()
- * rejects with that failure once the builds under way have ended.
- */
-class Finisher {
-  private readonly queue: TablePlan[] = [];
-  private running = 0;
-  private limit = 1;
-  private stopped = false;
-  private failure: { error: unknown } | undefined;
-  private waiters: (() => void)[] = [];
-
-  constructor(private readonly ctx: RunContext) {}
-
-  add(table: TablePlan): void {
-    this.queue.push(table);
-    this.pump();
-  }
-
-  widen(limit: number): void {
-    this.limit = Math.max(this.limit, limit);
-    this.pump();
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.pump();
-  }
-
-  private pump(): void {
-    while (!this.stopped && !this.failure && this.running < this.limit && this.queue.length > 0) {
-      const table = this.queue.shift()!;
-      this.running++;
-      finishTable(this.ctx, table).then(
-        () => this.settle(),
-        (error: unknown) => {
-          this.failure ??= { error };
-          this.settle();
-        },
-      );
-    }
-    if (this.running === 0 && (this.queue.length === 0 || this.stopped || this.failure)) {
-      for (const wake of this.waiters.splice(0)) wake();
-    }
-  }
-
-  private settle(): void {
-    this.running--;
-    this.pump();
-  }
-
-  /** Resolves when nothing is running and nothing more will start; rejects with the first failure. */
-  async drained(): Promise<void> {
-    if (!(this.running === 0 && (this.queue.length === 0 || this.stopped || this.failure)))
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
-    if (this.failure) throw this.failure.error;
-  }
-}
-
 async function loadChunk(
   ctx: RunContext,
   client: pg.PoolClient,
@@ -911,7 +602,7 @@ async function loadChunk(
     const seconds = (performance.now() - t0) / 1000;
     const updated = await client.query(
       `update pgshift.import_chunks set status = 'done', rows_read = $4, rows_loaded = $5, rows_quarantined = $6,
-         conversions = $7, seconds = $8, committed_at = now()
+         conversions = $7, seconds = $8, committed_at = now(), xid = txid_current() % 4294967296
        where run_id = $1 and source_table = $2 and chunk = $3 and status = 'pending'`,
       [
         ctx.runId,
@@ -970,153 +661,6 @@ async function checkCounts(ctx: RunContext, result: ImportResult): Promise<void>
   void result;
   if (problems.length)
     throw new PgshiftError("count_mismatch", `row counts differ after loading: ${problems.join("; ")}`);
-}
-
-async function buildTableKeys(ctx: RunContext, table: TablePlan): Promise<void> {
-  const schema = ctx.plan.targetSchema;
-  for (const key of table.keys) {
-    crashPoint("keys:before");
-    const r = await step(
-      ctx,
-      `key:${table.targetName}:${key.targetName}`,
-      async (client) => {
-        if (await constraintExists(client, schema, table.targetName, key.targetName)) return "skipped";
-        await client.query(key.sql);
-        return "done";
-      },
-      { beforeCommit: "keys:before-commit", afterCommit: "keys:after-commit" },
-    );
-    if (r.status === "failed")
-      ctx.warnings.push(`key not created: ${table.targetName} ${key.kind} ${key.targetName}: ${r.detail}`);
-  }
-}
-
-async function buildTableIndex(ctx: RunContext, index: TablePlan["indexes"][number]): Promise<void> {
-  const schema = ctx.plan.targetSchema;
-  crashPoint("index:before");
-  const r = await step(
-    ctx,
-    `index:${index.targetName}`,
-    async (client) => {
-      if (await relationExists(client, schema, index.targetName)) return "skipped";
-      await client.query(index.sql);
-      return "done";
-    },
-    { beforeCommit: "index:before-commit", afterCommit: "index:after-commit" },
-  );
-  if (r.status === "failed") ctx.warnings.push(`index ${index.targetName} not created: ${r.detail}`);
-}
-
-async function analyzeTable(ctx: RunContext, table: TablePlan): Promise<void> {
-  const name = `analyze:${table.targetName}`;
-  if (ctx.steps.get(name)?.status === "done") return;
-  crashPoint("analyze:before");
-  await withClient(ctx.pool, async (client) => {
-    await client.query(`analyze ${quoteQualified(ctx.plan.targetSchema, table.targetName)}`);
-    await recordStep(client, ctx.runId, name, "done");
-  });
-  ctx.steps.set(name, { step: name, status: "done", detail: null });
-  crashPoint("analyze:after");
-}
-
-/**
- * Keys, indexes and ANALYZE of one table whose rows are all in: run while other tables still load,
- * so that PostgreSQL builds them while pgshift is busy reading and encoding.
- */
-async function finishTable(ctx: RunContext, table: TablePlan): Promise<void> {
-  await buildTableKeys(ctx, table);
-  for (const index of table.indexes) await buildTableIndex(ctx, index);
-  await analyzeTable(ctx, table);
-  ctx.finished.add(table.sourceName);
-}
-
-async function buildKeys(ctx: RunContext): Promise<void> {
-  const tables = ctx.plan.tables.filter((t) => !ctx.finished.has(t.sourceName));
-  await runParallel(tables, ctx.jobs, (table) => buildTableKeys(ctx, table));
-}
-
-async function buildIndexes(ctx: RunContext): Promise<void> {
-  const all = ctx.plan.tables
-    .filter((t) => !ctx.finished.has(t.sourceName))
-    .flatMap((table) => table.indexes.map((index) => ({ table, index })));
-  await runParallel(all, ctx.jobs, ({ index }) => buildTableIndex(ctx, index));
-}
-
-async function addConstraints(ctx: RunContext): Promise<void> {
-  const schema = ctx.plan.targetSchema;
-  // Adding NOT VALID is instant but locks both tables of a foreign key: one at a time.
-  for (const table of ctx.plan.tables) {
-    for (const constraint of [...table.checks, ...table.foreignKeys]) {
-      crashPoint("constraint:before-add");
-      const r = await step(ctx, `add:${table.targetName}:${constraint.targetName}`, async (client) => {
-        if (await constraintExists(client, schema, table.targetName, constraint.targetName)) return "skipped";
-        await client.query(constraint.addSql);
-        return "done";
-      });
-      crashPoint("constraint:after-add");
-      if (r.status === "failed")
-        ctx.warnings.push(
-          `${constraint.kind} ${constraint.targetName} on ${table.targetName} not created (${constraint.sourceSql}): ${r.detail}`,
-        );
-    }
-  }
-  // VALIDATE scans without blocking writers; validations of one table run one after another.
-  await runParallel(ctx.plan.tables, ctx.jobs, async (table) => {
-    for (const constraint of [...table.checks, ...table.foreignKeys]) {
-      if (ctx.steps.get(`add:${table.targetName}:${constraint.targetName}`)?.status === "failed") continue;
-      crashPoint("constraint:before-validate");
-      const r = await step(ctx, `validate:${table.targetName}:${constraint.targetName}`, async (client) => {
-        await client.query(constraint.validateSql);
-        return "done";
-      });
-      crashPoint("constraint:after-validate");
-      if (r.status === "failed")
-        ctx.warnings.push(
-          `${constraint.kind} ${constraint.targetName} on ${table.targetName} left NOT VALID (enforced for new rows only): ${r.detail}`,
-        );
-    }
-  });
-}
-
-async function setIdentities(ctx: RunContext): Promise<void> {
-  for (const table of ctx.plan.tables) {
-    if (!table.identitySql) continue;
-    crashPoint("identity:before");
-    const r = await step(ctx, `identity:${table.targetName}`, async (client) => {
-      await client.query(table.identitySql!);
-      return "done";
-    });
-    crashPoint("identity:after");
-    if (r.status === "failed")
-      throw new PgshiftError(
-        "identity_failed",
-        `setting the identity of ${table.targetName} failed: ${r.detail}`,
-      );
-  }
-}
-
-async function createViews(ctx: RunContext): Promise<void> {
-  for (const view of ctx.plan.views) {
-    if (!view.sql) continue;
-    crashPoint("view:before");
-    const r = await step(ctx, `view:${view.targetName}`, async (client) => {
-      await client.query(`set local search_path = ${quoteQualified(undefined, ctx.plan.targetSchema)}`);
-      if (ctx.ifExists === "append" && (await relationExists(client, ctx.plan.targetSchema, view.targetName)))
-        return "skipped";
-      await client.query(view.sql!);
-      return "done";
-    });
-    crashPoint("view:after");
-    if (r.status === "failed")
-      ctx.warnings.push(
-        `view ${view.sourceName} not created: ${r.detail}. Its SQLite SQL: ${view.sourceSql}`,
-      );
-  }
-}
-
-async function analyzeTables(ctx: RunContext): Promise<void> {
-  const tables = ctx.plan.tables.filter((t) => !ctx.finished.has(t.sourceName));
-  await runParallel(tables, ctx.jobs, (table) => analyzeTable(ctx, table));
 }
 
 async function runVerification(

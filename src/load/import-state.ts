@@ -53,6 +53,9 @@ export const importPart: InternalSchemaPart = {
        done_at timestamptz not null default now(),
        primary key (run_id, step)
      )`,
+    // The transaction of each chunk (its 32-bit xid, as the rows' xmin shows it), so that verification
+    // can tell the rows an --if-exists append run added from the rows the table had before.
+    `alter table pgshift.import_chunks add column xid bigint`,
   ],
 };
 

@@ -181,7 +181,10 @@ export function planWholeRows(table: TablePlan): WholeRowPlan | undefined {
     counted.push(i);
     counts.push(`(${cell!.count}) as k${counted.length - 1}`);
   });
-  const line = `${cells.map((cell) => `(${cell!.expr})`).join(" || char(9) || ")} || char(10)`;
+  const line = cellsWithTabs(
+    cells.map((cell) => `(${cell!.expr})`),
+    "char(10)",
+  );
   const inner = [`${rowid} as r`, `${line} as line`, ...counts].join(", ");
   const sums = counted.map((_, k) => `, sum(case when line is not null then k${k} end)`).join("");
   return {
@@ -189,6 +192,26 @@ export function planWholeRows(table: TablePlan): WholeRowPlan | undefined {
       `select count(*), max(r), cast(group_concat(line, '') as blob), group_concat(case when line is null then r end)${sums} from (select ${inner} from ${q(table.sourceName)} where ${rowid} >= ?${bounded ? ` and ${rowid} <= ?` : ""} order by ${rowid} limit ${limit})`,
     counted,
   };
+}
+
+/** Parts concatenated as one chain, `a || b || c ...`: the SQL narrow tables always had. */
+const CHAIN_PARTS = 128;
+
+/**
+ * `a || b || c ...` within SQLite's expression depth limit (1000): a left-deep chain is as deep as it
+ * is long, and a wide table's cells and tabs made it fail from 498 columns ("Expression tree is too
+ * large"). Up to CHAIN_PARTS parts stay one chain (the same SQL as before); longer lists are split in
+ * halves, `(chain || chain)`, so that 1600 columns are about 140 deep.
+ */
+export function concatenated(parts: readonly string[]): string {
+  if (parts.length <= CHAIN_PARTS) return parts.join(" || ");
+  const middle = Math.ceil(parts.length / 2);
+  return `(${concatenated(parts.slice(0, middle))}) || (${concatenated(parts.slice(middle))})`;
+}
+
+/** The cells of a line with a tab between each two, then `end` (a tab or the final newline). */
+function cellsWithTabs(cells: readonly string[], end: string): string {
+  return concatenated([...cells.flatMap((cell, i) => (i === 0 ? [cell] : ["char(9)", cell])), end]);
 }
 
 /** Flags are summed as an integer: at most 30 counted SQL columns, the others stay in JavaScript. */
@@ -219,7 +242,7 @@ export function planSqlLines(table: TablePlan): SqlLinePlan | undefined {
   cells.forEach((expr, i) => {
     if (expr === undefined) {
       if (segment.length) {
-        selected.push(`${segment.join(" || ")} || char(9)`);
+        selected.push(concatenated([...segment, "char(9)"]));
         parts.push(-1);
         segment = [];
       }
@@ -233,7 +256,7 @@ export function planSqlLines(table: TablePlan): SqlLinePlan | undefined {
     segment.push(`(${expr})`);
   });
   if (segment.length) {
-    selected.push(`${segment.join(" || ")} || char(10)`);
+    selected.push(concatenated([...segment, "char(10)"]));
     parts.push(-1);
   }
   const flags =

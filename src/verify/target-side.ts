@@ -89,7 +89,9 @@ export function targetSql(table: VerifyTable, kinds: Map<string, CanonicalKind>)
   const rowText = `row(${fields.join(", ")})::text`;
   const keyText = table.key.length ? `row(${table.key.map(exprOf).join(", ")})::text` : rowText;
   const sql: TargetSql = {
-    from: quoteQualified(table.schema, table.table),
+    from: table.insertedBy
+      ? `(select * from ${quoteQualified(table.schema, table.table)} where xmin::text::bigint = any('{${table.insertedBy.filter((x) => /^\d+$/.test(x)).join(",")}}'::bigint[])) as inserted`
+      : quoteQualified(table.schema, table.table),
     fields,
     keyText,
     rowText,

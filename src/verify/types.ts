@@ -23,6 +23,11 @@ export interface VerifyTable {
   columns: VerifyColumn[];
   /** Target column names of the row key (primary key). Empty: the whole row is its own identity. */
   key: string[];
+  /**
+   * Only the target rows these transactions inserted (32-bit xids, as xmin shows them): the rows an
+   * `--if-exists append` run added to a table that already had rows. Absent: every row.
+   */
+  insertedBy?: string[];
 }
 
 export type TableStatus = "identical" | "mismatch" | "error";

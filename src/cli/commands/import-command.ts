@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
+import { redactUrl } from "../../config/redact.ts";
 import { ExitCode, UsageError } from "../../errors.ts";
 import type { IfExists } from "../../load/import-sqlite.ts";
 import type { BadValuePolicy } from "../../load/quarantine.ts";
@@ -15,6 +16,7 @@ interface ImportFlags {
   exclude?: string;
   naming?: string;
   ifExists?: string;
+  cascade?: boolean;
   dryRun?: boolean;
   onBadValue?: string;
   resume?: boolean | string;
@@ -65,6 +67,8 @@ async function runSqliteImport(
     if (!Number.isInteger(chunkRows) || chunkRows < 1)
       throw new UsageError(`--chunk-rows must be a positive integer, not "${opts.chunkRows}"`);
   }
+  if (opts.cascade && ifExists !== "replace")
+    throw new UsageError("--cascade applies to --if-exists replace only");
   const tables = names(opts.tables);
   const exclude = names(opts.exclude);
   const pool = await ctx.pool({ max: settings.jobs + 2 });
@@ -82,6 +86,8 @@ async function runSqliteImport(
     ...(exclude ? { exclude } : {}),
     ...(naming ? { naming } : {}),
     ...(ifExists ? { ifExists } : {}),
+    ...(opts.cascade ? { cascade: true } : {}),
+    ...(ctx.globals.to !== undefined ? { hintTo: redactUrl(ctx.globals.to) } : {}),
     ...(onBadValue ? { onBadValue } : {}),
     ...(chunkRows ? { chunkRows } : {}),
     ...(opts.resume ? { resume: opts.resume } : {}),
@@ -128,6 +134,10 @@ export function registerImportCommand(program: Command): void {
     .option(
       "--if-exists <policy>",
       "SQLite: when a target table exists: fail, replace (drop and recreate) or append",
+    )
+    .option(
+      "--cascade",
+      "SQLite, with --if-exists replace: also drop your objects that depend on the replaced tables (listed afterwards; pgshift's own views and foreign keys are recreated)",
     )
     .option("--dry-run", "SQLite: print the DDL plan and the type decisions, change nothing")
     .option(

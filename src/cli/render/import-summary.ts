@@ -166,6 +166,10 @@ export function renderSqliteResult(
     lines.push("", "notes:");
     for (const note of notes) lines.push(`  - ${note.object}: ${note.message}`);
   }
+  if (result.dropped.length) {
+    lines.push("", "dropped by --if-exists replace --cascade (not recreated):");
+    for (const object of result.dropped) lines.push(`  x ${object}`);
+  }
   const warnings = result.warnings.filter((w) => !fromFailedStep(w, result.steps));
   if (warnings.length) {
     lines.push("", "warnings:");

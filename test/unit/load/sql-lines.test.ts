@@ -6,7 +6,7 @@ import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { type ChunkOutput, encodeChunk } from "../../../src/load/chunk-encoder.ts";
 import { formatEpochMs } from "../../../src/load/row-encoder.ts";
-import { planSqlLines, planWholeRows } from "../../../src/load/sql-lines.ts";
+import { concatenated, planSqlLines, planWholeRows } from "../../../src/load/sql-lines.ts";
 import type { ChunkPlan, ColumnPlan, TablePlan } from "../../../src/schema/plan.ts";
 import type { Conversion } from "../../../src/schema/type-mapping.ts";
 import { openSqlite } from "../../../src/sources/sqlite/sqlite-rows.ts";
@@ -374,5 +374,23 @@ describe("SQL fast path of chunk encoding", () => {
     );
     assert.equal(fast!.text, `${expected.join("")}|${values.length}|`);
     assert.deepEqual(fast!.output!.conversions, [values.length, values.length]);
+  });
+});
+
+describe("concatenated", () => {
+  it("keeps a short list one chain and splits a long one within SQLite's expression depth", () => {
+    assert.equal(concatenated(["a", "char(9)", "b"]), "a || char(9) || b");
+    const parts = Array.from({ length: 3201 }, (_, i) => (i % 2 ? "char(9)" : `'${i}'`));
+    const sql = concatenated(parts);
+    assert.match(sql, /^\(\(\(\(\(/);
+    const db = new Database(":memory:");
+    try {
+      const got = db.prepare(`select ${sql} as line`).pluck().get() as string;
+      assert.equal(got, parts.map((p) => (p === "char(9)" ? "\t" : p.slice(1, -1))).join(""));
+      // The left-deep chain of the same parts is what failed before.
+      assert.throws(() => db.prepare(`select ${parts.join(" || ")}`), /Expression tree is too large/);
+    } finally {
+      db.close();
+    }
   });
 });
