@@ -85,8 +85,16 @@ describe("careless input gets a clear answer", () => {
         cwd: dir,
       });
       assert.equal(result.code, 1, result.stderr);
-      assert.equal(JSON.parse(result.stdout).error, "empty_identifier");
-      assert.ok(result.stderr.includes(named), result.stderr);
+      const answer = JSON.parse(result.stdout) as { error: string; message: string };
+      assert.equal(answer.error, "empty_identifier");
+      assert.ok(answer.message.includes(named), answer.message);
+      // with --json, stderr carries the same error as a JSON line
+      const errorLine = result.stderr
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { event: string; message?: string })
+        .find((event) => event.event === "error");
+      assert.ok(errorLine?.message?.includes(named), result.stderr);
     }
   });
 

@@ -122,6 +122,7 @@ function result(overrides: Partial<ImportResult> = {}): ImportResult {
     schema: "music",
     plan,
     sql: [],
+    dropped: [],
     tables: [
       {
         source: "Invoice",
