@@ -45,6 +45,16 @@ function renderStatus(s: CutoverStatusReport): string {
       ? `  last verification: ${v.finishedAt} (${ago(v.finishedAt)}), ${v.mode}, ${v.keysChecked} keys, ${v.mismatched} divergent (${percent(v.mismatchRate)}), ${v.repaired} repaired, ${v.errors} errors`
       : "  last verification: none (run store.cutover.verify() in the application)",
   );
+  if (s.ramp) {
+    const last = s.ramp.lastDecision as RampDecision | null;
+    lines.push(
+      `  ramp: ${s.ramp.state}${s.ramp.pausedReason ? ` (${s.ramp.pausedReason})` : ""}, ${s.ramp.steps.join(", ")} every ${s.ramp.everyMs / 1000} s${last ? `; last decision: ${last.action}: ${last.reason}` : ""}`,
+    );
+  }
+  if (s.lastSnapshot)
+    lines.push(
+      `  final snapshot: ${s.lastSnapshot.path}, ${s.lastSnapshot.records} records, sha256 ${s.lastSnapshot.sha256}, started ${s.lastSnapshot.startedAt}`,
+    );
   for (const b of s.backfills)
     lines.push(
       `  backfill ${b.resumeKey}: ${b.status}, ${b.rowsDone} records in ${b.batches} batches, last key ${b.lastKey ?? "-"}`,

@@ -62,6 +62,12 @@ describe("pgshift cutover ramp / alerts", () => {
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stderr, /ramp resumed from ramp:10/);
     assert.match(resumed.stdout, /ramp hold \(ramp:10\): too few calls to judge: 0 < 1/);
+    const status = await cli("cutover", "status", "carts");
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(
+      status.stdout,
+      /ramp: running, ramp:10, ramp:20, .* every 86400 s; last decision: hold: too few calls/,
+    );
   });
 
   test("alerts prints rules with thresholds from flags and the environment", async () => {
