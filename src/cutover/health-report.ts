@@ -50,7 +50,8 @@ export class HealthWindow {
   private errors = { legacy: 0, next: 0 };
   private latency = { legacy: new LatencyReservoir(1024), next: new LatencyReservoir(1024) };
   private legacyWrites = 0;
-  private lastLegacyWriteAt: string | null = null;
+  /** Wall-clock ms (not the injected clock: it is compared with the snapshot's database time). */
+  private lastLegacyWriteMs: number | null = null;
   private shadowBase = { compared: 0, mismatched: 0 };
 
   constructor(startMs: number) {
@@ -63,7 +64,7 @@ export class HealthWindow {
     else this.latency[side].record(milliseconds);
     if (side === "legacy" && kind === "writes") {
       this.legacyWrites++;
-      this.lastLegacyWriteAt = new Date().toISOString();
+      this.lastLegacyWriteMs = Date.now();
     }
   }
 
@@ -89,7 +90,8 @@ export class HealthWindow {
       nextP95Ms: this.latency.next.summary().p95,
       pendingRepairs,
       legacyWrites: this.legacyWrites,
-      lastLegacyWriteAt: this.lastLegacyWriteAt,
+      lastLegacyWriteAt:
+        this.lastLegacyWriteMs === null ? null : new Date(this.lastLegacyWriteMs).toISOString(),
     };
     this.startMs = endMs;
     this.calls = { legacy: 0, next: 0 };
