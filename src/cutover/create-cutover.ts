@@ -12,6 +12,7 @@ import {
   registerCutover,
   setCutoverPhase,
 } from "./cutover-state.ts";
+import { HealthWindow, writeHealthReport } from "./health-report.ts";
 import { LatencyReservoir, type LatencySummary } from "./latency-reservoir.ts";
 import { PhaseWatcher, type PhaseWatcherState } from "./phase-watcher.ts";
 import {
@@ -34,7 +35,14 @@ import {
   type CutoverRepairResult,
   runRepair,
 } from "./repair-ledger.ts";
+import { RampPolicy, type RampPolicyOptions } from "./ramp-policy.ts";
 import { ShadowQueue } from "./shadow-queue.ts";
+import {
+  type CutoverRestoreResult,
+  type CutoverSnapshot,
+  restoreLegacyFromSnapshot,
+  takeSnapshot,
+} from "./snapshot.ts";
 import { type ShadowCounts, ShadowStats } from "./shadow-stats.ts";
 import { runCutoverVerify, type CutoverVerifyOptions, type CutoverVerifyResult } from "./verifier.ts";
 
@@ -109,8 +117,10 @@ export interface CutoverOptions<T extends object> {
   reportIntervalMs?: number;
   /** Poll intervals of the phase watcher. */
   watch?: { fastPollMs?: number; slowPollMs?: number };
-  /** Environment for the phase override (default process.env). */
+  /** Environment for the phase override and the ramp thresholds (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Epoch milliseconds that stamp health windows (default Date.now); tests inject a clock shared with autoRamp. */
+  clock?: () => number;
   logger?: Logger;
 }
 
@@ -176,6 +186,17 @@ export interface CutoverControl<T extends object> {
   status(): CutoverStatus;
   /** Called after each phase change this instance applies. */
   onPhaseChange(listener: (phase: CutoverPhase, previous: CutoverPhase) => void): () => void;
+  /** Writes this instance's health figures since the last call to pgshift.cutover_health (also done on every report). */
+  reportHealth(): Promise<void>;
+  /**
+   * Starts the automatic ramp on this instance; the instance holding the ramp's advisory lock decides,
+   * the others stand by and take over when it dies. Stop it with the returned policy's `stop()`.
+   */
+  autoRamp(options?: Omit<RampPolicyOptions, "pool" | "name">): Promise<RampPolicy>;
+  /** Streams the legacy store (via keyAccess) to an NDJSON file and records its sha256 and count. */
+  snapshot(options: { to: string }): Promise<CutoverSnapshot>;
+  /** Writes every record of a snapshot back into the legacy store after checking its checksum. */
+  restoreLegacyFromSnapshot(options: { from: string }): Promise<CutoverRestoreResult>;
   /** Waits for in-flight shadow reads, writes the last report, stops the watcher. The pool is the caller's. */
   close(): Promise<void>;
 }
@@ -252,6 +273,8 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
   private reportTimer: NodeJS.Timeout | undefined;
   private ledgerTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = new Date().toISOString();
+  readonly clock: () => number;
+  readonly health: HealthWindow;
   private closed = false;
 
   constructor(private readonly options: CutoverOptions<T>) {
@@ -279,6 +302,8 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     this.recheckDelayMs = options.shadow?.recheckDelayMs ?? 100;
     this.logger = options.logger ?? silentLogger;
     this.env = options.env ?? process.env;
+    this.clock = options.clock ?? Date.now;
+    this.health = new HealthWindow(this.clock());
     this.watcher = new PhaseWatcher({
       pool: options.pool,
       name: this.name,
@@ -424,9 +449,12 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     const started = performance.now();
     try {
       const result = await target[method]!.apply(target, args);
-      this.sides[side][kind].record(performance.now() - started);
+      const elapsed = performance.now() - started;
+      this.sides[side][kind].record(elapsed);
+      this.health.call(side, kind, elapsed);
       return result;
     } catch (error) {
+      this.health.call(side, kind, undefined);
       if (kind === "reads") this.sides[side].readErrors++;
       else this.sides[side].writeErrors++;
       throw error;
@@ -630,9 +658,66 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     return () => this.listeners.delete(listener);
   }
 
+  async reportHealth(): Promise<void> {
+    const counts = this.shadowStats.counts;
+    const report = this.health.take(
+      this.instanceId,
+      this.clock(),
+      { compared: counts.matched + counts.mismatched + counts.raced, mismatched: counts.mismatched },
+      this.ledger.backlogSize,
+    );
+    await writeHealthReport(this.pool, this.name, report);
+  }
+
+  async autoRamp(options: Omit<RampPolicyOptions, "pool" | "name"> = {}): Promise<RampPolicy> {
+    const policy = new RampPolicy({
+      clock: this.clock,
+      env: this.env,
+      logger: this.logger,
+      ...options,
+      pool: this.pool,
+      name: this.name,
+    });
+    await policy.start();
+    return policy;
+  }
+
+  async snapshot(options: { to: string }): Promise<CutoverSnapshot> {
+    // What this instance wrote to legacy so far must be on record before the snapshot claims to be newer.
+    await this.reportHealth();
+    return takeSnapshot({
+      pool: this.pool,
+      cutover: this.name,
+      phase: this.storedPhase,
+      legacy: this.legacy,
+      access: this.requireKeyAccess("snapshot()"),
+      to: options.to,
+    });
+  }
+
+  restoreLegacyFromSnapshot(options: { from: string }): Promise<CutoverRestoreResult> {
+    return restoreLegacyFromSnapshot({
+      pool: this.pool,
+      cutover: this.name,
+      legacy: this.legacy,
+      access: this.requireKeyAccess("restoreLegacyFromSnapshot()"),
+      from: options.from,
+    });
+  }
+
+  private requireKeyAccess(what: string): CutoverKeyAccess<T> {
+    const access = this.options.keyAccess;
+    if (!access?.keys)
+      throw new UsageError(
+        `cutover ${this.name}: ${what} needs keyAccess with keys() (how to list and read the legacy store); pass it to createCutover`,
+      );
+    return access;
+  }
+
   /** Writes this instance's metrics and buffered ledger entries to PostgreSQL. */
   async report(closing = false): Promise<void> {
     await this.ledger.flush();
+    await this.reportHealth();
     await this.pool.query(
       `insert into pgshift.cutover_instances (instance_id, cutover, phase, phase_source, metrics, host, pid, started_at, reported_at, closed_at)
        values ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, now(), case when $9 then now() end)

@@ -80,6 +80,16 @@ export interface CutoverStatusReport {
   lastVerification: StoredCutoverVerification | null;
   backfills: CutoverBackfillReport[];
   history: CutoverHistoryEntry[];
+  /** The automatic ramp's state, null when no ramp policy ever ran. */
+  ramp: {
+    state: string;
+    pausedReason: string | null;
+    steps: string[];
+    everyMs: number;
+    lastDecision: unknown;
+  } | null;
+  /** The latest final snapshot of legacy, null when none was taken. */
+  lastSnapshot: { path: string; records: number; sha256: string; startedAt: string } | null;
 }
 
 export async function listCutovers(pool: pg.Pool): Promise<CutoverSummary[]> {
@@ -215,6 +225,42 @@ export async function cutoverStatus(
       finishedAt: r.finished_at ? new Date(r.finished_at).toISOString() : null,
     })),
     history: await cutoverHistory(pool, name),
+    ...(await rampAndSnapshot(pool, name)),
+  };
+}
+
+/** Ramp state and latest snapshot; both tables come with the cutover schema's v2, absent before it. */
+async function rampAndSnapshot(
+  pool: pg.Pool,
+  name: string,
+): Promise<Pick<CutoverStatusReport, "ramp" | "lastSnapshot">> {
+  const { rows: present } = await pool.query("select to_regclass('pgshift.cutover_ramps') is not null as ok");
+  if (!present[0].ok) return { ramp: null, lastSnapshot: null };
+  const { rows: ramps } = await pool.query("select * from pgshift.cutover_ramps where cutover = $1", [name]);
+  const { rows: snapshots } = await pool.query(
+    "select * from pgshift.cutover_snapshots where cutover = $1 order by id desc limit 1",
+    [name],
+  );
+  const r = ramps[0];
+  const s = snapshots[0];
+  return {
+    ramp: r
+      ? {
+          state: r.state,
+          pausedReason: r.paused_reason,
+          steps: r.steps,
+          everyMs: Number(r.every_ms),
+          lastDecision: r.last_decision,
+        }
+      : null,
+    lastSnapshot: s
+      ? {
+          path: s.path,
+          records: Number(s.records),
+          sha256: s.sha256,
+          startedAt: new Date(s.started_at).toISOString(),
+        }
+      : null,
   };
 }
 

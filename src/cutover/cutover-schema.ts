@@ -91,5 +91,55 @@ export const cutoverPart: InternalSchemaPart = {
        closed_at timestamptz,
        primary key (cutover, instance_id)
      )`,
+    // v2: health figures per instance and window (the ramp policy's input), the ramp policy's state,
+    // and final snapshots of the legacy store. Times the policy compares are the reporters' clock in
+    // epoch milliseconds, so a test's injected clock and the policy's agree.
+    `alter table pgshift.cutover_history add column figures jsonb;
+     create table pgshift.cutover_health (
+       id bigint generated always as identity primary key,
+       cutover text not null,
+       instance_id text not null,
+       window_start_ms bigint not null,
+       window_end_ms bigint not null,
+       calls bigint not null,
+       legacy_calls bigint not null,
+       next_calls bigint not null,
+       legacy_errors bigint not null,
+       next_errors bigint not null,
+       shadow_compared bigint not null,
+       shadow_mismatched bigint not null,
+       legacy_p95_ms double precision,
+       next_p95_ms double precision,
+       pending_repairs bigint not null,
+       legacy_writes bigint not null,
+       last_legacy_write_at timestamptz,
+       reported_at timestamptz not null default now()
+     );
+     create index cutover_health_idx on pgshift.cutover_health (cutover, window_end_ms);
+     create table pgshift.cutover_ramps (
+       cutover text primary key references pgshift.cutovers (name) on delete cascade,
+       steps jsonb not null,
+       every_ms bigint not null,
+       thresholds jsonb not null,
+       rollback_to text not null,
+       phase text not null,
+       step_started_ms bigint not null,
+       state text not null default 'running' check (state in ('running', 'paused', 'finished')),
+       paused_reason text,
+       last_decision jsonb,
+       updated_at timestamptz not null default now()
+     );
+     create table pgshift.cutover_snapshots (
+       id bigint generated always as identity primary key,
+       cutover text not null,
+       path text not null,
+       records bigint not null,
+       bytes bigint not null,
+       sha256 text not null,
+       phase text not null,
+       started_at timestamptz not null,
+       finished_at timestamptz not null default now()
+     );
+     create index cutover_snapshots_idx on pgshift.cutover_snapshots (cutover, id)`,
   ],
 };

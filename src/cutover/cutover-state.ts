@@ -122,6 +122,8 @@ export interface SetCutoverPhaseOptions {
   /** Allow skipping phases, going back more than one, leaving next-only, or ignoring pending repairs. */
   force?: boolean;
   reason?: string;
+  /** Evidence recorded with the change in pgshift.cutover_history.figures (the ramp policy's health figures). */
+  figures?: unknown;
 }
 
 export interface CutoverPhaseChange {
@@ -171,6 +173,17 @@ export async function setCutoverPhase(
         problems.push(
           `${counts.pendingLegacy} write(s) to legacy are waiting in the repair ledger, so legacy is behind; run the repairer (cutover.repair()) before ${target} serves reads from legacy`,
         );
+      if (target === "next-only") {
+        const snapshotProblem = await snapshotFreshness(client, options.name);
+        if (snapshotProblem) {
+          if (options.force && !options.reason?.trim())
+            throw new PhaseChangeRefusedError(
+              `refusing to force cutover "${options.name}" to next-only without a reason: ${snapshotProblem}; pass --reason (why legacy's data may be dropped without a snapshot)`,
+              { name: options.name, from, to: target, problems: [snapshotProblem] },
+            );
+          problems.push(snapshotProblem);
+        }
+      }
     }
     if (problems.length > 0 && !options.force) {
       throw new PhaseChangeRefusedError(
@@ -185,9 +198,17 @@ export async function setCutoverPhase(
         [options.name, target, options.reason ?? null, problems.length > 0],
       );
       await client.query(
-        `insert into pgshift.cutover_history (cutover, from_phase, to_phase, kind, forced, reason)
-         values ($1, $2, $3, $4, $5, $6)`,
-        [options.name, from, target, check.kind, problems.length > 0, options.reason ?? null],
+        `insert into pgshift.cutover_history (cutover, from_phase, to_phase, kind, forced, reason, figures)
+         values ($1, $2, $3, $4, $5, $6, $7::jsonb)`,
+        [
+          options.name,
+          from,
+          target,
+          check.kind,
+          problems.length > 0,
+          options.reason ?? null,
+          options.figures === undefined ? null : JSON.stringify(options.figures),
+        ],
       );
       await client.query("select pg_notify($1, $2)", [CUTOVER_CHANNEL, options.name]);
     }
@@ -203,6 +224,25 @@ export async function setCutoverPhase(
   });
 }
 
+/**
+ * Why next-only is not yet safe, or undefined when it is: after next-only legacy receives no writes, so
+ * its data must be on record in a snapshot taken after the last write any instance reported to legacy.
+ */
+async function snapshotFreshness(client: pg.ClientBase, name: string): Promise<string | undefined> {
+  const { rows } = await client.query(
+    `select (select max(started_at) from pgshift.cutover_snapshots where cutover = $1) as snapshot_at,
+            (select max(last_legacy_write_at) from pgshift.cutover_health where cutover = $1) as written_at`,
+    [name],
+  );
+  const snapshotAt: Date | null = rows[0].snapshot_at;
+  const writtenAt: Date | null = rows[0].written_at;
+  if (!snapshotAt)
+    return "no final snapshot of legacy is recorded; take one with cutover.snapshot({ to }) before next-only (legacy receives no writes after it)";
+  if (writtenAt && writtenAt.getTime() >= snapshotAt.getTime())
+    return `the latest snapshot of legacy (started ${snapshotAt.toISOString()}) is older than the last legacy write an instance reported (${writtenAt.toISOString()}); take a new one with cutover.snapshot({ to })`;
+  return undefined;
+}
+
 export interface CutoverHistoryEntry {
   from: CutoverPhase | null;
   to: CutoverPhase;
@@ -211,6 +251,8 @@ export interface CutoverHistoryEntry {
   reason: string | null;
   actor: string;
   at: string;
+  /** Figures recorded with the change (the ramp policy's health window), null for manual changes. */
+  figures: unknown;
 }
 
 export async function cutoverHistory(
@@ -230,6 +272,7 @@ export async function cutoverHistory(
     reason: r.reason,
     actor: r.actor,
     at: new Date(r.at).toISOString(),
+    figures: r.figures ?? null,
   }));
 }
 

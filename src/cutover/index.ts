@@ -14,3 +14,8 @@ export * from "./shadow-stats.ts";
 export * from "./upsert-sink.ts";
 export * from "./verifier.ts";
 export * from "./document-adapter.ts";
+export * from "./alert-rules.ts";
+export * from "./health-report.ts";
+export * from "./ramp-policy.ts";
+export * from "./ramp-settings.ts";
+export * from "./snapshot.ts";

@@ -1,6 +1,26 @@
 import type { CutoverMetrics } from "./create-cutover.ts";
 import { CUTOVER_PHASES, parseCutoverPhase } from "./phases.ts";
 
+/** Names of the metrics the health server exports for cutovers (alert rules refer to these). */
+export const CUTOVER_METRICS = {
+  phase: "pgshift_cutover_phase",
+  rampPercent: "pgshift_cutover_ramp_percent",
+  calls: "pgshift_cutover_calls_total",
+  readErrors: "pgshift_cutover_read_errors_total",
+  writeErrors: "pgshift_cutover_write_errors_total",
+  shadow: "pgshift_cutover_shadow_total",
+  shadowMismatchRatio: "pgshift_cutover_shadow_mismatch_ratio",
+  repairsRecorded: "pgshift_cutover_repairs_recorded_total",
+  repairBacklog: "pgshift_cutover_repair_backlog",
+  listenerUp: "pgshift_cutover_listener_up",
+  readSeconds: "pgshift_cutover_read_seconds",
+  writeSeconds: "pgshift_cutover_write_seconds",
+  shadowReadSeconds: "pgshift_cutover_shadow_read_seconds",
+} as const;
+
+/** The pool gauge the health server exports (labels state="total" | "idle" | "waiting"). */
+export const POOL_CONNECTIONS_METRIC = "pgshift_pool_connections";
+
 /** One metric family in Prometheus text exposition format 0.0.4. */
 export interface PrometheusFamily {
   name: string;
@@ -45,11 +65,11 @@ export function renderPrometheus(families: readonly PrometheusFamily[]): string 
 /** Metric families for a set of cutovers (one label `cutover` per series). */
 export function cutoverMetricFamilies(all: readonly CutoverMetrics[]): PrometheusFamily[] {
   const family = (
-    name: string,
+    metric: keyof typeof CUTOVER_METRICS,
     help: string,
     type: PrometheusFamily["type"],
     samples: PrometheusFamily["samples"],
-  ): PrometheusFamily => ({ name: `pgshift_cutover_${name}`, help, type, samples });
+  ): PrometheusFamily => ({ name: CUTOVER_METRICS[metric], help, type, samples });
   const perSide = (pick: (m: CutoverMetrics, side: "legacy" | "next") => number) =>
     all.flatMap((m) =>
       (["legacy", "next"] as const).map((side) => ({
@@ -90,7 +110,7 @@ export function cutoverMetricFamilies(all: readonly CutoverMetrics[]): Prometheu
       })),
     ),
     family(
-      "ramp_percent",
+      "rampPercent",
       "Percent of keyed reads served from next",
       "gauge",
       all.map((m) => ({
@@ -99,7 +119,7 @@ export function cutoverMetricFamilies(all: readonly CutoverMetrics[]): Prometheu
       })),
     ),
     family(
-      "calls_total",
+      "calls",
       "Calls through the cutover by kind",
       "counter",
       all.flatMap((m) =>
@@ -110,19 +130,19 @@ export function cutoverMetricFamilies(all: readonly CutoverMetrics[]): Prometheu
       ),
     ),
     family(
-      "read_errors_total",
+      "readErrors",
       "Failed reads per side",
       "counter",
       perSide((m, s) => m.sides[s].readErrors),
     ),
     family(
-      "write_errors_total",
+      "writeErrors",
       "Failed writes per side",
       "counter",
       perSide((m, s) => m.sides[s].writeErrors),
     ),
     family(
-      "shadow_total",
+      "shadow",
       "Shadow read outcomes",
       "counter",
       all.flatMap((m) =>
@@ -133,7 +153,7 @@ export function cutoverMetricFamilies(all: readonly CutoverMetrics[]): Prometheu
       ),
     ),
     family(
-      "shadow_mismatch_ratio",
+      "shadowMismatchRatio",
       "Mismatched shadow comparisons / compared",
       "gauge",
       all.map((m) => ({
@@ -142,7 +162,7 @@ export function cutoverMetricFamilies(all: readonly CutoverMetrics[]): Prometheu
       })),
     ),
     family(
-      "repairs_recorded_total",
+      "repairsRecorded",
       "Failed non-authoritative writes recorded in the repair ledger",
       "counter",
       all.map((m) => ({
@@ -151,7 +171,7 @@ export function cutoverMetricFamilies(all: readonly CutoverMetrics[]): Prometheu
       })),
     ),
     family(
-      "repair_backlog",
+      "repairBacklog",
       "Ledger entries waiting in memory because PostgreSQL was unreachable",
       "gauge",
       all.map((m) => ({
@@ -160,7 +180,7 @@ export function cutoverMetricFamilies(all: readonly CutoverMetrics[]): Prometheu
       })),
     ),
     family(
-      "listener_up",
+      "listenerUp",
       "1 when the LISTEN connection for phase changes is up",
       "gauge",
       all.map((m) => ({
@@ -168,13 +188,8 @@ export function cutoverMetricFamilies(all: readonly CutoverMetrics[]): Prometheu
         value: m.watcher.listening ? 1 : 0,
       })),
     ),
-    family("read_seconds", "Latency of served reads (recent window)", "summary", latency("reads")),
-    family("write_seconds", "Latency of writes (recent window)", "summary", latency("writes")),
-    family(
-      "shadow_read_seconds",
-      "Latency of shadow reads (recent window)",
-      "summary",
-      latency("shadowReads"),
-    ),
+    family("readSeconds", "Latency of served reads (recent window)", "summary", latency("reads")),
+    family("writeSeconds", "Latency of writes (recent window)", "summary", latency("writes")),
+    family("shadowReadSeconds", "Latency of shadow reads (recent window)", "summary", latency("shadowReads")),
   ];
 }

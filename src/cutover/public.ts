@@ -61,6 +61,34 @@ export {
   cutoverVerifyReport,
   listCutovers,
 } from "./cutover-report.ts";
+export {
+  type RampAction,
+  type RampDecision,
+  type RampPolicyOptions,
+  type RampState,
+  RampPolicy,
+  readRampState,
+  resumeRamp,
+  startRampPolicy,
+} from "./ramp-policy.ts";
+export {
+  type RampSettings,
+  type RampSettingsInput,
+  type RampThresholds,
+  DEFAULT_RAMP_THRESHOLDS,
+  rampVariable,
+  resolveRampSettings,
+} from "./ramp-settings.ts";
+export type { CutoverHealthFigures, CutoverHealthReport } from "./health-report.ts";
+export {
+  type CutoverRestoreResult,
+  type CutoverSnapshot,
+  SnapshotChecksumError,
+  listSnapshots,
+  restoreLegacyFromSnapshot,
+} from "./snapshot.ts";
+export { type CutoverAlertRulesOptions, cutoverAlertRules } from "./alert-rules.ts";
+export { CUTOVER_METRICS, POOL_CONNECTIONS_METRIC } from "./prometheus.ts";
 export type { LatencySummary } from "./latency-reservoir.ts";
 export type { ShadowCounts, ShadowErrorSample, ShadowMismatchSample } from "./shadow-stats.ts";
 export {

@@ -21,6 +21,15 @@ export const LockKey = {
   cutoverRepair: 0x7067_7368_0005n,
 } as const;
 
+/**
+ * First half of two-part (int4, int4) advisory keys, whose second half names one object (a hash of its
+ * name). PostgreSQL keeps two-part keys apart from the bigint keys above, so they can never collide.
+ */
+export const LockClass = {
+  /** The leader of one cutover's automatic ramp (second part: hash of the cutover name). */
+  cutoverRamp: 0x7067_0006,
+} as const;
+
 export interface LockHolder {
   pid: number;
   applicationName: string;

@@ -1,5 +1,7 @@
 import type { Command } from "commander";
 import type { CutoverStatusReport, CutoverVerifyReport } from "../../cutover/cutover-report.ts";
+import type { RampDecision } from "../../cutover/ramp-policy.ts";
+import type { RampSettingsInput, RampThresholds } from "../../cutover/ramp-settings.ts";
 import { ExitCode } from "../../errors.ts";
 import { action } from "../action.ts";
 import { renderTable } from "../output.ts";
@@ -43,6 +45,16 @@ function renderStatus(s: CutoverStatusReport): string {
       ? `  last verification: ${v.finishedAt} (${ago(v.finishedAt)}), ${v.mode}, ${v.keysChecked} keys, ${v.mismatched} divergent (${percent(v.mismatchRate)}), ${v.repaired} repaired, ${v.errors} errors`
       : "  last verification: none (run store.cutover.verify() in the application)",
   );
+  if (s.ramp) {
+    const last = s.ramp.lastDecision as RampDecision | null;
+    lines.push(
+      `  ramp: ${s.ramp.state}${s.ramp.pausedReason ? ` (${s.ramp.pausedReason})` : ""}, ${s.ramp.steps.join(", ")} every ${s.ramp.everyMs / 1000} s${last ? `; last decision: ${last.action}: ${last.reason}` : ""}`,
+    );
+  }
+  if (s.lastSnapshot)
+    lines.push(
+      `  final snapshot: ${s.lastSnapshot.path}, ${s.lastSnapshot.records} records, sha256 ${s.lastSnapshot.sha256}, started ${s.lastSnapshot.startedAt}`,
+    );
   for (const b of s.backfills)
     lines.push(
       `  backfill ${b.resumeKey}: ${b.status}, ${b.rowsDone} records in ${b.batches} batches, last key ${b.lastKey ?? "-"}`,
@@ -111,6 +123,70 @@ function renderVerify(report: CutoverVerifyReport): string {
   );
   return lines.join("\n");
 }
+
+interface RampFlags {
+  every?: string;
+  step?: string;
+  steps?: string;
+  rollbackTo?: string;
+  maxErrorRate?: string;
+  maxMismatchRate?: string;
+  maxP95Ms?: string;
+  maxPendingRepairs?: string;
+  minCalls?: string;
+  tick?: string;
+  once?: boolean;
+  resume?: boolean;
+}
+
+/** Flags given on the command line, as the library's ramp options (env and defaults fill the rest). */
+function rampInput(opts: RampFlags): RampSettingsInput {
+  const healthy: Partial<RampThresholds> = {};
+  const numeric: [keyof RampThresholds, string | undefined][] = [
+    ["maxErrorRate", opts.maxErrorRate],
+    ["maxMismatchRate", opts.maxMismatchRate],
+    ["maxP95Ms", opts.maxP95Ms],
+    ["maxPendingRepairs", opts.maxPendingRepairs],
+    ["minCalls", opts.minCalls],
+  ];
+  for (const [key, text] of numeric) if (text !== undefined) healthy[key] = Number(text);
+  return {
+    ...(opts.every !== undefined ? { every: opts.every } : {}),
+    ...(opts.steps !== undefined
+      ? { steps: opts.steps.split(",").map((p) => p.trim()) }
+      : opts.step !== undefined
+        ? { steps: Number(opts.step) }
+        : {}),
+    ...(opts.rollbackTo !== undefined ? { onUnhealthy: { rollbackTo: opts.rollbackTo } } : {}),
+    healthy,
+  };
+}
+
+function renderDecision(d: RampDecision): string {
+  const moved = d.to ? ` ${d.phase} -> ${d.to}` : ` (${d.phase})`;
+  return `${new Date(d.atMs).toISOString()} ramp ${d.action}${moved}: ${d.reason}`;
+}
+
+const rampOptions = (command: Command) =>
+  command
+    .option(
+      "--every <duration>",
+      "how long each step must stay healthy (24h, 30m, 90s; env ..._RAMP_EVERY; default 24h)",
+    )
+    .option(
+      "--step <percent>",
+      "ramp in steps of this percent, then next-primary (env ..._RAMP_STEP; default 10)",
+    )
+    .option(
+      "--steps <phases>",
+      "explicit comma-separated phases instead of --step, e.g. ramp:10,ramp:50,ramp:100,next-primary",
+    )
+    .option("--rollback-to <phase>", "where a crossed threshold sends the cutover (default shadow)")
+    .option("--max-error-rate <ratio>", "failed calls / calls (default 0.01)")
+    .option("--max-mismatch-rate <ratio>", "shadow mismatches / comparisons (default 0.001)")
+    .option("--max-p95-ms <ms>", "p95 latency of either side (default 500)")
+    .option("--max-pending-repairs <n>", "pending repair-ledger entries tolerated (default 0)")
+    .option("--min-calls <n>", "calls a window needs before it is judged (default 1000)");
 
 export function registerCutoverCommands(program: Command): void {
   const cutover = program
@@ -185,6 +261,84 @@ export function registerCutoverCommands(program: Command): void {
           if (result.forced) lines.push(...result.overridden.map((problem) => `  forced past: ${problem}`));
           return lines.join("\n");
         });
+        return ExitCode.ok;
+      }),
+    );
+
+  rampOptions(
+    cutover
+      .command("ramp")
+      .description(
+        "run the automatic ramp: advance one step when a window of `--every` was healthy, hold on too few calls, roll back when a threshold is crossed; one leader per cutover (advisory lock), run it on several hosts for failover",
+      )
+      .argument("<name>", "cutover name"),
+  )
+    .option("--tick <duration>", "how often to look at the figures (default every/10, 1 s .. 60 s)")
+    .option("--once", "decide once, print the decision and exit")
+    .option("--resume", "resume a ramp paused by a manual phase change or a rollback, with a fresh window")
+    .action(
+      action(async (ctx, name: string, opts: RampFlags) => {
+        const { RampPolicy, resumeRamp } = await import("../../cutover/ramp-policy.ts");
+        const { parseDuration } = await import("../../cutover/ramp-settings.ts");
+        const pool = await ctx.pool({ max: 2 });
+        if (opts.resume) {
+          const state = await resumeRamp(pool, name);
+          ctx.out.notice(`cutover ${name}: ramp resumed from ${state.phase}`);
+        }
+        const policy = new RampPolicy({
+          pool,
+          name,
+          ...rampInput(opts),
+          tickMs: opts.once ? 0 : opts.tick !== undefined ? parseDuration(opts.tick, "--tick") : undefined,
+          onDecision: (d) => {
+            if (!opts.once) ctx.out.notice(renderDecision(d));
+          },
+        });
+        await policy.start();
+        try {
+          if (opts.once) {
+            const decision = await policy.tick();
+            ctx.out.result(decision, () => renderDecision(decision));
+            return ExitCode.ok;
+          }
+          ctx.out.notice(
+            `cutover ${name}: ramp over ${policy.settings.steps.join(", ")}, every ${policy.settings.everyMs / 1000} s; rollback to ${policy.settings.rollbackTo}; Ctrl-C stops`,
+          );
+          await policy
+            .tick()
+            .catch((error) => ctx.out.notice(`ramp tick failed: ${(error as Error).message}`));
+          await new Promise<void>((resolve) => {
+            process.once("SIGINT", resolve);
+            process.once("SIGTERM", resolve);
+          });
+          return ExitCode.ok;
+        } finally {
+          await policy.stop();
+        }
+      }),
+    );
+
+  cutover
+    .command("alerts")
+    .description(
+      "print Prometheus alerting rules for a cutover (p95, failed calls, pool exhausted, shadow mismatches, repair backlog, ramp rolled back), thresholds from the ramp settings",
+    )
+    .argument("<name>", "cutover name")
+    .option("--max-error-rate <ratio>", "failed calls / calls (default 0.01, or env ..._RAMP_MAX_ERROR_RATE)")
+    .option("--max-p95-ms <ms>", "p95 latency (default 500, or env ..._RAMP_MAX_P95_MS)")
+    .option("--for <duration>", "how long a latency or error condition holds before firing (default 5m)")
+    .action(
+      action(async (ctx, name: string, opts: { maxErrorRate?: string; maxP95Ms?: string; for?: string }) => {
+        const { cutoverAlertRules } = await import("../../cutover/alert-rules.ts");
+        const { resolveRampSettings } = await import("../../cutover/ramp-settings.ts");
+        const settings = resolveRampSettings(name, rampInput(opts));
+        ctx.out.raw(
+          cutoverAlertRules({
+            name,
+            thresholds: settings.thresholds,
+            ...(opts.for !== undefined ? { for: opts.for } : {}),
+          }).trimEnd(),
+        );
         return ExitCode.ok;
       }),
     );

@@ -87,7 +87,7 @@ describe("concurrent writers during phase changes", () => {
       await (i % 2 === 0 ? a : b).cutover.setPhase(phase);
       await sleep(120);
     }
-    await a.cutover.setPhase("next-only");
+    await a.cutover.setPhase("next-only", { force: true, reason: "test: no final snapshot needed" });
     nextOnlySet = true;
     await sleep(150);
     stop = true;
