@@ -30,6 +30,7 @@ import { siblingModule } from "../version.ts";
 import { BadValueError, type ChunkJob, type ChunkOutput, encodeChunk } from "./chunk-encoder.ts";
 import { ChunkWorker } from "./chunk-workers.ts";
 import { crashPoint } from "./crash-points.ts";
+import { createTriggers, type UntranslatedObject, untranslatedObjects } from "./create-triggers.ts";
 import {
   importPart,
   readChunks,
@@ -128,6 +129,8 @@ export interface ImportResult {
   notes: PlanNote[];
   /** Things that did not fail the import but need attention (constraints left NOT VALID, views not created). */
   warnings: string[];
+  /** Views and triggers of the source that are not in the target: not translatable, or rejected by PostgreSQL. */
+  untranslated: UntranslatedObject[];
   totals: {
     rowsRead: number;
     rowsLoaded: number;
@@ -319,6 +322,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
       steps: [],
       notes: plan.notes,
       warnings: [],
+      untranslated: untranslatedObjects(plan),
       totals: {
         rowsRead: 0,
         rowsLoaded: 0,
@@ -387,7 +391,15 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
           await timed("indexes", () => buildIndexes(ctx));
           await timed("constraints", () => addConstraints(ctx));
           await timed("identity", () => setIdentities(ctx));
-          await timed("views", () => createViews(ctx));
+          await timed("views", () => createViews(ctx, base.untranslated));
+          await timed("triggers", async () => {
+            const failed = await createTriggers(ctx.plan, ctx.ifExists === "append", (name, work) =>
+              step(ctx, name, work),
+            );
+            base.untranslated.push(...failed);
+            for (const f of failed)
+              ctx.warnings.push(`trigger ${f.name} not created: ${f.reason}. Its SQLite SQL: ${f.sql}`);
+          });
           await timed("analyze", () => analyzeTables(ctx));
           crashPoint("verify:before");
           const verification = await timed("verify", () =>
@@ -1082,7 +1094,7 @@ async function setIdentities(ctx: RunContext): Promise<void> {
   }
 }
 
-async function createViews(ctx: RunContext): Promise<void> {
+async function createViews(ctx: RunContext, untranslated: UntranslatedObject[]): Promise<void> {
   for (const view of ctx.plan.views) {
     if (!view.sql) continue;
     crashPoint("view:before");
@@ -1094,10 +1106,17 @@ async function createViews(ctx: RunContext): Promise<void> {
       return "done";
     });
     crashPoint("view:after");
-    if (r.status === "failed")
+    if (r.status === "failed") {
       ctx.warnings.push(
         `view ${view.sourceName} not created: ${r.detail}. Its SQLite SQL: ${view.sourceSql}`,
       );
+      untranslated.push({
+        kind: "view",
+        name: view.sourceName,
+        reason: `PostgreSQL rejected the translation: ${r.detail ?? "unknown error"}`,
+        sql: view.sourceSql,
+      });
+    }
   }
 }
 

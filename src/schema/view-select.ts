@@ -1,0 +1,68 @@
+import { parseSync } from "libpg-query";
+import { quoteIdent } from "../pg/quote.ts";
+import { followedByParen, parseProblem, rewriteTokens, type Translation } from "./expression.ts";
+import { resolveNames, type SqlRelation } from "./sql-names.ts";
+import { applyReplacements, SqlText } from "./sql-rewrite.ts";
+import { IdiomError, idiomReplacements, type ViewColumn } from "./sqlite-idioms.ts";
+
+export type { SqlRelation } from "./sql-names.ts";
+export type { ViewColumn } from "./sqlite-idioms.ts";
+
+export interface ViewContext {
+  /** Source tables and (earlier) views, by lower-cased name: target name and columns with their types. */
+  relations: ReadonlyMap<string, SqlRelation>;
+}
+
+export type ViewTranslation =
+  { ok: true; sql: string; columns: { name: string; column?: ViewColumn }[] } | { ok: false; reason: string };
+
+/**
+ * SQLite's quoted names (`"x"`, `[x]`, `` `x` ``) as PostgreSQL's, `==` as `=`, LIKE as ILIKE (SQLite's
+ * LIKE ignores ASCII case); unquoted names are resolved later, on the parse tree.
+ */
+export function normalizeSqliteText(sql: string): ReturnType<typeof rewriteTokens> {
+  return rewriteTokens(sql, (t, i, tokens) => {
+    if (t.kind === "quoted") return quoteIdent(t.value);
+    // time(...) and char(...) are type names to PostgreSQL's grammar; quoted, they are function calls.
+    if (t.kind === "ident" && GRAMMAR_TYPE_NAMES.has(t.value.toLowerCase()) && followedByParen(tokens, i))
+      return quoteIdent(t.value.toLowerCase());
+    return undefined;
+  });
+}
+
+const GRAMMAR_TYPE_NAMES = new Set(["time", "char", "timestamp"]);
+
+/**
+ * Translates a view's SELECT: parsed by the PostgreSQL parser, names resolved as SQLite resolves
+ * them (sql-names.ts), SQLite idioms rewritten (sqlite-idioms.ts), and the result parsed again.
+ * Whether PostgreSQL accepts every function and operator is known only when the view is created;
+ * a failure there is reported with the view's SQL.
+ *
+ *   translateViewSelect("SELECT ifnull(name, '-') AS Name FROM t", ctx)
+ *   -> { ok: true, sql: `SELECT coalesce("name", '-') AS "Name" FROM "t"`, columns: [...] }
+ */
+export function translateViewSelect(sql: string, context: ViewContext): ViewTranslation {
+  const normalized = normalizeSqliteText(sql);
+  if (normalized.problem) return { ok: false, reason: normalized.problem };
+  const problem = parseProblem(normalized.text);
+  if (problem) return { ok: false, reason: problem };
+  const tree = parseSync(normalized.text);
+  let translated: string;
+  let columns: { name: string; column?: ViewColumn }[];
+  try {
+    const text = new SqlText(normalized.text);
+    const names = resolveNames(tree, text, context.relations);
+    columns = names.outputColumns;
+    const idioms = idiomReplacements(tree, { text, columnOf: names.columnOf });
+    // Idioms first: where an idiom and a name cover the same text, the idiom wraps the renamed name.
+    translated = applyReplacements(normalized.text, [...idioms, ...names.replacements]);
+  } catch (error) {
+    if (error instanceof IdiomError) return { ok: false, reason: error.message };
+    throw error;
+  }
+  const after = parseProblem(translated);
+  if (after) return { ok: false, reason: `the translation is ${after}` };
+  return { ok: true, sql: translated, columns };
+}
+
+export type { Translation };
