@@ -55,26 +55,30 @@ export function resolveNames(
   const token = (index: number, value: string) =>
     replacements.push({ ...text.span(index, index), build: () => value });
   let subqueries = 0;
+  const registerRange = (range: Node) => {
+    const name = (range.relname as string).toLowerCase();
+    const relation = relations.get(name);
+    const alias = (range.alias as { aliasname?: string } | undefined)?.aliasname;
+    const at = text.tokenAt(range.location as number);
+    if (relation && at !== undefined) {
+      // `main.t` (SQLite's schema name) -> the target table, in the search path.
+      const last = range.schemaname ? at + 2 : at;
+      replacements.push({ ...text.span(at, last), build: () => quoteIdent(relation.target) });
+    }
+    const key = (alias ?? name).toLowerCase();
+    aliases.set(key, {
+      ...(relation ? { relation } : {}),
+      ...(alias === undefined && relation ? { quoted: quoteIdent(relation.target) } : {}),
+    });
+  };
 
   for (const node of walk(tree)) {
     const kind = nodeKind(node);
-    if (kind?.[0] === "RangeVar") {
-      const range = kind[1];
-      const name = (range.relname as string).toLowerCase();
-      const relation = relations.get(name);
-      const alias = (range.alias as { aliasname?: string } | undefined)?.aliasname;
-      const at = text.tokenAt(range.location as number);
-      if (relation && at !== undefined) {
-        // `main.t` (SQLite's schema name) -> the target table, in the search path.
-        const last = range.schemaname ? at + 2 : at;
-        replacements.push({ ...text.span(at, last), build: () => quoteIdent(relation.target) });
-      }
-      const key = (alias ?? name).toLowerCase();
-      aliases.set(key, {
-        ...(relation ? { relation } : {}),
-        ...(alias === undefined && relation ? { quoted: quoteIdent(relation.target) } : {}),
-      });
-    } else if (kind?.[0] === "RangeSubselect") {
+    // The target of UPDATE / INSERT / DELETE is a RangeVar without its node wrapper.
+    if (kind && ["UpdateStmt", "InsertStmt", "DeleteStmt"].includes(kind[0]) && kind[1].relation)
+      registerRange(kind[1].relation as Node);
+    if (kind?.[0] === "RangeVar") registerRange(kind[1]);
+    else if (kind?.[0] === "RangeSubselect") {
       const alias = (kind[1].alias as { aliasname?: string } | undefined)?.aliasname;
       if (alias) aliases.set(alias.toLowerCase(), {});
       else {

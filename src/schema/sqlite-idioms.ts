@@ -315,9 +315,16 @@ export function idiomReplacements(tree: unknown, ctx: IdiomContext): Replacement
         if (args.length < 2 || args.length > 3)
           throw new IdiomError(`${name}() with ${args.length} arguments`);
         const start = intValue(args[1]);
-        if (start !== undefined && start < 1)
-          throw new IdiomError(`${name}() from position ${start} (counted from the end in SQLite)`);
         if (categoryOf(args[0], ctx) === "bytea") return;
+        if (start !== undefined && start < 0) {
+          // A negative start counts from the end in SQLite: the last n characters are right(x, n).
+          if (args.length === 3)
+            throw new IdiomError(
+              `${name}() from position ${start} with a length (counted from the end in SQLite)`,
+            );
+          replace((render) => `right(${asText(args[0], render)}, ${-start})`);
+          return;
+        }
         replace((render) => {
           const rest = args.slice(1).map((a) => render(extentOf(a)));
           return `substr(${[asText(args[0], render), ...rest].join(", ")}${tail(render)}`;
@@ -437,12 +444,17 @@ export function idiomReplacements(tree: unknown, ctx: IdiomContext): Replacement
       },
     });
     // Errors in modifiers and formats must surface now, not at render time.
-    translateDateCall(
-      name,
-      { kind: "text", sql: "x" },
-      modifiers.filter((m) => m.toLowerCase() !== "unixepoch"),
-      format,
-    );
+    try {
+      translateDateCall(
+        name,
+        { kind: "text", sql: "x" },
+        modifiers.filter((m) => m.trim().toLowerCase() !== "unixepoch"),
+        format,
+      );
+    } catch (error) {
+      if (error instanceof DateTranslationError) throw new IdiomError(error.message);
+      throw error;
+    }
   }
 
   function parenthesized(node: unknown): boolean {
