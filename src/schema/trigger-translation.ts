@@ -1,10 +1,17 @@
 import { createHash } from "node:crypto";
 import { parsePlPgSQLSync, parseSync } from "libpg-query";
-import { quoteIdent, quoteQualified } from "../pg/quote.ts";
+import { quoteIdent, quoteLiteral, quoteQualified } from "../pg/quote.ts";
 import { isKeyword, tokenizeSqlite } from "../sources/sqlite/sqlite-tokens.ts";
 import { parseProblem } from "./expression.ts";
 import { resolveNames, type SqlRelation } from "./sql-names.ts";
-import { applyReplacements, type Node, nodeKind, type Replacement, SqlText } from "./sql-rewrite.ts";
+import {
+  applyReplacements,
+  type Extent,
+  type Node,
+  nodeKind,
+  type Replacement,
+  SqlText,
+} from "./sql-rewrite.ts";
 import { assignmentReplacements, IdiomError, idiomReplacements } from "./sqlite-idioms.ts";
 import { normalizeSqliteText } from "./view-select.ts";
 
@@ -120,6 +127,8 @@ function translatePart(
   ctx: TriggerContext,
   wrap: (text: string) => string,
   kinds: readonly string[],
+  /** What RAISE(IGNORE) becomes (BEFORE triggers: skip the row); absent: not translatable here. */
+  ignoreSql?: string,
 ): { sql: string; check: string } {
   const normalized = normalizeSqliteText(sql);
   if (normalized.problem) throw new TriggerFormError(normalized.problem);
@@ -129,9 +138,11 @@ function translatePart(
   const tree = parseSync(text);
   const stmt = (tree.stmts?.[0]?.stmt ?? {}) as Node;
   const kind = Object.keys(stmt)[0];
-  if (tree.stmts?.length !== 1 || !kinds.includes(kind ?? ""))
+  const raises =
+    kind === "SelectStmt" && !kinds.includes(kind) ? raiseBranches(stmt.SelectStmt as Node) : undefined;
+  if (tree.stmts?.length !== 1 || (!kinds.includes(kind ?? "") && !raises))
     throw new TriggerFormError(
-      `a ${kind === "SelectStmt" ? "SELECT (RAISE...)" : (kind ?? "statement")} in the trigger body (only INSERT, UPDATE, DELETE are translated)`,
+      `a ${kind === "SelectStmt" ? "SELECT" : (kind ?? "statement")} in the trigger body (only INSERT, UPDATE, DELETE and SELECT RAISE(...) are translated)`,
     );
   const sqlText = new SqlText(text);
   const names = resolveNames(
@@ -152,7 +163,43 @@ function translatePart(
     ),
     ...idiomReplacements(tree, idiomCtx),
   ];
-  const translated = applyReplacements(text, [...replacements, ...names.replacements]);
+  const whole = { start: 0, end: text.length };
+  const condition = (node: unknown, render: (r: Extent) => string) => {
+    if (node === undefined) return "true";
+    const extent = sqlText.extent(node);
+    if (!extent) throw new TriggerFormError("a RAISE condition whose extent is unknown");
+    return `(${render(extent)})`;
+  };
+  const statement: Replacement[] = raises
+    ? [
+        {
+          ...whole,
+          build: (render) =>
+            raises
+              .map((b) => {
+                if (b.action === "ignore" && ignoreSql === undefined)
+                  throw new TriggerFormError("RAISE(IGNORE) outside a BEFORE or INSTEAD OF trigger");
+                const action =
+                  b.action === "ignore"
+                    ? ignoreSql
+                    : `raise exception using message = ${quoteLiteral(b.message!)};`;
+                return `if ${condition(b.condition, render)} then ${action} end if`;
+              })
+              .join(";\n  "),
+        },
+      ]
+    : [];
+  const checking: Replacement[] = raises
+    ? [
+        {
+          ...whole,
+          // CASE WHEN takes only a boolean, as PL/pgSQL's IF does when the trigger fires.
+          build: (render) =>
+            `select ${raises.map((b) => `case when ${condition(b.condition, render)} then 1 end`).join(", ")}`,
+        },
+      ]
+    : [];
+  const translated = applyReplacements(text, [...statement, ...replacements, ...names.replacements]);
   const typedNulls: Replacement[] = [];
   const table = quoteQualified(ctx.schema, ctx.table.target);
   for (const node of walkColumnRefs(tree)) {
@@ -168,8 +215,63 @@ function translatePart(
     if (!extent) continue;
     typedNulls.push({ ...extent, build: () => `(null::${table}).${quoteIdent(column.target)}` });
   }
-  const check = applyReplacements(text, [...replacements, ...typedNulls, ...names.replacements]);
+  const check = applyReplacements(text, [...checking, ...replacements, ...typedNulls, ...names.replacements]);
   return { sql: translated, check };
+}
+
+interface RaiseBranch {
+  /** Absent: always. */
+  condition?: unknown;
+  action: "error" | "ignore";
+  message?: string;
+}
+
+/** `RAISE(kind, 'message')` as a call the PostgreSQL parser saw (`raise(abort, 'message')`). */
+function raiseCall(node: unknown): Omit<RaiseBranch, "condition"> | undefined {
+  const call = nodeKind(node);
+  if (call?.[0] !== "FuncCall") return undefined;
+  const names = call[1].funcname as { String?: { sval: string } }[];
+  if (names.length !== 1 || names[0]!.String?.sval !== "raise") return undefined;
+  const args = (call[1].args as unknown[] | undefined) ?? [];
+  const kindRef = nodeKind(args[0]);
+  const kind =
+    kindRef?.[0] === "ColumnRef"
+      ? (kindRef[1].fields as { String?: { sval: string } }[])[0]?.String?.sval
+      : undefined;
+  if (kind === "ignore" && args.length === 1) return { action: "ignore" };
+  const message = nodeKind(args[1]);
+  const text =
+    message?.[0] === "A_Const" ? (message[1].sval as { sval?: string } | undefined)?.sval : undefined;
+  if (text === undefined || args.length !== 2) return undefined;
+  if (kind === "fail")
+    throw new TriggerFormError(
+      "RAISE(FAIL) keeps the rows its statement changed before it, in SQLite; not translated",
+    );
+  if (kind === "abort" || kind === "rollback") return { action: "error", message: text };
+  return undefined;
+}
+
+/**
+ * The validation forms: `SELECT RAISE(ABORT, 'msg') WHERE cond` and
+ * `SELECT CASE WHEN cond THEN RAISE(ABORT, 'msg') ... END`, without FROM.
+ */
+function raiseBranches(select: Node): RaiseBranch[] | undefined {
+  const targets = select.targetList as { ResTarget: Node }[] | undefined;
+  if (select.fromClause || targets?.length !== 1) return undefined;
+  const value = targets[0]!.ResTarget.val;
+  const direct = raiseCall(value);
+  if (direct) return [{ ...direct, ...(select.whereClause ? { condition: select.whereClause } : {}) }];
+  const caseExpr = nodeKind(value);
+  if (caseExpr?.[0] !== "CaseExpr" || caseExpr[1].arg || select.whereClause) return undefined;
+  const otherwise = nodeKind(caseExpr[1].defresult);
+  if (otherwise && !(otherwise[0] === "A_Const" && otherwise[1].isnull)) return undefined;
+  const branches: RaiseBranch[] = [];
+  for (const when of caseExpr[1].args as { CaseWhen: Node }[]) {
+    const raise = raiseCall(when.CaseWhen.result);
+    if (!raise) return undefined;
+    branches.push({ ...raise, condition: when.CaseWhen.expr });
+  }
+  return branches;
 }
 
 function* walkColumnRefs(tree: unknown): Generator<Node> {
@@ -185,6 +287,9 @@ function* walkColumnRefs(tree: unknown): Generator<Node> {
   }
 }
 
+/** A WHEN condition is checked as CASE WHEN takes it: a boolean, as PL/pgSQL's IF needs. */
+const WHEN_PREFIX = "select case when (";
+const WHEN_SUFFIX = ") then 1 end";
 const BODY_STATEMENTS = ["UpdateStmt", "InsertStmt", "DeleteStmt"];
 
 function dollarTag(body: string): string {
@@ -204,16 +309,21 @@ export function translateTrigger(sql: string, ctx: TriggerContext): TriggerTrans
   try {
     const header = parseHeader(sql);
     const returned = header.timing === "after" ? "null" : header.event === "delete" ? "old" : "new";
-    const statements = header.body.map((s) => translatePart(s, ctx, (t) => t, BODY_STATEMENTS));
-    const when = header.when
-      ? translatePart(header.when, ctx, (t) => `select ${t}`, ["SelectStmt"])
-      : undefined;
     const guard = `pgshift.trigger_${createHash("sha256").update(`${ctx.schema}.${ctx.name}`).digest("hex").slice(0, 16)}`;
+    // RAISE(IGNORE) skips the row: possible before it is written (or instead of writing it).
+    const ignoreSql =
+      header.timing === "after" ? undefined : `perform set_config('${guard}', 'off', true); return null;`;
+    const statements = header.body.map((s) => translatePart(s, ctx, (t) => t, BODY_STATEMENTS, ignoreSql));
+    const when = header.when
+      ? translatePart(header.when, ctx, (t) => `${WHEN_PREFIX}${t}${WHEN_SUFFIX}`, ["SelectStmt"])
+      : undefined;
     const lines = [
       "begin",
       `  if current_setting('${guard}', true) = 'on' then return ${returned}; end if;`,
       ...(when
-        ? [`  if not coalesce((${when.sql.slice("select ".length)}), false) then return ${returned}; end if;`]
+        ? [
+            `  if not coalesce((${when.sql.slice(WHEN_PREFIX.length, -WHEN_SUFFIX.length)}), false) then return ${returned}; end if;`,
+          ]
         : []),
       `  perform set_config('${guard}', 'on', true);`,
       ...statements.map((s) => `  ${s.sql};`),

@@ -73,6 +73,12 @@ CREATE TRIGGER items_qty AFTER UPDATE OF qty ON items WHEN NEW.qty <> OLD.qty BE
   INSERT INTO audit(item_id, action) VALUES (NEW.id, 'qty ' || OLD.qty || '->' || NEW.qty);
 END;
 CREATE TRIGGER items_no_delete BEFORE DELETE ON items BEGIN SELECT RAISE(ABORT, 'no deletes'); END;
+CREATE TRIGGER items_no_negative BEFORE UPDATE ON items BEGIN
+  SELECT RAISE(ABORT, 'qty must not be negative') WHERE NEW.qty < 0;
+END;
+CREATE TRIGGER audit_deleted AFTER DELETE ON audit BEGIN
+  INSERT OR IGNORE INTO audit(item_id, action) VALUES (OLD.item_id, 'deleted');
+END;
 `;
 
 const TRANSLATED_VIEWS = [
@@ -159,18 +165,14 @@ describe("views and triggers of a sample database", () => {
           "mixed_precedence",
           "|| next to / without parentheses: SQLite binds || tighter than arithmetic, PostgreSQL looser, so the expression would mean something else (add parentheses in SQLite)",
         ],
-        [
-          "trigger",
-          "items_no_delete",
-          "a SELECT (RAISE...) in the trigger body (only INSERT, UPDATE, DELETE are translated)",
-        ],
+        ["trigger", "audit_deleted", `not valid PostgreSQL syntax (syntax error at or near "OR")`],
       ],
     );
     assert.match(
       result.untranslated[0]!.sql,
       /^CREATE VIEW glob_tracks AS SELECT Name FROM tracks WHERE Name GLOB/,
     );
-    assert.equal(result.sql.filter((s) => s.startsWith("create trigger")).length, 3);
+    assert.equal(result.sql.filter((s) => s.startsWith("create trigger")).length, 5);
     const schemas = await db().pool.query("select 1 from pg_namespace where nspname = 'dry'");
     assert.equal(schemas.rowCount, 0);
   });
@@ -181,7 +183,7 @@ describe("views and triggers of a sample database", () => {
     assert.deepEqual(result.warnings, []);
     assert.deepEqual(
       result.untranslated.map((u) => u.name),
-      ["glob_tracks", "total_types", "mixed_precedence", "items_no_delete"],
+      ["glob_tracks", "total_types", "mixed_precedence", "audit_deleted"],
     );
     const sqlite = new Database(path, { readonly: true });
     try {
@@ -272,10 +274,22 @@ describe("views and triggers of a sample database", () => {
         functions.rows.map((r) => [r.proname, r.proconfig]),
         [
           ["items_audit", ["search_path=app"]],
+          ["items_no_delete", ["search_path=app"]],
+          ["items_no_negative", ["search_path=app"]],
           ["items_qty", ["search_path=app"]],
           ["items_touch", ["search_path=app"]],
         ],
       );
+      // Validations raise on both sides, and nothing changes.
+      for (const [sql, message] of [
+        ["DELETE FROM items WHERE id = 1", "no deletes"],
+        ["UPDATE items SET qty = -1 WHERE id = 2", "qty must not be negative"],
+      ] as const) {
+        assert.throws(() => sqlite.exec(sql), new RegExp(message));
+        await assert.rejects(pool.query(`set search_path = app; ${sql}`), new RegExp(message));
+      }
+      const counts = await pool.query("select count(*)::int as n, min(qty)::int as low from app.items");
+      assert.deepEqual(counts.rows[0], { n: 3, low: 5 });
     } finally {
       sqlite.close();
     }

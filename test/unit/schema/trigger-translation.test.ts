@@ -83,7 +83,24 @@ describe("translateTrigger", () => {
     );
     assert.deepEqual(result.sql.checkSql, [
       `INSERT INTO "audit"("item_id", "action", "at") VALUES ((null::"app"."Items")."Id", 'renamed ' || (null::"app"."Items")."name", to_char((current_timestamp at time zone 'UTC'), 'YYYY-MM-DD HH24:MI:SS'))`,
-      `select (null::"app"."Items")."name" <> (null::"app"."Items")."name"`,
+      `select case when ((null::"app"."Items")."name" <> (null::"app"."Items")."name") then 1 end`,
+    ]);
+  });
+
+  it("SELECT RAISE(...) validations: an exception, or (IGNORE) the row skipped", () => {
+    const result = translateTrigger(
+      "CREATE TRIGGER checked BEFORE UPDATE ON items BEGIN SELECT CASE WHEN NEW.name = '' THEN RAISE(ABORT, 'name must not be empty') WHEN NEW.active = 0 THEN RAISE(IGNORE) END; END",
+      context("checked"),
+    );
+    assert.ok(result.ok, JSON.stringify(result));
+    const lines = result.sql.functionSql.split("\n");
+    const guard = /'(pgshift\.trigger_[0-9a-f]{16})'/.exec(lines[2]!)?.[1];
+    assert.deepEqual(lines.slice(4, 6), [
+      `  if (NEW."name" = '') then raise exception using message = 'name must not be empty'; end if;`,
+      `  if (NEW."active" = false) then perform set_config('${guard}', 'off', true); return null; end if;`,
+    ]);
+    assert.deepEqual(result.sql.checkSql, [
+      `select case when ((null::"app"."Items")."name" = '') then 1 end, case when ((null::"app"."Items")."active" = false) then 1 end`,
     ]);
   });
 
@@ -96,12 +113,20 @@ describe("translateTrigger", () => {
     assert.match(before.sql.functionSql, /\n {2}return old;\nend\n/);
     assert.deepEqual(
       translateTrigger(
-        "CREATE TRIGGER no BEFORE DELETE ON items BEGIN SELECT RAISE(ABORT, 'no'); END",
+        "CREATE TRIGGER no AFTER DELETE ON items BEGIN SELECT RAISE(IGNORE); END",
+        context("no"),
+      ),
+      { ok: false, reason: "RAISE(IGNORE) outside a BEFORE or INSTEAD OF trigger" },
+    );
+    assert.deepEqual(
+      translateTrigger(
+        "CREATE TRIGGER no AFTER DELETE ON items BEGIN SELECT name FROM items; END",
         context("no"),
       ),
       {
         ok: false,
-        reason: "a SELECT (RAISE...) in the trigger body (only INSERT, UPDATE, DELETE are translated)",
+        reason:
+          "a SELECT in the trigger body (only INSERT, UPDATE, DELETE and SELECT RAISE(...) are translated)",
       },
     );
     assert.deepEqual(
