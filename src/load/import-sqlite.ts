@@ -456,6 +456,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
                 s.status === "failed" &&
                 !s.step.startsWith("validate:") &&
                 !s.step.startsWith("view:") &&
+                !s.step.startsWith("trigger:") &&
                 !s.step.startsWith("add:"),
             );
         }

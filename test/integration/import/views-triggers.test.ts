@@ -294,4 +294,30 @@ describe("views and triggers of a sample database", () => {
       sqlite.close();
     }
   });
+
+  it("a replace re-creates pgshift's trigger functions, and never replaces a user's function", async () => {
+    const pool = db().pool;
+    const again = await importSqlite({ path, pool, schema: "app", verify: false, ifExists: "replace" });
+    assert.equal(again.ok, true, JSON.stringify(again.error ?? again.warnings));
+    const triggers = await pool.query(
+      "select tgname from pg_trigger where tgrelid = 'app.items'::regclass and not tgisinternal order by 1",
+    );
+    assert.deepEqual(
+      triggers.rows.map((r) => r.tgname),
+      ["items_audit", "items_no_delete", "items_no_negative", "items_qty", "items_touch"],
+    );
+    await pool.query(
+      "create schema mine; create function mine.items_touch() returns int language sql as 'select 1'",
+    );
+    const result = await importSqlite({ path, pool, schema: "mine", verify: false });
+    assert.equal(result.ok, true, JSON.stringify(result.error));
+    const rejected = result.untranslated.find((u) => u.name === "items_touch");
+    assert.match(
+      rejected?.reason ?? "",
+      /^PostgreSQL rejected the translation: a function mine\.items_touch\(\) that pgshift did not create already exists/,
+    );
+    assert.match(rejected?.sql ?? "", /^CREATE TRIGGER items_touch AFTER UPDATE ON items/);
+    const mine = await pool.query("select mine.items_touch() as v");
+    assert.equal(mine.rows[0].v, 1);
+  });
 });
