@@ -144,6 +144,8 @@ export function resolveNames(
         const written = text.tokens[i]?.text;
         if (!written) continue;
         const name = unquoted(written);
+        // The parser's own reading of the alias confirms the token found is the alias.
+        if ((written.startsWith('"') ? name : name.toLowerCase()) !== target.name) continue;
         outputAliases.set(name.toLowerCase(), quoteIdent(name));
         writtenAliases.set(target, name);
         if (!written.startsWith('"')) token(i, quoteIdent(name));

@@ -153,6 +153,7 @@ export class SqlText {
         else if (kind === "CaseExpr") end = this.caseEnd(index);
         else if (kind === "ColumnRef") end = index + 2 * ((inner.fields as unknown[]).length - 1);
         else if (kind === "A_Const" && this.is(index, "-")) end = index + 1;
+        else if (kind === "CollateClause" && this.is(index, "collate")) end = index + 1;
         else if (kind === "NullTest") {
           end = index;
           while (

@@ -247,6 +247,7 @@ export function idiomReplacements(tree: unknown, ctx: IdiomContext): Replacement
     else if (type === "TypeCast") castIdiom(inner);
     else if (type === "SelectStmt") limitIdiom(inner);
     else if (type === "SQLValueFunction") clockIdiom(inner);
+    else if (type === "CoalesceExpr") coalesceIdiom(inner);
   }
   return replacements;
 
@@ -566,6 +567,21 @@ export function idiomReplacements(tree: unknown, ctx: IdiomContext): Replacement
             : `(${value})::bigint`;
         return `(${value})::${target}`;
       },
+    });
+  }
+
+  function coalesceIdiom(coalesce: Node): void {
+    // PostgreSQL needs one type for all arguments; SQLite takes any: text and numbers -> text.
+    const args = (coalesce.args as unknown[]) ?? [];
+    const categories = args.map((a) => categoryOf(a, ctx));
+    const mixed =
+      categories.some((c) => c === "text" || c === "literal") &&
+      categories.some((c) => !["text", "literal", "null", "unknown"].includes(c));
+    if (!mixed) return;
+    const extent = extentOf({ CoalesceExpr: coalesce });
+    replacements.push({
+      ...extent,
+      build: (render) => `coalesce(${args.map((a) => asText(a, render)).join(", ")})`,
     });
   }
 

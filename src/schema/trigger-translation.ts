@@ -9,6 +9,7 @@ import {
   type Extent,
   type Node,
   nodeKind,
+  OverlappingEdits,
   type Replacement,
   SqlText,
 } from "./sql-rewrite.ts";
@@ -354,6 +355,8 @@ export function translateTrigger(sql: string, ctx: TriggerContext): TriggerTrans
   } catch (error) {
     if (error instanceof TriggerFormError || error instanceof IdiomError)
       return { ok: false, reason: error.message };
+    if (error instanceof OverlappingEdits)
+      return { ok: false, reason: `the trigger's SQL could not be rewritten safely (${error.message})` };
     throw error;
   }
 }

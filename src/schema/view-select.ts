@@ -2,7 +2,7 @@ import { parseSync } from "libpg-query";
 import { quoteIdent } from "../pg/quote.ts";
 import { followedByParen, parseProblem, rewriteTokens, type Translation } from "./expression.ts";
 import { resolveNames, type SqlRelation } from "./sql-names.ts";
-import { applyReplacements, SqlText } from "./sql-rewrite.ts";
+import { applyReplacements, OverlappingEdits, SqlText } from "./sql-rewrite.ts";
 import { IdiomError, idiomReplacements, type ViewColumn } from "./sqlite-idioms.ts";
 
 export type { SqlRelation } from "./sql-names.ts";
@@ -58,6 +58,8 @@ export function translateViewSelect(sql: string, context: ViewContext): ViewTran
     translated = applyReplacements(normalized.text, [...idioms, ...names.replacements]);
   } catch (error) {
     if (error instanceof IdiomError) return { ok: false, reason: error.message };
+    if (error instanceof OverlappingEdits)
+      return { ok: false, reason: `the view's SQL could not be rewritten safely (${error.message})` };
     throw error;
   }
   const after = parseProblem(translated);
