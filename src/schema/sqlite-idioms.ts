@@ -466,7 +466,8 @@ export function idiomReplacements(tree: unknown, ctx: IdiomContext): Replacement
   }
 
   function operatorIdiom(expr: Node): void {
-    const op = operatorOf(expr);
+    const between = expr.kind === "AEXPR_BETWEEN" || expr.kind === "AEXPR_NOT_BETWEEN";
+    const op = between ? ">=" : operatorOf(expr);
     if (op === undefined) return;
     if (op === "||") {
       const sides = [expr.lexpr, expr.rexpr];
@@ -497,11 +498,9 @@ export function idiomReplacements(tree: unknown, ctx: IdiomContext): Replacement
       return;
     }
     if (!COMPARISONS.has(op)) return;
-    const values = (side: unknown) =>
-      expr.kind === "AEXPR_IN" ? ((side as { List?: { items: unknown[] } })?.List?.items ?? []) : [side];
     const pairs: [unknown, unknown[]][] =
-      expr.kind === "AEXPR_IN"
-        ? [[expr.lexpr, values(expr.rexpr)]]
+      expr.kind === "AEXPR_IN" || between
+        ? [[expr.lexpr, (expr.rexpr as { List?: { items: unknown[] } })?.List?.items ?? []]]
         : [
             [expr.lexpr, [expr.rexpr]],
             [expr.rexpr, [expr.lexpr]],
@@ -531,17 +530,31 @@ export function idiomReplacements(tree: unknown, ctx: IdiomContext): Replacement
           const extent = extentOf(other);
           replacements.push({
             ...extent,
-            build: () => `${quoteLiteral(number)}${ORDERING.has(op) ? ' collate "C"' : ""}`,
+            build: () => (ORDERING.has(op) ? `(${quoteLiteral(number)} collate "C")` : quoteLiteral(number)),
           });
           continue;
         }
-        const otherCategory = categoryOf(other, ctx);
-        if (["date", "timestamp", "timestamptz"].includes(category) && otherCategory === "text") {
-          const extent = extentOf(other);
-          replacements.push({ ...extent, build: (render) => `(${render(extent)})::${column.pgType}` });
-        }
       }
+      if (category === "date" || category === "timestamp") dateComparison(columnSide, category, others);
     }
+  }
+
+  /**
+   * SQLite compares a date column's stored text, byte by byte. A literal in the column's own full
+   * form (`YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS`) orders the same as the time it names; anything else
+   * (`'1997'`, `'19970101'`, a date() result against a timestamp) is compared as text, as SQLite does.
+   */
+  function dateComparison(columnSide: unknown, category: "date" | "timestamp", others: unknown[]): void {
+    const canonical =
+      category === "date" ? /^\d{4}-\d{2}-\d{2}$/ : /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?$/;
+    const asTextNeeded = others.some((other) => {
+      const c = categoryOf(other, ctx);
+      if (c === "literal") return !canonical.test(stringValue(other) ?? "");
+      return c === "text";
+    });
+    if (!asTextNeeded) return;
+    const extent = extentOf(columnSide);
+    replacements.push({ ...extent, build: (render) => `((${render(extent)})::text collate "C")` });
   }
 
   function castIdiom(cast: Node): void {

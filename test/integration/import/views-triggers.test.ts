@@ -10,7 +10,7 @@ const db = useTestDatabase("views");
 const dir = fixtureDir();
 
 /**
- * A Chinook/Northwind-style sample: 17 views in SQLite's idioms, and 3 that have no faithful
+ * A Chinook/Northwind-style sample: 18 views in SQLite's idioms, and 3 that have no faithful
  * PostgreSQL form (GLOB, typeof, and || mixed with arithmetic, which the two dialects group differently).
  */
 const SAMPLE = `
@@ -40,6 +40,7 @@ CREATE VIEW invoice_dates AS SELECT InvoiceId, InvoiceDate, date(InvoiceDate) AS
   date(InvoiceDate, 'start of month') AS month_start, strftime('%d/%m/%Y %H:%M:%S', InvoiceDate) AS eu,
   strftime('%s', InvoiceDate) AS epoch, julianday(InvoiceDate) AS jd FROM invoices;
 CREATE VIEW invoices_2021 AS SELECT InvoiceId, Total FROM invoices WHERE strftime('%Y', InvoiceDate) = '2021';
+CREATE VIEW invoices_until AS SELECT InvoiceId FROM invoices WHERE InvoiceDate <= '2021-01-02' OR InvoiceDate >= '2022-12';
 CREATE VIEW literal_dates AS SELECT date('2024-03-15') AS d, datetime('2024-03-15 10:20:30', '+2 hours') AS dt,
   strftime('%Y', '2024-03-15') AS y, date('2024-03-15', 'start of year') AS ys, time('2024-03-15 10:20:30') AS t,
   date('now') = date(CURRENT_TIMESTAMP) AS today;
@@ -88,6 +89,7 @@ const TRANSLATED_VIEWS = [
   "invoice_months",
   "invoice_dates",
   "invoices_2021",
+  "invoices_until",
   "literal_dates",
   "track_labels",
   "tracks_after_two",

@@ -118,7 +118,7 @@ describe("translateViewSelect: SQLite idioms", () => {
   it("compares a TEXT column with a number as text, as SQLite's affinity does; booleans with false/true", () => {
     assert.equal(
       sql("SELECT orderid FROM orders WHERE code = 5 OR code >= 10 OR code IN (1, 2.50) OR done = 1"),
-      `SELECT "OrderId" FROM "Orders" WHERE "Code" = '5' OR "Code" >= '10' collate "C" OR "Code" IN ('1', '2.5') OR "Done" = true`,
+      `SELECT "OrderId" FROM "Orders" WHERE "Code" = '5' OR "Code" >= ('10' collate "C") OR "Code" IN ('1', '2.5') OR "Done" = true`,
     );
   });
   it("date functions on columns, literals and 'now', in UTC", () => {
@@ -130,7 +130,15 @@ describe("translateViewSelect: SQLite idioms", () => {
     );
     assert.equal(
       sql("SELECT OrderId FROM orders WHERE placed > date('now', '-30 days')"),
-      `SELECT "OrderId" FROM "Orders" WHERE "Placed" > (to_char(((current_timestamp at time zone 'UTC') - interval '30 days'), 'YYYY-MM-DD'))::timestamp`,
+      `SELECT "OrderId" FROM "Orders" WHERE (("Placed")::text collate "C") > to_char(((current_timestamp at time zone 'UTC') - interval '30 days'), 'YYYY-MM-DD')`,
+    );
+  });
+  it("compares a date column with text as SQLite does (as text) unless the literal is in the column's own form", () => {
+    assert.equal(
+      sql(
+        "SELECT OrderId FROM orders WHERE placed BETWEEN '19970101' AND '19971231' OR placed >= '2024-01-01 00:00:00' OR code BETWEEN 1 AND 5",
+      ),
+      `SELECT "OrderId" FROM "Orders" WHERE (("Placed")::text collate "C") BETWEEN '19970101' AND '19971231' OR "Placed" >= '2024-01-01 00:00:00' OR "Code" BETWEEN ('1' collate "C") AND ('5' collate "C")`,
     );
   });
   it("CAST to SQLite type names, avg/total/round as floating point, scalar max, iif", () => {
