@@ -588,7 +588,10 @@ export function buildImportPlan(
       targetName: target,
       sourceSql: view.sql,
     };
-    const translated = translateViewSelect(view.selectSql, { relations: relationMap });
+    const translated = translateViewSelect(view.selectSql, {
+      relations: relationMap,
+      ...(options.nocase === "icu" ? { nocaseCollation } : {}),
+    });
     if (translated.ok) {
       viewPlan.sql = createViewSql(schema, target, translated.sql);
       relationMap.set(view.name.toLowerCase(), {
@@ -613,6 +616,10 @@ export function buildImportPlan(
     }
     plan.views.push(viewPlan);
   }
+
+  const collationSql = createNocaseCollationSql(schema);
+  if (plan.views.some((v) => v.sql?.includes(nocaseCollation)) && !plan.setupSql.includes(collationSql))
+    plan.setupSql.push(collationSql);
 
   const functionNames = new NameAllocator();
   for (const trigger of catalog.triggers) {

@@ -42,6 +42,8 @@ export interface IdiomContext {
   text: SqlText;
   /** The imported column a column reference denotes, when it is known. */
   columnOf(ref: Node): ViewColumn | undefined;
+  /** The collation SQLite's NOCASE becomes (absent: the server has no ICU). */
+  nocaseCollation?: string;
 }
 
 function categoryOfType(pgType: string): Category {
@@ -248,6 +250,7 @@ export function idiomReplacements(tree: unknown, ctx: IdiomContext): Replacement
     else if (type === "SelectStmt") limitIdiom(inner);
     else if (type === "SQLValueFunction") clockIdiom(inner);
     else if (type === "CoalesceExpr") coalesceIdiom(inner);
+    else if (type === "CollateClause") collateIdiom(inner);
   }
   return replacements;
 
@@ -581,6 +584,19 @@ export function idiomReplacements(tree: unknown, ctx: IdiomContext): Replacement
         return `(${value})::${target}`;
       },
     });
+  }
+
+  function collateIdiom(collate: Node): void {
+    const names = collate.collname as { String?: { sval: string } }[];
+    const name = names[names.length - 1]?.String?.sval.toLowerCase();
+    const at = text.tokenAt(collate.location as number);
+    if (names.length !== 1 || at === undefined || !text.is(at, "collate")) return;
+    let collation: string;
+    if (name === "binary") collation = '"C"';
+    else if (name === "nocase" && ctx.nocaseCollation) collation = ctx.nocaseCollation;
+    else if (name === "nocase") throw new IdiomError("COLLATE NOCASE needs a server with ICU collations");
+    else throw new IdiomError(`COLLATE ${name} has no PostgreSQL equivalent`);
+    replacements.push({ ...text.span(at + 1, at + 1), build: () => collation });
   }
 
   function coalesceIdiom(coalesce: Node): void {

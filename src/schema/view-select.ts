@@ -11,6 +11,8 @@ export type { ViewColumn } from "./sqlite-idioms.ts";
 export interface ViewContext {
   /** Source tables and (earlier) views, by lower-cased name: target name and columns with their types. */
   relations: ReadonlyMap<string, SqlRelation>;
+  /** The collation SQLite's COLLATE NOCASE becomes (absent: no ICU on the server, reported). */
+  nocaseCollation?: string;
 }
 
 export type ViewTranslation =
@@ -23,6 +25,13 @@ export type ViewTranslation =
 export function normalizeSqliteText(sql: string): ReturnType<typeof rewriteTokens> {
   return rewriteTokens(sql, (t, i, tokens) => {
     if (t.kind === "quoted") return quoteIdent(t.value);
+    // COLLATE BINARY: binary is a keyword to PostgreSQL's grammar.
+    if (
+      t.kind === "ident" &&
+      tokens[i - 1]?.kind === "ident" &&
+      tokens[i - 1]!.value.toUpperCase() === "COLLATE"
+    )
+      return quoteIdent(t.value.toLowerCase());
     // time(...) and char(...) are type names to PostgreSQL's grammar; quoted, they are function calls.
     if (t.kind === "ident" && GRAMMAR_TYPE_NAMES.has(t.value.toLowerCase()) && followedByParen(tokens, i))
       return quoteIdent(t.value.toLowerCase());
@@ -53,7 +62,11 @@ export function translateViewSelect(sql: string, context: ViewContext): ViewTran
     const text = new SqlText(normalized.text);
     const names = resolveNames(tree, text, context.relations);
     columns = names.outputColumns;
-    const idioms = idiomReplacements(tree, { text, columnOf: names.columnOf });
+    const idioms = idiomReplacements(tree, {
+      text,
+      columnOf: names.columnOf,
+      ...(context.nocaseCollation ? { nocaseCollation: context.nocaseCollation } : {}),
+    });
     // Idioms first: where an idiom and a name cover the same text, the idiom wraps the renamed name.
     translated = applyReplacements(normalized.text, [...idioms, ...names.replacements]);
   } catch (error) {

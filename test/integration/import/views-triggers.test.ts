@@ -10,7 +10,7 @@ const db = useTestDatabase("views");
 const dir = fixtureDir();
 
 /**
- * A Chinook/Northwind-style sample: 18 views in SQLite's idioms, and 3 that have no faithful
+ * A Chinook/Northwind-style sample: 19 views in SQLite's idioms, and 3 that have no faithful
  * PostgreSQL form (GLOB, typeof, and || mixed with arithmetic, which the two dialects group differently).
  */
 const SAMPLE = `
@@ -60,6 +60,7 @@ CREATE VIEW customer_spending AS SELECT c.full_name, count(i.InvoiceId) AS invoi
   FROM customer_names c LEFT JOIN invoices i ON i.CustomerId = c.CustomerId GROUP BY c.full_name;
 CREATE VIEW postal_codes_above AS SELECT CustomerId, PostalCode FROM customers WHERE PostalCode > 50000 AND SupportRepId = '3';
 CREATE VIEW postal_next AS SELECT CustomerId, PostalCode + 1 AS next_code FROM customers WHERE CustomerId IN (1, 2);
+CREATE VIEW artists_nocase AS SELECT Name FROM artists WHERE Name = 'ac/dc' COLLATE NOCASE OR Name COLLATE BINARY = 'Accept';
 CREATE VIEW glob_tracks AS SELECT Name FROM tracks WHERE Name GLOB 'A*';
 CREATE VIEW total_types AS SELECT typeof(Total) AS t FROM invoices;
 CREATE VIEW mixed_precedence AS SELECT 'Track ' || TrackId || ' (' || Milliseconds / 1000 || ' s)' AS label FROM tracks;
@@ -101,6 +102,7 @@ const TRANSLATED_VIEWS = [
   "customer_spending",
   "postal_codes_above",
   "postal_next",
+  "artists_nocase",
 ];
 
 function fill(sqlite: Database.Database): void {

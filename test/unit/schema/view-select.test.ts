@@ -84,6 +84,23 @@ describe("translateViewSelect: names", () => {
 });
 
 describe("translateViewSelect: SQLite idioms", () => {
+  it("COLLATE NOCASE -> the ICU collation, BINARY -> C", () => {
+    const result = translateViewSelect(
+      "SELECT code FROM orders ORDER BY code COLLATE NOCASE, code COLLATE binary",
+      {
+        relations,
+        nocaseCollation: '"app"."pgshift_nocase"',
+      },
+    );
+    assert.equal(
+      result.ok && result.sql,
+      `SELECT "Code" FROM "Orders" ORDER BY "Code" COLLATE "app"."pgshift_nocase", "Code" COLLATE "C"`,
+    );
+    assert.equal(
+      reason("SELECT code FROM orders ORDER BY code COLLATE NOCASE"),
+      "COLLATE NOCASE needs a server with ICU collations",
+    );
+  });
   it("group_concat -> string_agg over text, separator ',' by default", () => {
     assert.equal(
       sql("SELECT group_concat(DISTINCT qty) FROM orders"),
