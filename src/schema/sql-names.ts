@@ -1,4 +1,4 @@
-import { quoteIdent } from "../pg/quote.ts";
+import { quoteIdent, quoteLiteral } from "../pg/quote.ts";
 import { type Node, nodeKind, type Replacement, type SqlText, walk } from "./sql-rewrite.ts";
 import type { ViewColumn } from "./sqlite-idioms.ts";
 
@@ -153,6 +153,7 @@ export function resolveNames(
     }
   }
 
+  const allKnown = () => [...aliases.values()].every((e) => e.qualifiedOnly || e.relation);
   for (const node of walk(tree)) {
     const kind = nodeKind(node);
     if (kind?.[0] !== "ColumnRef") continue;
@@ -169,6 +170,9 @@ export function resolveNames(
       // A name a SELECT gave (an output alias, or a subquery's column).
       const alias = outputAliases.get(names[names.length - 1]!.toLowerCase());
       if (alias) token(last, alias);
+      else if (names.length === 1 && text.tokens[at]!.text.startsWith('"') && allKnown())
+        // SQLite reads a double-quoted name that is no column as a string literal.
+        token(at, quoteLiteral(names[0]!));
     }
   }
 

@@ -1,5 +1,6 @@
 import { parseSync } from "libpg-query";
 import { quoteIdent } from "../pg/quote.ts";
+import { type SqliteToken, tokenizeSqlite } from "../sources/sqlite/sqlite-tokens.ts";
 import { followedByParen, parseProblem, rewriteTokens, type Translation } from "./expression.ts";
 import { resolveNames, type SqlRelation } from "./sql-names.ts";
 import { applyReplacements, OverlappingEdits, SqlText } from "./sql-rewrite.ts";
@@ -23,7 +24,10 @@ export type ViewTranslation =
  * LIKE ignores ASCII case); unquoted names are resolved later, on the parse tree.
  */
 export function normalizeSqliteText(sql: string): ReturnType<typeof rewriteTokens> {
+  const rewrites = grammarRewrites(tokenizeSqlite(sql));
   return rewriteTokens(sql, (t, i, tokens) => {
+    const rewrite = rewrites.get(i);
+    if (rewrite !== undefined) return rewrite;
     if (t.kind === "quoted") return quoteIdent(t.value);
     // COLLATE BINARY: binary is a keyword to PostgreSQL's grammar.
     if (
@@ -40,6 +44,34 @@ export function normalizeSqliteText(sql: string): ReturnType<typeof rewriteToken
 }
 
 const GRAMMAR_TYPE_NAMES = new Set(["time", "char", "timestamp"]);
+const IS_OPERANDS = new Set(["NULL", "TRUE", "FALSE", "UNKNOWN", "DISTINCT", "NOT"]);
+
+/**
+ * SQLite syntax PostgreSQL's grammar rejects, by token index: `a IS b` / `a IS NOT b` (null-safe
+ * comparison) -> IS [NOT] DISTINCT FROM, `LIMIT offset, count` -> LIMIT count OFFSET offset.
+ */
+function grammarRewrites(tokens: readonly SqliteToken[]): Map<number, string> {
+  const rewrites = new Map<number, string>();
+  const word = (i: number) => (tokens[i]?.kind === "ident" ? tokens[i]!.value.toUpperCase() : undefined);
+  for (let i = 0; i < tokens.length; i++) {
+    if (word(i) === "IS") {
+      const negated = word(i + 1) === "NOT";
+      const operand = word(negated ? i + 2 : i + 1);
+      if (operand !== undefined && IS_OPERANDS.has(operand) && !(negated && operand === "NOT")) continue;
+      rewrites.set(i, negated ? "IS DISTINCT FROM" : "IS NOT DISTINCT FROM");
+      if (negated) rewrites.set(i + 1, "");
+    } else if (
+      word(i) === "LIMIT" &&
+      tokens[i + 1]?.kind === "number" &&
+      tokens[i + 2]?.value === "," &&
+      tokens[i + 3]?.kind === "number"
+    ) {
+      rewrites.set(i, `LIMIT ${tokens[i + 3]!.value} OFFSET ${tokens[i + 1]!.value}`);
+      for (const k of [1, 2, 3]) rewrites.set(i + k, "");
+    }
+  }
+  return rewrites;
+}
 
 /**
  * Translates a view's SELECT: parsed by the PostgreSQL parser, names resolved as SQLite resolves

@@ -63,6 +63,19 @@ describe("translateViewSelect: names", () => {
       'SELECT "Code", "Qty", "Orders"."Total" FROM "Orders"',
     );
   });
+  it("a double-quoted name that is no column is a string, as in SQLite", () => {
+    assert.equal(
+      sql(`SELECT code FROM orders WHERE code = "open" OR "Code" = 'x'`),
+      `SELECT "Code" FROM "Orders" WHERE "Code" = 'open' OR "Code" = 'x'`,
+    );
+  });
+  it("IS / IS NOT between values, LIMIT offset, count", () => {
+    assert.equal(
+      sql("SELECT code FROM orders WHERE code IS NOT qty OR code IS 'a' OR code IS NOT NULL LIMIT 2, 5"),
+      // (the words replaced keep the spaces that were between them)
+      `SELECT "Code" FROM "Orders" WHERE "Code" IS DISTINCT FROM  "Qty" OR "Code" IS NOT DISTINCT FROM 'a' OR "Code" IS NOT NULL LIMIT 5 OFFSET 2  `,
+    );
+  });
   it("names a FROM subquery (PostgreSQL before 16 requires it)", () => {
     assert.equal(
       sql("SELECT n FROM (SELECT count(*) AS n FROM orders)"),
