@@ -13,7 +13,8 @@ import {
   type Replacement,
   SqlText,
 } from "./sql-rewrite.ts";
-import { assignmentReplacements, IdiomError, idiomReplacements } from "./sqlite-idioms.ts";
+import { assignmentReplacements } from "./sqlite-assignments.ts";
+import { IdiomError, idiomReplacements } from "./sqlite-idioms.ts";
 import { normalizeSqliteText } from "./view-select.ts";
 
 /**

@@ -1,7 +1,7 @@
 import { parseSync } from "libpg-query";
 import { quoteIdent } from "../pg/quote.ts";
 import { type SqliteToken, tokenizeSqlite } from "../sources/sqlite/sqlite-tokens.ts";
-import { followedByParen, parseProblem, rewriteTokens, type Translation } from "./expression.ts";
+import { followedByParen, parseProblem, rewriteTokens } from "./expression.ts";
 import { resolveNames, type SqlRelation } from "./sql-names.ts";
 import { applyReplacements, OverlappingEdits, SqlText } from "./sql-rewrite.ts";
 import { IdiomError, idiomReplacements, type ViewColumn } from "./sqlite-idioms.ts";
@@ -111,5 +111,3 @@ export function translateViewSelect(sql: string, context: ViewContext): ViewTran
   if (after) return { ok: false, reason: `the translation is ${after}` };
   return { ok: true, sql: translated, columns };
 }
-
-export type { Translation };
