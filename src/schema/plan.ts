@@ -590,6 +590,7 @@ export function buildImportPlan(
     };
     const translated = translateViewSelect(view.selectSql, {
       relations: relationMap,
+      naming: (name) => applyNaming(name, options.naming),
       ...(options.nocase === "icu" ? { nocaseCollation } : {}),
     });
     if (translated.ok) {
@@ -598,7 +599,7 @@ export function buildImportPlan(
         target,
         columns: new Map(
           translated.columns.map((c) => [
-            c.name.toLowerCase(),
+            c.source.toLowerCase(),
             c.column
               ? { ...c.column, target: c.name }
               : { target: c.name, pgType: "unknown", conversion: "text" as const, affinity: "blob" as const },

@@ -24,11 +24,18 @@ interface AliasEntry {
   qualifiedOnly?: boolean;
 }
 
+/** A column a SELECT returns: the name SQL over it uses (`source`), its target name, its type if known. */
+export interface OutputColumn {
+  source: string;
+  name: string;
+  column?: ViewColumn;
+}
+
 export interface ResolvedNames {
   replacements: Replacement[];
   columnOf: (ref: Node) => ViewColumn | undefined;
   /** The first SELECT's output columns (name and, where it is a plain column, its type), when known. */
-  outputColumns: { name: string; column?: ViewColumn }[];
+  outputColumns: OutputColumn[];
 }
 
 function fieldNames(ref: Node): (string | null)[] {
@@ -48,6 +55,8 @@ export function resolveNames(
   text: SqlText,
   relations: ReadonlyMap<string, SqlRelation>,
   extra: ReadonlyMap<string, SqlRelation> = new Map(),
+  /** The naming policy, for the names a SELECT gives its columns (AS ...). */
+  naming: (name: string) => string = (name) => name,
 ): ResolvedNames {
   const replacements: Replacement[] = [];
   const aliases = new Map<string, AliasEntry>();
@@ -146,9 +155,10 @@ export function resolveNames(
         const name = unquoted(written);
         // The parser's own reading of the alias confirms the token found is the alias.
         if ((written.startsWith('"') ? name : name.toLowerCase()) !== target.name) continue;
-        outputAliases.set(name.toLowerCase(), quoteIdent(name));
+        const renamed = naming(name);
+        outputAliases.set(name.toLowerCase(), quoteIdent(renamed));
         writtenAliases.set(target, name);
-        if (!written.startsWith('"')) token(i, quoteIdent(name));
+        if (!written.startsWith('"') || renamed !== name) token(i, quoteIdent(renamed));
       }
     }
   }
@@ -195,10 +205,8 @@ export function resolveNames(
       const ref = nodeKind(target.val);
       if (typeof target.name === "string") {
         const column = ref?.[0] === "ColumnRef" ? lookup(ref[1]).column : undefined;
-        outputColumns.push({
-          name: writtenAliases.get(target) ?? target.name,
-          ...(column ? { column } : {}),
-        });
+        const source = writtenAliases.get(target) ?? target.name;
+        outputColumns.push({ source, name: naming(source), ...(column ? { column } : {}) });
         continue;
       }
       if (ref?.[0] !== "ColumnRef") continue;
@@ -207,11 +215,12 @@ export function resolveNames(
         const from = names.length === 2 ? [aliases.get(names[0]!.toLowerCase())] : [...aliases.values()];
         for (const e of from)
           if (e?.relation && !e.qualifiedOnly)
-            for (const c of e.relation.columns.values()) outputColumns.push({ name: c.target, column: c });
+            for (const [source, c] of e.relation.columns)
+              outputColumns.push({ source, name: c.target, column: c });
         continue;
       }
       const { column } = lookup(ref[1]);
-      if (column) outputColumns.push({ name: column.target, column });
+      if (column) outputColumns.push({ source: names[names.length - 1]!, name: column.target, column });
     }
   }
 

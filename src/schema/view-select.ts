@@ -2,11 +2,11 @@ import { parseSync } from "libpg-query";
 import { quoteIdent } from "../pg/quote.ts";
 import { type SqliteToken, tokenizeSqlite } from "../sources/sqlite/sqlite-tokens.ts";
 import { followedByParen, parseProblem, rewriteTokens } from "./expression.ts";
-import { resolveNames, type SqlRelation } from "./sql-names.ts";
+import { type OutputColumn, resolveNames, type SqlRelation } from "./sql-names.ts";
 import { applyReplacements, OverlappingEdits, SqlText } from "./sql-rewrite.ts";
-import { IdiomError, idiomReplacements, type ViewColumn } from "./sqlite-idioms.ts";
+import { IdiomError, idiomReplacements } from "./sqlite-idioms.ts";
 
-export type { SqlRelation } from "./sql-names.ts";
+export type { OutputColumn, SqlRelation } from "./sql-names.ts";
 export type { ViewColumn } from "./sqlite-idioms.ts";
 
 export interface ViewContext {
@@ -14,10 +14,12 @@ export interface ViewContext {
   relations: ReadonlyMap<string, SqlRelation>;
   /** The collation SQLite's COLLATE NOCASE becomes (absent: no ICU on the server, reported). */
   nocaseCollation?: string;
+  /** The naming policy for the view's own column names (default: kept as written). */
+  naming?: (name: string) => string;
 }
 
 export type ViewTranslation =
-  { ok: true; sql: string; columns: { name: string; column?: ViewColumn }[] } | { ok: false; reason: string };
+  { ok: true; sql: string; columns: OutputColumn[] } | { ok: false; reason: string };
 
 /**
  * SQLite's quoted names (`"x"`, `[x]`, `` `x` ``) as PostgreSQL's, `==` as `=`, LIKE as ILIKE (SQLite's
@@ -89,10 +91,10 @@ export function translateViewSelect(sql: string, context: ViewContext): ViewTran
   if (problem) return { ok: false, reason: problem };
   const tree = parseSync(normalized.text);
   let translated: string;
-  let columns: { name: string; column?: ViewColumn }[];
+  let columns: OutputColumn[];
   try {
     const text = new SqlText(normalized.text);
-    const names = resolveNames(tree, text, context.relations);
+    const names = resolveNames(tree, text, context.relations, new Map(), context.naming);
     columns = names.outputColumns;
     const idioms = idiomReplacements(tree, {
       text,

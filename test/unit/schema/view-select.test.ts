@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { loadSqlParser } from "../../../src/schema/expression.ts";
+import { applyNaming } from "../../../src/schema/naming.ts";
 import type { Affinity, Conversion } from "../../../src/schema/type-mapping.ts";
 import { type SqlRelation, translateViewSelect } from "../../../src/schema/view-select.ts";
 
@@ -74,6 +75,21 @@ describe("translateViewSelect: names", () => {
       sql("SELECT code FROM orders WHERE code IS NOT qty OR code IS 'a' OR code IS NOT NULL LIMIT 2, 5"),
       // (the words replaced keep the spaces that were between them)
       `SELECT "Code" FROM "Orders" WHERE "Code" IS DISTINCT FROM  "Qty" OR "Code" IS NOT DISTINCT FROM 'a' OR "Code" IS NOT NULL LIMIT 5 OFFSET 2  `,
+    );
+  });
+  it("applies the naming policy to the view's own column names", () => {
+    const result = translateViewSelect("SELECT Qty AS OrderQty, code FROM orders ORDER BY OrderQty", {
+      relations,
+      naming: (name) => applyNaming(name, "snake"),
+    });
+    assert.ok(result.ok);
+    assert.equal(result.sql, 'SELECT "Qty" AS "order_qty", "Code" FROM "Orders" ORDER BY "order_qty"');
+    assert.deepEqual(
+      result.columns.map((c) => [c.source, c.name]),
+      [
+        ["OrderQty", "order_qty"],
+        ["code", "Code"],
+      ],
     );
   });
   it("names a FROM subquery (PostgreSQL before 16 requires it)", () => {
