@@ -10,7 +10,7 @@ const db = useTestDatabase("views");
 const dir = fixtureDir();
 
 /**
- * A Chinook/Northwind-style sample: 19 views in SQLite's idioms, and 3 that have no faithful
+ * A Chinook/Northwind-style sample: 20 views in SQLite's idioms, and 3 that have no faithful
  * PostgreSQL form (GLOB, typeof, and || mixed with arithmetic, which the two dialects group differently).
  */
 const SAMPLE = `
@@ -65,6 +65,10 @@ CREATE VIEW glob_tracks AS SELECT Name FROM tracks WHERE Name GLOB 'A*';
 CREATE VIEW total_types AS SELECT typeof(Total) AS t FROM invoices;
 CREATE VIEW mixed_precedence AS SELECT 'Track ' || TrackId || ' (' || Milliseconds / 1000 || ' s)' AS label FROM tracks;
 
+CREATE VIEW item_names AS SELECT id, name FROM items;
+CREATE TRIGGER item_names_insert INSTEAD OF INSERT ON item_names BEGIN
+  INSERT INTO items (id, name, qty) VALUES (NEW.id, upper(NEW.name), 0);
+END;
 CREATE TRIGGER items_touch AFTER UPDATE ON items FOR EACH ROW BEGIN
   UPDATE items SET updated_at = CURRENT_TIMESTAMP WHERE id = NEW.id;
 END;
@@ -103,6 +107,7 @@ const TRANSLATED_VIEWS = [
   "postal_codes_above",
   "postal_next",
   "artists_nocase",
+  "item_names",
 ];
 
 function fill(sqlite: Database.Database): void {
@@ -176,7 +181,7 @@ describe("views and triggers of a sample database", () => {
       result.untranslated[0]!.sql,
       /^CREATE VIEW glob_tracks AS SELECT Name FROM tracks WHERE Name GLOB/,
     );
-    assert.equal(result.sql.filter((s) => s.startsWith("create trigger")).length, 5);
+    assert.equal(result.sql.filter((s) => s.startsWith("create trigger")).length, 6);
     const schemas = await db().pool.query("select 1 from pg_namespace where nspname = 'dry'");
     assert.equal(schemas.rowCount, 0);
   });
@@ -216,6 +221,7 @@ describe("views and triggers of a sample database", () => {
       "UPDATE items SET qty = qty + 1 WHERE id = 1",
       "UPDATE items SET name = 'nut 2' WHERE id = 2",
       "INSERT INTO items (id, name, qty) VALUES (10, 'washer', 5)",
+      "INSERT INTO item_names (id, name) VALUES (11, 'gear')",
     ];
     try {
       for (const sql of statements) {
@@ -235,7 +241,7 @@ describe("views and triggers of a sample database", () => {
       assert.deepEqual(pgAudit, sqliteAudit);
       assert.deepEqual(
         pgAudit.map((r) => r.action),
-        ["insert bolt", "insert nut", "qty 10->11", "insert washer"],
+        ["insert bolt", "insert nut", "qty 10->11", "insert washer", "insert GEAR"],
       );
       const sqliteAt = (sqlite.prepare("select at from audit where item_id = 10").get() as { at: string }).at;
       const pgAt = (await pool.query("select at from app.audit where item_id = 10")).rows[0].at as string;
@@ -277,6 +283,7 @@ describe("views and triggers of a sample database", () => {
       assert.deepEqual(
         functions.rows.map((r) => [r.proname, r.proconfig]),
         [
+          ["item_names_insert", ["search_path=app"]],
           ["items_audit", ["search_path=app"]],
           ["items_no_delete", ["search_path=app"]],
           ["items_no_negative", ["search_path=app"]],
@@ -293,7 +300,7 @@ describe("views and triggers of a sample database", () => {
         await assert.rejects(pool.query(`set search_path = app; ${sql}`), new RegExp(message));
       }
       const counts = await pool.query("select count(*)::int as n, min(qty)::int as low from app.items");
-      assert.deepEqual(counts.rows[0], { n: 3, low: 5 });
+      assert.deepEqual(counts.rows[0], { n: 4, low: 0 });
     } finally {
       sqlite.close();
     }
