@@ -3,6 +3,7 @@ import { withClient } from "../pg/pool.ts";
 import { quoteQualified } from "../pg/quote.ts";
 import type { TablePlan } from "../schema/plan.ts";
 import { crashPoint } from "./crash-points.ts";
+import type { UntranslatedObject } from "./create-triggers.ts";
 import { recordStep } from "./import-state.ts";
 import { constraintExists, relationExists, type RunContext, runParallel, step } from "./run-context.ts";
 
@@ -193,7 +194,7 @@ export async function setIdentities(ctx: RunContext): Promise<void> {
   }
 }
 
-export async function createViews(ctx: RunContext): Promise<void> {
+export async function createViews(ctx: RunContext, untranslated: UntranslatedObject[]): Promise<void> {
   for (const view of ctx.plan.views) {
     if (!view.sql) continue;
     crashPoint("view:before");
@@ -205,10 +206,17 @@ export async function createViews(ctx: RunContext): Promise<void> {
       return "done";
     });
     crashPoint("view:after");
-    if (r.status === "failed")
+    if (r.status === "failed") {
       ctx.warnings.push(
         `view ${view.sourceName} not created: ${r.detail}. Its SQLite SQL: ${view.sourceSql}`,
       );
+      untranslated.push({
+        kind: "view",
+        name: view.sourceName,
+        reason: `PostgreSQL rejected the translation: ${r.detail ?? "unknown error"}`,
+        sql: view.sourceSql,
+      });
+    }
   }
 }
 

@@ -33,6 +33,7 @@ import { crashPoint } from "./crash-points.ts";
 import { assertResumeMatches, importPart, readChunks, readSteps, setRunPhase } from "./import-state.ts";
 import { countSchemaObjects, type SchemaObjects } from "./object-counts.ts";
 import { assertNamedObjects } from "./source-names.ts";
+import { createTriggers, type UntranslatedObject, untranslatedObjects } from "./create-triggers.ts";
 import { type BadValuePolicy, insertQuarantine, type QuarantineEntry, quarantinePart } from "./quarantine.ts";
 import { createSchema } from "./create-schema.ts";
 import {
@@ -48,7 +49,7 @@ import { createRun, findRunToResume, sourceFingerprint } from "./import-run.ts";
 import { appendUndoSql, nextSteps } from "./next-steps.ts";
 import { planForeignKeysToExistingTables } from "./outside-foreign-keys.ts";
 import { recreateDependents } from "./replace-dependents.ts";
-import { type RunContext, runParallel } from "./run-context.ts";
+import { type RunContext, runParallel, step } from "./run-context.ts";
 
 export type IfExists = "fail" | "replace" | "append";
 
@@ -147,6 +148,8 @@ export interface ImportResult {
   warnings: string[];
   /** The user's objects that --if-exists replace --cascade dropped (pgshift's own are recreated). */
   dropped: string[];
+  /** Views and triggers of the source that are not in the target: not translatable, or rejected by PostgreSQL. */
+  untranslated: UntranslatedObject[];
   totals: {
     rowsRead: number;
     rowsLoaded: number;
@@ -315,6 +318,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
       // Plan decisions that will make something fail later (a NOT NULL column losing its DEFAULT).
       warnings: plan.notes.filter((n) => n.severity === "warning").map((n) => `${n.object}: ${n.message}`),
       dropped: [],
+      untranslated: untranslatedObjects(plan),
       totals: {
         rowsRead: 0,
         rowsLoaded: 0,
@@ -388,7 +392,15 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
           await timed("indexes", () => buildIndexes(ctx));
           await timed("constraints", () => addConstraints(ctx));
           await timed("identity", () => setIdentities(ctx));
-          await timed("views", () => createViews(ctx));
+          await timed("views", () => createViews(ctx, base.untranslated));
+          await timed("triggers", async () => {
+            const failed = await createTriggers(ctx.plan, ctx.ifExists === "append", (name, work) =>
+              step(ctx, name, work),
+            );
+            base.untranslated.push(...failed);
+            for (const f of failed)
+              ctx.warnings.push(`trigger ${f.name} not created: ${f.reason}. Its SQLite SQL: ${f.sql}`);
+          });
           await timed("dependents", () => recreateDependents(ctx));
           await timed("analyze", () => analyzeTables(ctx));
           crashPoint("verify:before");
@@ -455,6 +467,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
                 !s.step.startsWith("validate:") &&
                 !s.step.startsWith("view:") &&
                 !s.step.startsWith("add:") &&
+                !s.step.startsWith("trigger:") &&
                 // pgshift's views and foreign keys recreated after a replace: warnings, as when first made.
                 !s.step.startsWith("recreate:"),
             );

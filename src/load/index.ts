@@ -3,6 +3,7 @@
 export type { ColumnPlan, ImportPlan, TablePlan as ImportTablePlan } from "../schema/plan.ts";
 export * from "./chunk-encoder.ts";
 export * from "./crash-points.ts";
+export * from "./create-triggers.ts";
 export * from "./import-sqlite.ts";
 export * from "./import-state.ts";
 export * from "./quarantine.ts";

@@ -57,14 +57,13 @@ async function pgshiftObjects(client: pg.ClientBase, schema: string): Promise<Pg
         ...(table.indexes ?? []),
         ...(table.checks ?? []),
         ...(table.foreignKeys ?? []),
-        // Triggers, where a plan has them (names only: how they are planned is not this file's concern).
-        ...(((table as { triggers?: { targetName?: string }[] }).triggers ?? []) as {
-          targetName?: string;
-        }[]),
       ];
       for (const object of named)
         if (object.targetName) found.onTables.add(`${table.targetName}\0${object.targetName}`);
     }
+    // Translated SQLite triggers (plans stored before triggers were translated have none).
+    for (const trigger of plan.triggers ?? [])
+      if (trigger.sql) found.onTables.add(`${trigger.table}\0${trigger.targetName}`);
   }
   return found;
 }

@@ -58,12 +58,12 @@ const KEYWORDS = new Set(
 /** Conversions that change a column's value domain, so that SQLite expressions over it lose their meaning. */
 const DOMAIN_CHANGING: ReadonlySet<Conversion> = new Set<Conversion>(["epoch-s", "epoch-ms", "jsonb"]);
 
-function followedByParen(tokens: readonly SqliteToken[], i: number): boolean {
+export function followedByParen(tokens: readonly SqliteToken[], i: number): boolean {
   const next = tokens[i + 1];
   return next?.kind === "punct" && next.value === "(";
 }
 
-interface Rewritten {
+export interface Rewritten {
   text: string;
   problem?: string;
 }
@@ -72,7 +72,7 @@ interface Rewritten {
  * Rewrites SQLite tokens into PostgreSQL text: names mapped and quoted, `==` -> `=`, LIKE -> ILIKE
  * (SQLite's LIKE ignores ASCII case), blob literals -> bytea. Gaps between tokens are kept verbatim.
  */
-function rewriteTokens(
+export function rewriteTokens(
   sql: string,
   resolve: (token: SqliteToken, index: number, tokens: readonly SqliteToken[]) => string | undefined | Error,
 ): Rewritten {
@@ -104,7 +104,7 @@ function rewriteTokens(
   return { text };
 }
 
-function parseProblem(sql: string): string | undefined {
+export function parseProblem(sql: string): string | undefined {
   try {
     parseSync(sql);
     return undefined;
@@ -221,47 +221,4 @@ function fixBooleanComparisons(text: string, booleans: ReadonlySet<string>, pref
     result = result.slice(0, edit.at) + edit.value + result.slice(edit.at + edit.length);
   }
   return result;
-}
-
-export interface ViewContext {
-  /** Source table/view names, lower-cased, to target names. */
-  relations: ReadonlyMap<string, string>;
-  /** Source column names, lower-cased, to their target name (null: differs between tables, ambiguous). */
-  columns: ReadonlyMap<string, string | null>;
-  /** Target column names that are boolean (converted from 0/1) in every table that has them. */
-  booleans: ReadonlySet<string>;
-}
-
-/**
- * Translates a view's SELECT: names mapped and quoted, then parsed by the PostgreSQL parser. Whether
- * PostgreSQL accepts its functions and types is known only when it is created; a failure there is reported.
- */
-export function translateViewSelect(sql: string, context: ViewContext): Translation {
-  const rewritten = rewriteTokens(sql, (t, i, tokens) => {
-    if (t.kind !== "ident" && t.kind !== "quoted") return undefined;
-    if (t.kind === "ident" && KEYWORDS.has(t.value.toLowerCase())) return undefined;
-    if (t.kind === "ident" && followedByParen(tokens, i)) {
-      const lower = t.value.toLowerCase();
-      if (RENAMED_FUNCTIONS[lower]) return RENAMED_FUNCTIONS[lower];
-      return undefined;
-    }
-    const key = t.value.toLowerCase();
-    const relation = context.relations.get(key);
-    if (relation !== undefined) return quoteIdent(relation);
-    if (context.columns.has(key)) {
-      const target = context.columns.get(key);
-      if (target === null)
-        return new Error(`column name ${t.value} maps to different names in different tables`);
-      return quoteIdent(target!);
-    }
-    if (t.kind === "quoted") return quoteIdent(t.value);
-    return undefined;
-  });
-  if (rewritten.problem) return { ok: false, reason: rewritten.problem };
-  const problem = parseProblem(rewritten.text);
-  if (problem) return { ok: false, reason: problem };
-  return {
-    ok: true,
-    sql: fixBooleanComparisons(rewritten.text, context.booleans, ""),
-  };
 }

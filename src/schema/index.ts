@@ -4,4 +4,6 @@ export * from "./defaults.ts";
 export * from "./expression.ts";
 export * from "./naming.ts";
 export * from "./plan.ts";
+export * from "./trigger-translation.ts";
 export * from "./type-mapping.ts";
+export * from "./view-select.ts";

@@ -16,9 +16,11 @@ import {
   validateConstraintSql,
 } from "./ddl.ts";
 import { translateDefault } from "./defaults.ts";
-import { type ColumnRefTarget, translateExpression, translateViewSelect } from "./expression.ts";
+import { type ColumnRefTarget, translateExpression } from "./expression.ts";
 import { applyNaming, NameAllocator, type NamingPolicy } from "./naming.ts";
-import { type Conversion, mapColumnType } from "./type-mapping.ts";
+import { affinityOf, type Conversion, mapColumnType } from "./type-mapping.ts";
+import { translateTrigger } from "./trigger-translation.ts";
+import { type SqlRelation, translateViewSelect } from "./view-select.ts";
 
 /**
  * The import plan: what pgshift will create and how each column's values are converted. It is the
@@ -35,6 +37,8 @@ export interface ImportPlan {
   setupSql: string[];
   tables: TablePlan[];
   views: ViewPlan[];
+  /** SQLite triggers as PL/pgSQL trigger functions (absent in plans stored before triggers were translated). */
+  triggers?: TriggerPlan[];
   /** Every decision a user should know about: type overrides, untranslated CHECK/DEFAULT/index, skipped objects. */
   notes: PlanNote[];
   /** Source name -> target name for every table and column (and view). */
@@ -52,7 +56,17 @@ export interface NameMapping {
 export interface PlanNote {
   /** "table", "table.column", "index name", "view name". */
   object: string;
-  kind: "type" | "default" | "check" | "index" | "foreign-key" | "view" | "name" | "skipped" | "collation";
+  kind:
+    | "type"
+    | "default"
+    | "check"
+    | "index"
+    | "foreign-key"
+    | "view"
+    | "trigger"
+    | "name"
+    | "skipped"
+    | "collation";
   message: string;
   /** "warning": something will fail or behave differently later; the import lists it among its warnings. */
   severity?: "warning";
@@ -141,6 +155,22 @@ export interface ViewPlan {
   problem?: string;
 }
 
+export interface TriggerPlan {
+  sourceName: string;
+  /** Name of the trigger and of its function. */
+  targetName: string;
+  /** Target table (or view) it is on. */
+  table: string;
+  sourceSql: string;
+  /** CREATE FUNCTION, when the trigger could be translated. */
+  functionSql?: string;
+  /** CREATE TRIGGER. */
+  sql?: string;
+  /** Statements EXPLAINed before creating, so PostgreSQL checks names and types (see trigger-translation.ts). */
+  checkSql?: string[];
+  problem?: string;
+}
+
 export interface PlanOptions {
   sourcePath: string;
   sourceSpec: string;
@@ -209,6 +239,7 @@ export function buildImportPlan(
     setupSql: [`create schema if not exists ${quoteIdent(schema)}`],
     tables: [],
     views: [],
+    triggers: [],
     notes,
     names,
   };
@@ -577,28 +608,31 @@ export function buildImportPlan(
     }
   }
 
-  // Views, in creation order (SQLite allows views over views).
-  const relationMap = new Map<string, string>();
-  for (const t of plan.tables) relationMap.set(t.sourceName.toLowerCase(), t.targetName);
+  // Views, in creation order (SQLite allows views over views), then triggers. Names in their SQL
+  // resolve through this map: each table with its columns and types, each view created before.
+  const relationMap = new Map<string, SqlRelation>();
+  for (const t of plan.tables)
+    relationMap.set(t.sourceName.toLowerCase(), {
+      target: t.targetName,
+      columns: new Map(
+        t.columns.map((c) => [
+          c.sourceName.toLowerCase(),
+          {
+            target: c.targetName,
+            pgType: c.pgType,
+            conversion: c.conversion,
+            affinity: affinityOf(c.declaredType),
+          },
+        ]),
+      ),
+    });
   const viewTargets = new Map<string, string>();
   for (const view of catalog.views) {
     if (!wanted(view.name) && options.tables?.length) continue;
     const target = relations.allocate(applyNaming(view.name, options.naming));
     viewTargets.set(view.name, target);
-    relationMap.set(view.name.toLowerCase(), target);
     names.push({ kind: "view", source: view.name, target });
   }
-  const columnMap = new Map<string, string | null>();
-  const booleanTargets = new Map<string, boolean>();
-  for (const refs of columnTargets.values()) {
-    for (const [source, ref] of refs) {
-      const known = columnMap.get(source);
-      columnMap.set(source, known === undefined || known === ref.target ? ref.target : null);
-      const isBoolean = ref.conversion === "boolean";
-      booleanTargets.set(ref.target, (booleanTargets.get(ref.target) ?? isBoolean) && isBoolean);
-    }
-  }
-  const booleans = new Set([...booleanTargets].filter(([, b]) => b).map(([name]) => name));
   for (const view of catalog.views) {
     const target = viewTargets.get(view.name);
     if (!target) continue;
@@ -609,11 +643,23 @@ export function buildImportPlan(
     };
     const translated = translateViewSelect(view.selectSql, {
       relations: relationMap,
-      columns: columnMap,
-      booleans,
+      naming: (name) => applyNaming(name, options.naming),
+      ...(options.nocase === "icu" ? { nocaseCollation } : {}),
     });
-    if (translated.ok) viewPlan.sql = createViewSql(schema, target, translated.sql);
-    else {
+    if (translated.ok) {
+      viewPlan.sql = createViewSql(schema, target, translated.sql);
+      relationMap.set(view.name.toLowerCase(), {
+        target,
+        columns: new Map(
+          translated.columns.map((c) => [
+            c.source.toLowerCase(),
+            c.column
+              ? { ...c.column, target: c.name }
+              : { target: c.name, pgType: "unknown", conversion: "text" as const, affinity: "blob" as const },
+          ]),
+        ),
+      });
+    } else {
       viewPlan.problem = translated.reason;
       notes.push({
         object: view.name,
@@ -623,6 +669,43 @@ export function buildImportPlan(
       });
     }
     plan.views.push(viewPlan);
+  }
+
+  const collationSql = createNocaseCollationSql(schema);
+  if (plan.views.some((v) => v.sql?.includes(nocaseCollation)) && !plan.setupSql.includes(collationSql))
+    plan.setupSql.push(collationSql);
+
+  const functionNames = new NameAllocator();
+  for (const trigger of catalog.triggers) {
+    const relation = relationMap.get(trigger.table.toLowerCase());
+    if (!relation) continue;
+    const targetName = functionNames.allocate(applyNaming(trigger.name, options.naming));
+    const triggerPlan: TriggerPlan = {
+      sourceName: trigger.name,
+      targetName,
+      table: relation.target,
+      sourceSql: trigger.sql,
+    };
+    const translated = translateTrigger(trigger.sql, {
+      schema,
+      relations: relationMap,
+      table: relation,
+      name: targetName,
+    });
+    if (translated.ok) {
+      triggerPlan.functionSql = translated.sql.functionSql;
+      triggerPlan.sql = translated.sql.triggerSql;
+      triggerPlan.checkSql = translated.sql.checkSql;
+    } else {
+      triggerPlan.problem = translated.reason;
+      notes.push({
+        object: trigger.name,
+        kind: "trigger",
+        message: `trigger not created: ${translated.reason}`,
+        sql: trigger.sql,
+      });
+    }
+    plan.triggers!.push(triggerPlan);
   }
   return plan;
 }
@@ -786,5 +869,6 @@ export function planSql(plan: ImportPlan): string[] {
     for (const c of [...t.checks, ...t.foreignKeys]) statements.push(c.addSql, c.validateSql);
   for (const t of plan.tables) if (t.identitySql) statements.push(t.identitySql);
   for (const v of plan.views) if (v.sql) statements.push(v.sql);
+  for (const t of plan.triggers ?? []) if (t.functionSql && t.sql) statements.push(t.functionSql, t.sql);
   return statements;
 }

@@ -100,10 +100,20 @@ export interface SqliteView {
   selectSql: string;
 }
 
+export interface SqliteTrigger {
+  name: string;
+  /** The table (or view) it is on. */
+  table: string;
+  /** The full CREATE TRIGGER statement. */
+  sql: string;
+}
+
 export interface SqliteCatalog {
   tables: SqliteTable[];
   views: SqliteView[];
-  /** Objects not imported, with the reason (virtual tables, their shadow tables, triggers). */
+  /** Translated into PL/pgSQL where their form allows (schema/trigger-translation.ts). */
+  triggers: SqliteTrigger[];
+  /** Objects not imported, with the reason (virtual tables, their shadow tables). */
   skipped: { name: string; type: string; reason: string }[];
 }
 
@@ -134,7 +144,7 @@ export function readSqliteCatalog(db: Database.Database): SqliteCatalog {
     const stmt = db.prepare("select name, seq from sqlite_sequence").safeIntegers(true);
     for (const row of stmt.all() as { name: string; seq: bigint }[]) sequences.set(row.name, row.seq);
   }
-  const catalog: SqliteCatalog = { tables: [], views: [], skipped: [] };
+  const catalog: SqliteCatalog = { tables: [], views: [], triggers: [], skipped: [] };
   const virtualTables = objects.filter(
     (o) => o.type === "table" && /^\s*create\s+virtual/i.test(o.sql ?? ""),
   );
@@ -149,11 +159,7 @@ export function readSqliteCatalog(db: Database.Database): SqliteCatalog {
       continue;
     }
     if (object.type === "trigger") {
-      catalog.skipped.push({
-        name: object.name,
-        type: "trigger",
-        reason: "SQLite triggers are not translated; recreate them as PostgreSQL triggers if still needed",
-      });
+      catalog.triggers.push({ name: object.name, table: object.tbl_name, sql: object.sql ?? "" });
       continue;
     }
     if (object.type !== "table") continue;

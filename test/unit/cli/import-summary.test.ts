@@ -123,6 +123,7 @@ function result(overrides: Partial<ImportResult> = {}): ImportResult {
     plan,
     sql: [],
     dropped: [],
+    untranslated: [],
     tables: [
       {
         source: "Invoice",
