@@ -41,3 +41,21 @@ export function runCli(
     child.stdin.end(options.input ?? "");
   });
 }
+
+/**
+ * The human text of a run's stderr: with `--json` each line is an event (`{"event":"error","message":...}`),
+ * whose message is taken; plain lines are kept as they are.
+ */
+export function stderrText(stderr: string): string {
+  return stderr
+    .split("\n")
+    .map((line) => {
+      try {
+        const event = JSON.parse(line) as { message?: unknown };
+        return typeof event.message === "string" ? event.message : line;
+      } catch {
+        return line;
+      }
+    })
+    .join("\n");
+}

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
-import { runCli } from "../../helpers/cli.ts";
+import { runCli, stderrText } from "../../helpers/cli.ts";
 import { serverUrl, useTestDatabase } from "../../helpers/database.ts";
 import { quoteIdent } from "../../../src/pg/quote.ts";
 import { makeSqlite } from "../import/sqlite-fixtures.ts";
@@ -219,7 +219,7 @@ describe("no password reaches any output, report or table", () => {
       const result = await runCli(["--json", "check", "--to", url], { cwd: work });
       assert.equal(result.code, 2, result.stderr);
       assert.match(
-        result.stderr,
+        stderrText(result.stderr),
         /to = " ?postgres:\/\/pgshift_leak_\d+:\*{8}@.*starts or ends with whitespace/,
       );
       assert.equal(JSON.parse(result.stdout).error, "invalid_settings");

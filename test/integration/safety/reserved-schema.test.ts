@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { runCli } from "../../helpers/cli.ts";
+import { runCli, stderrText } from "../../helpers/cli.ts";
 import { useTestDatabase } from "../../helpers/database.ts";
 import { fixtureDir, makeSqlite } from "../import/sqlite-fixtures.ts";
 
@@ -60,7 +60,7 @@ describe("imports into pgshift's own schema or a system schema are refused", () 
           const payload = JSON.parse(result.stdout);
           assert.equal(payload.error, "reserved_schema");
           assert.equal(payload.schema, schema);
-          assert.match(result.stderr, new RegExp(`refusing to import into schema "${schema}"`));
+          assert.match(stderrText(result.stderr), new RegExp(`refusing to import into schema "${schema}"`));
           assert.doesNotMatch(result.stderr + result.stdout, /--if-exists replace|--mode replace/);
           assert.deepEqual(await pgshiftTables(), tablesBefore);
           const { rows } = await db().pool.query("select version from pgshift.migrations");
