@@ -7,11 +7,13 @@ import type Database from "better-sqlite3";
 import type pg from "pg";
 import { PgshiftError, UsageError } from "../errors.ts";
 import { LockKey, withAdvisoryLock } from "../pg/advisory-lock.ts";
+import { stopIfAborted } from "../pg/abort.ts";
 import { openCopy } from "../pg/copy-writer.ts";
-import { sqlstateOf } from "../pg/errors.ts";
+import { isConnectionLost, sqlstateOf } from "../pg/errors.ts";
 import { ensureInternalSchema } from "../pg/internal-schema.ts";
-import { type TargetIdentity, targetOf, withClient } from "../pg/pool.ts";
+import { connectionLostError, type TargetIdentity, targetOf, withClient } from "../pg/pool.ts";
 import { quoteQualified } from "../pg/quote.ts";
+import { withRetry } from "../pg/retry.ts";
 import { type Logger, type ProgressCallback, silentLogger } from "../progress.ts";
 import { loadSqlParser } from "../schema/expression.ts";
 import type { NamingPolicy } from "../schema/naming.ts";
@@ -87,6 +89,8 @@ export interface ImportSqliteOptions {
   chunkRows?: number;
   onProgress?: ProgressCallback;
   logger?: Logger;
+  /** Stops the run at the next chunk or phase boundary (committed chunks stay; --resume goes on). */
+  signal?: AbortSignal;
 }
 
 export interface TableResult {
@@ -223,6 +227,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
   /** The phase running now (the last one `timed` started): recorded on the run when it fails. */
   let currentPhase = "plan";
   const timed = async <T>(phase: string, fn: () => Promise<T>): Promise<T> => {
+    stopIfAborted(options.signal);
     currentPhase = phase;
     const t0 = performance.now();
     try {
@@ -418,14 +423,21 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
             setRunPhase(c, runId!, currentPhase, "failed", message),
           ).catch(() => undefined);
         }
-        await summarize(ctx, base);
+        await summarize(ctx, base).catch((error: unknown) => {
+          // the server may be gone: what is complete stays unknown until --resume reads the checkpoints
+          failure ??= error;
+          base.warnings.push(
+            `could not read which chunks are complete: ${String((error as Error)?.message ?? error)}`,
+          );
+        });
         if (failure !== undefined) {
           const err =
-            failure instanceof PgshiftError
+            connectionLostError(failure, options.pool) ??
+            (failure instanceof PgshiftError
               ? failure
               : new PgshiftError("import_failed", String((failure as Error)?.message ?? failure), {
                   cause: failure,
-                });
+                }));
           base.error = {
             code: err.code,
             message: err.message,
@@ -744,8 +756,31 @@ async function loadData(ctx: RunContext): Promise<{ finishing: Promise<void> }> 
   try {
     // Each lane owns one worker: a worker encodes one chunk at a time.
     await runParallel(pending, slots, async ({ table, chunk }, lane) => {
-      const worker = workers[lane];
-      await withClient(ctx.pool, (client) => loadChunk(ctx, client, table, chunk, worker));
+      // A lost connection is retried here, at the chunk boundary: the chunk's rows and its checkpoint
+      // commit together, so a retry loads it exactly once (or skips it when the lost commit did land).
+      await withRetry(
+        async (attempt) => {
+          if (attempt > 0) {
+            if (await chunkDone(ctx, table, chunk)) return;
+            // the lane's encoding thread stopped with the failed COPY: a new one takes over
+            if (workers[lane]) {
+              await workers[lane].close().catch(() => undefined);
+              workers[lane] = new ChunkWorker(ctx.sourcePath);
+            }
+          }
+          stopIfAborted(ctx.options.signal);
+          await withClient(ctx.pool, (client) => loadChunk(ctx, client, table, chunk, workers[lane]));
+        },
+        {
+          retries: 4,
+          retryOn: (error) => isConnectionLost(error) && !ctx.options.signal?.aborted,
+          onRetry: ({ attempt, delayMs, error }) =>
+            ctx.logger.warn(
+              `chunk ${chunk.chunk} of ${table.sourceName}: connection lost (${(error as Error)?.message ?? error}); retry ${attempt} in ${delayMs} ms`,
+              { table: table.sourceName, chunk: chunk.chunk, attempt },
+            ),
+        },
+      );
       const left = remaining.get(table.sourceName)! - 1;
       remaining.set(table.sourceName, left);
       if (left === 0) {
@@ -833,6 +868,14 @@ class Finisher {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     if (this.failure) throw this.failure.error;
   }
+}
+
+async function chunkDone(ctx: RunContext, table: TablePlan, chunk: ChunkPlan): Promise<boolean> {
+  const { rows } = await ctx.pool.query(
+    "select status from pgshift.import_chunks where run_id = $1 and source_table = $2 and chunk = $3",
+    [ctx.runId, table.sourceName, chunk.chunk],
+  );
+  return rows[0]?.status === "done";
 }
 
 async function loadChunk(

@@ -151,6 +151,7 @@ async function runSqliteImport(
     dryRun: Boolean(opts.dryRun),
     verify: opts.verify !== false,
     onProgress: ctx.progress.onProgress,
+    signal: ctx.signal,
   });
   ctx.progress.stop();
   let reportPath: string | undefined;
