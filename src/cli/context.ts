@@ -1,9 +1,8 @@
 import type pg from "pg";
 import { loadSettings, type RawSettings, type ResolvedSettings } from "../config/settings.ts";
-import { asPgshiftError, ExitCode, PgshiftError } from "../errors.ts";
+import { asPgshiftError, ExitCode } from "../errors.ts";
 import { type ResolvedTarget, resolveTarget } from "../local/target.ts";
-import { isConnectionLost } from "../pg/errors.ts";
-import { createPool, describeConnectionLoss, describeTarget, type TargetIdentity } from "../pg/pool.ts";
+import { createPool, describeConnectionError, describeTarget, type TargetIdentity } from "../pg/pool.ts";
 import { Output } from "./output.ts";
 import { ProgressRenderer } from "./progress-renderer.ts";
 
@@ -117,12 +116,7 @@ export class CommandContext {
  * way `check` reports a failed connect: never "internal".
  */
 export function reportFailure(out: Output, error: unknown, target?: TargetIdentity): number {
-  const failure =
-    target &&
-    isConnectionLost(error) &&
-    !(error instanceof PgshiftError && error.code.startsWith("connection_"))
-      ? describeConnectionLoss(error, target)
-      : asPgshiftError(error);
+  const failure = (target && describeConnectionError(error, target)) || asPgshiftError(error);
   out.error(failure.toJSON(), failure.message);
   if (failure.code === "internal" && error instanceof Error && error.stack && process.env.PGSHIFT_DEBUG) {
     out.stderr.write(`${out.scrub(error.stack)}\n`);

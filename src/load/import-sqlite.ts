@@ -13,7 +13,7 @@ import { isConnectionLost, sqlstateOf } from "../pg/errors.ts";
 import { ensureInternalSchema } from "../pg/internal-schema.ts";
 import { connectionLostError, type TargetIdentity, targetOf, withClient } from "../pg/pool.ts";
 import { quoteQualified } from "../pg/quote.ts";
-import { withRetry } from "../pg/retry.ts";
+import { type RetryOptions, withRetry } from "../pg/retry.ts";
 import { type Logger, type ProgressCallback, silentLogger } from "../progress.ts";
 import { loadSqlParser } from "../schema/expression.ts";
 import type { NamingPolicy } from "../schema/naming.ts";
@@ -606,22 +606,36 @@ async function step(
     ctx.stepResults.push(result);
     return result;
   }
-  const result = await withClient(ctx.pool, async (client) => {
-    await client.query("begin");
-    try {
-      const status = (await work(client)) ?? "done";
-      await recordStep(client, ctx.runId, name, status);
-      if (points.beforeCommit) crashPoint(points.beforeCommit);
-      await client.query("commit");
-      if (points.afterCommit) crashPoint(points.afterCommit);
-      return { step: name, status } as StepResult;
-    } catch (error) {
-      await client.query("rollback").catch(() => undefined);
-      const detail = error instanceof Error ? error.message : String(error);
-      await recordStep(client, ctx.runId, name, "failed", detail).catch(() => undefined);
-      return { step: name, status: "failed", detail } as StepResult;
-    }
-  });
+  // A step's work and its record commit together: after a lost connection it is retried, unless the
+  // lost COMMIT did land (then its record says so).
+  const result = await withRetry(
+    async (attempt): Promise<StepResult> => {
+      if (attempt > 0) {
+        const stored = (await withClient(ctx.pool, (c) => readSteps(c, ctx.runId))).get(name);
+        if (stored && stored.status !== "failed")
+          return { step: name, status: stored.status, ...(stored.detail ? { detail: stored.detail } : {}) };
+      }
+      return withClient(ctx.pool, async (client) => {
+        await client.query("begin");
+        try {
+          const status = (await work(client)) ?? "done";
+          await recordStep(client, ctx.runId, name, status);
+          if (points.beforeCommit) crashPoint(points.beforeCommit);
+          await client.query("commit");
+          if (points.afterCommit) crashPoint(points.afterCommit);
+          return { step: name, status } as StepResult;
+        } catch (error) {
+          await client.query("rollback").catch(() => undefined);
+          // not the step's failure: the run stops (or retries) instead of recording it as failed
+          if (isConnectionLost(error)) throw error;
+          const detail = error instanceof Error ? error.message : String(error);
+          await recordStep(client, ctx.runId, name, "failed", detail).catch(() => undefined);
+          return { step: name, status: "failed", detail } as StepResult;
+        }
+      });
+    },
+    retryConnectionLoss(ctx, `step ${name}`),
+  );
   ctx.steps.set(name, {
     step: name,
     status: result.status as StepRecord["status"],
@@ -771,15 +785,7 @@ async function loadData(ctx: RunContext): Promise<{ finishing: Promise<void> }> 
           stopIfAborted(ctx.options.signal);
           await withClient(ctx.pool, (client) => loadChunk(ctx, client, table, chunk, workers[lane]));
         },
-        {
-          retries: 4,
-          retryOn: (error) => isConnectionLost(error) && !ctx.options.signal?.aborted,
-          onRetry: ({ attempt, delayMs, error }) =>
-            ctx.logger.warn(
-              `chunk ${chunk.chunk} of ${table.sourceName}: connection lost (${(error as Error)?.message ?? error}); retry ${attempt} in ${delayMs} ms`,
-              { table: table.sourceName, chunk: chunk.chunk, attempt },
-            ),
-        },
+        retryConnectionLoss(ctx, `chunk ${chunk.chunk} of ${table.sourceName}`),
       );
       const left = remaining.get(table.sourceName)! - 1;
       remaining.set(table.sourceName, left);
@@ -868,6 +874,19 @@ class Finisher {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     if (this.failure) throw this.failure.error;
   }
+}
+
+/** Retries of work that is exactly-once by its checkpoint: lost connections only, not after a stop request. */
+function retryConnectionLoss(ctx: RunContext, what: string): RetryOptions {
+  return {
+    retries: 4,
+    retryOn: (error) => isConnectionLost(error) && !ctx.options.signal?.aborted,
+    onRetry: ({ attempt, delayMs, error }) =>
+      ctx.logger.warn(
+        `${what}: connection lost (${(error as Error)?.message ?? error}); retry ${attempt} in ${delayMs} ms`,
+        { attempt, delayMs },
+      ),
+  };
 }
 
 async function chunkDone(ctx: RunContext, table: TablePlan, chunk: ChunkPlan): Promise<boolean> {

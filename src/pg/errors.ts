@@ -75,8 +75,11 @@ function raw(error: unknown): RawPgError {
 
 export function sqlstateOf(error: unknown): string | undefined {
   if (error instanceof PgError) return error.sqlstate;
-  const code = raw(error).code;
-  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+  const e = raw(error);
+  // a socket error's errno name can look like one ("EPIPE"): SQLSTATE classes start 0-9, F, H, P or X
+  if (e.errno !== undefined || (e as { syscall?: unknown }).syscall !== undefined) return undefined;
+  const code = e.code;
+  return typeof code === "string" && /^[0-9FHPX][0-9A-Z]{4}$/.test(code) ? code : undefined;
 }
 
 export function isLockNotAvailable(error: unknown): boolean {

@@ -1,7 +1,14 @@
 import pg from "pg";
 import { redactUrl } from "../config/redact.ts";
 import { PgshiftError } from "../errors.ts";
-import { ConnectionError, ConnectionLostError, isConnectionLost, PgError, toPgError } from "./errors.ts";
+import {
+  ConnectionError,
+  ConnectionLostError,
+  isConnectionLost,
+  PgError,
+  sqlstateOf,
+  toPgError,
+} from "./errors.ts";
 
 export interface PoolOptions {
   /** A libpq-style connection URL. */
@@ -123,13 +130,50 @@ function reasonOf(error: unknown, secrets: readonly string[]): string {
 }
 
 /**
- * A lost connection as a ConnectionLostError naming the target (host, port, database) and the reason;
- * undefined for any other error. Already-described connection errors pass through unchanged.
+ * A lost connection as a ConnectionLostError naming the target (host, port, database) and the reason,
+ * a connect that failed (refused, unknown host, bad password, no such database) as a ConnectionError
+ * worded as `pgshift check` words it; undefined for any other error. Described ones pass unchanged.
  */
 export function connectionLostError(error: unknown, pool: pg.Pool): ConnectionError | undefined {
   if (error instanceof ConnectionError) return error;
+  return describeConnectionError(error, targetOf(pool), secretsOf(pool));
+}
+
+const CONNECT_ERRNOS = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
+
+/** Whether `error` is a failure to open a connection (as opposed to losing an open one). */
+function isConnectFailure(error: unknown): boolean {
+  const e = (typeof error === "object" && error !== null ? error : {}) as {
+    code?: unknown;
+    syscall?: unknown;
+    message?: unknown;
+  };
+  if (e.syscall === "connect" || e.syscall === "getaddrinfo") return true;
+  if (typeof e.code === "string" && CONNECT_ERRNOS.has(e.code)) return true;
+  const state = sqlstateOf(error);
+  // 28xxx: authentication; 3D000: no such database
+  if (state !== undefined && (state.startsWith("28") || state === "3D000")) return true;
+  return typeof e.message === "string" && /timeout expired|connection timeout/i.test(e.message);
+}
+
+/** The CLI's side of connectionLostError: the same from a target identity. */
+export function describeConnectionError(
+  error: unknown,
+  target: TargetIdentity,
+  secrets: readonly string[] = [],
+): ConnectionError | undefined {
+  if (error instanceof ConnectionError) return error;
+  let root: unknown = error;
+  while (root instanceof PgshiftError && !(root instanceof PgError) && root.cause !== undefined)
+    root = root.cause;
+  if (isConnectFailure(root))
+    return new ConnectionError(
+      `could not connect to ${target.host}:${target.port}/${target.database} as ${target.user || "(default user)"}: ${reasonOf(root, secrets)}; check --to, DATABASE_URL or PG* settings`,
+      error,
+      { target: target.url, host: target.host, port: target.port, database: target.database },
+    );
   if (!isConnectionLost(error)) return undefined;
-  return describeConnectionLoss(error, targetOf(pool), secretsOf(pool));
+  return describeConnectionLoss(error, target, secrets);
 }
 
 /** The same from a target identity (the CLI knows the target even when the pool is gone). */

@@ -94,6 +94,7 @@ export async function runDocumentImport(
     ...(delimiter ? { delimiter } : {}),
     ...(encoding ? { encoding } : {}),
     onProgress: ctx.progress.onProgress,
+    signal: ctx.signal,
   });
   // Verification reads the source again and the table back from the server (skip with --no-verify).
   let verification: VerifyResult | undefined;
