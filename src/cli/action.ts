@@ -12,6 +12,11 @@ const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGT
 function onStopSignals(ctx: CommandContext): () => void {
   const handlers = (Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]).map((name) => {
     const handler = () => {
+      // a command that does not stop by its signal stops the way Node would have stopped it
+      if (!ctx.signalObserved) {
+        ctx.progress.stop();
+        process.exit(SIGNAL_EXIT[name]);
+      }
       if (ctx.interruptedBy) {
         ctx.out.notice(`pgshift: ${name} again: exiting now (uncommitted work is rolled back)`);
         process.exit(SIGNAL_EXIT[name]);

@@ -90,8 +90,12 @@ export class CommandContext {
 
   /** Fires on SIGINT/SIGTERM: pass it to the library call, which stops at its next clean boundary. */
   get signal(): AbortSignal {
+    this.signalObserved = true;
     return this.abort.signal;
   }
+
+  /** Whether the command handed its signal to the library (otherwise a signal ends it at once). */
+  signalObserved = false;
 
   interrupt(signal: NodeJS.Signals): void {
     this.interruptedBy ??= signal;

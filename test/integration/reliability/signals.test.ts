@@ -67,6 +67,34 @@ describe("signals", { concurrency: 3 }, () => {
     }
   });
 
+  it("SIGINT during verify: the tables under way finish, the rest are reported not verified, exit 130", async () => {
+    const database = await createTestDatabase("rsig");
+    const pause = pausePoint("verify:table-snapshot#1");
+    try {
+      const imported = await spawnCli(importArgs(fixture.path, database.url, ["--no-verify"]));
+      assert.equal(imported.code, 0, tail(imported.stderr));
+      const args = ["verify", fixture.path, "--to", database.url, "--jobs", "1", "--json"];
+      const running = startCli(args, pause.env);
+      await pause.reached(running);
+      running.child.kill("SIGINT");
+      pause.go();
+      const run = await running.done;
+      assert.equal(run.code, 130, `exit ${run.code}:\n${tail(run.stderr)}\n${tail(run.stdout)}`);
+      assertNoStack(`${run.stderr}${run.stdout}`);
+      const result = jsonResult<{ tables: { status: string; error?: { code: string } }[] }>(run);
+      const statuses = result.tables.map((t) => (t.status === "error" ? t.error?.code : t.status));
+      assert.equal(statuses.filter((s) => s === "identical").length, 1, statuses.join(", "));
+      assert.equal(statuses.filter((s) => s === "interrupted").length, 3, statuses.join(", "));
+
+      const again = await spawnCli(args.filter((a) => a !== "--jobs" && a !== "1"));
+      assert.equal(again.code, 0, tail(again.stdout));
+      assert.equal(jsonResult<{ status: string }>(again).status, "identical");
+    } finally {
+      pause.cleanup();
+      await database.drop();
+    }
+  });
+
   it("SIGTERM during a document import: exit 143, rolled back, the re-run is identical", async () => {
     const database = await createTestDatabase("rsig");
     const ndjson = join(work, "events.ndjson");
