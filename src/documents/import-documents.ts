@@ -8,7 +8,7 @@ import { CopyFanout } from "../pg/copy-fanout.ts";
 import { InterruptedError } from "../pg/abort.ts";
 import { ConnectionLostError, PgError } from "../pg/errors.ts";
 import { ensureInternalSchema } from "../pg/internal-schema.ts";
-import { connectionLostError, inTransaction, withClient } from "../pg/pool.ts";
+import { connectionErrorOf, inTransaction, withClient } from "../pg/pool.ts";
 import { quoteIdent, quoteQualified } from "../pg/quote.ts";
 import type { ProgressCallback } from "../progress.ts";
 import { fitIdentifier } from "../schema/naming.ts";
@@ -446,7 +446,7 @@ async function whole<T>(pool: pg.Pool, fn: () => Promise<T>): Promise<T> {
         cause: error,
         details: { ...error.details, committed: false, stagingTablesLeft: left },
       });
-    const lost = connectionLostError(error, pool);
+    const lost = connectionErrorOf(error, pool);
     if (lost)
       throw new ConnectionLostError(
         `${lost.message}; ${next.replace("rolled back", "rolled back (unless the connection broke during its COMMIT)")}`,

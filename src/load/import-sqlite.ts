@@ -11,7 +11,7 @@ import { stopIfAborted } from "../pg/abort.ts";
 import { openCopy } from "../pg/copy-writer.ts";
 import { isConnectionLost, sqlstateOf } from "../pg/errors.ts";
 import { ensureInternalSchema } from "../pg/internal-schema.ts";
-import { connectionLostError, type TargetIdentity, targetOf, withClient } from "../pg/pool.ts";
+import { connectionErrorOf, type TargetIdentity, targetOf, withClient } from "../pg/pool.ts";
 import { quoteQualified } from "../pg/quote.ts";
 import { type RetryOptions, withRetry } from "../pg/retry.ts";
 import { type Logger, type ProgressCallback, silentLogger } from "../progress.ts";
@@ -432,7 +432,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
         });
         if (failure !== undefined) {
           const err =
-            connectionLostError(failure, options.pool) ??
+            connectionErrorOf(failure, options.pool) ??
             (failure instanceof PgshiftError
               ? failure
               : new PgshiftError("import_failed", String((failure as Error)?.message ?? failure), {

@@ -4,7 +4,7 @@ import { PgshiftError } from "../errors.ts";
 import { InterruptedError } from "../pg/abort.ts";
 import { ConnectionError, ConnectionLostError } from "../pg/errors.ts";
 import { ensureInternalSchema } from "../pg/internal-schema.ts";
-import { connectionLostError, targetOf } from "../pg/pool.ts";
+import { connectionErrorOf, targetOf } from "../pg/pool.ts";
 import type { Logger, ProgressCallback } from "../progress.ts";
 import {
   type DriftEntry,
@@ -204,7 +204,7 @@ async function run(direction: "up" | "down", options: MigrateOptions): Promise<M
         } catch (error) {
           if (!(error instanceof SectionFailure)) throw error;
           // the connection (and the session lock with it) is gone: nothing more can run or be logged on it
-          const lost = connectionLostError(error.error, options.pool);
+          const lost = connectionErrorOf(error.error, options.pool);
           if (lost) throw stoppedBetween(lost, direction, migrations, migration, section.transaction);
           await logFailure(client, by, migration, direction, error, section);
           const cause = error.error as {

@@ -64,6 +64,7 @@ function passwordOf(url: string): string {
  * error, which is where callers see and handle it; the listener only records that the client is broken,
  * so that its release destroys it instead of handing a dead connection to the next user.
  */
+const guarded = new WeakSet<pg.ClientBase>();
 const broken = new WeakSet<pg.ClientBase>();
 
 export function guardClient(client: pg.ClientBase): void {
@@ -73,7 +74,6 @@ export function guardClient(client: pg.ClientBase): void {
     broken.add(client);
   });
 }
-const guarded = new WeakSet<pg.ClientBase>();
 
 /** True when this client lost its connection (its 'error' event fired). */
 export function isBroken(client: pg.ClientBase): boolean {
@@ -134,7 +134,7 @@ function reasonOf(error: unknown, secrets: readonly string[]): string {
  * a connect that failed (refused, unknown host, bad password, no such database) as a ConnectionError
  * worded as `pgshift check` words it; undefined for any other error. Described ones pass unchanged.
  */
-export function connectionLostError(error: unknown, pool: pg.Pool): ConnectionError | undefined {
+export function connectionErrorOf(error: unknown, pool: pg.Pool): ConnectionError | undefined {
   if (error instanceof ConnectionError) return error;
   return describeConnectionError(error, targetOf(pool), secretsOf(pool));
 }
@@ -156,38 +156,43 @@ function isConnectFailure(error: unknown): boolean {
   return typeof e.message === "string" && /timeout expired|connection timeout/i.test(e.message);
 }
 
-/** The CLI's side of connectionLostError: the same from a target identity. */
+/** connectionErrorOf from a target identity (the CLI knows its target even when the pool is gone). */
 export function describeConnectionError(
   error: unknown,
   target: TargetIdentity,
   secrets: readonly string[] = [],
 ): ConnectionError | undefined {
   if (error instanceof ConnectionError) return error;
-  let root: unknown = error;
-  while (root instanceof PgshiftError && !(root instanceof PgError) && root.cause !== undefined)
-    root = root.cause;
-  if (isConnectFailure(root))
-    return new ConnectionError(
-      `could not connect to ${target.host}:${target.port}/${target.database} as ${target.user || "(default user)"}: ${reasonOf(root, secrets)}; check --to, DATABASE_URL or PG* settings`,
-      error,
-      { target: target.url, host: target.host, port: target.port, database: target.database },
-    );
+  const root = rootCause(error);
+  if (isConnectFailure(root)) return connectFailure(root, target, secrets);
   if (!isConnectionLost(error)) return undefined;
   return describeConnectionLoss(error, target, secrets);
 }
 
-/** The same from a target identity (the CLI knows the target even when the pool is gone). */
-export function describeConnectionLoss(
+/** The driver's or server's own words, not a wrapper's ("verification could not run: ..."). */
+function rootCause(error: unknown): unknown {
+  let root = error;
+  while (root instanceof PgshiftError && !(root instanceof PgError) && root.cause !== undefined)
+    root = root.cause;
+  return root;
+}
+
+/** A connect that failed, worded as `pgshift check` words it. */
+function connectFailure(error: unknown, target: TargetIdentity, secrets: readonly string[]): ConnectionError {
+  return new ConnectionError(
+    `could not connect to ${target.host}:${target.port}/${target.database} as ${target.user || "(default user)"}: ${reasonOf(error, secrets)}; check --to, DATABASE_URL or PG* settings`,
+    toPgError(error, secrets),
+    { target: target.url, host: target.host, port: target.port, database: target.database },
+  );
+}
+
+function describeConnectionLoss(
   error: unknown,
   target: TargetIdentity,
   secrets: readonly string[] = [],
 ): ConnectionLostError {
-  // the lost connection's own words, not a wrapper's ("verification could not run: ...")
-  let root: unknown = error;
-  while (root instanceof PgshiftError && !(root instanceof PgError) && root.cause !== undefined)
-    root = root.cause;
   return new ConnectionLostError(
-    `lost the connection to ${target.host}:${target.port}/${target.database}: ${reasonOf(root, secrets)}`,
+    `lost the connection to ${target.host}:${target.port}/${target.database}: ${reasonOf(rootCause(error), secrets)}`,
     error,
     { target: target.url, host: target.host, port: target.port, database: target.database },
   );
@@ -200,13 +205,7 @@ async function connect(pool: pg.Pool): Promise<pg.PoolClient> {
     guardClient(client);
     return client;
   } catch (error) {
-    const target = targetOf(pool);
-    const reason = toPgError(error, secretsOf(pool));
-    throw new ConnectionError(
-      `could not connect to ${target.host}:${target.port}/${target.database} as ${target.user || "(default user)"}: ${reasonOf(error, secretsOf(pool))}; check --to, DATABASE_URL or PG* settings`,
-      reason,
-      { target: target.url, host: target.host, port: target.port, database: target.database },
-    );
+    throw connectFailure(error, targetOf(pool), secretsOf(pool));
   }
 }
 
@@ -219,7 +218,7 @@ export async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) =
   } catch (error) {
     if (isBroken(client) || isConnectionLost(error) || /not queryable/i.test(String(error)))
       lost = error instanceof Error ? error : new Error(String(error));
-    throw connectionLostError(error, pool) ?? toPgError(error, secretsOf(pool));
+    throw connectionErrorOf(error, pool) ?? toPgError(error, secretsOf(pool));
   } finally {
     client.release(lost ?? (isBroken(client) ? new Error("connection lost") : undefined));
   }

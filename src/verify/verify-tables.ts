@@ -4,7 +4,7 @@ import { asPgshiftError } from "../errors.ts";
 import { setTimeout as sleep } from "node:timers/promises";
 import { crashPoint } from "../load/crash-points.ts";
 import { InterruptedError } from "../pg/abort.ts";
-import { connectionLostError, withClient } from "../pg/pool.ts";
+import { connectionErrorOf, withClient } from "../pg/pool.ts";
 import { backoffDelay } from "../pg/retry.ts";
 import type { ProgressCallback } from "../progress.ts";
 import { type CanonicalKind, recordText } from "./canonical.ts";
@@ -268,7 +268,7 @@ async function verifyTable(options: VerifyTablesOptions, table: VerifyTable): Pr
       result.checksums.source !== result.checksums.target;
     result.status = differs ? "mismatch" : "identical";
   } catch (error) {
-    const failure = connectionLostError(error, options.pool) ?? asPgshiftError(error);
+    const failure = connectionErrorOf(error, options.pool) ?? asPgshiftError(error);
     result.status = "error";
     result.error = { code: failure.code, message: failure.message };
   } finally {
