@@ -22,7 +22,7 @@ function onStopSignals(ctx: CommandContext): () => void {
         process.exit(SIGNAL_EXIT[name]);
       }
       ctx.out.notice(
-        `pgshift: ${name}: stopping at the next chunk boundary (press Ctrl-C again to exit at once)`,
+        `pgshift: ${name}: stopping at the next clean boundary (chunk, table or migration); send it again to exit at once`,
       );
       ctx.interrupt(name);
     };

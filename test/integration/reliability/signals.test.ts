@@ -42,7 +42,7 @@ describe("signals", { concurrency: 3 }, () => {
       const run = await running.done;
       assert.equal(run.code, 130, `exit ${run.code}:\n${tail(run.stderr)}\n${tail(run.stdout)}`);
       assertNoStack(`${run.stderr}${run.stdout}`);
-      assert.match(run.stderr, /SIGINT: stopping at the next chunk boundary/);
+      assert.match(run.stderr, /SIGINT: stopping at the next clean boundary/);
       const result = jsonResult<{
         ok: boolean;
         error: { code: string };
