@@ -8,7 +8,7 @@ import { CopyFanout } from "../pg/copy-fanout.ts";
 import { InterruptedError } from "../pg/abort.ts";
 import { ConnectionLostError, PgError } from "../pg/errors.ts";
 import { ensureInternalSchema } from "../pg/internal-schema.ts";
-import { connectionErrorOf, inTransaction, withClient } from "../pg/pool.ts";
+import { connectionErrorOf, guardClient, inTransaction, withClient } from "../pg/pool.ts";
 import { quoteIdent, quoteQualified } from "../pg/quote.ts";
 import type { ProgressCallback } from "../progress.ts";
 import { fitIdentifier } from "../schema/naming.ts";
@@ -483,7 +483,12 @@ async function withLanes<T>(
     if (rowCount) {
       const connected = await Promise.allSettled(Array.from({ length: wanted }, () => pool.connect()));
       // fewer connections than hoped (a server limit): what there is, if it is still several
-      for (const result of connected) if (result.status === "fulfilled") lanes.push(result.value);
+      // guarded: an application's own Pool has no error listener of ours on its clients
+      for (const result of connected)
+        if (result.status === "fulfilled") {
+          guardClient(result.value);
+          lanes.push(result.value);
+        }
       if (lanes.length < 2) for (const lane of lanes.splice(0)) lane.release();
     }
   }
