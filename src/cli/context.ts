@@ -2,7 +2,7 @@ import type pg from "pg";
 import { loadSettings, type RawSettings, type ResolvedSettings } from "../config/settings.ts";
 import { asPgshiftError, ExitCode } from "../errors.ts";
 import { type ResolvedTarget, resolveTarget } from "../local/target.ts";
-import { createPool } from "../pg/pool.ts";
+import { createPool, describeConnectionError, describeTarget, type TargetIdentity } from "../pg/pool.ts";
 import { Output } from "./output.ts";
 import { ProgressRenderer } from "./progress-renderer.ts";
 
@@ -22,6 +22,9 @@ export class CommandContext {
   private resolved?: ResolvedSettings;
   private target?: ResolvedTarget;
   private pools: pg.Pool[] = [];
+  private readonly abort = new AbortController();
+  /** The signal that interrupted this command (SIGINT, SIGTERM), once one did. */
+  interruptedBy: NodeJS.Signals | undefined;
 
   constructor(
     readonly globals: GlobalOptions,
@@ -85,6 +88,25 @@ export class CommandContext {
     return pool;
   }
 
+  /** Fires on SIGINT/SIGTERM: pass it to the library call, which stops at its next clean boundary. */
+  get signal(): AbortSignal {
+    this.signalObserved = true;
+    return this.abort.signal;
+  }
+
+  /** Whether the command handed its signal to the library (otherwise a signal ends it at once). */
+  signalObserved = false;
+
+  interrupt(signal: NodeJS.Signals): void {
+    this.interruptedBy ??= signal;
+    this.abort.abort(signal);
+  }
+
+  /** Where this command connected (password-free), once a pool was asked for. */
+  get targetIdentity(): TargetIdentity | undefined {
+    return this.target ? describeTarget(this.target.url) : undefined;
+  }
+
   async close(): Promise<void> {
     this.progress.stop();
     await Promise.all(this.pools.map((pool) => pool.end().catch(() => undefined)));
@@ -92,9 +114,13 @@ export class CommandContext {
   }
 }
 
-/** Renders any failure once, with its code, and returns the exit code to use. */
-export function reportFailure(out: Output, error: unknown): number {
-  const failure = asPgshiftError(error);
+/**
+ * Renders any failure once, with its code, and returns the exit code to use. A lost connection that no
+ * layer below described yet is named here with the command's target (host, port, database, reason), the
+ * way `check` reports a failed connect: never "internal".
+ */
+export function reportFailure(out: Output, error: unknown, target?: TargetIdentity): number {
+  const failure = (target && describeConnectionError(error, target)) || asPgshiftError(error);
   out.error(failure.toJSON(), failure.message);
   if (failure.code === "internal" && error instanceof Error && error.stack && process.env.PGSHIFT_DEBUG) {
     out.stderr.write(`${out.scrub(error.stack)}\n`);

@@ -24,7 +24,7 @@ export function buildProgram(): Command {
   for (const command of allCommands(program)) command.exitOverride();
   program.addHelpText(
     "after",
-    "\nExit codes: 0 ok, 1 failure, 2 usage or settings error, 3 verification mismatch.\nDocs: README.md",
+    "\nExit codes: 0 ok, 1 failure, 2 usage or settings error, 3 verification mismatch,\n130/143 stopped by SIGINT/SIGTERM (the output says how to resume).\nDocs: README.md, docs/reliability.md",
   );
   return program;
 }

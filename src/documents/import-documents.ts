@@ -7,9 +7,10 @@ import { ExitCode, PgshiftError, UsageError } from "../errors.ts";
 import { type BadValuePolicy, quarantinePart } from "../load/quarantine.ts";
 import { copyBufferFor } from "../pg/copy-buffer.ts";
 import { CopyFanout } from "../pg/copy-fanout.ts";
-import { PgError } from "../pg/errors.ts";
+import { InterruptedError } from "../pg/abort.ts";
+import { ConnectionLostError, PgError } from "../pg/errors.ts";
 import { ensureInternalSchema } from "../pg/internal-schema.ts";
-import { inTransaction, withClient } from "../pg/pool.ts";
+import { connectionErrorOf, guardClient, inTransaction, withClient } from "../pg/pool.ts";
 import { quoteIdent, quoteQualified } from "../pg/quote.ts";
 import type { ProgressCallback } from "../progress.ts";
 import { fitIdentifier } from "../schema/naming.ts";
@@ -96,6 +97,8 @@ export interface ImportDocumentsOptions {
   jobs?: number;
   runId?: string;
   onProgress?: ProgressCallback;
+  /** Stops the import between chunks; its transaction rolls back, so nothing of it is committed. */
+  signal?: AbortSignal;
 }
 
 export interface ImportDocumentsResult {
@@ -261,26 +264,29 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
     await ensureInternalSchema(options.pool, [quarantinePart]);
     // an iterable is typically a backfill's batch: small, and one stream needs no tables of its own
     const jobs = Math.max(1, Math.floor(options.jobs ?? (resolved.kind === "iterable" ? 1 : DEFAULT_JOBS)));
-    const outcome = await withClient(options.pool, (client) =>
-      withImportLock(client, plan, () =>
-        withLanes(options.pool, client, plan.schema, jobs, (lanes, stages) =>
-          inTransaction(client, () =>
-            loadInTransaction(client, {
-              plan,
-              builder,
-              bytesBuilder,
-              lanes,
-              stages,
-              resolved,
-              mode,
-              mirror,
-              maxDelete,
-              allowEmpty: Boolean(options.allowEmpty),
-              policy,
-              duplicatePolicy,
-              runId,
-              onProgress: options.onProgress,
-            }),
+    const outcome = await whole(options.pool, () =>
+      withClient(options.pool, (client) =>
+        withImportLock(client, plan, () =>
+          withLanes(options.pool, client, plan.schema, jobs, (lanes, stages) =>
+            inTransaction(client, () =>
+              loadInTransaction(client, {
+                plan,
+                builder,
+                bytesBuilder,
+                lanes,
+                stages,
+                resolved,
+                mode,
+                mirror,
+                maxDelete,
+                allowEmpty: Boolean(options.allowEmpty),
+                policy,
+                duplicatePolicy,
+                runId,
+                onProgress: options.onProgress,
+                signal: options.signal,
+              }),
+            ),
           ),
         ),
       ),
@@ -392,6 +398,7 @@ interface LoadContext {
   duplicatePolicy: DuplicatePolicy;
   runId: string;
   onProgress: ProgressCallback | undefined;
+  signal: AbortSignal | undefined;
 }
 
 /** What the load step reports; the rest of the result is known before it starts. */
@@ -476,6 +483,44 @@ async function withImportLock<T>(client: pg.PoolClient, plan: TablePlan, fn: () 
   }
 }
 
+/** Staging tables a failed import could not drop (server gone), reported by whole(). */
+const leftStages = new WeakMap<pg.Pool, string[]>();
+
+/**
+ * Runs the import so that a lost connection or an interruption ends in an error that says what state
+ * the target is in: the import is one transaction, so nothing of it was committed, and the same command
+ * imports again. Staging tables that could not be dropped are named (the next import drops them).
+ */
+async function whole<T>(pool: pg.Pool, fn: () => Promise<T>): Promise<T> {
+  leftStages.delete(pool);
+  try {
+    return await fn();
+  } catch (error) {
+    const left = leftStages.get(pool) ?? [];
+    leftStages.delete(pool);
+    const stagesNote = left.length
+      ? `; staging table(s) ${left.join(", ")} are left behind (the next import drops them)`
+      : "";
+    const next = `the import is one transaction and was rolled back; run the same command again${stagesNote}`;
+    if (error instanceof InterruptedError)
+      throw new PgshiftError("interrupted", `${error.message}: ${next}`, {
+        cause: error,
+        details: { ...error.details, committed: false, stagingTablesLeft: left },
+      });
+    const lost = connectionErrorOf(error, pool);
+    if (lost)
+      throw new ConnectionLostError(
+        `${lost.message}; ${next.replace("rolled back", "rolled back (unless the connection broke during its COMMIT)")}`,
+        error,
+        {
+          ...lost.details,
+          stagingTablesLeft: left,
+        },
+      );
+    throw error;
+  }
+}
+
 /**
  * Connections for parallel COPY streams: `jobs` of them when the pool has them free (never waiting for
  * one) and the schema exists already (the streams' table must be committed, and creating a schema is
@@ -499,7 +544,12 @@ async function withLanes<T>(
     if (rowCount) {
       const connected = await Promise.allSettled(Array.from({ length: wanted }, () => pool.connect()));
       // fewer connections than hoped (a server limit): what there is, if it is still several
-      for (const result of connected) if (result.status === "fulfilled") lanes.push(result.value);
+      // guarded: an application's own Pool has no error listener of ours on its clients
+      for (const result of connected)
+        if (result.status === "fulfilled") {
+          guardClient(result.value);
+          lanes.push(result.value);
+        }
       if (lanes.length < 2) for (const lane of lanes.splice(0)) lane.release();
     }
   }
@@ -510,9 +560,24 @@ async function withLanes<T>(
     failed = true;
     throw error;
   } finally {
+    // the import's own connection may be the one that broke: a fresh one drops what it cannot
+    const left: string[] = [];
     for (const name of stages) {
-      await client.query(`drop table if exists ${quoteQualified(schema, name)}`).catch(() => undefined);
+      const drop = `drop table if exists ${quoteQualified(schema, name)}`;
+      const dropped = await client
+        .query(drop)
+        .catch(() => withClient(pool, (fresh) => fresh.query(drop)))
+        .then(
+          () => true,
+          () => false,
+        );
+      if (!dropped) left.push(name);
     }
+    if (failed && left.length > 0)
+      leftStages.set(
+        pool,
+        left.map((name) => `${schema}.${name}`),
+      );
     // a lane whose COPY was abandoned is not handed to anyone else
     for (const lane of lanes) lane.release(failed);
   }
@@ -626,6 +691,7 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
     task: plan.table,
     onProgress: ctx.onProgress,
     sourceProgress: sourceProgress(ctx.onProgress, "load"),
+    signal: ctx.signal,
   });
   try {
     await loader.load(ctx.resolved.source);

@@ -1,3 +1,4 @@
+import { stopIfAborted } from "../pg/abort.ts";
 import type pg from "pg";
 import { ExitCode, PgshiftError } from "../errors.ts";
 import { type BadValuePolicy, insertQuarantine, type QuarantineEntry } from "../load/quarantine.ts";
@@ -55,6 +56,8 @@ export interface RecordLoaderOptions {
   task: string;
   onProgress: ProgressCallback | undefined;
   sourceProgress: ((p: SourceProgress) => void) | undefined;
+  /** Stops the load between chunks (the import's transaction then rolls back). */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -111,13 +114,17 @@ export class RecordLoader {
     for await (const item of source.read(this.progress)) {
       this.handle(item);
       if (this.quarantineFull()) await this.flushQuarantine();
-      if (this.o.buffer.size >= CHUNK_BYTES) await this.send();
+      if (this.o.buffer.size >= CHUNK_BYTES) {
+        stopIfAborted(this.o.signal);
+        await this.send();
+      }
     }
   }
 
   private async loadLines(source: DocumentSource, fast: DocumentBytesBuilder): Promise<void> {
     const { buffer, keyed, ordinals } = this.o;
     for await (const batch of source.readLines!(this.progress)) {
+      stopIfAborted(this.o.signal);
       this.noteFile(batch.file);
       const fileIndex = this.fileNames.length - 1;
       for (let i = 0; i < batch.count; i++) {

@@ -5,11 +5,13 @@ import { performance } from "node:perf_hooks";
 import type pg from "pg";
 import { assertImportSchema } from "../config/reserved-schema.ts";
 import { PgshiftError, UsageError } from "../errors.ts";
+import { stopIfAborted } from "../pg/abort.ts";
 import { LockKey, withAdvisoryLock } from "../pg/advisory-lock.ts";
 import { openCopy } from "../pg/copy-writer.ts";
 import { sqlstateOf } from "../pg/errors.ts";
 import { ensureInternalSchema } from "../pg/internal-schema.ts";
-import { type TargetIdentity, targetOf, withClient } from "../pg/pool.ts";
+import { connectionErrorOf, type TargetIdentity, targetOf, withClient } from "../pg/pool.ts";
+import { withRetry } from "../pg/retry.ts";
 import { quoteQualified } from "../pg/quote.ts";
 import { JobProgress, type Logger, type ProgressCallback, silentLogger } from "../progress.ts";
 import { loadSqlParser } from "../schema/expression.ts";
@@ -49,7 +51,7 @@ import { createRun, findRunToResume, sourceFingerprint } from "./import-run.ts";
 import { appendUndoSql, nextSteps } from "./next-steps.ts";
 import { planForeignKeysToExistingTables } from "./outside-foreign-keys.ts";
 import { recreateDependents } from "./replace-dependents.ts";
-import { type RunContext, runParallel, step } from "./run-context.ts";
+import { type RunContext, retryConnectionLoss, runParallel, step } from "./run-context.ts";
 
 export type IfExists = "fail" | "replace" | "append";
 
@@ -103,6 +105,8 @@ export interface ImportSqliteOptions {
   chunkRows?: number;
   onProgress?: ProgressCallback;
   logger?: Logger;
+  /** Stops the run at the next chunk or phase boundary (committed chunks stay; --resume goes on). */
+  signal?: AbortSignal;
   /** `--to` as the user gave it (password redacted), repeated in next-step hints. */
   hintTo?: string;
 }
@@ -202,6 +206,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
   /** The phase running now (the last one `timed` started): recorded on the run when it fails. */
   let currentPhase = "plan";
   const timed = async <T>(phase: string, fn: () => Promise<T>): Promise<T> => {
+    stopIfAborted(options.signal);
     currentPhase = phase;
     job.phase(phase);
     const t0 = performance.now();
@@ -432,15 +437,22 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
             setRunPhase(c, runId!, currentPhase, "failed", message),
           ).catch(() => undefined);
         }
-        await summarize(ctx, base);
+        await summarize(ctx, base).catch((error: unknown) => {
+          // the server may be gone: what is complete stays unknown until --resume reads the checkpoints
+          failure ??= error;
+          base.warnings.push(
+            `could not read which chunks are complete: ${String((error as Error)?.message ?? error)}`,
+          );
+        });
         base.objects = countSchemaObjects(plan, base.steps);
         if (failure !== undefined) {
           const err =
-            failure instanceof PgshiftError
+            connectionErrorOf(failure, options.pool) ??
+            (failure instanceof PgshiftError
               ? failure
               : new PgshiftError("import_failed", String((failure as Error)?.message ?? failure), {
                   cause: failure,
-                });
+                }));
           base.error = {
             code: err.code,
             message: err.message,
@@ -527,8 +539,23 @@ async function loadData(ctx: RunContext): Promise<{ finishing: Promise<void> }> 
   try {
     // Each lane owns one worker: a worker encodes one chunk at a time.
     await runParallel(pending, slots, async ({ table, chunk }, lane) => {
-      const worker = workers[lane];
-      await withClient(ctx.pool, (client) => loadChunk(ctx, client, table, chunk, worker));
+      // A lost connection is retried here, at the chunk boundary: the chunk's rows and its checkpoint
+      // commit together, so a retry loads it exactly once (or skips it when the lost commit did land).
+      await withRetry(
+        async (attempt) => {
+          if (attempt > 0) {
+            if (await chunkDone(ctx, table, chunk)) return;
+            // the lane's encoding thread stopped with the failed COPY: a new one takes over
+            if (workers[lane]) {
+              await workers[lane].close().catch(() => undefined);
+              workers[lane] = new ChunkWorker(ctx.sourcePath);
+            }
+          }
+          stopIfAborted(ctx.options.signal);
+          await withClient(ctx.pool, (client) => loadChunk(ctx, client, table, chunk, workers[lane]));
+        },
+        retryConnectionLoss(ctx, `chunk ${chunk.chunk} of ${table.sourceName}`),
+      );
       const left = remaining.get(table.sourceName)! - 1;
       remaining.set(table.sourceName, left);
       if (left === 0) {
@@ -550,6 +577,14 @@ async function loadData(ctx: RunContext): Promise<{ finishing: Promise<void> }> 
   for (const n of ctx.progress.values()) all += n;
   ctx.job.update(all);
   return { finishing: finisher.drained() };
+}
+
+async function chunkDone(ctx: RunContext, table: TablePlan, chunk: ChunkPlan): Promise<boolean> {
+  const { rows } = await ctx.pool.query(
+    "select status from pgshift.import_chunks where run_id = $1 and source_table = $2 and chunk = $3",
+    [ctx.runId, table.sourceName, chunk.chunk],
+  );
+  return rows[0]?.status === "done";
 }
 
 async function loadChunk(

@@ -1,12 +1,14 @@
 import type Database from "better-sqlite3";
 import type pg from "pg";
+import { isConnectionLost } from "../pg/errors.ts";
 import { withClient } from "../pg/pool.ts";
+import { type RetryOptions, withRetry } from "../pg/retry.ts";
 import type { JobProgress, Logger, ProgressCallback } from "../progress.ts";
 import type { ImportPlan } from "../schema/plan.ts";
 import type { ChunkWorker } from "./chunk-workers.ts";
 import { crashPoint } from "./crash-points.ts";
 import type { IfExists, ImportSqliteOptions, StepResult } from "./import-sqlite.ts";
-import { recordStep, type StepRecord } from "./import-state.ts";
+import { readSteps, recordStep, type StepRecord } from "./import-state.ts";
 import type { BadValuePolicy } from "./quarantine.ts";
 
 /**
@@ -86,22 +88,36 @@ export async function step(
     ctx.stepResults.push(result);
     return result;
   }
-  const result = await withClient(ctx.pool, async (client) => {
-    await client.query("begin");
-    try {
-      const status = (await work(client)) ?? "done";
-      await recordStep(client, ctx.runId, name, status);
-      if (points.beforeCommit) crashPoint(points.beforeCommit);
-      await client.query("commit");
-      if (points.afterCommit) crashPoint(points.afterCommit);
-      return { step: name, status } as StepResult;
-    } catch (error) {
-      await client.query("rollback").catch(() => undefined);
-      const detail = error instanceof Error ? error.message : String(error);
-      await recordStep(client, ctx.runId, name, "failed", detail).catch(() => undefined);
-      return { step: name, status: "failed", detail } as StepResult;
-    }
-  });
+  // A step's work and its record commit together: after a lost connection it is retried, unless the
+  // lost COMMIT did land (then its record says so).
+  const result = await withRetry(
+    async (attempt): Promise<StepResult> => {
+      if (attempt > 0) {
+        const stored = (await withClient(ctx.pool, (c) => readSteps(c, ctx.runId))).get(name);
+        if (stored && stored.status !== "failed")
+          return { step: name, status: stored.status, ...(stored.detail ? { detail: stored.detail } : {}) };
+      }
+      return withClient(ctx.pool, async (client) => {
+        await client.query("begin");
+        try {
+          const status = (await work(client)) ?? "done";
+          await recordStep(client, ctx.runId, name, status);
+          if (points.beforeCommit) crashPoint(points.beforeCommit);
+          await client.query("commit");
+          if (points.afterCommit) crashPoint(points.afterCommit);
+          return { step: name, status } as StepResult;
+        } catch (error) {
+          await client.query("rollback").catch(() => undefined);
+          // not the step's failure: the run stops (or retries) instead of recording it as failed
+          if (isConnectionLost(error)) throw error;
+          const detail = error instanceof Error ? error.message : String(error);
+          await recordStep(client, ctx.runId, name, "failed", detail).catch(() => undefined);
+          return { step: name, status: "failed", detail } as StepResult;
+        }
+      });
+    },
+    retryConnectionLoss(ctx, `step ${name}`),
+  );
   ctx.steps.set(name, {
     step: name,
     status: result.status as StepRecord["status"],
@@ -131,4 +147,17 @@ export async function constraintExists(
     [schema, table, name],
   );
   return rows.length > 0;
+}
+
+/** Retries of work that is exactly-once by its checkpoint: lost connections only, not after a stop request. */
+export function retryConnectionLoss(ctx: RunContext, what: string): RetryOptions {
+  return {
+    retries: 4,
+    retryOn: (error) => isConnectionLost(error) && !ctx.options.signal?.aborted,
+    onRetry: ({ attempt, delayMs, error }) =>
+      ctx.logger.warn(
+        `${what}: connection lost (${(error as Error)?.message ?? error}); retry ${attempt} in ${delayMs} ms`,
+        { attempt, delayMs },
+      ),
+  };
 }

@@ -1,7 +1,10 @@
 import { performance } from "node:perf_hooks";
 import type pg from "pg";
+import { PgshiftError } from "../errors.ts";
+import { InterruptedError } from "../pg/abort.ts";
+import { ConnectionError, ConnectionLostError } from "../pg/errors.ts";
 import { ensureInternalSchema } from "../pg/internal-schema.ts";
-import { targetOf } from "../pg/pool.ts";
+import { connectionErrorOf, targetOf } from "../pg/pool.ts";
 import type { Logger, ProgressCallback } from "../progress.ts";
 import {
   type DriftEntry,
@@ -44,6 +47,8 @@ export interface MigrateOptions {
   retryMaxDelayMs?: number;
   onProgress?: ProgressCallback;
   logger?: Logger;
+  /** Stops between migrations (the one running finishes or rolls back first). */
+  signal?: AbortSignal;
 }
 
 export type MigrationRunStatus = "applied" | "reverted" | "failed" | "skipped" | "planned";
@@ -128,7 +133,10 @@ async function run(direction: "up" | "down", options: MigrateOptions): Promise<M
     }
     return finish(base, 0, plan.current, plan.current, migrations, [], started);
   }
-  await ensureInternalSchema(options.pool, [migratePart]);
+  // another session in pgshift's schema setup is waited for as long as a migration waits for a lock
+  await ensureInternalSchema(options.pool, [migratePart], {
+    waitMs: Math.max(options.lockWaitMs ?? 0, options.lockTimeoutMs ?? 5_000),
+  });
   return withMigrationLock(
     options.pool,
     {
@@ -168,6 +176,8 @@ async function run(direction: "up" | "down", options: MigrateOptions): Promise<M
         const migration = chosen[i]!;
         const outcome = migrations[i]!;
         const section = direction === "up" ? migration.up : migration.down!;
+        if (options.signal?.aborted)
+          throw stoppedBetween(new InterruptedError(options.signal.reason), direction, migrations, migration);
         options.onProgress?.({
           task: `migrate ${direction}`,
           done: i,
@@ -193,6 +203,9 @@ async function run(direction: "up" | "down", options: MigrateOptions): Promise<M
           });
         } catch (error) {
           if (!(error instanceof SectionFailure)) throw error;
+          // the connection (and the session lock with it) is gone: nothing more can run or be logged on it
+          const lost = connectionErrorOf(error.error, options.pool);
+          if (lost) throw stoppedBetween(lost, direction, migrations, migration, section.transaction);
           await logFailure(client, by, migration, direction, error, section);
           const cause = error.error as {
             code?: string;
@@ -232,6 +245,32 @@ async function run(direction: "up" | "down", options: MigrateOptions): Promise<M
       );
     },
   );
+}
+
+/**
+ * A run that stopped before its end (interrupted, or its connection lost), as an error that says
+ * what was done, what happened to the migration under way, and the command that continues.
+ */
+function stoppedBetween(
+  reason: PgshiftError,
+  direction: "up" | "down",
+  migrations: readonly MigrationOutcome[],
+  current: MigrationFile,
+  currentRan?: boolean,
+): PgshiftError {
+  const done = migrations.filter((m) => m.status === "applied" || m.status === "reverted");
+  const verb = direction === "up" ? "applied" : "reverted";
+  const under =
+    currentRan === undefined
+      ? `${current.file} was not started`
+      : currentRan
+        ? `${current.file} was rolled back (it runs in one transaction; unless the connection broke during its COMMIT: \`pgshift migrate status\` shows it)`
+        : `${current.file} runs without a transaction and may be partly done: check it before running again`;
+  const message = `${reason.message}; ${verb} in this run: ${done.map((m) => m.version).join(", ") || "none"}; ${under}; run \`pgshift migrate ${direction}\` again to continue`;
+  const details = { ...reason.details, [verb]: done.map((m) => m.version), stoppedAt: current.version };
+  return reason instanceof ConnectionError
+    ? new ConnectionLostError(message, reason.cause, details)
+    : new PgshiftError(reason.code, message, { cause: reason, details });
 }
 
 function validateTarget(options: MigrateOptions, files: readonly MigrationFile[]): void {

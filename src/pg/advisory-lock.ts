@@ -43,17 +43,23 @@ export interface LockHolder {
 export class LockBusyError extends PgshiftError {
   readonly holders: LockHolder[];
 
-  constructor(what: string, holders: LockHolder[], waitedMs: number) {
+  constructor(
+    what: string,
+    holders: LockHolder[],
+    waitedMs: number,
+    next = "wait for it to finish or pass a longer --lock-wait",
+  ) {
     const who = holders.length
       ? holders
           .map(
-            (h) => `pid ${h.pid} (${h.applicationName || "unknown app"}, user ${h.user}, since ${h.since})`,
+            (h) =>
+              `pid ${h.pid} (${h.applicationName || "unknown app"}, user ${h.user}, client ${h.clientAddr ?? "local socket"}, since ${h.since})`,
           )
           .join("; ")
       : "another session";
     super(
       "lock_busy",
-      `${what} is locked by ${who}${waitedMs ? ` (waited ${Math.round(waitedMs / 1000)} s)` : ""}; wait for it to finish or pass a longer --lock-wait`,
+      `${what} is locked by ${who}${waitedMs ? ` (waited ${Math.round(waitedMs / 1000)} s)` : ""}; ${next}`,
       { details: { holders, waitedMs } },
     );
     this.holders = holders;
@@ -66,6 +72,8 @@ export interface AdvisoryLockOptions {
   /** Human name used in the error message. */
   what?: string;
   pollMs?: number;
+  /** What to do next, ending the busy message (default: wait, or pass a longer --lock-wait). */
+  next?: string;
 }
 
 /** Who holds a session-level advisory lock with this bigint key. */
@@ -91,6 +99,37 @@ export async function lockHolders(client: pg.ClientBase, key: bigint): Promise<L
 }
 
 /**
+ * Takes an advisory lock on `client`, polling its try-lock for at most `waitMs`; then fails with
+ * LockBusyError naming the holders (pid, application, user, client address, since). `transaction`:
+ * a transaction-scoped lock (pg_try_advisory_xact_lock), released by the caller's COMMIT/ROLLBACK.
+ * Waiting by polling, never in a blocking lock call, so the wait is bounded whatever lock_timeout is.
+ */
+export async function acquireAdvisoryLock(
+  client: pg.ClientBase,
+  key: bigint,
+  options: AdvisoryLockOptions & { transaction?: boolean } = {},
+): Promise<{ waitedMs: number }> {
+  const waitMs = options.waitMs ?? 0;
+  const pollMs = options.pollMs ?? 200;
+  const tryLock = options.transaction ? "pg_try_advisory_xact_lock" : "pg_try_advisory_lock";
+  const started = Date.now();
+  for (;;) {
+    const { rows } = await client.query(`select ${tryLock}($1::bigint) as ok`, [key.toString()]);
+    if (rows[0].ok) return { waitedMs: Date.now() - started };
+    const waited = Date.now() - started;
+    if (waited >= waitMs) {
+      throw new LockBusyError(
+        options.what ?? `advisory lock ${key}`,
+        await lockHolders(client, key),
+        waited,
+        ...(options.next ? [options.next] : []),
+      );
+    }
+    await sleep(Math.min(pollMs, waitMs - waited));
+  }
+}
+
+/**
  * Takes a session-level advisory lock on a dedicated connection that holds no transaction open
  * (so the work may run CREATE INDEX CONCURRENTLY on its own connections), runs `fn`, and always unlocks.
  */
@@ -100,23 +139,8 @@ export async function withAdvisoryLock<T>(
   fn: (lockClient: pg.PoolClient) => Promise<T>,
   options: AdvisoryLockOptions = {},
 ): Promise<T> {
-  const waitMs = options.waitMs ?? 0;
-  const pollMs = options.pollMs ?? 200;
   return withClient(pool, async (client) => {
-    const started = Date.now();
-    for (;;) {
-      const { rows } = await client.query("select pg_try_advisory_lock($1::bigint) as ok", [key.toString()]);
-      if (rows[0].ok) break;
-      const waited = Date.now() - started;
-      if (waited >= waitMs) {
-        throw new LockBusyError(
-          options.what ?? `advisory lock ${key}`,
-          await lockHolders(client, key),
-          waited,
-        );
-      }
-      await sleep(Math.min(pollMs, waitMs - waited));
-    }
+    await acquireAdvisoryLock(client, key, options);
     try {
       return await fn(client);
     } finally {

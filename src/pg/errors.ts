@@ -35,8 +35,23 @@ export class PgError extends PgshiftError {
 
 /** Could not reach or authenticate to the server. Never carries the password. */
 export class ConnectionError extends PgshiftError {
+  constructor(
+    message: string,
+    cause: unknown,
+    details: Record<string, unknown> = {},
+    code: "connection_failed" | "connection_lost" = "connection_failed",
+  ) {
+    super(code, message, { cause, details, exitCode: ExitCode.failure });
+  }
+}
+
+/**
+ * The connection broke while pgshift was using it (terminated backend, server restart or crash, network
+ * reset). Says where (host, port, database) and why, as `pgshift check` does for a failed connect.
+ */
+export class ConnectionLostError extends ConnectionError {
   constructor(message: string, cause: unknown, details: Record<string, unknown> = {}) {
-    super("connection_failed", message, { cause, details, exitCode: ExitCode.failure });
+    super(message, cause, details, "connection_lost");
   }
 }
 
@@ -60,8 +75,11 @@ function raw(error: unknown): RawPgError {
 
 export function sqlstateOf(error: unknown): string | undefined {
   if (error instanceof PgError) return error.sqlstate;
-  const code = raw(error).code;
-  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+  const e = raw(error);
+  // a socket error's errno name can look like one ("EPIPE"): SQLSTATE classes start 0-9, F, H, P or X
+  if (e.errno !== undefined || (e as { syscall?: unknown }).syscall !== undefined) return undefined;
+  const code = e.code;
+  return typeof code === "string" && /^[0-9FHPX][0-9A-Z]{4}$/.test(code) ? code : undefined;
 }
 
 export function isLockNotAvailable(error: unknown): boolean {
@@ -70,12 +88,17 @@ export function isLockNotAvailable(error: unknown): boolean {
 }
 
 export function isConnectionLost(error: unknown): boolean {
+  if (error instanceof ConnectionLostError) return true;
+  // a failed connect counts when its cause does (refused while the server restarts; not a bad password)
+  if (error instanceof ConnectionError) return isConnectionLost(error.cause);
+  if (error instanceof PgshiftError && !(error instanceof PgError))
+    return error.cause !== undefined && isConnectionLost(error.cause);
   const state = sqlstateOf(error);
   if (state !== undefined) return CONNECTION_LOST_SQLSTATES.has(state);
   const code = raw(error).code;
   if (typeof code === "string" && CONNECTION_LOST_ERRNOS.has(code)) return true;
   const message = raw(error).message ?? "";
-  return /Connection terminated|connection (was )?closed|Client has encountered a connection error/i.test(
+  return /Connection terminated|connection (was )?closed|Client has encountered a connection error|Client was closed and is not queryable/i.test(
     message,
   );
 }

@@ -6,3 +6,4 @@ export * from "./internal-schema.ts";
 export * from "./pool.ts";
 export * from "./quote.ts";
 export * from "./retry.ts";
+export * from "./abort.ts";

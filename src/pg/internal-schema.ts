@@ -1,10 +1,13 @@
 import type pg from "pg";
-import { LockKey } from "./advisory-lock.ts";
+import { acquireAdvisoryLock, LockKey } from "./advisory-lock.ts";
 import { withTransaction } from "./pool.ts";
 import { withRetry } from "./retry.ts";
 
 /** The schema where pgshift keeps its own state in a target database. */
 export const INTERNAL_SCHEMA = "pgshift";
+
+/** How long setup waits for another session's setup when the pool sets no lock_timeout. */
+const DEFAULT_LOCK_WAIT_MS = 30_000;
 
 /**
  * One area's tables in the `pgshift` schema, versioned on its own: `steps[i]` takes the part from
@@ -34,11 +37,21 @@ const bootstrap = `
 export async function ensureInternalSchema(
   pool: pg.Pool,
   parts: readonly InternalSchemaPart[],
+  options: { waitMs?: number } = {},
 ): Promise<void> {
   if (parts.length > 0 && (await isCurrent(pool, parts))) return;
+  // Bounded: another session holding the setup lock (a stuck pgshift, an open psql transaction) is
+  // named after this wait instead of being waited for forever. Default: the pool's lock_timeout.
+  const sessionLockTimeout = Number((pool.options as { lock_timeout?: number }).lock_timeout ?? 0);
+  const waitMs = options.waitMs ?? (sessionLockTimeout > 0 ? sessionLockTimeout : DEFAULT_LOCK_WAIT_MS);
   await withRetry(() =>
     withTransaction(pool, async (client) => {
-      await client.query("select pg_advisory_xact_lock($1::bigint)", [LockKey.internalSchema.toString()]);
+      await acquireAdvisoryLock(client, LockKey.internalSchema, {
+        transaction: true,
+        waitMs,
+        what: `pgshift's internal schema setup (schema ${INTERNAL_SCHEMA})`,
+        next: "wait for that session to finish (or end it: select pg_terminate_backend(pid)), then run again; PGSHIFT_LOCK_TIMEOUT_MS sets how long pgshift waits",
+      });
       await client.query(bootstrap);
       for (const part of parts) {
         const { rows } = await client.query("select version from pgshift.schema_parts where part = $1", [

@@ -1,6 +1,14 @@
 import pg from "pg";
 import { redactUrl } from "../config/redact.ts";
-import { ConnectionError, toPgError } from "./errors.ts";
+import { PgshiftError } from "../errors.ts";
+import {
+  ConnectionError,
+  ConnectionLostError,
+  isConnectionLost,
+  PgError,
+  sqlstateOf,
+  toPgError,
+} from "./errors.ts";
 
 export interface PoolOptions {
   /** A libpq-style connection URL. */
@@ -49,6 +57,29 @@ function passwordOf(url: string): string {
   }
 }
 
+/**
+ * Every client pgshift checks out gets an 'error' listener: pg emits 'error' on a client whose connection
+ * drops (terminated backend, server restart, EPIPE/ECONNRESET) even while a query is running, and an
+ * unhandled 'error' event kills the process with a stack trace. The running query fails with the same
+ * error, which is where callers see and handle it; the listener only records that the client is broken,
+ * so that its release destroys it instead of handing a dead connection to the next user.
+ */
+const guarded = new WeakSet<pg.ClientBase>();
+const broken = new WeakSet<pg.ClientBase>();
+
+export function guardClient(client: pg.ClientBase): void {
+  if (guarded.has(client)) return;
+  guarded.add(client);
+  client.on("error", () => {
+    broken.add(client);
+  });
+}
+
+/** True when this client lost its connection (its 'error' event fired). */
+export function isBroken(client: pg.ClientBase): boolean {
+  return broken.has(client);
+}
+
 /** A pg.Pool with pgshift's session settings; errors from idle clients are absorbed (the next use reconnects). */
 export function createPool(options: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
@@ -60,6 +91,7 @@ export function createPool(options: PoolOptions): pg.Pool {
     ...(options.lockTimeoutMs ? { lock_timeout: options.lockTimeoutMs } : {}),
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
   });
+  pool.on("connect", (client) => guardClient(client));
   pool.on("error", () => {
     // An idle client lost its connection (server restart, network). pg removes it from the pool;
     // the next checkout opens a new one. Nothing to report here: callers see errors on their own queries.
@@ -89,32 +121,106 @@ export function secretsOf(pool: pg.Pool): string[] {
   return secret ? [secret] : [];
 }
 
+/** The reason behind a connection error, in words, with its SQLSTATE or errno when there is one. */
+function reasonOf(error: unknown, secrets: readonly string[]): string {
+  const wrapped = toPgError(error, secrets);
+  const text = wrapped instanceof Error ? wrapped.message : String(wrapped);
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code && !text.includes(code) ? `${text} (${code})` : text;
+}
+
+/**
+ * A lost connection as a ConnectionLostError naming the target (host, port, database) and the reason,
+ * a connect that failed (refused, unknown host, bad password, no such database) as a ConnectionError
+ * worded as `pgshift check` words it; undefined for any other error. Described ones pass unchanged.
+ */
+export function connectionErrorOf(error: unknown, pool: pg.Pool): ConnectionError | undefined {
+  if (error instanceof ConnectionError) return error;
+  return describeConnectionError(error, targetOf(pool), secretsOf(pool));
+}
+
+const CONNECT_ERRNOS = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
+
+/** Whether `error` is a failure to open a connection (as opposed to losing an open one). */
+function isConnectFailure(error: unknown): boolean {
+  const e = (typeof error === "object" && error !== null ? error : {}) as {
+    code?: unknown;
+    syscall?: unknown;
+    message?: unknown;
+  };
+  if (e.syscall === "connect" || e.syscall === "getaddrinfo") return true;
+  if (typeof e.code === "string" && CONNECT_ERRNOS.has(e.code)) return true;
+  const state = sqlstateOf(error);
+  // 28xxx: authentication; 3D000: no such database
+  if (state !== undefined && (state.startsWith("28") || state === "3D000")) return true;
+  return typeof e.message === "string" && /timeout expired|connection timeout/i.test(e.message);
+}
+
+/** connectionErrorOf from a target identity (the CLI knows its target even when the pool is gone). */
+export function describeConnectionError(
+  error: unknown,
+  target: TargetIdentity,
+  secrets: readonly string[] = [],
+): ConnectionError | undefined {
+  if (error instanceof ConnectionError) return error;
+  const root = rootCause(error);
+  if (isConnectFailure(root)) return connectFailure(root, target, secrets);
+  if (!isConnectionLost(error)) return undefined;
+  return describeConnectionLoss(error, target, secrets);
+}
+
+/** The driver's or server's own words, not a wrapper's ("verification could not run: ..."). */
+function rootCause(error: unknown): unknown {
+  let root = error;
+  while (root instanceof PgshiftError && !(root instanceof PgError) && root.cause !== undefined)
+    root = root.cause;
+  return root;
+}
+
+/** A connect that failed, worded as `pgshift check` words it. */
+function connectFailure(error: unknown, target: TargetIdentity, secrets: readonly string[]): ConnectionError {
+  return new ConnectionError(
+    `could not connect to ${target.host}:${target.port}/${target.database} as ${target.user || "(default user)"}: ${reasonOf(error, secrets)}; check --to, DATABASE_URL or PG* settings`,
+    toPgError(error, secrets),
+    { target: target.url, host: target.host, port: target.port, database: target.database },
+  );
+}
+
+function describeConnectionLoss(
+  error: unknown,
+  target: TargetIdentity,
+  secrets: readonly string[] = [],
+): ConnectionLostError {
+  return new ConnectionLostError(
+    `lost the connection to ${target.host}:${target.port}/${target.database}: ${reasonOf(rootCause(error), secrets)}`,
+    error,
+    { target: target.url, host: target.host, port: target.port, database: target.database },
+  );
+}
+
 async function connect(pool: pg.Pool): Promise<pg.PoolClient> {
   try {
-    return await pool.connect();
+    const client = await pool.connect();
+    // A caller's own Pool (library use) has no "connect" listener of ours.
+    guardClient(client);
+    return client;
   } catch (error) {
-    const target = targetOf(pool);
-    const reason = toPgError(error, secretsOf(pool));
-    const text = reason instanceof Error ? reason.message : String(reason);
-    throw new ConnectionError(
-      `could not connect to ${target.host}:${target.port}/${target.database} as ${target.user || "(default user)"}: ${text}; check --to, DATABASE_URL or PG* settings`,
-      reason,
-      { target: target.url },
-    );
+    throw connectFailure(error, targetOf(pool), secretsOf(pool));
   }
 }
 
 /** Checks out a client, runs `fn`, always releases it (destroying it if `fn` broke the connection). */
 export async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await connect(pool);
-  let broken: Error | undefined;
+  let lost: Error | undefined;
   try {
     return await fn(client);
   } catch (error) {
-    if (error instanceof Error && /Connection terminated|not queryable/i.test(error.message)) broken = error;
-    throw toPgError(error, secretsOf(pool));
+    if (isBroken(client) || isConnectionLost(error) || /not queryable/i.test(String(error)))
+      lost = error instanceof Error ? error : new Error(String(error));
+    throw connectionErrorOf(error, pool) ?? toPgError(error, secretsOf(pool));
   } finally {
-    client.release(broken);
+    client.release(lost ?? (isBroken(client) ? new Error("connection lost") : undefined));
   }
 }
 

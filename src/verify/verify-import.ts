@@ -45,6 +45,8 @@ export interface VerifyImportOptions {
   chunkRows?: number;
   /** For the result: where the plan came from (default "import"). */
   planFrom?: VerifyResult["plan"]["from"];
+  /** Stops between tables; tables not verified are reported as errors ("interrupted"). */
+  signal?: AbortSignal;
 }
 
 export function checkSample(sample: number | undefined): void {
@@ -141,6 +143,7 @@ export async function verifyImport(options: VerifyImportOptions): Promise<Verify
       openSource: (table) => new SqliteTableReader(sourcePath, table, excluded(table)),
       jobs,
       order: largestFirst(sourcePath, tables),
+      ...(options.signal ? { signal: options.signal } : {}),
       ...(workers
         ? {
             sourceSums: (table, strategy, sample, onProgress) =>
@@ -195,6 +198,7 @@ export interface VerifySqliteOptions {
   jobs?: number;
   maxDiffs?: number;
   onProgress?: ProgressCallback;
+  signal?: AbortSignal;
 }
 
 /**
@@ -237,6 +241,7 @@ export async function verifySqlite(options: VerifySqliteOptions): Promise<Verify
     ...(options.jobs !== undefined ? { jobs: options.jobs } : {}),
     ...(options.maxDiffs !== undefined ? { maxDiffs: options.maxDiffs } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
   });
 }
 

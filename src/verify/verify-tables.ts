@@ -1,7 +1,11 @@
 import { createHash } from "node:crypto";
 import type pg from "pg";
 import { asPgshiftError } from "../errors.ts";
-import { withClient } from "../pg/pool.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { crashPoint } from "../load/crash-points.ts";
+import { InterruptedError } from "../pg/abort.ts";
+import { connectionErrorOf, withClient } from "../pg/pool.ts";
+import { backoffDelay } from "../pg/retry.ts";
 import type { ProgressCallback } from "../progress.ts";
 import { type CanonicalKind, recordText } from "./canonical.ts";
 import { type ChunkStrategy, chooseStrategy, md5, rangeBounds } from "./chunking.ts";
@@ -35,6 +39,8 @@ export interface VerifyTablesOptions {
   /** Average rows per chunk. */
   chunkRows?: number;
   onProgress?: ProgressCallback;
+  /** Stops between tables: the tables not started are reported as errors with code "interrupted". */
+  signal?: AbortSignal;
   /**
    * Computes a table's source-side chunk checksums elsewhere (a worker thread). When absent, or
    * when it fails, `openSource`'s reader is read in this thread.
@@ -56,12 +62,38 @@ export async function verifyTables(options: VerifyTablesOptions): Promise<TableV
     for (;;) {
       if (next >= order.length) return;
       const index = order[next++]!;
-      results[index] = await verifyTable(options, options.tables[index]!);
+      const table = options.tables[index]!;
+      if (options.signal?.aborted) {
+        results[index] = interrupted(table, options.signal);
+        continue;
+      }
+      // Verification only reads: a table whose connection was lost is verified again from the start.
+      let result = await verifyTable(options, table);
+      for (let attempt = 0; attempt < TABLE_RETRIES && lostConnection(result); attempt++) {
+        if (options.signal?.aborted) break;
+        await sleep(backoffDelay(attempt, 200, 5_000, Math.random));
+        result = await verifyTable(options, table);
+      }
+      results[index] = result;
     }
   };
   const jobs = Math.max(1, Math.min(options.jobs ?? 2, options.tables.length));
   await Promise.all(Array.from({ length: jobs }, worker));
   return results;
+}
+
+const TABLE_RETRIES = 3;
+
+function lostConnection(result: TableVerification): boolean {
+  return result.status === "error" && result.error?.code === "connection_lost";
+}
+
+function interrupted(table: VerifyTable, signal: AbortSignal): TableVerification {
+  const result = blankTableVerification(table, "error", table.key.length === 0 ? "row-hash" : "key-range");
+  const error = new InterruptedError(signal.reason);
+  result.error = { code: error.code, message: `${error.message}: not verified` };
+  result.complete = false;
+  return result;
 }
 
 /** sha256 over the sorted chunk lines: one figure per side for the report. */
@@ -144,6 +176,7 @@ async function verifyTable(options: VerifyTablesOptions, table: VerifyTable): Pr
       inCanonicalSnapshot(client, async () => {
         result.sourceRows = await source.count();
         const described = await describeTargetTable(client, table.schema, table.table);
+        crashPoint("verify:table-snapshot");
         if (!described) {
           result.problems.push(`table ${table.schema}.${table.table} does not exist in the target`);
           result.missingRows = result.sourceRows;
@@ -235,7 +268,7 @@ async function verifyTable(options: VerifyTablesOptions, table: VerifyTable): Pr
       result.checksums.source !== result.checksums.target;
     result.status = differs ? "mismatch" : "identical";
   } catch (error) {
-    const failure = asPgshiftError(error);
+    const failure = connectionErrorOf(error, options.pool) ?? asPgshiftError(error);
     result.status = "error";
     result.error = { code: failure.code, message: failure.message };
   } finally {

@@ -94,6 +94,9 @@ async function runSqliteImport(
     dryRun: Boolean(opts.dryRun),
     verify: opts.verify !== false,
     onProgress: ctx.progress.onProgress,
+    signal: ctx.signal,
+    // retries after a lost connection are said, so that a flaky network is visible
+    logger: { info: () => undefined, warn: (message) => ctx.out.notice(`warning: ${message}`) },
   });
   ctx.progress.stop();
   let reportPath: string | undefined;

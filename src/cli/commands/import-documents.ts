@@ -111,6 +111,7 @@ export async function runDocumentImport(
     ...(encoding ? { encoding } : {}),
     ...(emptyAs ? { emptyAs } : {}),
     onProgress: ctx.progress.onProgress,
+    signal: ctx.signal,
   });
   // Verification reads the source again and the table back from the server (skip with --no-verify).
   let verification: VerifyResult | undefined;

@@ -80,6 +80,7 @@ function runOptions(ctx: CommandContext, pool: pg.Pool, flags: RunFlags): Migrat
       milliseconds("--statement-timeout", flags.statementTimeout, 1) ?? ctx.settings.statementTimeoutMs,
     ...(flags.retries !== undefined ? { retries: wholeNumber("--retries", flags.retries) } : {}),
     onProgress: ctx.progress.onProgress,
+    signal: ctx.signal,
     logger: {
       info: () => undefined,
       warn: (message) => ctx.out.notice(message),

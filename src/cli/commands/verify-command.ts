@@ -282,6 +282,7 @@ export function registerVerifyCommands(program: Command): void {
                 ...(sample !== undefined ? { sample } : {}),
                 ...(maxDiffs !== undefined ? { maxDiffs } : {}),
                 onProgress: ctx.progress.onProgress,
+                signal: ctx.signal,
               });
         ctx.progress.stop();
         const report = key ? signReport(result, key) : result;

@@ -96,7 +96,10 @@ test("advisory lock: second taker fails at once naming the holder, or waits", as
   release();
   assert.equal(await holder, "first");
   assert.equal(await waiter, "second");
-  const { rows } = await pool.query("select count(*)::int as n from pg_locks where locktype = 'advisory'");
+  // this database's locks only: other test files run beside this one on the same server
+  const { rows } = await pool.query(
+    "select count(*)::int as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())",
+  );
   assert.equal(rows[0].n, 0);
 });
 
