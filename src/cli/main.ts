@@ -4,7 +4,8 @@ import { PGSHIFT_VERSION } from "../version.ts";
 import { exitState } from "./action.ts";
 import { commandGroups } from "./commands/index.ts";
 
-export function buildProgram(): Command {
+/** `json`: usage errors are written as JSON lines too (the caller asked for `--json`). */
+export function buildProgram(options: { json?: boolean } = {}): Command {
   const program = new Command("pgshift")
     .description(
       "Move data onto PostgreSQL without losing a row, switch over without downtime, keep it safe.",
@@ -21,7 +22,14 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   for (const register of commandGroups) register(program);
-  for (const command of allCommands(program)) command.exitOverride();
+  for (const command of [program, ...allCommands(program)]) {
+    command.exitOverride();
+    if (options.json)
+      command.showHelpAfterError(false).configureOutput({
+        outputError: (text, write) =>
+          write(`${JSON.stringify({ event: "error", error: "usage", message: text.trim() })}\n`),
+      });
+  }
   program.addHelpText(
     "after",
     "\nExit codes: 0 ok, 1 failure, 2 usage or settings error, 3 verification mismatch,\n130/143 stopped by SIGINT/SIGTERM (the output says how to resume).\nDocs: README.md, docs/reliability.md",
@@ -36,7 +44,8 @@ function allCommands(command: Command): Command[] {
 /** Runs the CLI and returns the process exit code (0 ok, 1 failure, 2 usage, 3 mismatch). */
 export async function main(argv: readonly string[]): Promise<number> {
   exitState.code = ExitCode.ok;
-  const program = buildProgram();
+  const json = argv.includes("--json");
+  const program = buildProgram({ json });
   try {
     await program.parseAsync([...argv]);
   } catch (error) {
@@ -48,6 +57,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       ) {
         return ExitCode.ok;
       }
+      if (json)
+        process.stdout.write(
+          `${JSON.stringify({ ok: false, error: "usage", message: error.message.replace(/^error: /, "") }, null, 2)}\n`,
+        );
       return ExitCode.usage;
     }
     throw error;

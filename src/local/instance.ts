@@ -289,6 +289,9 @@ function readPassword(paths: Paths): string {
 
 async function createExtensions(url: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
+  // the awaited calls reject with any error; without a listener, one arriving between them (the
+  // server going away) would be an unhandled 'error' event that ends the process
+  client.on("error", () => undefined);
   await client.connect();
   try {
     await client.query("create extension if not exists pgcrypto; create extension if not exists pg_trgm");

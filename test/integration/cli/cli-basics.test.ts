@@ -33,6 +33,21 @@ test("--help, --version and usage errors", async () => {
   assert.equal(badOption.code, 2);
 });
 
+test("with --json, a usage error is a JSON line on stderr and a JSON answer on stdout", async () => {
+  const result = await runCli(["--json", "import", "app.db", "--xyzzy"], { cwd });
+  assert.equal(result.code, 2);
+  const lines = result.stderr.split("\n").filter(Boolean);
+  assert.deepEqual(
+    lines.map((line) => JSON.parse(line) as unknown),
+    [{ event: "error", error: "usage", message: "error: unknown option '--xyzzy'" }],
+  );
+  assert.deepEqual(JSON.parse(result.stdout), {
+    ok: false,
+    error: "usage",
+    message: "unknown option '--xyzzy'",
+  });
+});
+
 test("local start / url / status / stop, as the README shows", async () => {
   const start = await runCli(["local", "start"], { cwd, env });
   assert.equal(start.code, 0, start.stderr);
