@@ -10,7 +10,7 @@ export interface SchemaObjectCount {
   source: number;
   /** How many exist in the target after the run (created now, or found from an earlier run). */
   created: number;
-  /** pgshift does not create this kind: each one is reported, none attempted (SQLite triggers today). */
+  /** pgshift does not create this kind: each one is reported, none attempted (SQLite virtual tables; triggers in plans stored before they were translated). */
   reportedOnly?: boolean;
 }
 
@@ -140,6 +140,24 @@ export function countSchemaObjects(plan: ImportPlan, steps: readonly StepOutcome
     const reason = failed(step);
     if (reason) problems.push({ kind: "view", object: view.sourceName, reason, sql: view.sourceSql });
   }
+  // Triggers are translated where they can be (plans stored before that have none: their notes count).
+  for (const trigger of plan.triggers ?? []) {
+    if (!trigger.sql) {
+      count("trigger", false);
+      problems.push({
+        kind: "trigger",
+        object: trigger.sourceName,
+        reason: firstLine(trigger.problem ?? "not translated"),
+        sql: trigger.sourceSql,
+      });
+      continue;
+    }
+    const step = `trigger:${trigger.targetName}`;
+    count("trigger", present(step));
+    const reason = failed(step);
+    if (reason)
+      problems.push({ kind: "trigger", object: trigger.sourceName, reason, sql: trigger.sourceSql });
+  }
   for (const note of plan.notes) {
     const kind = noteKind(note.kind, note.message);
     if (!kind) continue;
@@ -166,6 +184,7 @@ function noteKind(kind: string, message: string): SchemaObjectKind | undefined {
   if (kind === "check") return "check";
   if (kind === "foreign-key") return "foreign-key";
   // Views carry their reason on the view plan, counted above.
+  // Plans that translate triggers carry them on plan.triggers, counted above; older plans skipped them.
   if (kind === "skipped" && message.startsWith("trigger ")) return "trigger";
   if (kind === "skipped" && message.startsWith("virtual table ")) return "virtual-table";
   return undefined;

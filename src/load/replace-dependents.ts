@@ -106,7 +106,7 @@ export async function findDependents(
        from pg_depend d
        join t on (d.refclassid = 'pg_class'::regclass and d.refobjid = t.oid)
               or (d.refclassid = 'pg_type'::regclass and d.refobjid = t.reltype)
-      where d.deptype = 'n' and d.classid not in ('pg_rewrite'::regclass, 'pg_constraint'::regclass)
+      where d.deptype = 'n' and d.classid not in ('pg_rewrite'::regclass, 'pg_constraint'::regclass, 'pg_trigger'::regclass)
         and not (d.classid = 'pg_class'::regclass and d.objid in (select oid from t))
         and not (d.classid = 'pg_type'::regclass and d.objid in (select reltype from t))
       order by 1, 2`,

@@ -29,7 +29,7 @@ const SINGULAR: Record<SchemaObjectKind, string> = {
 };
 
 /** Plan notes that are objects counted in the schema line (the rest are decisions, listed as notes). */
-const COUNTED_NOTE_KINDS = new Set(["index", "check", "foreign-key", "view"]);
+const COUNTED_NOTE_KINDS = new Set(["index", "check", "foreign-key", "view", "trigger"]);
 
 function seconds(value: number): string {
   return value < 10 ? `${value.toFixed(2)} s` : `${value.toFixed(1)} s`;
