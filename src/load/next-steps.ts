@@ -39,13 +39,15 @@ function command(verb: "import" | "verify", hint: HintContext): string {
  * --if-exists append: the rows this run added are removed by the xids its chunks recorded).
  */
 export async function nextSteps(pool: pg.Pool, hint: HintContext): Promise<string[]> {
-  const { rows } = await pool.query(
-    "select options->'baselines' as baselines from pgshift.import_runs where run_id = $1",
-    [hint.runId],
-  );
-  const baselines: Record<string, number> = rows[0]?.baselines ?? {};
+  // The server may be gone (the run failed because it was): the resume hint needs no lookup.
+  const baselines = await pool
+    .query("select options->'baselines' as baselines from pgshift.import_runs where run_id = $1", [
+      hint.runId,
+    ])
+    .then(({ rows }) => (rows[0]?.baselines ?? {}) as Record<string, number>)
+    .catch(() => undefined);
   // Tables that existed before the run (append into them recorded their row count, 0 included).
-  const existed = hint.plan.tables.filter((t) => baselines[t.sourceName] !== undefined);
+  const existed = hint.plan.tables.filter((t) => baselines?.[t.sourceName] !== undefined);
   const steps: string[] = [];
   if (hint.code === "verify_mismatch")
     steps.push(
@@ -55,6 +57,12 @@ export async function nextSteps(pool: pg.Pool, hint: HintContext): Promise<strin
     steps.push(
       `resume: ${command("import", hint)} --resume ${hint.runId}   (committed chunks are kept, the rest is redone)`,
     );
+  if (baselines === undefined) {
+    steps.push(
+      "undo: the server could not be reached to tell which rows this run wrote; the resume above works once it is back, and the report names the run",
+    );
+    return steps;
+  }
   if (hint.ifExists === "append" && existed.length > 0) {
     const deletes = appendUndoSql(hint.plan, hint.runId, existed);
     steps.push(
