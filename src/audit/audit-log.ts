@@ -96,7 +96,7 @@ export async function auditLog(options: AuditLogOptions): Promise<AuditLogEntry[
   const { rows } = await pool.query(
     `select a.id::text, a.at, a.op, a.row_key, a.old_row, a.new_row, a.actor, a.reason, a.db_user,
             a.application_name, a.client_addr, s.seq,
-            encode(sha256(convert_to(pgshift.audit_canonical(a), 'UTF8')), 'hex') as record_sha256,
+            encode(pgshift.audit_leaf(a), 'hex') as record_sha256,
             coalesce((select jsonb_agg(jsonb_build_object('eventId', g.id::text, 'statement', g.detail) order by g.id)
                         from pgshift.audit_log g
                        where g.kind = 'signature' and g.detail ->> 'auditId' = a.id::text), '[]') as signatures

@@ -16,7 +16,7 @@ export const AUDIT_SEAL_LOCK = 0x7067_7368_0100n;
  *   own transaction and never updated. `txid` is the writer's transaction id: the sealer uses it to know
  *   which rows are committed for good.
  * - `audit_seal`: the hash chain, one row per sealed audit row, in seal order (`seq`, gap-free):
- *   hash = sha256(prev_hash || canonical form of the audit row).
+ *   hash = sha256(prev_hash || sha256(canonical form of the audit row)).
  * - `audit_head`: the last seal (seq, hash, horizon), one row, updated once per seal batch.
  * - `audit_tables`: which tables are audited and how.
  *
@@ -57,7 +57,6 @@ export const auditPart: InternalSchemaPart = {
        detail jsonb
      );
      create index audit_log_txid on pgshift.audit_log (txid);
-     create index audit_log_table_key on pgshift.audit_log (table_schema, table_name, id);
 
      create table pgshift.audit_seal (
        seq bigint primary key check (seq > 0),
@@ -87,13 +86,19 @@ export const auditPart: InternalSchemaPart = {
      );
 
      -- The canonical form that gets hashed: a jsonb array, whose text output is deterministic
-     -- (no DateStyle/TimeZone dependence: the time is in epoch microseconds).
+     -- (no DateStyle/TimeZone dependence: the time is in epoch microseconds). No SET clause, so that
+     -- PostgreSQL inlines it into verify's scan; every name is qualified instead.
      create function pgshift.audit_canonical(a pgshift.audit_log) returns text
-       language sql immutable parallel safe set search_path = pg_catalog, pg_temp
+       language sql immutable parallel safe
        return pg_catalog.jsonb_build_array(
-         a.id, a.txid, (extract(epoch from a.at) * 1000000)::bigint, a.kind, a.table_schema, a.table_name,
-         a.op, a.row_key, a.old_row, a.new_row, a.db_user, a.session_user_name, a.application_name,
-         a.client_addr, a.actor, a.reason, a.detail)::text;
+         a.id, a.txid, pg_catalog.int8(pg_catalog."extract"('epoch', a.at) operator(pg_catalog.*) 1000000),
+         a.kind, a.table_schema, a.table_name, a.op, a.row_key, a.old_row, a.new_row, a.db_user,
+         a.session_user_name, a.application_name, a.client_addr, a.actor, a.reason, a.detail)::text;
+
+     -- A row's leaf hash: sha256 of its canonical form. The chain links leaves: hash = sha256(prev_hash || leaf).
+     create function pgshift.audit_leaf(a pgshift.audit_log) returns bytea
+       language sql immutable parallel safe
+       return pg_catalog.sha256(pg_catalog.convert_to(pgshift.audit_canonical(a), 'UTF8'));
 
      -- The row trigger. TG_ARGV[0]: 't' when UPDATE/DELETE need a reason; the rest: key columns.
      -- The database user is the SET ROLE role when one is set (current_user is the definer here).
@@ -115,8 +120,11 @@ export const auditPart: InternalSchemaPart = {
          end if;
        end if;
        if tg_op <> 'DELETE' then new_json := to_jsonb(new); end if;
-       select jsonb_object_agg(k, coalesce(new_json, old_json) -> k) into key_json
-         from unnest(tg_argv[1:]) k;
+       if tg_nargs = 2 then
+         key_json := jsonb_build_object(tg_argv[1], coalesce(new_json, old_json) -> tg_argv[1]);
+       else
+         select jsonb_object_agg(k, coalesce(new_json, old_json) -> k) into key_json from unnest(tg_argv[1:]) k;
+       end if;
        insert into pgshift.audit_log (kind, table_schema, table_name, op, row_key, old_row, new_row,
                                       db_user, application_name, client_addr, actor, reason)
        values ('row', tg_table_schema, tg_table_name, lower(tg_op), key_json, old_json, new_json,
@@ -159,7 +167,9 @@ export const auditPart: InternalSchemaPart = {
        new_horizon bigint;
        head pgshift.audit_head;
        chain bytea;
-       previous bytea;
+       ids bigint[] := '{}';
+       prevs bytea[] := '{}';
+       hashes bytea[] := '{}';
        seq_now bigint;
        sealed_count bigint := 0;
        r record;
@@ -171,17 +181,20 @@ export const auditPart: InternalSchemaPart = {
        seq_now := head.seq;
        if new_horizon > head.horizon then
          for r in
-           select a.id, pgshift.audit_canonical(a) as canonical
+           select a.id, pgshift.audit_leaf(a) as leaf
              from pgshift.audit_log a
             where a.txid >= head.horizon and a.txid < new_horizon
             order by a.id
          loop
-           seq_now := seq_now + 1;
-           previous := chain;
-           chain := sha256(previous || convert_to(r.canonical, 'UTF8'));
-           insert into pgshift.audit_seal (seq, audit_id, prev_hash, hash) values (seq_now, r.id, previous, chain);
            sealed_count := sealed_count + 1;
+           ids[sealed_count] := r.id;
+           prevs[sealed_count] := chain;
+           chain := sha256(chain || r.leaf);
+           hashes[sealed_count] := chain;
          end loop;
+         insert into pgshift.audit_seal (seq, audit_id, prev_hash, hash)
+           select seq_now + u.n, u.id, u.prev, u.hash from unnest(ids, prevs, hashes) with ordinality u(id, prev, hash, n);
+         seq_now := seq_now + sealed_count;
          update pgshift.audit_head
             set seq = seq_now, hash = chain, horizon = new_horizon,
                 sealed_at = case when sealed_count > 0 then clock_timestamp() else head.sealed_at end;
@@ -234,6 +247,7 @@ export const auditPart: InternalSchemaPart = {
      alter table pgshift.audit_head owner to pgshift_audit;
      alter table pgshift.audit_tables owner to pgshift_audit;
      alter function pgshift.audit_canonical(pgshift.audit_log) owner to pgshift_audit;
+     alter function pgshift.audit_leaf(pgshift.audit_log) owner to pgshift_audit;
      alter function pgshift.audit_row() owner to pgshift_audit;
      alter function pgshift.audit_event(text, jsonb, text, text, jsonb, text) owner to pgshift_audit;
      alter function pgshift.audit_seal_pending() owner to pgshift_audit;

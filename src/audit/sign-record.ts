@@ -50,7 +50,7 @@ export async function signAuditRecord(
       if (options.context) await setAuditContext(client, options.context);
       const { rows } = await client.query(
         `select a.kind, a.table_schema, a.table_name, a.row_key,
-                encode(sha256(convert_to(pgshift.audit_canonical(a), 'UTF8')), 'hex') as record_sha256,
+                encode(pgshift.audit_leaf(a), 'hex') as record_sha256,
                 clock_timestamp() as now
            from pgshift.audit_log a where a.id = $1`,
         [options.auditId],

@@ -40,7 +40,7 @@ export interface VerifyAuditOptions {
 const GENESIS = "00".repeat(32);
 
 /**
- * Recomputes the chain: for every seal row, hash = sha256(prev_hash || canonical audit row), prev_hash is
+ * Recomputes the chain: for every seal row, hash = sha256(prev_hash || sha256(canonical audit row)), prev_hash is
  * the previous seal's hash and seq has no gap. That is checked set-based (one scan, no recursion),
  * which is equivalent to walking the chain. Then the head, rows inserted behind the sealer's back, and
  * the anchor.
@@ -56,7 +56,7 @@ export async function verifyAudit(options: VerifyAuditOptions): Promise<VerifyAu
     `with checked as (
        select s.seq, s.audit_id, a.id is null as missing,
               lag(s.seq) over w as prev_seq, lag(s.hash) over w as expected_prev, s.prev_hash,
-              s.hash = sha256(s.prev_hash || convert_to(pgshift.audit_canonical(a), 'UTF8')) as hash_ok
+              s.hash = sha256(s.prev_hash || pgshift.audit_leaf(a)) as hash_ok
          from pgshift.audit_seal s left join pgshift.audit_log a on a.id = s.audit_id
        window w as (order by s.seq)
      ), bad as (

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { runCli } from "../../helpers/cli.ts";
 import { useTestDatabase } from "../../helpers/database.ts";
+import { sealAll } from "./seal-all.ts";
 
 const db = useTestDatabase("audcli");
 const dir = mkdtempSync(join(tmpdir(), "pgshift-audit-cli-"));
@@ -70,6 +71,7 @@ test("pgshift audit: enable, log, sign, anchor, verify ok, then verify exit 3 na
   assert.equal(ok.code, 0, ok.stdout + ok.stderr);
   assert.match(ok.stdout, /^OK: \d+ sealed audit row/);
 
+  await sealAll(pool);
   const status = await runCli(["audit", "status", "--json", ...to]);
   assert.equal(status.code, 0, status.stderr);
   assert.equal(JSON.parse(status.stdout).unsealedRows, 0);

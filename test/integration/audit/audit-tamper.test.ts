@@ -10,6 +10,7 @@ import {
   withAuditContext,
 } from "../../../src/audit/index.ts";
 import { createTestDatabase, type TestDatabase } from "../../helpers/database.ts";
+import { sealAll } from "./seal-all.ts";
 
 /** A fresh database with an audited table, 10 changes made and sealed; seq n holds audit row `ids[n-1]`. */
 async function withTrail(fn: (db: TestDatabase, ids: string[]) => Promise<void>): Promise<void> {
@@ -23,7 +24,7 @@ async function withTrail(fn: (db: TestDatabase, ids: string[]) => Promise<void>)
         await client.query("update items set label = label || ' (checked)' where id = $1", [i]);
       });
     }
-    await sealAudit(db.pool);
+    await sealAll(db.pool);
     const { rows } = await db.pool.query("select audit_id::text from pgshift.audit_seal order by seq");
     const clean = await verifyAudit({ pool: db.pool });
     assert.deepEqual(clean.problems, [], "no false alarm before tampering");
@@ -126,6 +127,7 @@ test("a rollback to before an anchor is found only with the anchor; the anchor i
     const { privateKey, publicKey } = generateKeyPairSync("ed25519");
     const early = await sealAudit(pool);
     await pool.query("insert into items values (6, 'six'), (7, 'seven')");
+    await sealAll(pool);
     const anchor = await createAuditAnchor(pool, { algorithm: "ed25519", privateKey });
     assert.equal(anchor.seq, early.headSeq + 2);
     assert.equal(anchor.signature?.algorithm, "ed25519");
@@ -184,6 +186,7 @@ test("no false alarm over concurrent writers and a sealer running meanwhile", as
     sealing = false;
     const rounds = await sealer;
     assert.ok(rounds > 0);
+    await sealAll(pool);
     const result = await verifyAudit({ pool });
     assert.deepEqual(result.problems, []);
     assert.equal(result.unsealed, 0);
@@ -215,6 +218,7 @@ test("a transaction still running is not sealed yet, and is no false alarm once 
     } finally {
       long.release();
     }
+    await sealAll(pool);
     const after = await verifyAudit({ pool });
     assert.deepEqual(after.problems, []);
     assert.equal(after.unsealed, 0);
