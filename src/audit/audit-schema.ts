@@ -100,7 +100,7 @@ export const auditPart: InternalSchemaPart = {
        language sql immutable parallel safe
        return pg_catalog.sha256(pg_catalog.convert_to(pgshift.audit_canonical(a), 'UTF8'));
 
-     -- The row trigger. TG_ARGV[0]: 't' when UPDATE/DELETE need a reason; the rest: key columns.
+     -- The row trigger (UPDATE, DELETE). TG_ARGV[0]: 't' when UPDATE/DELETE need a reason; the rest: key columns.
      -- The database user is the SET ROLE role when one is set (current_user is the definer here).
      create function pgshift.audit_row() returns trigger
        language plpgsql security definer set search_path = pg_catalog, pg_temp as $fn$
@@ -131,6 +131,26 @@ export const auditPart: InternalSchemaPart = {
                case when role_name = 'none' then session_user else role_name end,
                nullif(current_setting('application_name'), ''), inet_client_addr()::text,
                nullif(current_setting('pgshift.actor', true), ''), reason);
+       return null;
+     end $fn$;
+
+     -- INSERTs are audited per statement (a transition table, one set-based insert: a bulk load
+     -- pays a fraction of a row trigger's cost); same arguments as audit_row.
+     create function pgshift.audit_insert() returns trigger
+       language plpgsql security definer set search_path = pg_catalog, pg_temp as $fn$
+     declare
+       role_name text := current_setting('role');
+     begin
+       insert into pgshift.audit_log (kind, table_schema, table_name, op, row_key, new_row,
+                                      db_user, application_name, client_addr, actor, reason)
+       select 'row', tg_table_schema, tg_table_name, 'insert',
+              case when tg_nargs = 2 then jsonb_build_object(tg_argv[1], j -> tg_argv[1])
+                   else (select jsonb_object_agg(k, j -> k) from unnest(tg_argv[1:]) k) end,
+              j, case when role_name = 'none' then session_user else role_name end,
+              nullif(current_setting('application_name'), ''), inet_client_addr()::text,
+              nullif(current_setting('pgshift.actor', true), ''),
+              nullif(current_setting('pgshift.reason', true), '')
+         from (select to_jsonb(n) as j from pgshift_new_rows n) inserted;
        return null;
      end $fn$;
 
@@ -225,7 +245,8 @@ export const auditPart: InternalSchemaPart = {
                  join pg_class c on c.oid = g.tgrelid
                  join pg_namespace n on n.oid = c.relnamespace
                 where n.nspname = t.table_schema and c.relname = t.table_name
-                  and g.tgname in ('pgshift_audit', 'pgshift_audit_truncate') and g.tgenabled = 'A') < 2;
+                  and g.tgname in ('pgshift_audit', 'pgshift_audit_insert', 'pgshift_audit_truncate')
+                  and g.tgenabled = 'A') < 3;
        if broken is not null then
          raise exception 'pgshift audit: % would leave audited table(s) % without audit triggers', tg_tag, broken
            using errcode = 'P0001', hint = 'audit triggers cannot be dropped or disabled; run pgshift audit disable (which is itself recorded) first';
@@ -249,6 +270,7 @@ export const auditPart: InternalSchemaPart = {
      alter function pgshift.audit_canonical(pgshift.audit_log) owner to pgshift_audit;
      alter function pgshift.audit_leaf(pgshift.audit_log) owner to pgshift_audit;
      alter function pgshift.audit_row() owner to pgshift_audit;
+     alter function pgshift.audit_insert() owner to pgshift_audit;
      alter function pgshift.audit_event(text, jsonb, text, text, jsonb, text) owner to pgshift_audit;
      alter function pgshift.audit_seal_pending() owner to pgshift_audit;
      revoke all on pgshift.audit_log, pgshift.audit_seal, pgshift.audit_head, pgshift.audit_tables from public;

@@ -8,6 +8,7 @@ import { displayTable, parseTableName, type QualifiedTable } from "./table-name.
 
 /** Names of the triggers pgshift puts on an audited table. */
 export const AUDIT_ROW_TRIGGER = "pgshift_audit";
+export const AUDIT_INSERT_TRIGGER = "pgshift_audit_insert";
 export const AUDIT_TRUNCATE_TRIGGER = "pgshift_audit_truncate";
 /** The database-wide event trigger (needs superuser to create). */
 export const AUDIT_EVENT_TRIGGER = "pgshift_audit_ddl";
@@ -40,10 +41,11 @@ export function auditTriggerSql(table: AuditedTable): string[] {
   const target = quoteQualified(table.schema, table.name);
   const args = [table.requireReason ? "t" : "f", ...table.keyColumns].map(quoteLiteral).join(", ");
   return [
-    `create or replace trigger ${AUDIT_ROW_TRIGGER} after insert or update or delete on ${target} for each row execute function pgshift.audit_row(${args})`,
+    `create or replace trigger ${AUDIT_ROW_TRIGGER} after update or delete on ${target} for each row execute function pgshift.audit_row(${args})`,
+    `create or replace trigger ${AUDIT_INSERT_TRIGGER} after insert on ${target} referencing new table as pgshift_new_rows for each statement execute function pgshift.audit_insert(${args})`,
     `create or replace trigger ${AUDIT_TRUNCATE_TRIGGER} before truncate on ${target} for each statement execute function pgshift.audit_refuse_truncate()`,
     // ENABLE ALWAYS: the triggers fire even with session_replication_role = replica.
-    `alter table ${target} enable always trigger ${AUDIT_ROW_TRIGGER}, enable always trigger ${AUDIT_TRUNCATE_TRIGGER}`,
+    `alter table ${target} enable always trigger ${AUDIT_ROW_TRIGGER}, enable always trigger ${AUDIT_INSERT_TRIGGER}, enable always trigger ${AUDIT_TRUNCATE_TRIGGER}`,
   ];
 }
 
@@ -149,6 +151,7 @@ export async function disableAudit(options: DisableAuditOptions): Promise<{ tabl
         if (!rowCount) continue;
         const target = quoteQualified(table.schema, table.name);
         await client.query(`drop trigger if exists ${AUDIT_ROW_TRIGGER} on ${target}`);
+        await client.query(`drop trigger if exists ${AUDIT_INSERT_TRIGGER} on ${target}`);
         await client.query(`drop trigger if exists ${AUDIT_TRUNCATE_TRIGGER} on ${target}`);
         disabled.push(table);
       }
@@ -197,9 +200,9 @@ export async function auditStatus(pool: pg.Pool): Promise<AuditStatus> {
     `select t.table_schema, t.table_name, t.key_columns, t.require_reason, t.enabled_at,
             (select count(*) from pg_trigger g
                where g.tgrelid = to_regclass(format('%I.%I', t.table_schema, t.table_name))
-                 and g.tgname in ($1, $2) and g.tgenabled = 'A') = 2 as triggers_ok
+                 and g.tgname in ($1, $2, $3) and g.tgenabled = 'A') = 3 as triggers_ok
        from pgshift.audit_tables t order by 1, 2`,
-    [AUDIT_ROW_TRIGGER, AUDIT_TRUNCATE_TRIGGER],
+    [AUDIT_ROW_TRIGGER, AUDIT_INSERT_TRIGGER, AUDIT_TRUNCATE_TRIGGER],
   );
   const { rows } = await pool.query(
     `select (select count(*) from pgshift.audit_log)::bigint as audit_rows,

@@ -46,6 +46,7 @@ test("an application role cannot change the audit tables nor disable or drop the
       await denied("delete from pgshift.audit_tables", /permission denied/);
       await denied("alter table batches disable trigger pgshift_audit", /without audit triggers/);
       await denied("alter table batches disable trigger all", /without audit triggers/);
+      await denied("alter table batches disable trigger pgshift_audit_insert", /without audit triggers/);
       await denied("drop trigger pgshift_audit on batches", /without audit triggers/);
       await denied("drop table batches", /without audit triggers/);
       await denied("truncate batches", /TRUNCATE of audited table/);

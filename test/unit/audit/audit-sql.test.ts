@@ -7,9 +7,10 @@ test("auditTriggerSql: row trigger with reason flag and key columns, truncate gu
   assert.deepEqual(
     auditTriggerSql({ schema: "app", name: 'Order "x"', keyColumns: ["tenant", "id"], requireReason: true }),
     [
-      `create or replace trigger pgshift_audit after insert or update or delete on "app"."Order ""x""" for each row execute function pgshift.audit_row('t', 'tenant', 'id')`,
+      `create or replace trigger pgshift_audit after update or delete on "app"."Order ""x""" for each row execute function pgshift.audit_row('t', 'tenant', 'id')`,
+      `create or replace trigger pgshift_audit_insert after insert on "app"."Order ""x""" referencing new table as pgshift_new_rows for each statement execute function pgshift.audit_insert('t', 'tenant', 'id')`,
       `create or replace trigger pgshift_audit_truncate before truncate on "app"."Order ""x""" for each statement execute function pgshift.audit_refuse_truncate()`,
-      `alter table "app"."Order ""x""" enable always trigger pgshift_audit, enable always trigger pgshift_audit_truncate`,
+      `alter table "app"."Order ""x""" enable always trigger pgshift_audit, enable always trigger pgshift_audit_insert, enable always trigger pgshift_audit_truncate`,
     ],
   );
   assert.match(
