@@ -110,6 +110,7 @@ export {
   AuditNotInstalledError,
   AuditSignError,
   AuditTableError,
+  acknowledgeRestore,
   auditLog,
   auditStatus,
   createAuditAnchor,

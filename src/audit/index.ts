@@ -1,3 +1,4 @@
+export * from "./acknowledge-restore.ts";
 export * from "./anchor.ts";
 export * from "./audit-context.ts";
 export * from "./audit-errors.ts";

@@ -178,15 +178,27 @@ export async function verifyAudit(options: VerifyAuditOptions): Promise<VerifyAu
           [options.anchor.seq],
         );
         const found = rows[0]?.hash === options.anchor.hash;
+        const { rows: acknowledged } = found
+          ? { rows: [] as { id: string }[] }
+          : await client.query(
+              `select id::text from pgshift.audit_log
+                where kind = 'event' and op = 'restore_acknowledged' and detail -> 'lostAnchor' ->> 'hash' = $1
+                order by id limit 1`,
+              [options.anchor.hash],
+            );
         anchor = { seq: options.anchor.seq, hash: options.anchor.hash, found };
         if (!found)
           problems.push({
             kind: "anchor_missing",
             seq: options.anchor.seq,
             auditId: null,
-            message: rows[0]
-              ? `the chain at seq ${options.anchor.seq} differs from the anchor of ${options.anchor.createdAt}: the trail was rewritten`
-              : `the chain ends at seq ${maxSeq}, before the anchor's seq ${options.anchor.seq} (${options.anchor.createdAt}): the database was rolled back or the trail truncated`,
+            message:
+              (rows[0]
+                ? `the chain at seq ${options.anchor.seq} differs from the anchor of ${options.anchor.createdAt}: the trail was rewritten`
+                : `the chain ends at seq ${maxSeq}, before the anchor's seq ${options.anchor.seq} (${options.anchor.createdAt}): the database was rolled back or the trail truncated`) +
+              (acknowledged[0]
+                ? `; a restore was acknowledged in audit row ${acknowledged[0].id}: verify against the anchor taken then`
+                : ""),
           });
       }
 

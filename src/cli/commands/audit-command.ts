@@ -221,6 +221,41 @@ export function registerAuditCommands(program: Command): void {
     );
 
   audit
+    .command("reseal")
+    .description(
+      "after a legitimate restore to before an anchor: record a signed acknowledgment (an audit event) and write a new anchor",
+    )
+    .requiredOption("--anchor <file>", "the last anchor taken before the restore")
+    .requiredOption("--sign-key <file>", "PEM Ed25519 private key (or HMAC secret file) signing both")
+    .requiredOption("--out <file>", "where to write the new anchor")
+    .requiredOption("--reason <text>", "why the database was restored (change, incident)")
+    .option("--actor <name>", "who restored it")
+    .action(
+      action(
+        async (
+          ctx,
+          flags: { anchor: string; signKey: string; out: string; reason: string; actor?: string },
+        ) => {
+          const { acknowledgeRestore, readAuditAnchor } = await library();
+          const key = (await keys()).signingKeyFromFile(flags.signKey);
+          const result = await acknowledgeRestore({
+            pool: await ctx.pool(),
+            anchor: await readAuditAnchor(flags.anchor),
+            key,
+            context: { actor: flags.actor ?? "", reason: flags.reason },
+          });
+          await writeFile(flags.out, `${JSON.stringify(result.anchor, null, 2)}\n`);
+          ctx.out.result(
+            { ...result, file: flags.out },
+            () =>
+              `restore acknowledged in audit row ${result.eventId}; new anchor seq ${result.anchor.seq} written to ${flags.out}`,
+          );
+          return ExitCode.ok;
+        },
+      ),
+    );
+
+  audit
     .command("log")
     .description("a table's or one record's history: who, when, why, what changed, signatures")
     .requiredOption("--table <name>", "table or schema.table")

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { test } from "node:test";
 import {
+  acknowledgeRestore,
   createAuditAnchor,
   enableAudit,
   sealAudit,
@@ -152,6 +153,25 @@ test("a rollback to before an anchor is found only with the anchor; the anchor i
     const problem = firstProblem(await verifyAudit({ pool, anchor }));
     assert.equal(problem.kind, "anchor_missing");
     assert.match(problem.message, /rolled back/);
+
+    // The restore was legitimate: acknowledging it is a signed audit event, and a new anchor follows.
+    const acknowledged = await acknowledgeRestore({
+      pool,
+      anchor,
+      key: { algorithm: "ed25519", privateKey },
+      context: { actor: "dba", reason: "PITR after storage failure, change 4711" },
+    });
+    const { rows } = await pool.query(
+      "select op, actor, reason, detail from pgshift.audit_log where id = $1",
+      [acknowledged.eventId],
+    );
+    assert.equal(rows[0].op, "restore_acknowledged");
+    assert.equal(rows[0].reason, "PITR after storage failure, change 4711");
+    assert.equal(rows[0].detail.lostAnchor.seq, anchor.seq);
+    assert.equal(rows[0].detail.signature.algorithm, "ed25519");
+    assert.deepEqual((await verifyAudit({ pool, anchor: acknowledged.anchor })).problems, []);
+    const old = firstProblem(await verifyAudit({ pool, anchor }));
+    assert.match(old.message, new RegExp(`acknowledged in audit row ${acknowledged.eventId}`));
   });
 });
 
