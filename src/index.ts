@@ -89,6 +89,43 @@ export { type NewMigrationOptions, newMigration } from "./migrate/migration-file
 export type { LockMode } from "./migrate/migration-lock.ts";
 export * from "./migrate/errors.ts";
 
+// Audit trail (21 CFR Part 11 §11.10(e)): docs/part11.md.
+export {
+  type AuditAnchor,
+  type AuditContext,
+  type AuditEvent,
+  type AuditLogEntry,
+  type AuditLogOptions,
+  type AuditProblem,
+  type AuditSealer,
+  type AuditStatus,
+  type EnableAuditOptions,
+  type EnableAuditResult,
+  type RecordSignature,
+  type SealResult,
+  type SignatureMeaning,
+  type VerifyAuditOptions,
+  type VerifyAuditResult,
+  AuditAnchorError,
+  AuditNotInstalledError,
+  AuditSignError,
+  AuditTableError,
+  acknowledgeRestore,
+  auditLog,
+  auditStatus,
+  createAuditAnchor,
+  disableAudit,
+  enableAudit,
+  readAuditAnchor,
+  recordAuditEvent,
+  sealAudit,
+  setAuditContext,
+  signAuditRecord,
+  startAuditSealer,
+  verifyAudit,
+  withAuditContext,
+} from "./audit/index.ts";
+
 // PostgreSQL: the pool, transactions, locks, identifiers, errors.
 export {
   type PoolOptions,

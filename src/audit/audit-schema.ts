@@ -1,0 +1,281 @@
+import type { InternalSchemaPart } from "../pg/internal-schema.ts";
+
+/** The NOLOGIN role that owns the audit tables and functions; no application logs in as it. */
+export const AUDIT_OWNER_ROLE = "pgshift_audit";
+
+/**
+ * The seal's transaction-scoped advisory lock: one sealer at a time per database, writers never take it.
+ * Kept in the audit area (same 0x7067_7368 prefix as the keys in src/pg/advisory-lock.ts, a range of its own).
+ */
+export const AUDIT_SEAL_LOCK = 0x7067_7368_0100n;
+
+/**
+ * The audit trail's tables and functions in the `pgshift` schema.
+ *
+ * - `audit_log`: one row per audited row change, DDL command or pgshift event, inserted in the writer's
+ *   own transaction and never updated. `txid` is the writer's transaction id: the sealer uses it to know
+ *   which rows are committed for good.
+ * - `audit_seal`: the hash chain, one row per sealed audit row, in seal order (`seq`, gap-free):
+ *   hash = sha256(prev_hash || sha256(canonical form of the audit row)).
+ * - `audit_head`: the last seal (seq, hash, horizon), one row, updated once per seal batch.
+ * - `audit_tables`: which tables are audited and how.
+ *
+ * Every function that writes is SECURITY DEFINER, owned by `pgshift_audit`, with a pinned search_path,
+ * so application roles write audit rows only through the triggers and never touch the tables.
+ */
+export const auditPart: InternalSchemaPart = {
+  name: "audit",
+  steps: [
+    `do $$
+     begin
+       if not exists (select from pg_catalog.pg_roles where rolname = 'pgshift_audit') then
+         create role pgshift_audit nologin;
+       end if;
+       if not pg_catalog.pg_has_role(current_user, 'pgshift_audit', 'member') then
+         execute pg_catalog.format('grant pgshift_audit to %I', current_user);
+       end if;
+     end $$;
+     grant usage on schema pgshift to pgshift_audit;
+
+     create table pgshift.audit_log (
+       id bigint generated always as identity primary key,
+       at timestamptz not null default pg_catalog.clock_timestamp(),
+       txid bigint not null default pg_catalog.txid_current(),
+       kind text not null check (kind in ('row', 'ddl', 'event', 'signature')),
+       table_schema text,
+       table_name text,
+       op text,
+       row_key jsonb,
+       old_row jsonb,
+       new_row jsonb,
+       db_user text not null,
+       session_user_name text not null default session_user,
+       application_name text,
+       client_addr text,
+       actor text,
+       reason text,
+       detail jsonb
+     );
+     create index audit_log_txid on pgshift.audit_log (txid);
+
+     create table pgshift.audit_seal (
+       seq bigint primary key check (seq > 0),
+       audit_id bigint not null unique,
+       prev_hash bytea not null,
+       hash bytea not null,
+       sealed_at timestamptz not null default pg_catalog.clock_timestamp()
+     );
+
+     create table pgshift.audit_head (
+       id boolean primary key default true check (id),
+       seq bigint not null,
+       hash bytea not null,
+       horizon bigint not null,
+       sealed_at timestamptz
+     );
+     insert into pgshift.audit_head (seq, hash, horizon) values (0, pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex'), 0);
+
+     create table pgshift.audit_tables (
+       table_schema text not null,
+       table_name text not null,
+       key_columns text[] not null,
+       require_reason boolean not null,
+       enabled_at timestamptz not null default now(),
+       enabled_by text not null default current_user,
+       primary key (table_schema, table_name)
+     );
+
+     -- The canonical form that gets hashed: a jsonb array, whose text output is deterministic
+     -- (no DateStyle/TimeZone dependence: the time is in epoch microseconds). No SET clause and STABLE
+     -- (as jsonb_build_array is), so that PostgreSQL inlines it into verify's scan (4x faster than a
+     -- call per row); every name is qualified instead.
+     create function pgshift.audit_canonical(a pgshift.audit_log) returns text
+       language sql stable parallel safe
+       return pg_catalog.jsonb_build_array(
+         a.id, a.txid, pg_catalog.int8(pg_catalog."extract"('epoch', a.at) operator(pg_catalog.*) 1000000),
+         a.kind, a.table_schema, a.table_name, a.op, a.row_key, a.old_row, a.new_row, a.db_user,
+         a.session_user_name, a.application_name, a.client_addr, a.actor, a.reason, a.detail)::text;
+
+     -- A row's leaf hash: sha256 of its canonical form. The chain links leaves: hash = sha256(prev_hash || leaf).
+     create function pgshift.audit_leaf(a pgshift.audit_log) returns bytea
+       language sql stable parallel safe
+       return pg_catalog.sha256(pg_catalog.convert_to(pgshift.audit_canonical(a), 'UTF8'));
+
+     -- The row trigger (UPDATE, DELETE). TG_ARGV[0]: 't' when UPDATE/DELETE need a reason; the rest: key columns.
+     -- The database user is the SET ROLE role when one is set (current_user is the definer here).
+     create function pgshift.audit_row() returns trigger
+       language plpgsql security definer set search_path = pg_catalog, pg_temp as $fn$
+     declare
+       reason text := nullif(current_setting('pgshift.reason', true), '');
+       old_json jsonb;
+       new_json jsonb;
+       key_json jsonb;
+       role_name text := current_setting('role');
+     begin
+       if tg_op <> 'INSERT' then
+         old_json := to_jsonb(old);
+         if tg_argv[0] = 't' and reason is null then
+           raise exception 'pgshift audit: % on %.% needs a reason', tg_op, tg_table_schema, tg_table_name
+             using errcode = 'P0001',
+                   hint = 'set one in the transaction: SET LOCAL pgshift.reason = ''...'' (or withAuditContext)';
+         end if;
+       end if;
+       if tg_op <> 'DELETE' then new_json := to_jsonb(new); end if;
+       if tg_nargs = 2 then
+         key_json := jsonb_build_object(tg_argv[1], coalesce(new_json, old_json) -> tg_argv[1]);
+       else
+         select jsonb_object_agg(k, coalesce(new_json, old_json) -> k) into key_json from unnest(tg_argv[1:]) k;
+       end if;
+       insert into pgshift.audit_log (kind, table_schema, table_name, op, row_key, old_row, new_row,
+                                      db_user, application_name, client_addr, actor, reason)
+       values ('row', tg_table_schema, tg_table_name, lower(tg_op), key_json, old_json, new_json,
+               case when role_name = 'none' then session_user else role_name end,
+               nullif(current_setting('application_name'), ''), inet_client_addr()::text,
+               nullif(current_setting('pgshift.actor', true), ''), reason);
+       return null;
+     end $fn$;
+
+     -- INSERTs are audited per statement (a transition table, one set-based insert: a bulk load
+     -- pays a fraction of a row trigger's cost); same arguments as audit_row.
+     create function pgshift.audit_insert() returns trigger
+       language plpgsql security definer set search_path = pg_catalog, pg_temp as $fn$
+     declare
+       role_name text := current_setting('role');
+     begin
+       insert into pgshift.audit_log (kind, table_schema, table_name, op, row_key, new_row,
+                                      db_user, application_name, client_addr, actor, reason)
+       select 'row', tg_table_schema, tg_table_name, 'insert',
+              case when tg_nargs = 2 then jsonb_build_object(tg_argv[1], j -> tg_argv[1])
+                   else (select jsonb_object_agg(k, j -> k) from unnest(tg_argv[1:]) k) end,
+              j, case when role_name = 'none' then session_user else role_name end,
+              nullif(current_setting('application_name'), ''), inet_client_addr()::text,
+              nullif(current_setting('pgshift.actor', true), ''),
+              nullif(current_setting('pgshift.reason', true), '')
+         from (select to_jsonb(n) as j from pgshift_new_rows n) inserted;
+       return null;
+     end $fn$;
+
+     -- A pgshift operation (import, migrate, refresh, restore, cutover) or any application event.
+     create function pgshift.audit_event(action text, detail jsonb, table_schema text default null,
+                                         table_name text default null, row_key jsonb default null,
+                                         kind text default 'event')
+       returns bigint language plpgsql security definer set search_path = pg_catalog, pg_temp as $fn$
+     declare
+       role_name text := current_setting('role');
+       new_id bigint;
+     begin
+       if kind not in ('event', 'signature') then
+         raise exception 'pgshift audit: an event''s kind is event or signature, not %', kind;
+       end if;
+       insert into pgshift.audit_log (kind, op, table_schema, table_name, row_key, detail, db_user,
+                                      application_name, client_addr, actor, reason)
+       values (kind, action, table_schema, table_name, row_key, detail,
+               case when role_name = 'none' then session_user else role_name end,
+               nullif(current_setting('application_name'), ''), inet_client_addr()::text,
+               nullif(current_setting('pgshift.actor', true), ''),
+               nullif(current_setting('pgshift.reason', true), ''))
+       returning id into new_id;
+       return new_id;
+     end $fn$;
+
+     -- Seals every audit row whose transaction ended before the oldest running one began
+     -- (txid < xmin of the current snapshot): those rows are all committed and visible now, and no row
+     -- with such a txid can appear later. Within a batch the order is the audit id. One sealer at a
+     -- time (advisory lock); writers never wait for it.
+     create function pgshift.audit_seal_pending() returns table (sealed bigint, head_seq bigint, head_hash bytea, horizon bigint)
+       language plpgsql security definer set search_path = pg_catalog, pg_temp as $fn$
+     declare
+       new_horizon bigint;
+       head pgshift.audit_head;
+       chain bytea;
+       ids bigint[] := '{}';
+       prevs bytea[] := '{}';
+       hashes bytea[] := '{}';
+       seq_now bigint;
+       sealed_count bigint := 0;
+       r record;
+     begin
+       perform pg_advisory_xact_lock(${AUDIT_SEAL_LOCK.toString()});
+       new_horizon := txid_snapshot_xmin(txid_current_snapshot());
+       select * into head from pgshift.audit_head for update;
+       chain := head.hash;
+       seq_now := head.seq;
+       if new_horizon > head.horizon then
+         for r in
+           select a.id, pgshift.audit_leaf(a) as leaf
+             from pgshift.audit_log a
+            where a.txid >= head.horizon and a.txid < new_horizon
+            order by a.id
+         loop
+           sealed_count := sealed_count + 1;
+           ids[sealed_count] := r.id;
+           prevs[sealed_count] := chain;
+           chain := sha256(chain || r.leaf);
+           hashes[sealed_count] := chain;
+         end loop;
+         insert into pgshift.audit_seal (seq, audit_id, prev_hash, hash)
+           select seq_now + u.n, u.id, u.prev, u.hash from unnest(ids, prevs, hashes) with ordinality u(id, prev, hash, n);
+         seq_now := seq_now + sealed_count;
+         update pgshift.audit_head
+            set seq = seq_now, hash = chain, horizon = new_horizon,
+                sealed_at = case when sealed_count > 0 then clock_timestamp() else head.sealed_at end;
+       end if;
+       return query select sealed_count, seq_now, chain, greatest(new_horizon, head.horizon);
+     end $fn$;
+
+     -- Refuses TRUNCATE of an audited table: it would remove rows without one audit row each.
+     create function pgshift.audit_refuse_truncate() returns trigger
+       language plpgsql security definer set search_path = pg_catalog, pg_temp as $fn$
+     begin
+       raise exception 'pgshift audit: TRUNCATE of audited table %.% is refused', tg_table_schema, tg_table_name
+         using errcode = 'P0001', hint = 'DELETE the rows (each one is audited), or run pgshift audit disable first';
+     end $fn$;
+
+     -- The event trigger's function (ddl_command_end): refuses any DDL that leaves an audited table
+     -- without its audit triggers firing always, and records every other DDL command as an audit event.
+     create function pgshift.audit_ddl() returns event_trigger
+       language plpgsql security definer set search_path = pg_catalog, pg_temp as $fn$
+     declare
+       broken text;
+       objects jsonb;
+       role_name text := current_setting('role');
+     begin
+       select string_agg(format('%I.%I', t.table_schema, t.table_name), ', ') into broken
+         from pgshift.audit_tables t
+        where (select count(*) from pg_trigger g
+                 join pg_class c on c.oid = g.tgrelid
+                 join pg_namespace n on n.oid = c.relnamespace
+                where n.nspname = t.table_schema and c.relname = t.table_name
+                  and g.tgname in ('pgshift_audit', 'pgshift_audit_insert', 'pgshift_audit_truncate')
+                  and g.tgenabled = 'A') < 3;
+       if broken is not null then
+         raise exception 'pgshift audit: % would leave audited table(s) % without audit triggers', tg_tag, broken
+           using errcode = 'P0001', hint = 'audit triggers cannot be dropped or disabled; run pgshift audit disable (which is itself recorded) first';
+       end if;
+       select jsonb_agg(jsonb_build_object('type', c.object_type, 'identity', c.object_identity))
+         into objects from pg_event_trigger_ddl_commands() c;
+       insert into pgshift.audit_log (kind, op, detail, db_user, application_name, client_addr, actor, reason)
+       values ('ddl', lower(tg_tag), jsonb_build_object('objects', coalesce(objects, '[]'::jsonb), 'query', current_query()),
+               case when role_name = 'none' then session_user else role_name end,
+               nullif(current_setting('application_name'), ''), inet_client_addr()::text,
+               nullif(current_setting('pgshift.actor', true), ''),
+               nullif(current_setting('pgshift.reason', true), ''));
+     end $fn$;
+
+     alter function pgshift.audit_refuse_truncate() owner to pgshift_audit;
+     alter function pgshift.audit_ddl() owner to pgshift_audit;
+     alter table pgshift.audit_log owner to pgshift_audit;
+     alter table pgshift.audit_seal owner to pgshift_audit;
+     alter table pgshift.audit_head owner to pgshift_audit;
+     alter table pgshift.audit_tables owner to pgshift_audit;
+     alter function pgshift.audit_canonical(pgshift.audit_log) owner to pgshift_audit;
+     alter function pgshift.audit_leaf(pgshift.audit_log) owner to pgshift_audit;
+     alter function pgshift.audit_row() owner to pgshift_audit;
+     alter function pgshift.audit_insert() owner to pgshift_audit;
+     alter function pgshift.audit_event(text, jsonb, text, text, jsonb, text) owner to pgshift_audit;
+     alter function pgshift.audit_seal_pending() owner to pgshift_audit;
+     revoke all on pgshift.audit_log, pgshift.audit_seal, pgshift.audit_head, pgshift.audit_tables from public;
+     revoke all on function pgshift.audit_event(text, jsonb, text, text, jsonb, text) from public;
+     revoke all on function pgshift.audit_seal_pending() from public;`,
+  ],
+};

@@ -1,0 +1,13 @@
+export * from "./acknowledge-restore.ts";
+export * from "./anchor.ts";
+export * from "./audit-context.ts";
+export * from "./audit-errors.ts";
+export * from "./audit-log.ts";
+export { AUDIT_OWNER_ROLE, auditPart } from "./audit-schema.ts";
+export * from "./enable-audit.ts";
+export * from "./install-audit.ts";
+export * from "./record-event.ts";
+export * from "./seal-audit.ts";
+export * from "./sign-record.ts";
+export * from "./table-name.ts";
+export * from "./verify-audit.ts";
