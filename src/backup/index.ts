@@ -4,3 +4,7 @@ export * from "./logical-backup.ts";
 export * from "./logical-restore.ts";
 export * from "./manifest.ts";
 export * from "./passphrase.ts";
+export * from "./archiving.ts";
+export * from "./physical-backup.ts";
+export * from "./pitr-restore.ts";
+export * from "./recovery-window.ts";
