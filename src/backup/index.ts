@@ -8,3 +8,5 @@ export * from "./archiving.ts";
 export * from "./physical-backup.ts";
 export * from "./pitr-restore.ts";
 export * from "./recovery-window.ts";
+export * from "./drill.ts";
+export * from "./table-sums.ts";
