@@ -10,3 +10,4 @@ export * from "./pitr-restore.ts";
 export * from "./recovery-window.ts";
 export * from "./drill.ts";
 export * from "./table-sums.ts";
+export * from "./expire.ts";

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { registerBackupCommands } from "./backup-command.ts";
 import { registerCheckCommand } from "./check-command.ts";
 import { registerConfigCommands } from "./config-command.ts";
 import { registerCutoverCommands } from "./cutover-command.ts";
@@ -16,4 +17,5 @@ export const commandGroups: ((program: Command) => void)[] = [
   registerVerifyCommands,
   registerMigrateCommands,
   registerCutoverCommands,
+  registerBackupCommands,
 ];
