@@ -11,3 +11,4 @@ export * from "./recovery-window.ts";
 export * from "./drill.ts";
 export * from "./table-sums.ts";
 export * from "./expire.ts";
+export * from "./pgbackrest.ts";
