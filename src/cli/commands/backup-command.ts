@@ -116,7 +116,12 @@ export function registerBackupCommands(program: Command): void {
       "take a backup: --type logical (pg_dump -Fc, optionally gpg-encrypted) or physical (pg_basebackup)",
     )
     .requiredOption("--repo <dir>", "backup repository directory")
-    .option("--type <type>", "logical | physical", "logical")
+    .option(
+      "--type <type>",
+      "logical | physical | full | diff | incr (pgBackRest, set up with --engine pgbackrest)",
+      "logical",
+    )
+    .option("--instance <name>", "pgBackRest: the managed local instance")
     .option("--label <label>", "backup label (default: UTC time and type)")
     .option("--passphrase-file <file>", "encrypt (logical) with the passphrase in this file")
     .option("--passphrase-env <var>", "encrypt (logical) with the passphrase in this environment variable")
@@ -128,6 +133,7 @@ export function registerBackupCommands(program: Command): void {
           ctx,
           flags: {
             repo: string;
+            instance?: string;
             type: string;
             label?: string;
             passphraseFile?: string;
@@ -137,6 +143,18 @@ export function registerBackupCommands(program: Command): void {
           },
         ) => {
           const lib = await backup();
+          if (flags.type === "full" || flags.type === "diff" || flags.type === "incr") {
+            const made = await lib.pgBackRestBackup(
+              { instance: instanceOf(ctx, flags), repository: flags.repo },
+              flags.type,
+            );
+            ctx.out.result(
+              made,
+              () =>
+                `pgBackRest ${made.type} backup ${made.label}${made.prior ? ` (on ${made.prior})` : ""}: ${mb(made.sizeBytes)}, ${mb(made.repositoryBytes)} in the repository, WAL ${made.startLsn}..${made.stopLsn}`,
+            );
+            return undefined;
+          }
           const { url } = await ctx.targetUrl();
           const label = flags.label !== undefined ? { label: flags.label } : {};
           let result;
@@ -153,9 +171,7 @@ export function registerBackupCommands(program: Command): void {
           } else if (flags.type === "physical") {
             result = await lib.runPhysicalBackup({ url, repository: flags.repo, ...label });
           } else
-            throw new UsageError(
-              `--type must be logical or physical (pgBackRest full/diff/incr: not yet), got ${flags.type}`,
-            );
+            throw new UsageError(`--type must be logical, physical, full, diff or incr, got ${flags.type}`);
           const e = result.entry;
           ctx.out.result(
             result,
@@ -218,7 +234,9 @@ export function registerBackupCommands(program: Command): void {
       .command("expire")
       .description("delete backups the GFS policy no longer keeps (--dry-run lists them)")
       .requiredOption("--repo <dir>", "backup repository directory")
-      .option("--dry-run", "list what would be deleted, delete nothing"),
+      .option("--dry-run", "list what would be deleted, delete nothing")
+      .option("--engine <engine>", "manifest (pg_dump / pg_basebackup backups) | pgbackrest", "manifest")
+      .option("--instance <name>", "pgBackRest: the managed local instance"),
   ).action(
     action(
       async (
@@ -226,6 +244,8 @@ export function registerBackupCommands(program: Command): void {
         flags: {
           repo: string;
           dryRun?: boolean;
+          engine: string;
+          instance?: string;
           daily: string;
           weekly: string;
           monthly: string;
@@ -233,6 +253,22 @@ export function registerBackupCommands(program: Command): void {
         },
       ) => {
         const lib = await backup();
+        if (flags.engine === "pgbackrest") {
+          const r = await lib.pgBackRestExpire(
+            { instance: instanceOf(ctx, flags), repository: flags.repo },
+            policy(flags),
+            {
+              dryRun: Boolean(flags.dryRun),
+            },
+          );
+          ctx.out.result(r, () =>
+            [
+              `${r.keep.length} kept, ${r.expire.length} ${r.dryRun ? "would be expired" : "expired"} (pgbackrest expire --set ${r.expiredSets.join(", ") || "-"})`,
+              ...r.expire.map((d) => `  ${d.label} (${d.reason})`),
+            ].join("\n"),
+          );
+          return undefined;
+        }
         const result = lib.expireBackups({
           repository: flags.repo,
           policy: policy(flags),

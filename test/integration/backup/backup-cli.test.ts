@@ -85,5 +85,5 @@ test("pgshift backup run/list/expire/restore (logical, encrypted) through the CL
 
   const bad = await runCli(["backup", "run", "--to", db().url, "--repo", repo, "--type", "nope"]);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /--type must be logical or physical/);
+  assert.match(bad.stderr, /--type must be logical, physical, full, diff or incr/);
 });

@@ -13,6 +13,7 @@ import {
 } from "../../../src/backup/index.ts";
 import { destroyLocalInstance, localInstanceUrl } from "../../../src/local/instance.ts";
 import { testBinaries } from "../../helpers/binaries.ts";
+import { runCli } from "../../helpers/cli.ts";
 
 let available = true;
 try {
