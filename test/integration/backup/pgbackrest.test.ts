@@ -83,5 +83,46 @@ test(
       (await pgBackRestInfo(options)).backups.map((b) => b.label),
       [full.label, diff.label],
     );
+
+    // The CLI: an incremental on the diff, then a dry-run expiry that keeps the whole chain.
+    const env = { PGSHIFT_LOCAL_DIR: baseDir };
+    const cli = await runCli(
+      ["backup", "run", "--type", "incr", "--instance", "pbr", "--repo", options.repository, "--json"],
+      { env },
+    );
+    assert.equal(cli.code, 0, cli.stderr);
+    const made = JSON.parse(cli.stdout);
+    assert.equal(made.type, "incr");
+    assert.equal(made.prior, diff.label);
+    const dryCli = await runCli(
+      [
+        "backup",
+        "expire",
+        "--engine",
+        "pgbackrest",
+        "--instance",
+        "pbr",
+        "--repo",
+        options.repository,
+        "--daily",
+        "0",
+        "--weekly",
+        "0",
+        "--monthly",
+        "0",
+        "--yearly",
+        "0",
+        "--dry-run",
+        "--json",
+      ],
+      { env },
+    );
+    assert.equal(dryCli.code, 0, dryCli.stderr);
+    const dryJson = JSON.parse(dryCli.stdout);
+    assert.deepEqual(dryJson.expiredSets, []);
+    assert.deepEqual(
+      dryJson.keep.map((d: { label: string }) => d.label),
+      [made.label, diff.label, full.label],
+    );
   },
 );
