@@ -436,6 +436,18 @@ export function localInstanceUrl(options: LocalInstanceOptions = {}): string {
   return buildUrl(instance, readPassword(paths));
 }
 
+/**
+ * Sets the superuser password pgshift connects with, without touching the server: for an instance
+ * whose data directory was replaced by a restored backup, where the superuser has the source's password.
+ */
+export function setLocalInstancePassword(options: LocalInstanceOptions, password: string): void {
+  const paths = pathsFor(options);
+  if (!readInstance(paths)) {
+    throw new PgshiftError("local_absent", `no managed instance named ${paths.name}`);
+  }
+  writeFileSync(paths.passwordFile, `${password}\n`, { mode: 0o600 });
+}
+
 /** Stops the instance and deletes its data directory. */
 export async function destroyLocalInstance(options: LocalInstanceOptions = {}): Promise<LocalInstanceStatus> {
   const paths = pathsFor(options);

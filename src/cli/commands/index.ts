@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { registerAuditCommands } from "./audit-command.ts";
+import { registerBackupCommands } from "./backup-command.ts";
 import { registerCheckCommand } from "./check-command.ts";
 import { registerConfigCommands } from "./config-command.ts";
 import { registerCutoverCommands } from "./cutover-command.ts";
@@ -18,4 +19,5 @@ export const commandGroups: ((program: Command) => void)[] = [
   registerMigrateCommands,
   registerCutoverCommands,
   registerAuditCommands,
+  registerBackupCommands,
 ];

@@ -1,0 +1,414 @@
+import type { Command } from "commander";
+import { ExitCode, UsageError } from "../../errors.ts";
+import { localInstanceUrl } from "../../local/instance.ts";
+import { hmacKeyFromEnv, type SigningKey, signingKeyFromFile } from "../../verify/report.ts";
+import type { PassphraseSource } from "../../backup/passphrase.ts";
+import type { GfsPolicy } from "../../backup/retention.ts";
+import { action } from "../action.ts";
+import type { CommandContext } from "../context.ts";
+import { renderTable } from "../output.ts";
+
+/** The backup modules, loaded when a backup command runs: other commands start without them. */
+const backup = () => import("../../backup/index.ts");
+
+interface RepoFlags {
+  repo: string;
+  instance?: string;
+}
+
+function instanceOf(ctx: CommandContext, flags: RepoFlags) {
+  return { name: flags.instance ?? ctx.settings.localName, baseDir: ctx.settings.localDir };
+}
+
+function passphrase(flags: {
+  passphraseFile?: string;
+  passphraseEnv?: string;
+}): PassphraseSource | undefined {
+  if (flags.passphraseFile && flags.passphraseEnv)
+    throw new UsageError("pass either --passphrase-file or --passphrase-env, not both");
+  if (flags.passphraseFile) return { file: flags.passphraseFile };
+  if (flags.passphraseEnv) return { env: flags.passphraseEnv };
+  return undefined;
+}
+
+function policy(flags: { daily: string; weekly: string; monthly: string; yearly: string }): GfsPolicy {
+  const out = {} as GfsPolicy;
+  for (const k of ["daily", "weekly", "monthly", "yearly"] as const) {
+    if (!/^\d+$/.test(flags[k])) throw new UsageError(`--${k} must be a whole number, got ${flags[k]}`);
+    out[k] = Number(flags[k]);
+  }
+  return out;
+}
+
+function signing(flags: { signKey?: string; hmacKeyEnv?: string }): SigningKey | undefined {
+  if (flags.signKey && flags.hmacKeyEnv)
+    throw new UsageError("pass either --sign-key or --hmac-key-env, not both");
+  if (flags.signKey) return signingKeyFromFile(flags.signKey);
+  if (flags.hmacKeyEnv) return hmacKeyFromEnv(flags.hmacKeyEnv);
+  return undefined;
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
+function gfsOptions(cmd: Command): Command {
+  return cmd
+    .option("--daily <n>", "daily backups kept", "7")
+    .option("--weekly <n>", "weekly backups kept", "4")
+    .option("--monthly <n>", "monthly backups kept", "12")
+    .option("--yearly <n>", "yearly backups kept", "7");
+}
+
+export function registerBackupCommands(program: Command): void {
+  const group = program
+    .command("backup")
+    .description(
+      "backups (pg_dump, pg_basebackup + WAL archive), GFS retention, point-in-time restore, drills",
+    );
+
+  group
+    .command("setup")
+    .description(
+      "configure WAL archiving into --repo (managed instance: applied and restarted; --to: checked)",
+    )
+    .requiredOption("--repo <dir>", "backup repository directory")
+    .option("--instance <name>", "managed local instance (default: the configured one)")
+    .option(
+      "--archive-timeout <seconds>",
+      "force a WAL segment switch after this many idle seconds (bounds RPO)",
+      "60",
+    )
+    .action(
+      action(async (ctx, flags: RepoFlags & { archiveTimeout: string }) => {
+        const lib = await backup();
+        const seconds = Number(flags.archiveTimeout);
+        if (!Number.isInteger(seconds) || seconds < 1)
+          throw new UsageError("--archive-timeout must be a whole number >= 1");
+        if (ctx.settings.to) {
+          const check = await lib.checkArchiving(ctx.settings.to, {
+            repository: flags.repo,
+            archiveTimeoutSeconds: seconds,
+          });
+          ctx.out.result(check, () =>
+            check.ok
+              ? "WAL archiving is configured as wanted"
+              : `WAL archiving is not configured; run on the server, then restart it:\n  ${check.changes.join("\n  ")}`,
+          );
+          return check.ok ? ExitCode.ok : ExitCode.failure;
+        }
+        const result = await lib.setupArchiving(instanceOf(ctx, flags), {
+          repository: flags.repo,
+          archiveTimeoutSeconds: seconds,
+        });
+        ctx.out.result(result, () =>
+          result.changed.length
+            ? `archiving into ${result.walDir}: set ${result.changed.join(", ")}${result.restarted ? " (instance restarted)" : ""}`
+            : `archiving into ${result.walDir}: already configured`,
+        );
+        return undefined;
+      }),
+    );
+
+  group
+    .command("run")
+    .description(
+      "take a backup: --type logical (pg_dump -Fc, optionally gpg-encrypted) or physical (pg_basebackup)",
+    )
+    .requiredOption("--repo <dir>", "backup repository directory")
+    .option(
+      "--type <type>",
+      "logical | physical | full | diff | incr (pgBackRest, set up with --engine pgbackrest)",
+      "logical",
+    )
+    .option("--instance <name>", "pgBackRest: the managed local instance")
+    .option("--label <label>", "backup label (default: UTC time and type)")
+    .option("--passphrase-file <file>", "encrypt (logical) with the passphrase in this file")
+    .option("--passphrase-env <var>", "encrypt (logical) with the passphrase in this environment variable")
+    .option("--schemas <list>", "logical: only these schemas (comma-separated)")
+    .option("--tables <list>", "logical: only these tables (comma-separated)")
+    .action(
+      action(
+        async (
+          ctx,
+          flags: {
+            repo: string;
+            instance?: string;
+            type: string;
+            label?: string;
+            passphraseFile?: string;
+            passphraseEnv?: string;
+            schemas?: string;
+            tables?: string;
+          },
+        ) => {
+          const lib = await backup();
+          if (flags.type === "full" || flags.type === "diff" || flags.type === "incr") {
+            const made = await lib.pgBackRestBackup(
+              { instance: instanceOf(ctx, flags), repository: flags.repo },
+              flags.type,
+            );
+            ctx.out.result(
+              made,
+              () =>
+                `pgBackRest ${made.type} backup ${made.label}${made.prior ? ` (on ${made.prior})` : ""}: ${mb(made.sizeBytes)}, ${mb(made.repositoryBytes)} in the repository, WAL ${made.startLsn}..${made.stopLsn}`,
+            );
+            return undefined;
+          }
+          const { url } = await ctx.targetUrl();
+          const label = flags.label !== undefined ? { label: flags.label } : {};
+          let result;
+          if (flags.type === "logical") {
+            const pass = passphrase(flags);
+            result = await lib.runLogicalBackup({
+              url,
+              repository: flags.repo,
+              ...label,
+              ...(pass ? { passphrase: pass } : {}),
+              ...(flags.schemas ? { schemas: flags.schemas.split(",") } : {}),
+              ...(flags.tables ? { tables: flags.tables.split(",") } : {}),
+            });
+          } else if (flags.type === "physical") {
+            result = await lib.runPhysicalBackup({ url, repository: flags.repo, ...label });
+          } else
+            throw new UsageError(`--type must be logical, physical, full, diff or incr, got ${flags.type}`);
+          const e = result.entry;
+          ctx.out.result(
+            result,
+            () =>
+              `backup ${e.label} (${e.kind}${e.encrypted ? ", encrypted" : ""}): ${mb(e.sizeBytes)} in ${(e.durationMs / 1000).toFixed(1)} s, sha256 ${e.sha256}${e.startLsn ? `, WAL ${e.startLsn}..${e.endLsn}` : ""}\n  ${result.path}`,
+          );
+          return undefined;
+        },
+      ),
+    );
+
+  gfsOptions(
+    group
+      .command("list")
+      .description("every backup with its GFS class; the recoverable window of the newest physical backup")
+      .requiredOption("--repo <dir>", "backup repository directory"),
+  ).action(
+    action(
+      async (
+        ctx,
+        flags: { repo: string; daily: string; weekly: string; monthly: string; yearly: string },
+      ) => {
+        const lib = await backup();
+        const manifest = lib.readManifest(flags.repo);
+        const retention = lib.selectRetained(
+          manifest.backups.map((b) => ({ label: b.label, startedAt: b.startedAt, kind: b.kind })),
+          policy(flags),
+          new Date(),
+        );
+        const decisions = new Map([...retention.keep, ...retention.expire].map((d) => [d.label, d]));
+        const physical = manifest.backups.filter((b) => b.kind === "physical");
+        const window = physical.length
+          ? await lib.recoveryWindow(flags.repo, physical[physical.length - 1]!)
+          : undefined;
+        const backups = manifest.backups.map((b) => ({ ...b, retention: decisions.get(b.label) }));
+        ctx.out.result({ backups, window }, () => {
+          const table = renderTable(
+            ["label", "kind", "started", "size", "sha256", "GFS"],
+            backups.map((b) => [
+              b.label,
+              b.kind + (b.encrypted ? " (gpg)" : ""),
+              b.startedAt,
+              mb(b.sizeBytes),
+              b.sha256.slice(0, 12),
+              b.retention?.keep ? b.retention.classes.join(",") : "expire",
+            ]),
+          );
+          const w = window
+            ? `\nrecoverable window (backup ${window.label}): ${window.earliest} .. ${window.latest ?? "no commit archived yet"}`
+            : "";
+          return `${table}${w}`;
+        });
+        return undefined;
+      },
+    ),
+  );
+
+  gfsOptions(
+    group
+      .command("expire")
+      .description("delete backups the GFS policy no longer keeps (--dry-run lists them)")
+      .requiredOption("--repo <dir>", "backup repository directory")
+      .option("--dry-run", "list what would be deleted, delete nothing")
+      .option("--engine <engine>", "manifest (pg_dump / pg_basebackup backups) | pgbackrest", "manifest")
+      .option("--instance <name>", "pgBackRest: the managed local instance"),
+  ).action(
+    action(
+      async (
+        ctx,
+        flags: {
+          repo: string;
+          dryRun?: boolean;
+          engine: string;
+          instance?: string;
+          daily: string;
+          weekly: string;
+          monthly: string;
+          yearly: string;
+        },
+      ) => {
+        const lib = await backup();
+        if (flags.engine === "pgbackrest") {
+          const r = await lib.pgBackRestExpire(
+            { instance: instanceOf(ctx, flags), repository: flags.repo },
+            policy(flags),
+            {
+              dryRun: Boolean(flags.dryRun),
+            },
+          );
+          ctx.out.result(r, () =>
+            [
+              `${r.keep.length} kept, ${r.expire.length} ${r.dryRun ? "would be expired" : "expired"} (pgbackrest expire --set ${r.expiredSets.join(", ") || "-"})`,
+              ...r.expire.map((d) => `  ${d.label} (${d.reason})`),
+            ].join("\n"),
+          );
+          return undefined;
+        }
+        const result = lib.expireBackups({
+          repository: flags.repo,
+          policy: policy(flags),
+          dryRun: Boolean(flags.dryRun),
+        });
+        ctx.out.result(result, () =>
+          [
+            `${result.keep.length} kept, ${result.expire.length} ${result.dryRun ? "would be deleted" : "deleted"}`,
+            ...result.expire.map(
+              (d) => `  ${result.dryRun ? "would delete" : "deleted"} ${d.label} (${d.reason})`,
+            ),
+          ].join("\n"),
+        );
+        return undefined;
+      },
+    ),
+  );
+
+  group
+    .command("restore")
+    .description(
+      "restore into a NEW place: a physical backup into a new instance (--into-instance, --target-time or latest), a logical one into a new database (--database)",
+    )
+    .requiredOption("--repo <dir>", "backup repository directory")
+    .option("--label <label>", "which backup (default: the newest of its kind)")
+    .option("--target-time <iso>", "physical: recover to this time (ISO 8601 with zone); default: latest")
+    .option("--into-instance <name>", "physical: the new managed instance to create")
+    .option("--instance <name>", "physical: the source managed instance (its superuser password is reused)")
+    .option("--database <name>", "logical: the new database on the target server")
+    .option("--passphrase-file <file>", "logical: passphrase file for an encrypted backup")
+    .option("--passphrase-env <var>", "logical: environment variable holding the passphrase")
+    .action(
+      action(
+        async (
+          ctx,
+          flags: RepoFlags & {
+            label?: string;
+            targetTime?: string;
+            intoInstance?: string;
+            database?: string;
+            passphraseFile?: string;
+            passphraseEnv?: string;
+          },
+        ) => {
+          const lib = await backup();
+          const label = flags.label !== undefined ? { label: flags.label } : {};
+          if (flags.database) {
+            const { url } = await ctx.targetUrl();
+            const pass = passphrase(flags);
+            const result = await lib.restoreLogicalBackup({
+              repository: flags.repo,
+              serverUrl: url,
+              database: flags.database,
+              ...label,
+              ...(pass ? { passphrase: pass } : {}),
+            });
+            ctx.out.result(
+              result,
+              () =>
+                `restored ${result.entry.label} into database ${result.database} in ${(result.durationMs / 1000).toFixed(1)} s`,
+            );
+            return undefined;
+          }
+          if (!flags.intoInstance)
+            throw new UsageError("pass --into-instance NAME (physical) or --database NAME (logical)");
+          const source = instanceOf(ctx, flags);
+          const password = decodeURIComponent(new URL(localInstanceUrl(source)).password);
+          const result = await lib.restorePointInTime({
+            repository: flags.repo,
+            ...label,
+            ...(flags.targetTime !== undefined ? { targetTime: flags.targetTime } : {}),
+            into: { name: flags.intoInstance, baseDir: ctx.settings.localDir },
+            superuserPassword: password,
+          });
+          ctx.out.result(
+            result,
+            () =>
+              `restored ${result.entry.label} to ${result.targetTime ?? "latest"} into instance ${result.instance} (${result.url}); last replayed commit ${result.lastReplayedCommit ?? "none"}; ready in ${(result.rtoMs / 1000).toFixed(1)} s; archiving off`,
+          );
+          return undefined;
+        },
+      ),
+    );
+
+  group
+    .command("drill")
+    .description(
+      "prove a physical backup: restore into a scratch instance, pg_amcheck, per-table checksums, RTO/RPO, signed report",
+    )
+    .requiredOption("--repo <dir>", "backup repository directory")
+    .option("--label <label>", "which backup (default: the newest physical one)")
+    .option("--target-time <iso>", "recover to this time (default: latest)")
+    .option("--instance <name>", "the source managed instance (its superuser password is reused)")
+    .option("--scratch <name>", "scratch instance name (created and destroyed)", "drill")
+    .option("--report <path>", "where to write the JSON evidence report")
+    .option(
+      "--sign-key <file>",
+      "sign the report: a PEM Ed25519 private key, or a file holding an HMAC secret",
+    )
+    .option("--hmac-key-env <var>", "sign the report with HMAC-SHA256, key from this environment variable")
+    .action(
+      action(
+        async (
+          ctx,
+          flags: RepoFlags & {
+            label?: string;
+            targetTime?: string;
+            scratch: string;
+            report?: string;
+            signKey?: string;
+            hmacKeyEnv?: string;
+          },
+        ) => {
+          const lib = await backup();
+          const source = instanceOf(ctx, flags);
+          const password = decodeURIComponent(new URL(localInstanceUrl(source)).password);
+          const key = signing(flags);
+          const { report, reportPath } = await lib.runDrill({
+            repository: flags.repo,
+            ...(flags.label !== undefined ? { label: flags.label } : {}),
+            ...(flags.targetTime !== undefined ? { targetTime: flags.targetTime } : {}),
+            scratch: { name: flags.scratch, baseDir: ctx.settings.localDir },
+            superuserPassword: password,
+            ...(flags.report ? { reportPath: flags.report } : {}),
+            ...(key ? { signingKey: key } : {}),
+          });
+          ctx.out.result(report, () =>
+            [
+              `drill of ${report.backup?.label ?? "?"}: ${report.ok ? "PASSED" : "FAILED"}${report.rtoMs !== undefined ? `, RTO ${(report.rtoMs / 1000).toFixed(1)} s` : ""}${report.rpoMs !== undefined ? `, RPO ${(report.rpoMs / 1000).toFixed(1)} s` : ""}`,
+              ...report.checks.map((c) => `  ${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`),
+              `  ${report.tables.length} tables: ${report.tables.reduce((n, t) => n + t.rows, 0)} rows`,
+              ...(reportPath
+                ? [
+                    `  report: ${reportPath}${report.signature ? ` (signed, ${report.signature.algorithm})` : ""}`,
+                  ]
+                : []),
+            ].join("\n"),
+          );
+          return report.ok ? ExitCode.ok : ExitCode.failure;
+        },
+      ),
+    );
+}
