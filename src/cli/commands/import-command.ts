@@ -140,7 +140,7 @@ export function registerImportCommand(program: Command): void {
     )
     .option(
       "--cascade",
-      "SQLite, with --if-exists replace: also drop your objects that depend on the replaced tables (listed afterwards; pgshift's own views and foreign keys are recreated)",
+      "SQLite: where --if-exists replace meets objects of yours that depend on the replaced tables, drop them too (listed afterwards; pgshift's own views and foreign keys are recreated)",
     )
     .option("--dry-run", "SQLite: print the DDL plan and the type decisions, change nothing")
     .option(
