@@ -3,6 +3,7 @@ import type pg from "pg";
 import { importDocuments, type ImportDocumentsResult } from "../documents/import-documents.ts";
 import { UsageError } from "../errors.ts";
 import { quoteIdent, quoteQualified } from "../pg/quote.ts";
+import type { ConflictReport } from "./conflicts.ts";
 import type { DatasetTable } from "./dataset.ts";
 
 /** What the build did to one table (a delta build: the change against the live version). */
@@ -15,6 +16,8 @@ export interface TableBuild {
   unchanged: number;
   deleted: number;
   runId: string;
+  /** Delta builds: rows changed locally since the last refresh, and those the delta changed too. */
+  conflicts?: ConflictReport;
 }
 
 /** Drops the next schema (a failed or abandoned build); true when there was one. */
@@ -51,7 +54,23 @@ function importOptions(t: DatasetTable) {
     ...(t.gin !== undefined ? { gin: t.gin } : {}),
     ...(t.trgm !== undefined ? { trgm: t.trgm } : {}),
     ...(t.duplicates !== undefined ? { duplicates: t.duplicates } : {}),
+    // document tables always (also from CSV): verification and deltas compare documents
+    typed: false,
   };
+}
+
+/** The first primary key column of a table, or null (no such table, no primary key). */
+export async function primaryKeyColumn(
+  client: pg.ClientBase | pg.Pool,
+  schema: string,
+  table: string,
+): Promise<string | null> {
+  const { rows } = await client.query(
+    `select a.attname from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+      where i.indisprimary and i.indrelid = to_regclass($1)`,
+    [quoteQualified(schema, table)],
+  );
+  return rows[0]?.attname ?? null;
 }
 
 /** A full build: every table imported from its source into the (new, empty) next schema. */

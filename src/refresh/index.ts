@@ -10,3 +10,5 @@ export * from "./rollback.ts";
 export * from "./schema-swap.ts";
 export * from "./snapshot-guard.ts";
 export * from "./verify-next.ts";
+export * from "./probe-readers.ts";
+export * from "./conflicts.ts";

@@ -36,6 +36,10 @@ export async function pruneDataset(options: PruneOptions): Promise<PruneResult> 
         "update pgshift.refresh_versions set status = 'pruned' where dataset = $1 and version = $2",
         [dataset, row.version],
       );
+      await pool.query("delete from pgshift.refresh_row_hashes where dataset = $1 and version = $2", [
+        dataset,
+        row.version,
+      ]);
       pruned.push({ version: row.version, schema: row.schema_name });
     }
     return { dataset, kept: rows.slice(0, keep).map((r) => r.version), pruned };

@@ -7,12 +7,21 @@ import {
   buildDelta,
   buildFull,
   dropSchema,
+  primaryKeyColumn,
   readDeletedKeys,
   schemaExists,
   type TableBuild,
 } from "./build-next.ts";
 import type { Dataset } from "./dataset.ts";
+import { type ProbeReport, startProbe } from "./probe-readers.ts";
 import { RefreshFailedError } from "./refresh-errors.ts";
+import {
+  assertConflictPolicy,
+  type ConflictPolicy,
+  localChanges,
+  recordRowHashes,
+  resolveConflicts,
+} from "./conflicts.ts";
 import { withRefreshLock } from "./refresh-lock.ts";
 import { ensureRefreshSchema } from "./refresh-schema.ts";
 import { swapSchemas } from "./schema-swap.ts";
@@ -33,6 +42,10 @@ export interface RefreshOptions {
   /** Who switched (default: the OS user) and why; recorded with the version. */
   by?: string;
   reason?: string;
+  /** Rows of the live version changed locally since the last refresh and changed by the delta too. */
+  onConflict?: ConflictPolicy;
+  /** N reader clients running key lookups on the live tables during build and switch. */
+  probe?: number;
   /** Called as each step starts. */
   onStep?: (step: RefreshStep, detail: string) => void;
   signal?: AbortSignal;
@@ -53,6 +66,8 @@ export interface RefreshResult {
   checks: UserCheck[];
   snapshotWaitMs: number;
   swap: { attempts: number; lockHeldMs: number } | null;
+  /** What the --probe readers saw, when asked for. */
+  probe?: ProbeReport;
   durationMs: number;
 }
 
@@ -75,6 +90,7 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
   const started = performance.now();
   const mode = options.delta ? "delta" : "full";
   if (options.deletedKeysFile && !options.delta) throw new UsageError("--deleted-keys goes with --delta");
+  if (options.onConflict !== undefined) assertConflictPolicy(options.onConflict);
   const deletedKeys = options.deletedKeysFile ? await readDeletedKeys(options.deletedKeysFile) : [];
   await ensureRefreshSchema(pool);
   return withRefreshLock(pool, dataset.name, async () => {
@@ -103,6 +119,13 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
       [dataset.name, next, mode],
     );
     const version: number = versionRows[0].version;
+    const probe = options.probe
+      ? await startProbe(
+          pool,
+          options.probe,
+          liveExists ? dataset.tables.map((t) => ({ schema: live, table: t.table })) : [],
+        )
+      : undefined;
     let step: RefreshStep = "build";
     const fail = async (error: unknown): Promise<never> => {
       let leftBehind: string | null = null;
@@ -111,6 +134,12 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
       } catch {
         leftBehind = `schema "${next}"`;
       }
+      await pool
+        .query("delete from pgshift.refresh_row_hashes where dataset = $1 and version = $2", [
+          dataset.name,
+          version,
+        ])
+        .catch(() => undefined);
       const message = error instanceof Error ? error.message : String(error);
       await pool
         .query(
@@ -119,6 +148,11 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
         )
         .catch(() => undefined);
       throw new RefreshFailedError(step, version, leftBehind, error);
+    };
+    let probeReport: ProbeReport | undefined;
+    const stopProbe = async () => {
+      if (probe && !probeReport) probeReport = await probe.stop();
+      return probeReport ? { probe: probeReport } : {};
     };
     try {
       // A leftover next schema is an abandoned build (we hold the dataset's lock): start clean.
@@ -133,8 +167,41 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
             `select count(*)::bigint as n from ${quoteQualified(live, table.table)}`,
           );
           liveCounts.set(table.table, Number(rows[0].n));
-          builds.push(await buildDelta(pool, live, next, table, deletedKeys, options.signal));
+          const keyColumn = await primaryKeyColumn(pool, live, table.table);
+          if (!keyColumn) throw new UsageError(`--delta needs a primary key on ${live}.${table.table}`);
+          const changed =
+            liveVersion === null
+              ? { recorded: false, keys: [] }
+              : await localChanges(pool, {
+                  dataset: dataset.name,
+                  liveVersion,
+                  live,
+                  table: table.table,
+                  keyColumn,
+                });
+          const build = await buildDelta(pool, live, next, table, deletedKeys, options.signal);
+          build.conflicts = await resolveConflicts(pool, {
+            live,
+            next,
+            table: table.table,
+            keyColumn,
+            changedLocally: changed.keys,
+            policy: options.onConflict ?? "fail",
+            recorded: changed.recorded,
+          });
+          builds.push(build);
         } else builds.push(await buildFull(pool, next, table, options.signal));
+      }
+      for (const table of dataset.tables) {
+        const keyColumn = await primaryKeyColumn(pool, next, table.table);
+        if (keyColumn)
+          await recordRowHashes(pool, {
+            dataset: dataset.name,
+            version,
+            schema: next,
+            table: table.table,
+            keyColumn,
+          });
       }
       const { rows: clock } = await pool.query("select now() as at");
       const loadCommittedAt: Date = clock[0].at;
@@ -151,6 +218,7 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
           await verifyTable(pool, next, table, {
             delta: Boolean(options.delta),
             runId: build.runId,
+            ...(build.conflicts?.policy === "keep-local" ? { keptLocal: build.conflicts.conflicts } : {}),
             ...(expectedRows !== undefined ? { expectedRows } : {}),
           }),
         );
@@ -212,6 +280,7 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
           status: "verification_failed",
           snapshotWaitMs: 0,
           swap: null,
+          ...(await stopProbe()),
           durationMs: performance.now() - started,
         };
       }
@@ -258,9 +327,11 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
         status: "switched",
         snapshotWaitMs: guard.waitedMs,
         swap,
+        ...(await stopProbe()),
         durationMs: performance.now() - started,
       };
     } catch (error) {
+      await stopProbe().catch(() => undefined);
       return fail(error);
     }
   });

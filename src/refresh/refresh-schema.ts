@@ -23,6 +23,14 @@ export const refreshSchemaPart: InternalSchemaPart = {
        reason text,
        primary key (dataset, version)
      )`,
+    `create table pgshift.refresh_row_hashes (
+       dataset text not null,
+       version integer not null,
+       tbl text not null,
+       key text not null,
+       doc_md5 text not null,
+       primary key (dataset, version, tbl, key)
+     )`,
   ],
 };
 

@@ -32,7 +32,7 @@ export async function verifyTable(
   pool: pg.Pool,
   next: string,
   table: DatasetTable,
-  options: { delta: boolean; expectedRows?: number; runId?: string },
+  options: { delta: boolean; expectedRows?: number; runId?: string; keptLocal?: number },
 ): Promise<TableCheck> {
   const result = await verifyDocuments({
     pool,
@@ -45,17 +45,25 @@ export async function verifyTable(
     ...(table.duplicates !== undefined ? { duplicates: table.duplicates } : {}),
     ...(options.runId ? { runId: options.runId } : {}),
     allowExtra: options.delta,
+    typed: false,
   });
   const t = result.tables[0]!;
   const { rows } = await pool.query(`select count(*)::bigint as n from ${quoteQualified(next, table.table)}`);
   const count = Number(rows[0].n);
   const problems = [...t.problems];
+  // keep-local conflicts differ from the source on purpose: exactly those rows may, no others
+  const keptLocal = options.keptLocal ?? 0;
+  const unexpected = t.missingRows + (options.delta ? 0 : t.extraRows) + t.changedRows - keptLocal;
+  if (keptLocal > 0 && t.changedRows !== keptLocal)
+    problems.push(`${t.changedRows} rows differ from the source, ${keptLocal} kept local on purpose`);
   if (options.expectedRows !== undefined && count !== options.expectedRows)
     problems.push(`holds ${count} rows, expected ${options.expectedRows}`);
   return {
     table: table.table,
     rows: count,
-    identical: result.identical && problems.length === t.problems.length,
+    identical:
+      (keptLocal > 0 ? unexpected === 0 && t.status !== "error" : result.identical) &&
+      problems.length === t.problems.length,
     sourceRows: t.sourceRows,
     missingRows: t.missingRows,
     extraRows: options.delta ? 0 : t.extraRows,

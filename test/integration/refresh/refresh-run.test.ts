@@ -249,8 +249,10 @@ test("readers during build and swap see 0 failed queries, and each statement one
     }
   };
   const loops = [0, 1, 2, 3].map(loop);
+  let probed: Awaited<ReturnType<typeof refreshDataset>> | undefined;
   try {
-    const result = await refreshDataset({ pool: db().pool, dataset });
+    const result = await refreshDataset({ pool: db().pool, dataset, probe: 3 });
+    probed = result;
     assert.equal(result.status, "switched");
     await new Promise((resolve) => setTimeout(resolve, 200));
   } finally {
@@ -260,5 +262,52 @@ test("readers during build and swap see 0 failed queries, and each statement one
   }
   assert.deepEqual(failures, []);
   assert.ok(reads > 0);
+  assert.equal(probed!.probe!.failed, 0);
+  assert.deepEqual(probed!.probe!.failedBySqlstate, {});
+  assert.ok(probed!.probe!.queries > 0);
+  assert.ok(probed!.probe!.maxMs >= probed!.probe!.p99Ms && probed!.probe!.p99Ms >= probed!.probe!.p50Ms);
   assert.ok(seen.has("2"), `versions seen: ${[...seen]}`);
+});
+
+test("--delta conflicts: rows changed locally and by the delta fail, or follow source-wins / keep-local", async () => {
+  const path = await writeTemp("items.ndjson", ndjson(records(3, 1)));
+  const dataset = singleTableDataset({ schema: "cfl", table: "items", from: `ndjson:${path}`, key: "/id" });
+  await refreshDataset({ pool: db().pool, dataset });
+  // local edits since the refresh: k0 (the delta changes it too) and k2 (the delta leaves it)
+  await db().pool.query(`update cfl.items set doc = '{"id": "k0", "v": "local"}' where id = 'k0'`);
+  await db().pool.query(`update cfl.items set doc = '{"id": "k2", "v": "local"}' where id = 'k2'`);
+  await writeFile(
+    path,
+    ndjson([
+      { id: "k0", v: 5 },
+      { id: "k1", v: 5 },
+    ]),
+  );
+  await assert.rejects(refreshDataset({ pool: db().pool, dataset, delta: true }), (error: unknown) => {
+    assert.ok(error instanceof RefreshFailedError, String(error));
+    assert.equal((error.cause as { code: string }).code, "refresh_conflict");
+    assert.deepEqual((error.cause as { keys: string[] }).keys, ["k0"]);
+    return true;
+  });
+  assert.deepEqual(await schemas("cfl"), ["cfl"]);
+
+  const kept = await refreshDataset({ pool: db().pool, dataset, delta: true, onConflict: "keep-local" });
+  assert.equal(kept.status, "switched", JSON.stringify(kept.tables[0]!.check));
+  assert.deepEqual(
+    [
+      kept.tables[0]!.conflicts!.localChanges,
+      kept.tables[0]!.conflicts!.conflicts,
+      kept.tables[0]!.conflicts!.keys,
+    ],
+    [2, 1, ["k0"]],
+  );
+  assert.deepEqual(await values("cfl"), ["k0=local", "k1=5", "k2=local"]);
+
+  // the kept local rows are recorded with version 3: a source-wins delta sees them as the baseline
+  await db().pool.query(`update cfl.items set doc = '{"id": "k1", "v": "again"}' where id = 'k1'`);
+  await writeFile(path, ndjson([{ id: "k1", v: 6 }]));
+  const wins = await refreshDataset({ pool: db().pool, dataset, delta: true, onConflict: "source-wins" });
+  assert.equal(wins.status, "switched");
+  assert.deepEqual(wins.tables[0]!.conflicts!.keys, ["k1"]);
+  assert.deepEqual(await values("cfl"), ["k0=local", "k1=6", "k2=local"]);
 });
