@@ -46,8 +46,8 @@ export interface RefreshOptions {
   onConflict?: ConflictPolicy;
   /** N reader clients running key lookups on the live tables during build and switch. */
   probe?: number;
-  /** Called as each step starts. */
-  onStep?: (step: RefreshStep, detail: string) => void;
+  /** Called as each step starts; a returned promise is awaited before the step runs. */
+  onStep?: (step: RefreshStep, detail: string) => void | Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -112,6 +112,12 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
     const previousSchema = previousVersion === null ? null : previousSchemaName(live, previousVersion);
     if (previousSchema && (await schemaExists(pool, previousSchema)))
       throw new UsageError(`schema "${previousSchema}" exists already; prune or drop it first`);
+    // We hold the dataset's lock: a version still "building" belongs to a run that died (killed, lost).
+    await pool.query(
+      `update pgshift.refresh_versions set status = 'failed', error = '{"step": "build", "message": "abandoned: the run ended before it finished"}'
+        where dataset = $1 and status = 'building'`,
+      [dataset.name],
+    );
     const { rows: versionRows } = await pool.query(
       `insert into pgshift.refresh_versions (dataset, version, schema_name, status, mode)
        select $1, coalesce(max(version), 0) + 1, $2, 'building', $3 from pgshift.refresh_versions where dataset = $1
@@ -158,7 +164,7 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
       // A leftover next schema is an abandoned build (we hold the dataset's lock): start clean.
       await dropSchema(pool, next);
       await pool.query(`create schema ${quoteIdent(next)}`);
-      options.onStep?.("build", `${mode} build of ${dataset.tables.length} table(s) into ${next}`);
+      await options.onStep?.("build", `${mode} build of ${dataset.tables.length} table(s) into ${next}`);
       const builds: TableBuild[] = [];
       const liveCounts = new Map<string, number>();
       for (const table of dataset.tables) {
@@ -207,7 +213,7 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
       const loadCommittedAt: Date = clock[0].at;
 
       step = "verify";
-      options.onStep?.("verify", `counts and checksums of ${next} against the sources`);
+      await options.onStep?.("verify", `counts and checksums of ${next} against the sources`);
       const tableChecks: TableCheck[] = [];
       for (const [i, table] of dataset.tables.entries()) {
         const build = builds[i]!;
@@ -286,7 +292,7 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
       }
 
       step = "snapshot-guard";
-      options.onStep?.("snapshot-guard", "waiting for sessions with snapshots older than the load");
+      await options.onStep?.("snapshot-guard", "waiting for sessions with snapshots older than the load");
       const guard = await withClient(pool, (client) =>
         waitForFreshSnapshots(client, {
           loadCommittedAt,
@@ -295,7 +301,10 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
       );
 
       step = "swap";
-      options.onStep?.("swap", `${next} -> ${live}${previousSchema ? `, ${live} -> ${previousSchema}` : ""}`);
+      await options.onStep?.(
+        "swap",
+        `${next} -> ${live}${previousSchema ? `, ${live} -> ${previousSchema}` : ""}`,
+      );
       const by = options.by ?? userInfo().username;
       const swap = await swapSchemas(pool, {
         renames: [...(previousSchema ? [{ from: live, to: previousSchema }] : []), { from: next, to: live }],

@@ -134,6 +134,38 @@ test("a failing --check or a bad source leaves live untouched and drops the next
   assert.equal((status.versions[0]!.error as { step: string }).step, "build");
 });
 
+test("a failing swap (the previous name taken meanwhile) rolls back: live untouched, next dropped", async () => {
+  const path = await writeTemp("items.ndjson", ndjson(records(2, 1)));
+  const dataset = singleTableDataset({ schema: "swp", table: "items", from: `ndjson:${path}`, key: "/id" });
+  await refreshDataset({ pool: db().pool, dataset });
+  await writeFile(path, ndjson(records(3, 2)));
+  await assert.rejects(
+    refreshDataset({
+      pool: db().pool,
+      dataset,
+      onStep: async (step) => {
+        if (step === "swap") await db().pool.query("create schema swp__prev_1");
+      },
+    }),
+    (error: unknown) => {
+      assert.ok(error instanceof RefreshFailedError, String(error));
+      assert.equal(error.step, "swap");
+      assert.equal((error.cause as { sqlstate?: string }).sqlstate, "42P06");
+      return true;
+    },
+  );
+  assert.deepEqual(await values("swp"), ["k0=1", "k1=1"]);
+  assert.deepEqual(await schemas("swp"), ["swp", "swp__prev_1"]);
+  const status = await refreshStatus({ pool: db().pool, dataset: "swp" });
+  assert.deepEqual(
+    status.versions.map((v) => [v.version, v.status]),
+    [
+      [2, "failed"],
+      [1, "live"],
+    ],
+  );
+});
+
 test("a second refresh of the same dataset is refused, naming the holder", async () => {
   const path = await writeTemp("items.ndjson", ndjson(records(2, 1)));
   const dataset = singleTableDataset({ schema: "busy", table: "items", from: `ndjson:${path}`, key: "/id" });
@@ -151,6 +183,22 @@ test("a second refresh of the same dataset is refused, naming the holder", async
   } finally {
     await holder.end();
   }
+  // a run that died mid-build left its row "building" and its next schema: the next run cleans both
+  await db().pool.query(
+    "insert into pgshift.refresh_versions (dataset, version, schema_name, status) values ('busy', 1, 'busy__next', 'building')",
+  );
+  await db().pool.query("create schema busy__next; create table busy__next.junk (x int)");
+  const result = await refreshDataset({ pool: db().pool, dataset });
+  assert.equal(result.version, 2);
+  const status = await refreshStatus({ pool: db().pool, dataset: "busy" });
+  assert.deepEqual(
+    status.versions.map((v) => [v.version, v.status]),
+    [
+      [2, "live"],
+      [1, "failed"],
+    ],
+  );
+  assert.deepEqual(await schemas("busy"), ["busy"]);
 });
 
 test("a REPEATABLE READ reader older than the load is named, or waited out", async () => {
