@@ -14,6 +14,7 @@ import {
 } from "./build-next.ts";
 import type { Dataset } from "./dataset.ts";
 import { type ProbeReport, startProbe } from "./probe-readers.ts";
+import { type PruneResult, pruneVersions } from "./prune.ts";
 import { RefreshFailedError } from "./refresh-errors.ts";
 import {
   assertConflictPolicy,
@@ -44,6 +45,8 @@ export interface RefreshOptions {
   reason?: string;
   /** Rows of the live version changed locally since the last refresh and changed by the delta too. */
   onConflict?: ConflictPolicy;
+  /** After the switch, drop all but the newest `keep` previous versions (default: keep all). */
+  keep?: number;
   /** N reader clients running key lookups on the live tables during build and switch. */
   probe?: number;
   /** Called as each step starts; a returned promise is awaited before the step runs. */
@@ -68,6 +71,10 @@ export interface RefreshResult {
   swap: { attempts: number; lockHeldMs: number } | null;
   /** What the --probe readers saw, when asked for. */
   probe?: ProbeReport;
+  /** What the --keep prune after the switch dropped (or why it could not: the switch stands). */
+  prune?: PruneResult | { error: string };
+  /** Milliseconds spent in each step that ran. */
+  stepMs: Partial<Record<RefreshStep, number>>;
   durationMs: number;
 }
 
@@ -91,6 +98,8 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
   const mode = options.delta ? "delta" : "full";
   if (options.deletedKeysFile && !options.delta) throw new UsageError("--deleted-keys goes with --delta");
   if (options.onConflict !== undefined) assertConflictPolicy(options.onConflict);
+  if (options.keep !== undefined && !(Number.isInteger(options.keep) && options.keep >= 0))
+    throw new UsageError(`--keep must be a whole number >= 0, not ${options.keep}`);
   const deletedKeys = options.deletedKeysFile ? await readDeletedKeys(options.deletedKeysFile) : [];
   await ensureRefreshSchema(pool);
   return withRefreshLock(pool, dataset.name, async () => {
@@ -133,6 +142,13 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
         )
       : undefined;
     let step: RefreshStep = "build";
+    const stepMs: Partial<Record<RefreshStep, number>> = {};
+    let stepStarted = performance.now();
+    const enter = (next: RefreshStep) => {
+      stepMs[step] = performance.now() - stepStarted;
+      step = next;
+      stepStarted = performance.now();
+    };
     const fail = async (error: unknown): Promise<never> => {
       let leftBehind: string | null = null;
       try {
@@ -212,7 +228,7 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
       const { rows: clock } = await pool.query("select now() as at");
       const loadCommittedAt: Date = clock[0].at;
 
-      step = "verify";
+      enter("verify");
       await options.onStep?.("verify", `counts and checksums of ${next} against the sources`);
       const tableChecks: TableCheck[] = [];
       for (const [i, table] of dataset.tables.entries()) {
@@ -287,11 +303,12 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
           snapshotWaitMs: 0,
           swap: null,
           ...(await stopProbe()),
+          stepMs: { ...stepMs, verify: performance.now() - stepStarted },
           durationMs: performance.now() - started,
         };
       }
 
-      step = "snapshot-guard";
+      enter("snapshot-guard");
       await options.onStep?.("snapshot-guard", "waiting for sessions with snapshots older than the load");
       const guard = await withClient(pool, (client) =>
         waitForFreshSnapshots(client, {
@@ -300,7 +317,7 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
         }),
       );
 
-      step = "swap";
+      enter("swap");
       await options.onStep?.(
         "swap",
         `${next} -> ${live}${previousSchema ? `, ${live} -> ${previousSchema}` : ""}`,
@@ -331,12 +348,19 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
           );
         },
       });
+      let prune: RefreshResult["prune"];
+      if (options.keep !== undefined)
+        prune = await pruneVersions(pool, dataset.name, options.keep).catch((error: Error) => ({
+          error: error.message,
+        }));
       return {
         ...base,
+        ...(prune ? { prune } : {}),
         status: "switched",
         snapshotWaitMs: guard.waitedMs,
         swap,
         ...(await stopProbe()),
+        stepMs: { ...stepMs, swap: performance.now() - stepStarted },
         durationMs: performance.now() - started,
       };
     } catch (error) {

@@ -28,6 +28,7 @@ interface RunFlags {
   lockTimeout?: string;
   reason?: string;
   name?: string;
+  keep?: string;
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -39,6 +40,11 @@ function number(flag: string, value: string | undefined, scale = 1): number | un
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new UsageError(`${flag} must be a number >= 0, got "${value}"`);
   return Math.round(n * scale);
+}
+
+function wholeNumber(flag: string, value: string): number {
+  if (!/^\d+$/.test(value)) throw new UsageError(`${flag} must be a whole number, got "${value}"`);
+  return Number(value);
 }
 
 function schemaOf(ctx: CommandContext): string | undefined {
@@ -101,6 +107,12 @@ export function renderRefreshResult(result: RefreshResult): string {
   if (result.probe)
     lines.push(
       `probe: ${result.probe.queries} queries, ${result.probe.failed} failed${Object.keys(result.probe.failedBySqlstate).length ? ` (${JSON.stringify(result.probe.failedBySqlstate)})` : ""}, p50 ${result.probe.p50Ms.toFixed(1)} ms, p99 ${result.probe.p99Ms.toFixed(1)} ms, max ${result.probe.maxMs.toFixed(1)} ms`,
+    );
+  if (result.prune)
+    lines.push(
+      "error" in result.prune
+        ? `prune after the switch failed (the switch stands): ${result.prune.error}`
+        : `pruned ${result.prune.pruned.map((p) => p.schema).join(", ") || "nothing"}`,
     );
   lines.push(`took ${(result.durationMs / 1000).toFixed(1)} s`);
   return lines.join("\n");
@@ -193,6 +205,7 @@ export function registerRefreshCommands(program: Command): void {
           ...(flags.deletedKeys ? { deletedKeysFile: flags.deletedKeys } : {}),
           ...(flags.onConflict ? { onConflict: assertConflictPolicy(flags.onConflict) } : {}),
           ...(probe ? { probe } : {}),
+          ...(flags.keep !== undefined ? { keep: wholeNumber("--keep", flags.keep) } : {}),
           snapshotWaitMs: number("--snapshot-wait", flags.snapshotWait, 1000)!,
           lockTimeoutMs: number("--lock-timeout", flags.lockTimeout)!,
           ...(flags.reason ? { reason: flags.reason } : {}),
@@ -254,7 +267,7 @@ export function registerRefreshCommands(program: Command): void {
         const result = await pruneDataset({
           pool: await ctx.pool(),
           dataset: datasetName(ctx, name),
-          keep: Number(flags.keep),
+          keep: wholeNumber("--keep", flags.keep),
         });
         ctx.out.result(
           result,

@@ -359,3 +359,17 @@ test("--delta conflicts: rows changed locally and by the delta fail, or follow s
   assert.deepEqual(wins.tables[0]!.conflicts!.keys, ["k1"]);
   assert.deepEqual(await values("cfl"), ["k0=local", "k1=6", "k2=local"]);
 });
+
+test("run --keep N prunes older previous versions after the switch", async () => {
+  const path = await writeTemp("items.ndjson", ndjson(records(1, 1)));
+  const dataset = singleTableDataset({ schema: "kp", table: "items", from: `ndjson:${path}`, key: "/id" });
+  await refreshDataset({ pool: db().pool, dataset, keep: 1 });
+  await refreshDataset({ pool: db().pool, dataset, keep: 1 });
+  const third = await refreshDataset({ pool: db().pool, dataset, keep: 1 });
+  assert.deepEqual(third.prune, { dataset: "kp", kept: [2], pruned: [{ version: 1, schema: "kp__prev_1" }] });
+  assert.deepEqual(await schemas("kp"), ["kp", "kp__prev_2"]);
+  await assert.rejects(
+    refreshDataset({ pool: db().pool, dataset, keep: -1 }),
+    /--keep must be a whole number/,
+  );
+});
