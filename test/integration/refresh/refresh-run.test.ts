@@ -373,3 +373,18 @@ test("run --keep N prunes older previous versions after the switch", async () =>
     /--keep must be a whole number/,
   );
 });
+
+test("a schema that existed before the first refresh is kept as S__prev_0, and rollback returns to it", async () => {
+  await db().pool.query(
+    "create schema adopt; create table adopt.items (id text primary key, doc jsonb); insert into adopt.items values ('old', '{\"v\": 0}')",
+  );
+  const path = await writeTemp("items.ndjson", ndjson(records(1, 1)));
+  const dataset = singleTableDataset({ schema: "adopt", table: "items", from: `ndjson:${path}`, key: "/id" });
+  const result = await refreshDataset({ pool: db().pool, dataset });
+  assert.deepEqual([result.version, result.previousVersion, result.previousSchema], [1, 0, "adopt__prev_0"]);
+  assert.deepEqual(await values("adopt"), ["k0=1"]);
+  const back = await rollbackDataset({ pool: db().pool, dataset: "adopt" });
+  assert.deepEqual([back.version, back.rolledBack], [0, 1]);
+  assert.deepEqual(await values("adopt"), ["old=0"]);
+  assert.deepEqual(await schemas("adopt"), ["adopt", "adopt__prev_1"]);
+});
