@@ -104,8 +104,8 @@ export async function readDeletedKeys(path: string): Promise<string[]> {
 }
 
 /**
- * A delta build: the live table copied into the next schema (LIKE ... INCLUDING ALL keeps its keys and
- * indexes), then the source's changed and new records upserted by key (unchanged content hashes are not
+ * A delta build: the live table copied into the next schema (LIKE ... INCLUDING ALL, then its key
+ * constraints), then the source's changed and new records upserted by key (unchanged content hashes are not
  * rewritten), then the tombstoned keys deleted.
  */
 export async function buildDelta(
@@ -120,8 +120,18 @@ export async function buildDelta(
     throw new UsageError(`--delta needs one --key for table "${table.table}" to match records`);
   const liveTable = quoteQualified(live, table.table);
   const nextTable = quoteQualified(next, table.table);
-  await pool.query(`create table ${nextTable} (like ${liveTable} including all)`);
+  // Indexes come after the copy (faster than maintaining them per row): the key constraints as live has
+  // them, the GIN and trigram indexes from the dataset's options as a full build makes them, so that a
+  // delta version has the same shape as a full one.
+  await pool.query(`create table ${nextTable} (like ${liveTable} including all excluding indexes)`);
   await pool.query(`insert into ${nextTable} select * from ${liveTable}`);
+  const { rows: constraints } = await pool.query(
+    `select conname, pg_get_constraintdef(oid) as def from pg_constraint
+      where conrelid = to_regclass($1) and contype in ('p', 'u', 'x') order by contype, conname`,
+    [liveTable],
+  );
+  for (const c of constraints)
+    await pool.query(`alter table ${nextTable} add constraint ${quoteIdent(c.conname)} ${c.def}`);
   const result = await importDocuments({
     pool,
     from: table.from,

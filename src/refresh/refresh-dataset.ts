@@ -258,7 +258,13 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
         ? Object.fromEntries(
             builds.map((b) => [
               b.table,
-              { inserted: b.inserted, updated: b.updated, unchanged: b.unchanged, deleted: b.deleted },
+              {
+                inserted: b.inserted,
+                updated: b.updated,
+                unchanged: b.unchanged,
+                deleted: b.deleted,
+                ...(b.conflicts ? { conflicts: b.conflicts } : {}),
+              },
             ]),
           )
         : null;

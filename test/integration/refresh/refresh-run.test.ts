@@ -247,7 +247,13 @@ test("a REPEATABLE READ reader older than the load is named, or waited out", asy
 
 test("--delta: next = live + upserted changes - tombstones, with a delta report", async () => {
   const path = await writeTemp("items.ndjson", ndjson(records(4, 1)));
-  const dataset = singleTableDataset({ schema: "dlt", table: "items", from: `ndjson:${path}`, key: "/id" });
+  const dataset = singleTableDataset({
+    schema: "dlt",
+    table: "items",
+    from: `ndjson:${path}`,
+    key: "/id",
+    gin: true,
+  });
   await refreshDataset({ pool: db().pool, dataset });
   await writeFile(
     path,
@@ -267,7 +273,22 @@ test("--delta: next = live + upserted changes - tombstones, with a delta report"
   assert.deepEqual(await values("dlt"), ["k0=1", "k1=9", "k2=1", "k9=9"]);
   assert.deepEqual(await values("dlt__prev_1"), ["k0=1", "k1=1", "k2=1", "k3=1"]);
   const status = await refreshStatus({ pool: db().pool, dataset: "dlt" });
-  assert.deepEqual(status.live!.delta, { items: { inserted: 1, updated: 1, unchanged: 1, deleted: 1 } });
+  assert.deepEqual(status.live!.delta, {
+    items: {
+      inserted: 1,
+      updated: 1,
+      unchanged: 1,
+      deleted: 1,
+      conflicts: { policy: "fail", localChanges: 0, conflicts: 0, keys: [], recorded: true },
+    },
+  });
+  // the delta version has the indexes a full build makes, once each
+  const indexes = async (schema: string) =>
+    (
+      await db().pool.query("select indexname from pg_indexes where schemaname = $1 order by 1", [schema])
+    ).rows.map((r) => r.indexname);
+  assert.deepEqual(await indexes("dlt"), await indexes("dlt__prev_1"));
+  assert.deepEqual(await indexes("dlt"), ["items_doc_gin", "items_pkey"]);
 });
 
 test("readers during build and swap see 0 failed queries, and each statement one version", async () => {
