@@ -7,6 +7,7 @@ import { registerCutoverCommands } from "./cutover-command.ts";
 import { registerImportCommand } from "./import-command.ts";
 import { registerLocalCommands } from "./local-command.ts";
 import { registerMigrateCommands } from "./migrate-command.ts";
+import { registerRefreshCommands } from "./refresh-command.ts";
 import { registerVerifyCommands } from "./verify-command.ts";
 
 /** Every command group, in the order `pgshift --help` lists them. Add a group here. */
@@ -20,4 +21,5 @@ export const commandGroups: ((program: Command) => void)[] = [
   registerCutoverCommands,
   registerAuditCommands,
   registerBackupCommands,
+  registerRefreshCommands,
 ];
