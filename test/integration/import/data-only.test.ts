@@ -1,0 +1,273 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import { importSqliteDataOnly } from "../../../src/load/data-only/import-data-only.ts";
+import { undoImport } from "../../../src/load/data-only/undo-run.ts";
+import { verifyImport } from "../../../src/verify/verify-import.ts";
+import { useTestDatabase } from "../../helpers/database.ts";
+import {
+  ALEMBIC_PG,
+  ALEMBIC_SQLITE,
+  DJANGO_PG,
+  DJANGO_SQLITE,
+  fillAlembic,
+  fillDjango,
+  fillPrisma,
+  PRISMA_PG,
+  PRISMA_SQLITE,
+} from "./orm-fixtures.ts";
+import { fixtureDir, makeSqlite } from "./sqlite-fixtures.ts";
+
+const db = useTestDatabase("dataonly");
+const dir = fixtureDir();
+
+async function rows(sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
+  return (await db().pool.query(sql, params)).rows;
+}
+
+async function createSchema(schema: string, ddl: string): Promise<void> {
+  await db().pool.query(`create schema ${schema}; begin; set local search_path = ${schema}; ${ddl}; commit;`);
+}
+
+async function columnsOf(schema: string, table: string): Promise<string[]> {
+  return (
+    await rows(
+      `select column_name || ' ' || data_type as c from information_schema.columns
+        where table_schema = $1 and table_name = $2 order by ordinal_position`,
+      [schema, table],
+    )
+  ).map((r) => String(r.c));
+}
+
+describe("data-only import into a Prisma schema", () => {
+  let path: string;
+  before(async () => {
+    path = makeSqlite(join(dir, "prisma.db"), PRISMA_SQLITE, (d) => fillPrisma(d));
+    await createSchema("prisma", PRISMA_PG);
+  });
+
+  it("checks, imports converting to the target's types, verifies identical, and undoes", async () => {
+    const shapeBefore = await columnsOf("prisma", "Post");
+    const checked = await importSqliteDataOnly({ path, pool: db().pool, schema: "prisma", dryRun: true });
+    assert.equal(checked.ok, true, JSON.stringify(checked.problems));
+    assert.deepEqual(
+      checked.problems.filter((p) => p.severity === "error"),
+      [],
+    );
+    assert.deepEqual(checked.order, ["User", "Post"]);
+    assert.deepEqual(
+      checked.mapping.tables.map((t) => [t.source, t.target, t.how]),
+      [
+        ["User", "User", "exact"],
+        ["Post", "Post", "exact"],
+      ],
+    );
+    // the bookkeeping table is neither loaded nor reported
+    assert.ok(!JSON.stringify(checked.problems).includes("_prisma_migrations"));
+    assert.equal((await rows('select count(*)::int as n from prisma."User"'))[0]!.n, 0);
+
+    const result = await importSqliteDataOnly({ path, pool: db().pool, schema: "prisma" });
+    assert.equal(result.error, undefined);
+    assert.equal(result.ok, true);
+    assert.deepEqual(
+      result.tables.map((t) => [t.target, t.rowsLoaded]),
+      [
+        ["User", 30],
+        ["Post", 80],
+      ],
+    );
+    assert.equal((result.verification as { identical: boolean }).identical, true);
+    const [user] = await rows(
+      `select "isAdmin", to_char("createdAt", 'YYYY-MM-DD HH24:MI:SS.MS') as created, profile->'tags' as tags
+         from prisma."User" where id = 7`,
+    );
+    assert.deepEqual(user, { isAdmin: true, created: "2024-01-01 07:00:00.123", tags: [7, "x"] });
+    const [post] = await rows(
+      `select price::text, cover, status::text, published from prisma."Post" where id = 9`,
+    );
+    assert.deepEqual(post, {
+      price: "11.25",
+      cover: Buffer.from([9, 0, 255]),
+      status: "DRAFT",
+      published: true,
+    });
+    // serial sequences past the maximum: the application's next insert does not collide
+    const [next] = await rows(`select nextval(pg_get_serial_sequence('prisma."User"', 'id'))::int as v`);
+    assert.equal(next!.v, 31);
+    assert.equal((await rows("select count(*)::int as n from prisma._prisma_migrations"))[0]!.n, 1);
+
+    const undone = await undoImport({ pool: db().pool, runId: result.runId! });
+    assert.deepEqual(
+      undone.tables.map((t) => [t.table, t.rowsRemoved]),
+      [
+        ["Post", 80],
+        ["User", 30],
+      ],
+    );
+    assert.equal(undone.sequencesRestored, 2);
+    assert.equal((await rows('select count(*)::int as n from prisma."User"'))[0]!.n, 0);
+    assert.equal((await rows('select count(*)::int as n from prisma."Post"'))[0]!.n, 0);
+    assert.deepEqual(await columnsOf("prisma", "Post"), shapeBefore);
+    assert.equal((await rows("select count(*)::int as n from prisma._prisma_migrations"))[0]!.n, 1);
+    const [seq] = await rows(`select nextval(pg_get_serial_sequence('prisma."User"', 'id'))::int as v`);
+    assert.equal(seq!.v, 1);
+    await assert.rejects(undoImport({ pool: db().pool, runId: result.runId! }), /already undone/);
+  });
+
+  it("undo keeps the rows a table held before the run", async () => {
+    await rows(`insert into prisma."User" (id, email) values (500, 'keep@example.com')`);
+    const result = await importSqliteDataOnly({ path, pool: db().pool, schema: "prisma" });
+    assert.equal(result.ok, true, JSON.stringify(result.error ?? result.verification));
+    assert.equal((await rows('select count(*)::int as n from prisma."User"'))[0]!.n, 31);
+    const undone = await undoImport({ pool: db().pool, runId: result.runId! });
+    assert.deepEqual(
+      undone.tables.map((t) => [t.table, t.how, t.rowsRemoved]),
+      [
+        ["Post", "truncate", 80],
+        ["User", "delete", 30],
+      ],
+    );
+    assert.deepEqual(await rows('select id, email from prisma."User"'), [
+      { id: 500, email: "keep@example.com" },
+    ]);
+    await rows('delete from prisma."User"');
+  });
+
+  it("verification names a real difference by key and column, in the target's types", async () => {
+    const result = await importSqliteDataOnly({ path, pool: db().pool, schema: "prisma" });
+    assert.equal(result.ok, true);
+    await rows(`update prisma."Post" set "updatedAt" = "updatedAt" + interval '1 millisecond' where id = 42`);
+    const again = await verifyImport({
+      plan: result.plan,
+      sourcePath: path,
+      pool: db().pool,
+      runId: result.runId!,
+    });
+    assert.equal(again.identical, false);
+    const post = again.tables.find((t) => t.table === "Post")!;
+    assert.equal(post.status, "mismatch");
+    assert.equal(post.changedRows, 1);
+    assert.equal(post.changed.length, 1);
+    assert.match(JSON.stringify(post.changed[0]!.key), /42/);
+    assert.deepEqual(
+      post.changed[0]!.columns.map((c) => c.column),
+      ["updatedAt"],
+    );
+    await undoImport({ pool: db().pool, runId: result.runId! });
+  });
+});
+
+describe("data-only import into a Django schema", () => {
+  let path: string;
+  before(async () => {
+    path = makeSqlite(join(dir, "django.db"), DJANGO_SQLITE, fillDjango);
+    await createSchema("django", DJANGO_PG);
+  });
+
+  it("loads a foreign-key cycle with deferred constraints, verifies, undoes", async () => {
+    const result = await importSqliteDataOnly({ path, pool: db().pool, schema: "django" });
+    assert.equal(result.error, undefined);
+    assert.deepEqual(result.cycles, [["blog_author", "blog_entry"]]);
+    assert.equal((result.verification as { identical: boolean }).identical, true);
+    const [entry] = await rows(
+      `select is_live, rating::text, to_char(pub_date at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') as d from django.blog_entry where id = 4`,
+    );
+    assert.deepEqual(entry, { is_live: false, rating: "4.5", d: "2024-02-05 10:04:05.123456" });
+    const [next] = await rows(`select nextval(pg_get_serial_sequence('django.blog_entry', 'id'))::int as v`);
+    assert.equal(next!.v, 21);
+    assert.equal((await rows("select count(*)::int as n from django.django_migrations"))[0]!.n, 1);
+    const undone = await undoImport({ pool: db().pool, runId: result.runId! });
+    assert.equal(
+      undone.tables.reduce((n, t) => n + t.rowsRemoved, 0),
+      25,
+    );
+    assert.equal((await rows("select count(*)::int as n from django.blog_entry"))[0]!.n, 0);
+    assert.equal((await rows("select count(*)::int as n from django.blog_author"))[0]!.n, 0);
+    const [seq] = await rows(`select nextval(pg_get_serial_sequence('django.blog_entry', 'id'))::int as v`);
+    assert.equal(seq!.v, 1);
+  });
+});
+
+describe("data-only import into an Alembic schema", () => {
+  let path: string;
+  before(async () => {
+    path = makeSqlite(join(dir, "alembic.db"), ALEMBIC_SQLITE, fillAlembic);
+    await createSchema("alembic", ALEMBIC_PG);
+  });
+
+  it("reports the unmapped column, then maps by snake_case and the map file", async () => {
+    const checked = await importSqliteDataOnly({ path, pool: db().pool, schema: "alembic", dryRun: true });
+    assert.equal(checked.ok, false);
+    assert.deepEqual(
+      checked.problems.filter((p) => p.severity === "error").map((p) => [p.kind, p.table, p.column]),
+      [
+        ["missing-column", "address", "email"],
+        ["not-null", "address", "email_address"],
+      ],
+    );
+    await assert.rejects(
+      importSqliteDataOnly({ path, pool: db().pool, schema: "alembic" }),
+      (e: Error & { code?: string }) =>
+        e.code === "data_only_incompatible" && /address\.email/.test(e.message),
+    );
+    assert.equal((await rows("select count(*)::int as n from alembic.user_account"))[0]!.n, 0);
+
+    const map = { "address.email": "email_address" };
+    const result = await importSqliteDataOnly({ path, pool: db().pool, schema: "alembic", map });
+    assert.equal(result.error, undefined);
+    assert.deepEqual(
+      result.mapping.tables.map((t) => [t.source, t.target, t.how]),
+      [
+        ["UserAccount", "user_account", "snake_case"],
+        ["address", "address", "exact"],
+      ],
+    );
+    assert.equal((result.verification as { identical: boolean }).identical, true);
+    assert.equal(
+      (await rows("select user_name from alembic.user_account where id = 3"))[0]!.user_name,
+      "user3",
+    );
+    assert.deepEqual(await rows("select version_num from alembic.alembic_version"), [
+      { version_num: "4f2e0a1b9c3d" },
+    ]);
+    await undoImport({ pool: db().pool, runId: result.runId! });
+    assert.equal((await rows("select count(*)::int as n from alembic.address"))[0]!.n, 0);
+  });
+});
+
+describe("compatibility check", () => {
+  it("lists values the target's types cannot hold, with example keys, before writing anything", async () => {
+    const path = makeSqlite(
+      join(dir, "bad.db"),
+      `CREATE TABLE item (id INTEGER PRIMARY KEY, code TEXT, price REAL, kind TEXT, at TEXT, note TEXT);`,
+      (d) => {
+        d.prepare("insert into item values (1, 'ok', 1.5, 'a', '2024-01-01 00:00:00', 'x')").run();
+        d.prepare(
+          "insert into item values (2, 'much too long', 1.255, 'zzz', '2024-01-01T00:00:00Z', null)",
+        ).run();
+        d.prepare(
+          "insert into item values (3, 'fine', 123456.5, 'b', '2024-01-01 00:00:00.1234', 'y')",
+        ).run();
+      },
+    );
+    await createSchema(
+      "bad",
+      `CREATE TYPE kind AS ENUM ('a', 'b');
+       CREATE TABLE item (id serial primary key, code varchar(5), price numeric(6,2), kind kind, at timestamp(3), note text not null);`,
+    );
+    const checked = await importSqliteDataOnly({ path, pool: db().pool, schema: "bad", dryRun: true });
+    const shown = checked.problems
+      .filter((p) => p.severity === "error")
+      .map((p) => [p.kind, p.column, p.examples?.join(" ")])
+      .sort((a, b) => String(a).localeCompare(String(b)));
+    assert.deepEqual(shown, [
+      ["enum-label", "kind", "(2)"],
+      ["not-null", "note", "(2)"],
+      ["out-of-range", "price", "(3)"],
+      ["too-long", "code", "(2)"],
+      ["would-round", "at", "(3)"],
+      ["would-round", "price", "(2)"],
+      ["zoned-timestamp", "at", "(2)"],
+    ]);
+  });
+});
