@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { importSqliteDataOnly } from "../../../src/load/data-only/import-data-only.ts";
 import { undoImport } from "../../../src/load/data-only/undo-run.ts";
 import { verifyImport } from "../../../src/verify/verify-import.ts";
+import { runCli } from "../../helpers/cli.ts";
 import { useTestDatabase } from "../../helpers/database.ts";
 import {
   ALEMBIC_PG,
@@ -269,5 +271,30 @@ describe("compatibility check", () => {
       ["would-round", "price", "(2)"],
       ["zoned-timestamp", "at", "(2)"],
     ]);
+  });
+});
+
+describe("pgshift import --data-only (CLI)", () => {
+  it("dry-run prints the mapping and the check, the import verifies, --undo empties the tables", async () => {
+    const path = makeSqlite(join(dir, "cli-alembic.db"), ALEMBIC_SQLITE, fillAlembic);
+    await createSchema("cli", ALEMBIC_PG);
+    const base = ["--to", db().url, "--schema", "cli"];
+    const refused = await runCli(["import", path, "--data-only", "--dry-run", ...base], { cwd: dir });
+    assert.equal(refused.code, 2, refused.stdout + refused.stderr);
+    assert.match(refused.stdout, /UserAccount\s+\S*\s*user_account\s+\S*\s*snake_case/);
+    assert.match(refused.stdout, /error missing-column: source column address\.email has no column/);
+    const mapFile = join(dir, "map.json");
+    writeFileSync(mapFile, JSON.stringify({ "address.email": "email_address" }));
+    const loaded = await runCli(["import", path, "--data-only", "--map", mapFile, ...base], { cwd: dir });
+    assert.equal(loaded.code, 0, loaded.stdout + loaded.stderr);
+    assert.match(loaded.stdout, /verification: identical/);
+    const runId = /undo with: pgshift import --undo (\S+)/.exec(loaded.stdout)?.[1];
+    assert.ok(runId, loaded.stdout);
+    assert.equal((await rows("select count(*)::int as n from cli.address"))[0]!.n, 25);
+    const undone = await runCli(["import", "--undo", runId, "--to", db().url], { cwd: dir });
+    assert.equal(undone.code, 0, undone.stdout + undone.stderr);
+    assert.match(undone.stdout, /37 rows removed, 2 sequence\(s\) restored; no table was dropped/);
+    assert.equal((await rows("select count(*)::int as n from cli.address"))[0]!.n, 0);
+    assert.equal((await rows("select count(*)::int as n from cli.alembic_version"))[0]!.n, 1);
   });
 });
