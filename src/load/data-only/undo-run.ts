@@ -66,27 +66,44 @@ export async function undoImport(options: { pool: pg.Pool; runId: string }): Pro
         try {
           await client.query("set local lock_timeout = '10s'");
           await client.query("set constraints all deferred");
+          const tables = [...plan.tables]
+            .reverse()
+            .filter((t) => chunks.some((c) => c.source_table === t.sourceName));
+          const loadedOf = (t: { sourceName: string }) =>
+            Number(chunks.find((c) => c.source_table === t.sourceName)!.loaded);
+          // A table empty before the run that holds only the run's rows is truncated, together with
+          // the others alike that reference it (TRUNCATE refuses a table referenced from outside the set).
+          const onlyRuns = new Set<string>();
+          for (const table of tables) {
+            if ((baselines[table.sourceName] ?? 0) !== 0) continue;
+            const { rows: counts } = await client.query(
+              `select count(*)::bigint as n from ${quoteQualified(plan.targetSchema, table.targetName)}`,
+            );
+            if (Number(counts[0].n) === loadedOf(table)) onlyRuns.add(table.targetName);
+          }
+          const referrers = await referencingTables(client, plan.targetSchema, [...onlyRuns]);
+          let changed = true;
+          while (changed) {
+            changed = false;
+            for (const name of [...onlyRuns])
+              if ((referrers.get(name) ?? []).some((r) => !onlyRuns.has(r))) {
+                onlyRuns.delete(name);
+                changed = true;
+              }
+          }
+          if (onlyRuns.size)
+            await client.query(
+              `truncate ${[...onlyRuns].map((n) => quoteQualified(plan.targetSchema, n)).join(", ")}`,
+            );
           // Children before parents, so that immediate foreign keys never see an orphan.
-          for (const table of [...plan.tables].reverse()) {
-            const mine = chunks.find((c) => c.source_table === table.sourceName);
-            if (!mine) continue;
-            const name = quoteQualified(plan.targetSchema, table.targetName);
-            const xids: string[] = mine.xids ?? [];
-            const loaded = Number(mine.loaded);
-            let how: UndoTableResult["how"] = "delete";
-            let removed: number;
-            const { rows: counts } = await client.query(`select count(*)::bigint as n from ${name}`);
-            if (
-              (baselines[table.sourceName] ?? 0) === 0 &&
-              Number(counts[0].n) === loaded &&
-              (await truncatable(client, plan, table.targetName))
-            ) {
-              await client.query(`truncate ${name}`);
-              how = "truncate";
-              removed = loaded;
-            } else {
+          for (const table of tables) {
+            const loaded = loadedOf(table);
+            let removed = loaded;
+            const how: UndoTableResult["how"] = onlyRuns.has(table.targetName) ? "truncate" : "delete";
+            if (how === "delete") {
+              const xids: string[] = chunks.find((c) => c.source_table === table.sourceName)!.xids ?? [];
               const deleted = await client.query(
-                `delete from ${name} where xmin::text::bigint = any($1::bigint[])`,
+                `delete from ${quoteQualified(plan.targetSchema, table.targetName)} where xmin::text::bigint = any($1::bigint[])`,
                 [xids],
               );
               removed = deleted.rowCount ?? 0;
@@ -130,13 +147,19 @@ export async function undoImport(options: { pool: pg.Pool; runId: string }): Pro
   return result;
 }
 
-/** TRUNCATE refuses a table other tables reference (unless truncated with it): then rows go by DELETE. */
-async function truncatable(client: pg.ClientBase, plan: ImportPlan, table: string): Promise<boolean> {
+/** For each of `tables`, the other tables whose foreign keys reference it. */
+async function referencingTables(
+  client: pg.ClientBase,
+  schema: string,
+  tables: readonly string[],
+): Promise<Map<string, string[]>> {
   const { rows } = await client.query(
-    `select 1 from pg_constraint k join pg_class r on r.oid = k.confrelid join pg_namespace n on n.oid = r.relnamespace
+    `select r.relname as referenced, array_agg(distinct c.relname::text) as referrers
+       from pg_constraint k join pg_class r on r.oid = k.confrelid join pg_namespace n on n.oid = r.relnamespace
        join pg_class c on c.oid = k.conrelid
-      where k.contype = 'f' and n.nspname = $1 and r.relname = $2 and c.oid <> r.oid limit 1`,
-    [plan.targetSchema, table],
+      where k.contype = 'f' and n.nspname = $1 and r.relname = any($2) and c.oid <> r.oid
+      group by r.relname`,
+    [schema, tables],
   );
-  return rows.length === 0;
+  return new Map(rows.map((r) => [r.referenced, r.referrers]));
 }
