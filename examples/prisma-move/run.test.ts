@@ -54,6 +54,10 @@ test("check, import --data-only, verify identical, undo", async () => {
   assert.equal(next.rows[0].id, 301);
   await db().pool.query(`delete from "User" where id = 301`);
 
+  // a later verify reads the run's stored data-only plan: the target's types
+  const verified = await runCli(["verify", devDb, ...to], { cwd: dir });
+  assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+
   const runId = /pgshift import --undo (\S+)/.exec(loaded.stdout)?.[1];
   assert.ok(runId, loaded.stdout);
   const undone = await runCli(["import", "--undo", runId, ...to], { cwd: dir });
