@@ -299,3 +299,38 @@ describe("pgshift import --data-only (CLI)", () => {
     assert.equal((await rows("select count(*)::int as n from cli.alembic_version"))[0]!.n, 1);
   });
 });
+
+describe("a data-only load that fails half-way", () => {
+  it("reports the failure with the --undo hint, and the undo removes the tables loaded before it", async () => {
+    const path = makeSqlite(
+      join(dir, "half.db"),
+      `CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT);
+       CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id), code TEXT);`,
+      (d) => {
+        for (let i = 1; i <= 5; i++) d.prepare("insert into parent values (?, ?)").run(i, `p${i}`);
+        for (let i = 1; i <= 6; i++)
+          d.prepare("insert into child values (?, ?, ?)").run(i, 1 + (i % 5), i === 6 ? "c1" : `c${i}`);
+      },
+    );
+    await createSchema(
+      "half",
+      `CREATE TABLE parent (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text);
+       CREATE TABLE child (id serial PRIMARY KEY, parent_id int REFERENCES parent(id), code text UNIQUE);`,
+    );
+    const result = await importSqliteDataOnly({ path, pool: db().pool, schema: "half" });
+    assert.equal(result.ok, false);
+    assert.match(result.error?.message ?? "", /unique|duplicate/i);
+    assert.match(result.nextSteps.join("\n"), new RegExp(`pgshift import --undo ${result.runId}`));
+    // the identity column took the source's ids (COPY writes GENERATED ALWAYS columns)
+    assert.deepEqual(
+      (await rows("select id from half.parent order by id")).map((r) => r.id),
+      [1, 2, 3, 4, 5],
+    );
+    assert.equal((await rows("select count(*)::int as n from half.child"))[0]!.n, 0);
+    const undone = await undoImport({ pool: db().pool, runId: result.runId! });
+    assert.equal(undone.tables.find((t) => t.table === "parent")!.rowsRemoved, 5);
+    assert.equal((await rows("select count(*)::int as n from half.parent"))[0]!.n, 0);
+    const [next] = await rows("insert into half.parent (name) values ('new') returning id");
+    assert.equal(next!.id, 1);
+  });
+});
