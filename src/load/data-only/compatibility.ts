@@ -74,6 +74,8 @@ function valueProblem(
       kind: "enum-label",
       reason: `not a label of enum ${target.type} (${target.enumLabels.join(", ")})`,
     };
+  if (target.typname === "uuid" && !/^\{?[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}\}?$/i.test(text))
+    return { kind: "bad-value", reason: "not a UUID" };
   const range = INT_RANGE[target.typname];
   if (range) {
     if (typeof value === "number" && !Number.isInteger(value))

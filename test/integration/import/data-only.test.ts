@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
+import { importSqlite } from "../../../src/load/import-sqlite.ts";
 import { importSqliteDataOnly } from "../../../src/load/data-only/import-data-only.ts";
 import { undoImport } from "../../../src/load/data-only/undo-run.ts";
 import { verifyImport } from "../../../src/verify/verify-import.ts";
@@ -242,21 +243,23 @@ describe("compatibility check", () => {
   it("lists values the target's types cannot hold, with example keys, before writing anything", async () => {
     const path = makeSqlite(
       join(dir, "bad.db"),
-      `CREATE TABLE item (id INTEGER PRIMARY KEY, code TEXT, price REAL, kind TEXT, at TEXT, note TEXT);`,
+      `CREATE TABLE item (id INTEGER PRIMARY KEY, code TEXT, price REAL, kind TEXT, at TEXT, note TEXT, ref TEXT);`,
       (d) => {
-        d.prepare("insert into item values (1, 'ok', 1.5, 'a', '2024-01-01 00:00:00', 'x')").run();
         d.prepare(
-          "insert into item values (2, 'much too long', 1.255, 'zzz', '2024-01-01T00:00:00Z', null)",
+          "insert into item values (1, 'ok', 1.5, 'a', '2024-01-01 00:00:00', 'x', '6f1c2a3b-0000-4000-8000-00000000000a')",
         ).run();
         d.prepare(
-          "insert into item values (3, 'fine', 123456.5, 'b', '2024-01-01 00:00:00.1234', 'y')",
+          "insert into item values (2, 'much too long', 1.255, 'zzz', '2024-01-01T00:00:00Z', null, 'not-a-uuid')",
+        ).run();
+        d.prepare(
+          "insert into item values (3, 'fine', 123456.5, 'b', '2024-01-01 00:00:00.1234', 'y', null)",
         ).run();
       },
     );
     await createSchema(
       "bad",
       `CREATE TYPE kind AS ENUM ('a', 'b');
-       CREATE TABLE item (id serial primary key, code varchar(5), price numeric(6,2), kind kind, at timestamp(3), note text not null);`,
+       CREATE TABLE item (id serial primary key, code varchar(5), price numeric(6,2), kind kind, at timestamp(3), note text not null, ref uuid);`,
     );
     const checked = await importSqliteDataOnly({ path, pool: db().pool, schema: "bad", dryRun: true });
     const shown = checked.problems
@@ -264,6 +267,7 @@ describe("compatibility check", () => {
       .map((p) => [p.kind, p.column, p.examples?.join(" ")])
       .sort((a, b) => String(a).localeCompare(String(b)));
     assert.deepEqual(shown, [
+      ["bad-value", "ref", "(2)"],
       ["enum-label", "kind", "(2)"],
       ["not-null", "note", "(2)"],
       ["out-of-range", "price", "(3)"],
@@ -332,5 +336,30 @@ describe("a data-only load that fails half-way", () => {
     assert.equal((await rows("select count(*)::int as n from half.parent"))[0]!.n, 0);
     const [next] = await rows("insert into half.parent (name) values ('new') returning id");
     assert.equal(next!.id, 1);
+  });
+});
+
+describe("--undo of an --if-exists append run", () => {
+  it("removes the appended rows by xid and keeps the rows there before", async () => {
+    const path = makeSqlite(
+      join(dir, "append.db"),
+      `CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);`,
+      (d) => {
+        for (let i = 10; i < 14; i++) d.prepare("insert into t values (?, ?)").run(i, `new${i}`);
+      },
+    );
+    await createSchema(
+      "app",
+      `CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'old');`,
+    );
+    const result = await importSqlite({ path, pool: db().pool, schema: "app", ifExists: "append" });
+    assert.equal(result.ok, true, JSON.stringify(result.error));
+    assert.equal((await rows("select count(*)::int as n from app.t"))[0]!.n, 5);
+    const undone = await undoImport({ pool: db().pool, runId: result.runId! });
+    assert.deepEqual(
+      undone.tables.map((t) => [t.table, t.how, t.rowsRemoved]),
+      [["t", "delete", 4]],
+    );
+    assert.deepEqual(await rows("select id::int, v from app.t"), [{ id: 1, v: "old" }]);
   });
 });
