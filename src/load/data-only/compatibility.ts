@@ -1,4 +1,6 @@
 import type Database from "better-sqlite3";
+import type pg from "pg";
+import { quoteIdent, quoteQualified } from "../../pg/quote.ts";
 import type { TablePlan } from "../../schema/plan.ts";
 import { quoteSqlite, rowidOf } from "../../sources/sqlite/sqlite-rows.ts";
 import { createRowEncoder, previewValue } from "../row-encoder.ts";
@@ -21,7 +23,8 @@ export interface CompatibilityProblem {
     | "enum-label"
     | "zoned-timestamp"
     | "bad-value"
-    | "fk-cycle";
+    | "fk-cycle"
+    | "key-conflict";
   table: string;
   column?: string;
   message: string;
@@ -218,4 +221,59 @@ function checkValues(db: Database.Database, plan: TablePlan, target: TargetTable
     }
   }
   return [...found.values()];
+}
+
+const TEXT_KEY_TYPES = new Set(["int2", "int4", "int8", "text", "varchar", "bpchar", "uuid"]);
+
+/**
+ * Rows the target table holds already whose primary key the source has too (Django's `migrate` fills
+ * django_content_type and auth_permission, say): the load would fail half-way on a unique violation.
+ * Checked for tables with rows and a key of integer or text columns.
+ */
+export async function checkExistingKeys(
+  client: pg.ClientBase,
+  db: Database.Database,
+  plans: readonly TablePlan[],
+  targets: readonly TargetTable[],
+): Promise<CompatibilityProblem[]> {
+  const problems: CompatibilityProblem[] = [];
+  for (const plan of plans) {
+    const target = targets.find((t) => t.name === plan.targetName)!;
+    const key = plan.primaryKey;
+    const keyColumns = key.map((k) => plan.columns.find((c) => c.targetName === k));
+    if (
+      key.length === 0 ||
+      keyColumns.some((c) => c === undefined) ||
+      key.some((k) => !TEXT_KEY_TYPES.has(target.columns.find((c) => c.name === k)?.typname ?? ""))
+    )
+      continue;
+    const table = quoteQualified(plan.targetSchema, plan.targetName);
+    const { rows: any } = await client.query(`select 1 from ${table} limit 1`);
+    if (any.length === 0) continue;
+    const { rows } = await client.query({
+      text: `select ${key.map((k) => `${quoteIdent(k)}::text`).join(", ")} from ${table}`,
+      rowMode: "array",
+    });
+    const existing = new Set(rows.map((r: unknown[]) => JSON.stringify(r)));
+    const select = `select ${keyColumns.map((c) => quoteSqlite(c!.sourceName)).join(", ")} from ${quoteSqlite(plan.sourceName)}`;
+    const statement = db.prepare(select).raw(true).safeIntegers(true);
+    let count = 0;
+    const examples: string[] = [];
+    for (const row of statement.iterate() as Iterable<unknown[]>) {
+      const shown = row.map((v) => (v === null ? null : String(v)));
+      if (!existing.has(JSON.stringify(shown))) continue;
+      count++;
+      if (examples.length < 3) examples.push(`(${shown.join(", ")})`);
+    }
+    if (count)
+      problems.push({
+        severity: "error",
+        kind: "key-conflict",
+        table: plan.targetName,
+        message: `${plan.targetName} already holds rows with the keys of ${count} source rows (${key.join(", ")}); empty it first (rows the ORM's migrations inserted, e.g. Django's content types) or leave it out with --exclude ${plan.sourceName}`,
+        rows: count,
+        examples,
+      });
+  }
+  return problems;
 }

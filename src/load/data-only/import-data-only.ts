@@ -20,7 +20,7 @@ import { importPart, setRunPhase } from "../import-state.ts";
 import { createRun } from "../import-run.ts";
 import { quarantinePart } from "../quarantine.ts";
 import type { VerificationOutcome } from "../import-sqlite.ts";
-import { type CompatibilityProblem, checkCompatibility } from "./compatibility.ts";
+import { type CompatibilityProblem, checkCompatibility, checkExistingKeys } from "./compatibility.ts";
 import { dataOnlyTablePlan } from "./data-only-plan.ts";
 import { readTargetCatalog, type TargetCatalog } from "./target-catalog.ts";
 import { foreignKeyOrder, type Mapping, mapTables, type NameMap, ORM_BOOKKEEPING } from "./table-mapping.ts";
@@ -201,9 +201,10 @@ export async function importSqliteDataOnly(options: ImportDataOnlyOptions): Prom
       ]),
       notes: [],
     };
-    const problems = await timed("check", () => [
+    const problems = await timed("check", async () => [
       ...checkCompatibility(db, mapping, tables, target.tables),
       ...cycleProblems(cycles, target),
+      ...(await withClient(options.pool, (c) => checkExistingKeys(c, db, tables, target.tables))),
     ]);
     const result: DataOnlyResult = {
       ok: false,
