@@ -250,7 +250,9 @@ export async function importSqliteDataOnly(options: ImportDataOnlyOptions): Prom
             `update pgshift.import_runs set options = options || $2::jsonb where run_id = $1`,
             [runId, JSON.stringify({ dataOnly: true, sequences: result.sequences, cycles })],
           );
-          const conversions = await timed("data", () => loadTables(options.pool, db, runId, plan, cycles));
+          const conversions = await timed("data", () =>
+            loadTables(options.pool, db, runId, plan, cycles, target.foreignKeys),
+          );
           await timed("sequences", () => advanceSequences(options.pool, schema, result.sequences));
           result.tables = await timed("count", () =>
             countTables(options.pool, runId, plan, baselines, conversions),
@@ -289,7 +291,8 @@ function undoHints(runId: string, to: string | undefined): string[] {
 
 function cycleProblems(cycles: string[][], target: TargetCatalog): CompatibilityProblem[] {
   const problems: CompatibilityProblem[] = [];
-  for (const cycle of cycles) {
+  // A table referencing only itself loads in one statement (see loadTables): no deferral needed.
+  for (const cycle of cycles.filter((c) => c.length > 1)) {
     const blocking = target.foreignKeys.filter(
       (fk) => cycle.includes(fk.table) && cycle.includes(fk.references) && !fk.deferrable,
     );
@@ -318,6 +321,7 @@ async function loadTables(
   runId: string,
   plan: ImportPlan,
   cycles: string[][],
+  foreignKeys: TargetCatalog["foreignKeys"],
 ): Promise<Map<string, Record<string, number>>> {
   const conversions = new Map<string, Record<string, number>>();
   const groups: TablePlan[][] = [];
@@ -327,13 +331,25 @@ async function loadTables(
     if (group) group.push(table);
     else groups.push([table]);
   }
+  // A table referencing itself through a foreign key that is not deferrable loads in one COPY: an
+  // immediate constraint is checked at the end of the statement, so a child may come before its parent.
+  const oneStatement = new Set(
+    cycles
+      .filter((c) => c.length === 1)
+      .flat()
+      .filter((t) => foreignKeys.some((fk) => fk.table === t && fk.references === t && !fk.deferrable)),
+  );
   await withClient(pool, async (client) => {
     for (const group of groups) {
       const together = group.length > 1 || cycles.some((c) => c.includes(group[0]!.targetName));
-      const chunks = group.flatMap((table) => table.chunks.map((chunk) => ({ table, chunk })));
+      const units = group.flatMap((table) =>
+        oneStatement.has(table.targetName)
+          ? [{ table, chunks: table.chunks }]
+          : table.chunks.map((chunk) => ({ table, chunks: [chunk] })),
+      );
       if (together) await client.query("begin");
       try {
-        for (const { table, chunk } of chunks) {
+        for (const { table, chunks } of units) {
           if (!together) await client.query("begin");
           try {
             await client.query("set constraints all deferred");
@@ -342,28 +358,39 @@ async function loadTables(
               table: table.targetName,
               columns: table.columns.map((c) => c.targetName),
             });
-            let output;
+            const outputs = [];
             try {
-              output = await encodeChunk(db, { table, chunk, policy: "fail", wholeRows: false }, (data) =>
-                copy.write(data),
-              );
+              for (const chunk of chunks)
+                outputs.push(
+                  await encodeChunk(db, { table, chunk, policy: "fail", wholeRows: false }, (data) =>
+                    copy.write(data),
+                  ),
+                );
             } catch (error) {
               await copy.abort(error as Error);
               throw error;
             }
             const loaded = await copy.end();
+            const read = outputs.reduce((n, o) => n + o.rowsRead, 0);
+            if (loaded !== read)
+              throw new PgshiftError(
+                "count_mismatch",
+                `${table.sourceName}: read ${read} rows but the server loaded ${loaded}`,
+              );
             const counted = conversions.get(table.sourceName) ?? {};
-            table.columns.forEach((c, i) => {
-              if (output.conversions[i])
-                counted[c.targetName] = (counted[c.targetName] ?? 0) + output.conversions[i]!;
-            });
+            for (const output of outputs)
+              table.columns.forEach((c, i) => {
+                if (output.conversions[i])
+                  counted[c.targetName] = (counted[c.targetName] ?? 0) + output.conversions[i]!;
+              });
             conversions.set(table.sourceName, counted);
-            await client.query(
-              `update pgshift.import_chunks set status = 'done', rows_read = $4, rows_loaded = $5, rows_quarantined = 0,
-                 committed_at = now(), xid = txid_current() % 4294967296
-               where run_id = $1 and source_table = $2 and chunk = $3`,
-              [runId, table.sourceName, chunk.chunk, output.rowsRead, loaded],
-            );
+            for (const [i, chunk] of chunks.entries())
+              await client.query(
+                `update pgshift.import_chunks set status = 'done', rows_read = $4, rows_loaded = $4, rows_quarantined = 0,
+                   committed_at = now(), xid = txid_current() % 4294967296
+                 where run_id = $1 and source_table = $2 and chunk = $3`,
+                [runId, table.sourceName, chunk.chunk, outputs[i]!.rowsRead],
+              );
             if (!together) await client.query("commit");
           } catch (error) {
             if (!together) await client.query("rollback").catch(() => undefined);
