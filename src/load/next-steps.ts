@@ -67,6 +67,10 @@ export async function nextSteps(pool: pg.Pool, hint: HintContext): Promise<strin
       `start over: ${command("import", hint)} --if-exists replace   (drops and reloads the tables this run created), or drop them: ${createdTables(hint, [])}`,
     );
   }
+  if (hint.code === "verify_mismatch" && hint.ifExists === "append" && existed.length > 0)
+    steps.push(
+      `tables your ORM created keep their own types: undo this run, then load with ${command("import", hint)} --data-only   (converts to the existing columns' types and verifies in them)`,
+    );
   return steps;
 }
 

@@ -262,7 +262,8 @@ describe("--if-exists append into tables that already had rows", () => {
       ifExists: "append",
       code: "verify_mismatch",
     });
-    assert.equal(hints.length, 2);
+    assert.equal(hints.length, 3);
+    assert.match(hints[2]!, /undo this run, then load with pgshift import sqlite:second\.db .* --data-only /);
     assert.match(
       hints[0]!,
       /^see the differences: pgshift verify sqlite:second\.db --to postgres:\/\/u@h\/db --schema a --tables t,n /,
