@@ -18,6 +18,17 @@ export {
   importSqlite,
 } from "./load/import-sqlite.ts";
 export type { BadValuePolicy, QuarantineEntry } from "./load/quarantine.ts";
+// Data-only loads into the tables an application's ORM created, and undo of a run.
+export {
+  type CompatibilityProblem,
+  DataOnlyIncompatibleError,
+  type DataOnlyResult,
+  type ImportDataOnlyOptions,
+  importSqliteDataOnly,
+  type NameMap,
+  type UndoResult,
+  undoImport,
+} from "./load/data-only/index.ts";
 export {
   type ImportDocumentsOptions,
   type ImportDocumentsResult,
