@@ -5,6 +5,7 @@ import { registerCutoverCommands } from "./cutover-command.ts";
 import { registerImportCommand } from "./import-command.ts";
 import { registerLocalCommands } from "./local-command.ts";
 import { registerMigrateCommands } from "./migrate-command.ts";
+import { registerTuneCommand } from "./tune-command.ts";
 import { registerVerifyCommands } from "./verify-command.ts";
 
 /** Every command group, in the order `pgshift --help` lists them. Add a group here. */
@@ -16,4 +17,5 @@ export const commandGroups: ((program: Command) => void)[] = [
   registerVerifyCommands,
   registerMigrateCommands,
   registerCutoverCommands,
+  registerTuneCommand,
 ];

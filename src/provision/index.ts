@@ -1,0 +1,2 @@
+export * from "./apply-settings.ts";
+export * from "./tune.ts";
