@@ -1,2 +1,5 @@
 export * from "./apply-settings.ts";
+export * from "./passwords.ts";
+export * from "./rls.ts";
+export * from "./roles.ts";
 export * from "./tune.ts";

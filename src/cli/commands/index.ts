@@ -5,6 +5,7 @@ import { registerCutoverCommands } from "./cutover-command.ts";
 import { registerImportCommand } from "./import-command.ts";
 import { registerLocalCommands } from "./local-command.ts";
 import { registerMigrateCommands } from "./migrate-command.ts";
+import { registerProvisionCommands } from "./provision-command.ts";
 import { registerTuneCommand } from "./tune-command.ts";
 import { registerVerifyCommands } from "./verify-command.ts";
 
@@ -17,5 +18,6 @@ export const commandGroups: ((program: Command) => void)[] = [
   registerVerifyCommands,
   registerMigrateCommands,
   registerCutoverCommands,
+  registerProvisionCommands,
   registerTuneCommand,
 ];
