@@ -6,6 +6,7 @@ import { registerImportCommand } from "./import-command.ts";
 import { registerLocalCommands } from "./local-command.ts";
 import { registerMigrateCommands } from "./migrate-command.ts";
 import { registerProvisionCommands } from "./provision-command.ts";
+import { registerServeCommand } from "./serve-command.ts";
 import { registerTuneCommand } from "./tune-command.ts";
 import { registerVerifyCommands } from "./verify-command.ts";
 
@@ -20,4 +21,5 @@ export const commandGroups: ((program: Command) => void)[] = [
   registerCutoverCommands,
   registerProvisionCommands,
   registerTuneCommand,
+  registerServeCommand,
 ];
