@@ -7,6 +7,7 @@ import pg from "pg";
 import { PgshiftError } from "../errors.ts";
 import { findPgBinaries, type PgBinaries } from "./binaries.ts";
 import { assertReachable, chooseRunAs, giveTo, type RunAs, runAsUser } from "./run-as.ts";
+import { caFile, ensureTlsFiles, hostsslOnly, TLS_SETTINGS } from "./tls.ts";
 
 /**
  * The managed instance's superuser. Not "pgshift": with the default search_path ("$user", public) a role
@@ -20,6 +21,8 @@ export const LOCAL_DATABASE = "postgres";
 export interface LocalInstanceOptions {
   /** Instance name; data lives in `<baseDir>/<name>/`. */
   name?: string;
+  /** Make a CA and server certificate on first start and accept TLS connections only (kept once on). */
+  tls?: boolean;
   /** Default `.pgshift/local` under the working directory. */
   baseDir?: string;
   /** Non-durable, faster settings (fsync off): for test runs, never for user data. */
@@ -45,6 +48,8 @@ export interface LocalInstanceStatus {
   runAs?: string;
   /** Connection URL with the password redacted. */
   url?: string;
+  /** TLS only (hostssl), verified against the instance's CA. */
+  tls?: boolean;
 }
 
 export interface StartResult {
@@ -64,6 +69,8 @@ interface InstanceFile {
   runAs: string;
   ephemeral: boolean;
   createdAt: string;
+  /** TCP connections must use TLS; the URL carries sslmode=verify-full and the CA. */
+  tls?: boolean;
 }
 
 interface Paths {
@@ -106,10 +113,11 @@ function writeInstance(paths: Paths, data: InstanceFile): void {
   writeFileSync(paths.instanceFile, `${JSON.stringify(data, null, 2)}\n`);
 }
 
-function buildUrl(instance: InstanceFile, password: string | undefined): string {
+function buildUrl(instance: InstanceFile, password: string | undefined, paths: Paths): string {
   const user = instance.superuser ?? LEGACY_SUPERUSER;
   const auth = password === undefined ? user : `${user}:${encodeURIComponent(password)}`;
-  return `postgres://${auth}@127.0.0.1:${instance.port}/${LOCAL_DATABASE}`;
+  const tls = instance.tls ? `?sslmode=verify-full&sslrootcert=${encodeURIComponent(caFile(paths.dir))}` : "";
+  return `postgres://${auth}@127.0.0.1:${instance.port}/${LOCAL_DATABASE}${tls}`;
 }
 
 async function portIsFree(port: number): Promise<boolean> {
@@ -333,14 +341,33 @@ export async function startLocalInstance(options: LocalInstanceOptions = {}): Pr
       );
     }
     if (await isRunning(runAs, instance.binDir, paths)) {
+      if (options.tls && !instance.tls)
+        throw new PgshiftError(
+          "usage",
+          `instance ${paths.name} is running without TLS; stop it (pgshift local stop) and start it with --tls`,
+          { exitCode: 2 },
+        );
       return { status: await statusOf(paths), created, alreadyRunning: true, recoveredStaleLock: false };
+    }
+    if (options.tls && !instance.tls) {
+      instance.tls = true;
+      writeInstance(paths, instance);
+    }
+    if (instance.tls) {
+      await ensureTlsFiles(paths.dir, paths.dataDir, runAs);
+      const hba = join(paths.dataDir, "pg_hba.conf");
+      writeFileSync(hba, hostsslOnly(readFileSync(hba, "utf8")));
     }
     if (!(await portIsFree(instance.port))) {
       instance.port = await freePort();
       writeInstance(paths, instance);
     }
     const settingsFile = join(paths.dataDir, "pgshift.conf");
-    writeFileSync(settingsFile, serverSettings(instance.port, instance.ephemeral));
+    writeFileSync(
+      settingsFile,
+      serverSettings(instance.port, instance.ephemeral) +
+        (instance.tls ? `${TLS_SETTINGS.join("\n")}\n` : ""),
+    );
     giveTo(runAs, settingsFile);
     let recoveredStaleLock = false;
     const pgCtlStart = () =>
@@ -366,7 +393,7 @@ export async function startLocalInstance(options: LocalInstanceOptions = {}): Pr
         `could not start instance ${paths.name} (log: ${paths.logFile}):\n${logTail(paths) || result.stderr.trim()}`,
       );
     }
-    if (created) await createExtensions(buildUrl(instance, readPassword(paths)));
+    if (created) await createExtensions(buildUrl(instance, readPassword(paths), paths));
     return { status: await statusOf(paths), created, alreadyRunning: false, recoveredStaleLock };
   });
 }
@@ -412,7 +439,8 @@ async function statusOf(paths: Paths): Promise<LocalInstanceStatus> {
     binDir: instance.binDir,
     binarySource: instance.binarySource,
     runAs: instance.runAs,
-    url: buildUrl(instance, "********"),
+    url: buildUrl(instance, "********", paths),
+    ...(instance.tls ? { tls: true } : {}),
   };
 }
 
@@ -430,7 +458,7 @@ export function localInstanceUrl(options: LocalInstanceOptions = {}): string {
       `no managed instance named ${paths.name}; start it with \`pgshift local start --name ${paths.name}\``,
     );
   }
-  return buildUrl(instance, readPassword(paths));
+  return buildUrl(instance, readPassword(paths), paths);
 }
 
 /** Stops the instance and deletes its data directory. */

@@ -17,6 +17,9 @@ function describe(status: LocalInstanceStatus): string {
     `instance ${status.name}: ${status.state}${status.pid ? ` (pid ${status.pid})` : ""}`,
     `  PostgreSQL ${status.version} from ${status.binDir} (${status.binarySource}), running as ${status.runAs}`,
     `  url:  ${status.url}   (full: pgshift local url${status.name === "default" ? "" : ` --name ${status.name}`})`,
+    ...(status.tls
+      ? ["  tls:  required (hostssl only); the url verifies the server with the instance's CA"]
+      : []),
     `  data: ${status.dataDir}`,
     `  log:  ${status.logFile}`,
   ].join("\n");
@@ -35,9 +38,13 @@ export function registerLocalCommands(program: Command): void {
     .command("start")
     .description("create (on first use) and start an instance on a free loopback port")
     .option("--name <name>", "instance name", undefined)
+    .option("--tls", "make a CA and server certificate (first time) and accept TLS connections only")
     .action(
-      action(async (ctx, opts: { name?: string }) => {
-        const result = await startLocalInstance(instanceOptions(ctx, opts.name));
+      action(async (ctx, opts: { name?: string; tls?: boolean }) => {
+        const result = await startLocalInstance({
+          ...instanceOptions(ctx, opts.name),
+          ...(opts.tls ? { tls: true } : {}),
+        });
         ctx.out.result(result, () => {
           const verb = result.alreadyRunning
             ? "already running"
