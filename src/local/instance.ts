@@ -7,6 +7,7 @@ import pg from "pg";
 import { PgshiftError } from "../errors.ts";
 import { findPgBinaries, type PgBinaries } from "./binaries.ts";
 import { assertReachable, chooseRunAs, giveTo, type RunAs, runAsUser } from "./run-as.ts";
+import { pgbouncerRunning, startPgbouncer, stopPgbouncer } from "./pgbouncer.ts";
 import { caFile, ensureTlsFiles, hostsslOnly, TLS_SETTINGS } from "./tls.ts";
 
 /**
@@ -23,6 +24,8 @@ export interface LocalInstanceOptions {
   name?: string;
   /** Make a CA and server certificate on first start and accept TLS connections only (kept once on). */
   tls?: boolean;
+  /** Run PgBouncer (transaction mode) in front of the instance on its own port (kept once on). */
+  pgbouncer?: boolean;
   /** Default `.pgshift/local` under the working directory. */
   baseDir?: string;
   /** Non-durable, faster settings (fsync off): for test runs, never for user data. */
@@ -50,6 +53,8 @@ export interface LocalInstanceStatus {
   url?: string;
   /** TLS only (hostssl), verified against the instance's CA. */
   tls?: boolean;
+  /** PgBouncer's port (transaction pooling), when it runs. */
+  pgbouncerPort?: number;
 }
 
 export interface StartResult {
@@ -71,6 +76,8 @@ interface InstanceFile {
   createdAt: string;
   /** TCP connections must use TLS; the URL carries sslmode=verify-full and the CA. */
   tls?: boolean;
+  /** PgBouncer's port, when it runs in front of the instance. */
+  pgbouncerPort?: number;
 }
 
 interface Paths {
@@ -347,6 +354,7 @@ export async function startLocalInstance(options: LocalInstanceOptions = {}): Pr
           `instance ${paths.name} is running without TLS; stop it (pgshift local stop) and start it with --tls`,
           { exitCode: 2 },
         );
+      await withPgbouncer(paths, instance, runAs, options);
       return { status: await statusOf(paths), created, alreadyRunning: true, recoveredStaleLock: false };
     }
     if (options.tls && !instance.tls) {
@@ -394,8 +402,48 @@ export async function startLocalInstance(options: LocalInstanceOptions = {}): Pr
       );
     }
     if (created) await createExtensions(buildUrl(instance, readPassword(paths), paths));
+    await withPgbouncer(paths, instance, runAs, options);
     return { status: await statusOf(paths), created, alreadyRunning: false, recoveredStaleLock };
   });
+}
+
+/** Starts PgBouncer in front of the running instance when asked now or before (the port is kept). */
+async function withPgbouncer(
+  paths: Paths,
+  instance: InstanceFile,
+  runAs: RunAs,
+  options: LocalInstanceOptions,
+): Promise<void> {
+  if (!options.pgbouncer && !instance.pgbouncerPort) return;
+  if (
+    !instance.pgbouncerPort ||
+    (!pgbouncerRunning(paths.dir) && !(await portIsFree(instance.pgbouncerPort)))
+  ) {
+    instance.pgbouncerPort = await freePort();
+    writeInstance(paths, instance);
+  }
+  await startPgbouncer({
+    instanceDir: paths.dir,
+    adminUrl: buildUrl(instance, readPassword(paths), paths),
+    superuser: instance.superuser ?? LEGACY_SUPERUSER,
+    serverPort: instance.port,
+    port: instance.pgbouncerPort,
+    runAs,
+    ...(instance.tls ? { serverCaFile: caFile(paths.dir) } : {}),
+  });
+}
+
+/** The URL through the instance's PgBouncer (transaction pooling), password included: never for logs. */
+export function localPgbouncerUrl(options: LocalInstanceOptions = {}): string {
+  const paths = pathsFor(options);
+  const instance = readInstance(paths);
+  if (!instance?.pgbouncerPort)
+    throw new PgshiftError(
+      "local_no_pgbouncer",
+      `instance ${paths.name} has no PgBouncer; start it with \`pgshift local start --pgbouncer\``,
+    );
+  const user = instance.superuser ?? LEGACY_SUPERUSER;
+  return `postgres://${user}:${encodeURIComponent(readPassword(paths))}@127.0.0.1:${instance.pgbouncerPort}/${LOCAL_DATABASE}`;
 }
 
 /** Stops the instance (fast shutdown: open transactions are rolled back, data is kept). */
@@ -405,6 +453,7 @@ export async function stopLocalInstance(options: LocalInstanceOptions = {}): Pro
     const instance = readInstance(paths);
     if (!instance) return statusOf(paths);
     const runAs = chooseRunAs(options.env);
+    await stopPgbouncer(paths.dir);
     if (await isRunning(runAs, instance.binDir, paths)) {
       const result = await runAsUser(
         runAs,
@@ -441,6 +490,7 @@ async function statusOf(paths: Paths): Promise<LocalInstanceStatus> {
     runAs: instance.runAs,
     url: buildUrl(instance, "********", paths),
     ...(instance.tls ? { tls: true } : {}),
+    ...(instance.pgbouncerPort ? { pgbouncerPort: instance.pgbouncerPort } : {}),
   };
 }
 
