@@ -7,8 +7,11 @@ export interface PgbouncerConfigOptions {
   listenPort: number;
   /** auth_file, relative to the ini file or absolute. */
   authFile: string;
-  /** A superuser (or a role allowed to read pg_shadow) whose verifier is in authFile: auth_query runs as it. */
-  authUser: string;
+  /**
+   * A superuser (or a role allowed to read pg_shadow) whose password is in authFile: other users are then
+   * looked up with auth_query. Absent: only the users listed in authFile may log in.
+   */
+  authUser?: string;
   logFile: string;
   pidFile: string;
   /** Server connections per database/user pair (default 20). */
@@ -41,8 +44,12 @@ export function pgbouncerIni(options: PgbouncerConfigOptions): string {
     "pool_mode = transaction",
     "auth_type = scram-sha-256",
     `auth_file = ${options.authFile}`,
-    `auth_user = ${options.authUser}`,
-    "auth_query = SELECT usename, passwd FROM pg_shadow WHERE usename = $1",
+    ...(options.authUser
+      ? [
+          `auth_user = ${options.authUser}`,
+          "auth_query = SELECT usename, passwd FROM pg_shadow WHERE usename = $1",
+        ]
+      : []),
     `default_pool_size = ${options.defaultPoolSize ?? 20}`,
     `max_client_conn = ${options.maxClientConn ?? 200}`,
     // node-postgres and most drivers send these; PgBouncer refuses unknown startup parameters otherwise

@@ -5,6 +5,7 @@ import { registerCutoverCommands } from "./cutover-command.ts";
 import { registerImportCommand } from "./import-command.ts";
 import { registerLocalCommands } from "./local-command.ts";
 import { registerMigrateCommands } from "./migrate-command.ts";
+import { registerPgbouncerCommands } from "./pgbouncer-command.ts";
 import { registerProvisionCommands } from "./provision-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
 import { registerTuneCommand } from "./tune-command.ts";
@@ -22,4 +23,5 @@ export const commandGroups: ((program: Command) => void)[] = [
   registerProvisionCommands,
   registerTuneCommand,
   registerServeCommand,
+  registerPgbouncerCommands,
 ];
