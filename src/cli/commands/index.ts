@@ -7,6 +7,10 @@ import { registerCutoverCommands } from "./cutover-command.ts";
 import { registerImportCommand } from "./import-command.ts";
 import { registerLocalCommands } from "./local-command.ts";
 import { registerMigrateCommands } from "./migrate-command.ts";
+import { registerPgbouncerCommands } from "./pgbouncer-command.ts";
+import { registerProvisionCommands } from "./provision-command.ts";
+import { registerServeCommand } from "./serve-command.ts";
+import { registerTuneCommand } from "./tune-command.ts";
 import { registerRefreshCommands } from "./refresh-command.ts";
 import { registerVerifyCommands } from "./verify-command.ts";
 
@@ -22,4 +26,8 @@ export const commandGroups: ((program: Command) => void)[] = [
   registerAuditCommands,
   registerBackupCommands,
   registerRefreshCommands,
+  registerProvisionCommands,
+  registerTuneCommand,
+  registerServeCommand,
+  registerPgbouncerCommands,
 ];
