@@ -18,6 +18,17 @@ export {
   importSqlite,
 } from "./load/import-sqlite.ts";
 export type { BadValuePolicy, QuarantineEntry } from "./load/quarantine.ts";
+// Data-only loads into the tables an application's ORM created, and undo of a run.
+export {
+  type CompatibilityProblem,
+  DataOnlyIncompatibleError,
+  type DataOnlyResult,
+  type ImportDataOnlyOptions,
+  importSqliteDataOnly,
+  type NameMap,
+  type UndoResult,
+  undoImport,
+} from "./load/data-only/index.ts";
 export {
   type ImportDocumentsOptions,
   type ImportDocumentsResult,
@@ -167,3 +178,16 @@ export {
 } from "./local/instance.ts";
 export { asPgshiftError } from "./errors.ts";
 export { PGSHIFT_VERSION } from "./version.ts";
+
+// Operating a service's database: health server, roles and row-level security, tuning.
+export {
+  type HealthReport,
+  type HealthServer,
+  type HealthServerOptions,
+  type MetricsSource,
+  startHealthServer,
+} from "./serve/health-server.ts";
+export type { CheckResult, HealthCheck } from "./serve/health-checks.ts";
+export { type ProvisionOptions, type ProvisionResult, provisionRoles } from "./provision/roles.ts";
+export { type RlsOptions, type RlsResult, provisionRls } from "./provision/rls.ts";
+export { type TuneInput, type TuneResult, alterSystemSql, confSnippet, tune } from "./provision/tune.ts";

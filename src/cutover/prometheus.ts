@@ -25,7 +25,7 @@ export const POOL_CONNECTIONS_METRIC = "pgshift_pool_connections";
 export interface PrometheusFamily {
   name: string;
   help: string;
-  type: "counter" | "gauge" | "summary";
+  type: "counter" | "gauge" | "summary" | "histogram";
   samples: {
     labels?: Record<string, string>;
     value: number | null;

@@ -8,3 +8,4 @@ export * from "./import-sqlite.ts";
 export * from "./import-state.ts";
 export * from "./quarantine.ts";
 export * from "./row-encoder.ts";
+export * from "./data-only/index.ts";

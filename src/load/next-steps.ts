@@ -66,7 +66,7 @@ export async function nextSteps(pool: pg.Pool, hint: HintContext): Promise<strin
   if (hint.ifExists === "append" && existed.length > 0) {
     const deletes = appendUndoSql(hint.plan, hint.runId, existed);
     steps.push(
-      `undo this run's rows (the rows there before are kept): ${deletes.join(" ")}${hint.plan.tables.length > existed.length ? ` Tables this run created (drop them): ${createdTables(hint, existed)}` : ""}`,
+      `undo this run's rows (the rows there before are kept): ${undoCommand(hint)}   (in SQL: ${deletes.join(" ")})${hint.plan.tables.length > existed.length ? ` Tables this run created (drop them): ${createdTables(hint, existed)}` : ""}`,
     );
   } else if (hint.ifExists === "append") {
     steps.push(`undo: drop the tables this run created: ${createdTables(hint, [])}`);
@@ -75,7 +75,18 @@ export async function nextSteps(pool: pg.Pool, hint: HintContext): Promise<strin
       `start over: ${command("import", hint)} --if-exists replace   (drops and reloads the tables this run created), or drop them: ${createdTables(hint, [])}`,
     );
   }
+  if (hint.code === "verify_mismatch" && hint.ifExists === "append" && existed.length > 0)
+    steps.push(
+      `tables your ORM created keep their own types: undo this run, then load with ${command("import", hint)} --data-only   (converts to the existing columns' types and verifies in them)`,
+    );
   return steps;
+}
+
+/** `pgshift import --undo RUN_ID`, with the user's --to: removes the run's rows by its chunks' xids. */
+export function undoCommand(hint: { runId: string; to?: string }): string {
+  return ["pgshift", "import", "--undo", hint.runId, ...(hint.to ? ["--to", hint.to] : [])]
+    .map(shellWord)
+    .join(" ");
 }
 
 /** Deletes that remove exactly the rows run `runId` inserted into `tables` (by its chunks' xids). */

@@ -7,6 +7,8 @@ import pg from "pg";
 import { PgshiftError } from "../errors.ts";
 import { findPgBinaries, type PgBinaries } from "./binaries.ts";
 import { assertReachable, chooseRunAs, giveTo, type RunAs, runAsUser } from "./run-as.ts";
+import { pgbouncerRunning, startPgbouncer, stopPgbouncer } from "./pgbouncer.ts";
+import { caFile, ensureTlsFiles, hostsslOnly, TLS_SETTINGS } from "./tls.ts";
 
 /**
  * The managed instance's superuser. Not "pgshift": with the default search_path ("$user", public) a role
@@ -20,6 +22,10 @@ export const LOCAL_DATABASE = "postgres";
 export interface LocalInstanceOptions {
   /** Instance name; data lives in `<baseDir>/<name>/`. */
   name?: string;
+  /** Make a CA and server certificate on first start and accept TLS connections only (kept once on). */
+  tls?: boolean;
+  /** Run PgBouncer (transaction mode) in front of the instance on its own port (kept once on). */
+  pgbouncer?: boolean;
   /** Default `.pgshift/local` under the working directory. */
   baseDir?: string;
   /** Non-durable, faster settings (fsync off): for test runs, never for user data. */
@@ -45,6 +51,10 @@ export interface LocalInstanceStatus {
   runAs?: string;
   /** Connection URL with the password redacted. */
   url?: string;
+  /** TLS only (hostssl), verified against the instance's CA. */
+  tls?: boolean;
+  /** PgBouncer's port (transaction pooling), when it runs. */
+  pgbouncerPort?: number;
 }
 
 export interface StartResult {
@@ -64,6 +74,10 @@ interface InstanceFile {
   runAs: string;
   ephemeral: boolean;
   createdAt: string;
+  /** TCP connections must use TLS; the URL carries sslmode=verify-full and the CA. */
+  tls?: boolean;
+  /** PgBouncer's port, when it runs in front of the instance. */
+  pgbouncerPort?: number;
 }
 
 interface Paths {
@@ -106,10 +120,11 @@ function writeInstance(paths: Paths, data: InstanceFile): void {
   writeFileSync(paths.instanceFile, `${JSON.stringify(data, null, 2)}\n`);
 }
 
-function buildUrl(instance: InstanceFile, password: string | undefined): string {
+function buildUrl(instance: InstanceFile, password: string | undefined, paths: Paths): string {
   const user = instance.superuser ?? LEGACY_SUPERUSER;
   const auth = password === undefined ? user : `${user}:${encodeURIComponent(password)}`;
-  return `postgres://${auth}@127.0.0.1:${instance.port}/${LOCAL_DATABASE}`;
+  const tls = instance.tls ? `?sslmode=verify-full&sslrootcert=${encodeURIComponent(caFile(paths.dir))}` : "";
+  return `postgres://${auth}@127.0.0.1:${instance.port}/${LOCAL_DATABASE}${tls}`;
 }
 
 async function portIsFree(port: number): Promise<boolean> {
@@ -336,14 +351,34 @@ export async function startLocalInstance(options: LocalInstanceOptions = {}): Pr
       );
     }
     if (await isRunning(runAs, instance.binDir, paths)) {
+      if (options.tls && !instance.tls)
+        throw new PgshiftError(
+          "usage",
+          `instance ${paths.name} is running without TLS; stop it (pgshift local stop) and start it with --tls`,
+          { exitCode: 2 },
+        );
+      await withPgbouncer(paths, instance, runAs, options);
       return { status: await statusOf(paths), created, alreadyRunning: true, recoveredStaleLock: false };
+    }
+    if (options.tls && !instance.tls) {
+      instance.tls = true;
+      writeInstance(paths, instance);
+    }
+    if (instance.tls) {
+      await ensureTlsFiles(paths.dir, paths.dataDir, runAs);
+      const hba = join(paths.dataDir, "pg_hba.conf");
+      writeFileSync(hba, hostsslOnly(readFileSync(hba, "utf8")));
     }
     if (!(await portIsFree(instance.port))) {
       instance.port = await freePort();
       writeInstance(paths, instance);
     }
     const settingsFile = join(paths.dataDir, "pgshift.conf");
-    writeFileSync(settingsFile, serverSettings(instance.port, instance.ephemeral));
+    writeFileSync(
+      settingsFile,
+      serverSettings(instance.port, instance.ephemeral) +
+        (instance.tls ? `${TLS_SETTINGS.join("\n")}\n` : ""),
+    );
     giveTo(runAs, settingsFile);
     let recoveredStaleLock = false;
     const pgCtlStart = () =>
@@ -369,9 +404,49 @@ export async function startLocalInstance(options: LocalInstanceOptions = {}): Pr
         `could not start instance ${paths.name} (log: ${paths.logFile}):\n${logTail(paths) || result.stderr.trim()}`,
       );
     }
-    if (created) await createExtensions(buildUrl(instance, readPassword(paths)));
+    if (created) await createExtensions(buildUrl(instance, readPassword(paths), paths));
+    await withPgbouncer(paths, instance, runAs, options);
     return { status: await statusOf(paths), created, alreadyRunning: false, recoveredStaleLock };
   });
+}
+
+/** Starts PgBouncer in front of the running instance when asked now or before (the port is kept). */
+async function withPgbouncer(
+  paths: Paths,
+  instance: InstanceFile,
+  runAs: RunAs,
+  options: LocalInstanceOptions,
+): Promise<void> {
+  if (!options.pgbouncer && !instance.pgbouncerPort) return;
+  if (
+    !instance.pgbouncerPort ||
+    (!pgbouncerRunning(paths.dir) && !(await portIsFree(instance.pgbouncerPort)))
+  ) {
+    instance.pgbouncerPort = await freePort();
+    writeInstance(paths, instance);
+  }
+  await startPgbouncer({
+    instanceDir: paths.dir,
+    adminUrl: buildUrl(instance, readPassword(paths), paths),
+    superuser: instance.superuser ?? LEGACY_SUPERUSER,
+    serverPort: instance.port,
+    port: instance.pgbouncerPort,
+    runAs,
+    ...(instance.tls ? { serverCaFile: caFile(paths.dir) } : {}),
+  });
+}
+
+/** The URL through the instance's PgBouncer (transaction pooling), password included: never for logs. */
+export function localPgbouncerUrl(options: LocalInstanceOptions = {}): string {
+  const paths = pathsFor(options);
+  const instance = readInstance(paths);
+  if (!instance?.pgbouncerPort)
+    throw new PgshiftError(
+      "local_no_pgbouncer",
+      `instance ${paths.name} has no PgBouncer; start it with \`pgshift local start --pgbouncer\``,
+    );
+  const user = instance.superuser ?? LEGACY_SUPERUSER;
+  return `postgres://${user}:${encodeURIComponent(readPassword(paths))}@127.0.0.1:${instance.pgbouncerPort}/${LOCAL_DATABASE}`;
 }
 
 /** Stops the instance (fast shutdown: open transactions are rolled back, data is kept). */
@@ -381,6 +456,7 @@ export async function stopLocalInstance(options: LocalInstanceOptions = {}): Pro
     const instance = readInstance(paths);
     if (!instance) return statusOf(paths);
     const runAs = chooseRunAs(options.env);
+    await stopPgbouncer(paths.dir);
     if (await isRunning(runAs, instance.binDir, paths)) {
       const result = await runAsUser(
         runAs,
@@ -415,7 +491,9 @@ async function statusOf(paths: Paths): Promise<LocalInstanceStatus> {
     binDir: instance.binDir,
     binarySource: instance.binarySource,
     runAs: instance.runAs,
-    url: buildUrl(instance, "********"),
+    url: buildUrl(instance, "********", paths),
+    ...(instance.tls ? { tls: true } : {}),
+    ...(instance.pgbouncerPort ? { pgbouncerPort: instance.pgbouncerPort } : {}),
   };
 }
 
@@ -433,7 +511,7 @@ export function localInstanceUrl(options: LocalInstanceOptions = {}): string {
       `no managed instance named ${paths.name}; start it with \`pgshift local start --name ${paths.name}\``,
     );
   }
-  return buildUrl(instance, readPassword(paths));
+  return buildUrl(instance, readPassword(paths), paths);
 }
 
 /**

@@ -12,6 +12,8 @@ export interface TargetCheck {
   extensions: { name: string; available: boolean; installed: boolean }[];
   /** pgshift's own schema parts and their versions, empty when pgshift never ran here. */
   internalSchema: { part: string; version: number }[];
+  /** This connection's TLS: off, or on with protocol version and cipher (pg_stat_ssl). */
+  tls: { on: boolean; version: string | null; cipher: string | null };
 }
 
 /** Connects and reports what pgshift needs to know about a target: version, rights, extensions. */
@@ -31,6 +33,10 @@ export async function checkTarget(pool: pg.Pool): Promise<TargetCheck> {
     const parts = await client
       .query(`select part, version from pgshift.schema_parts order by part`)
       .catch(() => ({ rows: [] as { part: string; version: number }[] }));
+    const ssl = await client
+      .query(`select ssl, version, cipher from pg_stat_ssl where pid = pg_backend_pid()`)
+      .catch(() => ({ rows: [] as { ssl: boolean; version: string | null; cipher: string | null }[] }));
+    const tls = ssl.rows[0];
     const row = rows[0];
     return {
       target: targetOf(pool),
@@ -46,6 +52,7 @@ export async function checkTarget(pool: pg.Pool): Promise<TargetCheck> {
         installed: available.get(name) ?? false,
       })),
       internalSchema: parts.rows.map((r) => ({ part: r.part, version: r.version })),
+      tls: { on: Boolean(tls?.ssl), version: tls?.version ?? null, cipher: tls?.cipher ?? null },
     };
   });
 }

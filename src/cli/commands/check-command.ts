@@ -14,6 +14,7 @@ export function registerCheckCommand(program: Command): void {
             `connected to ${result.target.url}`,
             `  PostgreSQL ${result.serverVersion}, database ${result.database}, user ${result.user}${result.superuser ? " (superuser)" : ""}`,
             `  create schemas: ${result.canCreateSchema ? "yes" : "no"}`,
+            `  tls: ${result.tls.on ? `${result.tls.version} ${result.tls.cipher}` : "off (the connection is not encrypted)"}`,
             `  extensions: ${result.extensions.map((e) => `${e.name} ${e.installed ? "installed" : e.available ? "available" : "MISSING"}`).join(", ")}`,
             `  pgshift schema: ${result.internalSchema.length ? result.internalSchema.map((p) => `${p.part} v${p.version}`).join(", ") : "not created yet"}`,
           ].join("\n"),

@@ -24,6 +24,9 @@ interface ImportFlags {
   report?: string;
   chunkRows?: string;
   verbose?: boolean;
+  dataOnly?: boolean;
+  map?: string;
+  undo?: string;
   [documentFlag: string]: unknown;
 }
 
@@ -71,6 +74,23 @@ async function runSqliteImport(
     throw new UsageError("--cascade applies to --if-exists replace only");
   const tables = names(opts.tables);
   const exclude = names(opts.exclude);
+  if (opts.map && !opts.dataOnly) throw new UsageError("--map applies to --data-only");
+  if (opts.dataOnly) {
+    if (ifExists || opts.cascade || naming || opts.resume || onBadValue)
+      throw new UsageError(
+        "--data-only loads into the tables that exist: --if-exists, --cascade, --naming, --resume and --on-bad-value do not apply (undo a run with --undo RUN_ID)",
+      );
+    const { runDataOnlyImport } = await import("./import-data-only.ts");
+    return runDataOnlyImport(ctx, path, spec, {
+      tables,
+      exclude,
+      ...(opts.map ? { map: opts.map } : {}),
+      dryRun: Boolean(opts.dryRun),
+      verify: opts.verify !== false,
+      ...(opts.report ? { report: opts.report } : {}),
+      chunkRows,
+    });
+  }
   const pool = await ctx.pool({ max: settings.jobs + 2 });
   // Loaded when used: every other command starts without the importer and its dependencies.
   const { importSqlite } = await import("../../load/import-sqlite.ts");
@@ -124,8 +144,20 @@ export function registerImportCommand(program: Command): void {
       "import a SQLite database (sqlite:PATH or *.db/*.sqlite/*.sqlite3), JSON documents (json:DIR|FILE), NDJSON or CSV into PostgreSQL",
     )
     .argument(
-      "<source>",
+      "[source]",
       "sqlite:PATH, json:DIR, json:FILE, ndjson:FILE[.gz], csv:FILE, or a path with a known extension",
+    )
+    .option(
+      "--data-only",
+      "SQLite: load into the tables that already exist (created by the application's ORM): map names, check types first, create nothing",
+    )
+    .option(
+      "--map <file>",
+      'SQLite, with --data-only: JSON names {"table": "target", "table.column": "target_column"}',
+    )
+    .option(
+      "--undo <runId>",
+      "remove exactly the rows a --data-only or --if-exists append run wrote and restore its sequences (no table is dropped)",
     )
     .option("--tables <list>", "SQLite: only these tables (comma-separated)")
     .option("--exclude <list>", "SQLite: skip these tables (comma-separated)")
@@ -182,7 +214,13 @@ export function registerImportCommand(program: Command): void {
     )
     .option("--duplicates <policy>", "documents: duplicate keys within one import: fail or last-wins")
     .action(
-      action(async (ctx, source: string, opts: ImportFlags) => {
+      action(async (ctx, source: string | undefined, opts: ImportFlags) => {
+        if (opts.undo !== undefined) {
+          if (source !== undefined) throw new UsageError("--undo RUN_ID takes no source");
+          const { runUndo } = await import("./import-data-only.ts");
+          return runUndo(ctx, opts.undo);
+        }
+        if (source === undefined) throw new UsageError("import needs a source (or --undo RUN_ID)");
         const spec = parseSourceSpec(source);
         if (spec.kind === "sqlite") return runSqliteImport(ctx, spec.path, spec.spec, opts);
         const { runDocumentImport } = await import("./import-documents.ts");

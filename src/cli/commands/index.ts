@@ -7,6 +7,11 @@ import { registerCutoverCommands } from "./cutover-command.ts";
 import { registerImportCommand } from "./import-command.ts";
 import { registerLocalCommands } from "./local-command.ts";
 import { registerMigrateCommands } from "./migrate-command.ts";
+import { registerPgbouncerCommands } from "./pgbouncer-command.ts";
+import { registerProvisionCommands } from "./provision-command.ts";
+import { registerServeCommand } from "./serve-command.ts";
+import { registerTuneCommand } from "./tune-command.ts";
+import { registerRefreshCommands } from "./refresh-command.ts";
 import { registerVerifyCommands } from "./verify-command.ts";
 
 /** Every command group, in the order `pgshift --help` lists them. Add a group here. */
@@ -20,4 +25,9 @@ export const commandGroups: ((program: Command) => void)[] = [
   registerCutoverCommands,
   registerAuditCommands,
   registerBackupCommands,
+  registerRefreshCommands,
+  registerProvisionCommands,
+  registerTuneCommand,
+  registerServeCommand,
+  registerPgbouncerCommands,
 ];

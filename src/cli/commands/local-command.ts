@@ -4,6 +4,7 @@ import {
   type LocalInstanceStatus,
   localInstanceStatus,
   localInstanceUrl,
+  localPgbouncerUrl,
   startLocalInstance,
   stopLocalInstance,
 } from "../../local/instance.ts";
@@ -17,6 +18,9 @@ function describe(status: LocalInstanceStatus): string {
     `instance ${status.name}: ${status.state}${status.pid ? ` (pid ${status.pid})` : ""}`,
     `  PostgreSQL ${status.version} from ${status.binDir} (${status.binarySource}), running as ${status.runAs}`,
     `  url:  ${status.url}   (full: pgshift local url${status.name === "default" ? "" : ` --name ${status.name}`})`,
+    ...(status.tls
+      ? ["  tls:  required (hostssl only); the url verifies the server with the instance's CA"]
+      : []),
     `  data: ${status.dataDir}`,
     `  log:  ${status.logFile}`,
   ].join("\n");
@@ -35,9 +39,15 @@ export function registerLocalCommands(program: Command): void {
     .command("start")
     .description("create (on first use) and start an instance on a free loopback port")
     .option("--name <name>", "instance name", undefined)
+    .option("--tls", "make a CA and server certificate (first time) and accept TLS connections only")
+    .option("--pgbouncer", "run PgBouncer (transaction pooling) in front of it on its own port")
     .action(
-      action(async (ctx, opts: { name?: string }) => {
-        const result = await startLocalInstance(instanceOptions(ctx, opts.name));
+      action(async (ctx, opts: { name?: string; tls?: boolean; pgbouncer?: boolean }) => {
+        const result = await startLocalInstance({
+          ...instanceOptions(ctx, opts.name),
+          ...(opts.tls ? { tls: true } : {}),
+          ...(opts.pgbouncer ? { pgbouncer: true } : {}),
+        });
         ctx.out.result(result, () => {
           const verb = result.alreadyRunning
             ? "already running"
@@ -81,9 +91,11 @@ export function registerLocalCommands(program: Command): void {
     .command("url")
     .description("print the full connection URL (with password) for psql or DATABASE_URL")
     .option("--name <name>", "instance name")
+    .option("--pgbouncer", "the URL through the instance's PgBouncer")
     .action(
-      action(async (ctx, opts: { name?: string }) => {
-        const url = localInstanceUrl(instanceOptions(ctx, opts.name));
+      action(async (ctx, opts: { name?: string; pgbouncer?: boolean }) => {
+        const options = instanceOptions(ctx, opts.name);
+        const url = opts.pgbouncer ? localPgbouncerUrl(options) : localInstanceUrl(options);
         // The one place pgshift prints a password: the user asked for a usable connection string.
         if (ctx.out.json) ctx.out.raw(JSON.stringify({ url }));
         else ctx.out.raw(url);

@@ -228,11 +228,11 @@ describe("--if-exists append into tables that already had rows", () => {
     );
     assert.match(
       hints[1]!,
-      /^\s+undo this run's rows \(the rows there before are kept\): delete from "a"\."t" where xmin/,
+      /^\s+undo this run's rows \(the rows there before are kept\): pgshift import --undo \S+ --to \S+ {3}\(in SQL: delete from "a"\."t" where xmin/,
     );
     assert.doesNotMatch(cli.stdout, /--if-exists replace|drop table/);
     // The hint's delete removes exactly what the run added: nothing, since the failing chunk rolled back.
-    await db().pool.query(hints[1]!.replace(/^.*?: /, ""));
+    await db().pool.query(hints[1]!.replace(/^.*?\(in SQL: /, "").replace(/\)$/, ""));
     assert.deepEqual(await rows("select count(*)::int as n from a.t"), [{ n: 6 }]);
     // The source changed since: resuming is refused, with the same undo (never a replace).
     makeSqlite(bad, "CREATE TABLE later (x INTEGER)");
@@ -262,7 +262,8 @@ describe("--if-exists append into tables that already had rows", () => {
       ifExists: "append",
       code: "verify_mismatch",
     });
-    assert.equal(hints.length, 2);
+    assert.equal(hints.length, 3);
+    assert.match(hints[2]!, /undo this run, then load with pgshift import sqlite:second\.db .* --data-only /);
     assert.match(
       hints[0]!,
       /^see the differences: pgshift verify sqlite:second\.db --to postgres:\/\/u@h\/db --schema a --tables t,n /,

@@ -1,0 +1,280 @@
+import type { Command } from "commander";
+import { ExitCode, UsageError } from "../../errors.ts";
+import type { Dataset } from "../../refresh/dataset.ts";
+import type { RefreshResult } from "../../refresh/refresh-dataset.ts";
+import type { RefreshStatus } from "../../refresh/refresh-status.ts";
+import { action } from "../action.ts";
+import type { CommandContext } from "../context.ts";
+import { renderTable } from "../output.ts";
+
+/** The refresh library, loaded when a refresh command runs: other commands start without it. */
+const library = () => import("../../refresh/index.ts");
+
+interface RunFlags {
+  dataset?: string;
+  table?: string;
+  key?: string[];
+  records?: string;
+  column?: string[];
+  gin?: boolean;
+  trgm?: string[];
+  duplicates?: string;
+  check?: string[];
+  delta?: boolean;
+  deletedKeys?: string;
+  onConflict?: string;
+  probe?: string;
+  snapshotWait?: string;
+  lockTimeout?: string;
+  reason?: string;
+  name?: string;
+  keep?: string;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function number(flag: string, value: string | undefined, scale = 1): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`${flag} must be a number >= 0, got "${value}"`);
+  return Math.round(n * scale);
+}
+
+function wholeNumber(flag: string, value: string): number {
+  if (!/^\d+$/.test(value)) throw new UsageError(`${flag} must be a whole number, got "${value}"`);
+  return Number(value);
+}
+
+function schemaOf(ctx: CommandContext): string | undefined {
+  return ctx.globals.schema;
+}
+
+async function datasetOf(ctx: CommandContext, source: string | undefined, flags: RunFlags): Promise<Dataset> {
+  const { readDatasetFile, singleTableDataset } = await library();
+  const checks = flags.check ?? [];
+  if (flags.dataset) {
+    if (source || flags.table)
+      throw new UsageError("pass either --dataset FILE or SOURCE --table T, not both");
+    const dataset = await readDatasetFile(flags.dataset);
+    return { ...dataset, checks: [...dataset.checks, ...checks] };
+  }
+  const schema = schemaOf(ctx);
+  if (!source || !flags.table || !schema)
+    throw new UsageError("pass SOURCE --schema S --table T [--key /ptr], or --dataset FILE");
+  return singleTableDataset({
+    schema,
+    table: flags.table,
+    from: source,
+    checks,
+    ...(flags.name ? { name: flags.name } : {}),
+    ...(flags.key?.length ? { key: flags.key.length === 1 ? flags.key[0]! : flags.key } : {}),
+    ...(flags.records ? { records: flags.records } : {}),
+    ...(flags.column?.length ? { columns: flags.column } : {}),
+    ...(flags.gin ? { gin: true } : {}),
+    ...(flags.trgm?.length ? { trgm: flags.trgm } : {}),
+    ...(flags.duplicates ? { duplicates: flags.duplicates as "fail" | "last-wins" } : {}),
+  });
+}
+
+export function renderRefreshResult(result: RefreshResult): string {
+  const lines = [
+    result.status === "switched"
+      ? `refresh ${result.dataset}: version ${result.version} is live in schema ${result.schema}` +
+        (result.previousSchema ? ` (version ${result.previousVersion} kept as ${result.previousSchema})` : "")
+      : `refresh ${result.dataset}: version ${result.version} FAILED verification; live is untouched, the next version was dropped`,
+    "",
+    renderTable(
+      ["table", "rows", "inserted", "updated", "unchanged", "deleted", "verified"],
+      result.tables.map((t) => [
+        t.table,
+        String(t.check?.rows ?? ""),
+        String(t.inserted),
+        String(t.updated),
+        String(t.unchanged),
+        String(t.deleted),
+        t.check ? (t.check.identical ? "identical" : `MISMATCH ${t.check.problems.join(", ")}`.trim()) : "",
+      ]),
+    ),
+  ];
+  for (const check of result.checks)
+    lines.push(`check ${check.ok ? "ok" : `FAILED (${check.error})`}: ${check.sql}`);
+  if (result.swap)
+    lines.push(
+      `swap: lock held ${result.swap.lockHeldMs.toFixed(1)} ms, ${result.swap.attempts} attempt(s); waited ${result.snapshotWaitMs} ms for old snapshots`,
+    );
+  if (result.probe)
+    lines.push(
+      `probe: ${result.probe.queries} queries, ${result.probe.failed} failed${Object.keys(result.probe.failedBySqlstate).length ? ` (${JSON.stringify(result.probe.failedBySqlstate)})` : ""}, p50 ${result.probe.p50Ms.toFixed(1)} ms, p99 ${result.probe.p99Ms.toFixed(1)} ms, max ${result.probe.maxMs.toFixed(1)} ms`,
+    );
+  if (result.prune)
+    lines.push(
+      "error" in result.prune
+        ? `prune after the switch failed (the switch stands): ${result.prune.error}`
+        : `pruned ${result.prune.pruned.map((p) => p.schema).join(", ") || "nothing"}`,
+    );
+  lines.push(`took ${(result.durationMs / 1000).toFixed(1)} s`);
+  return lines.join("\n");
+}
+
+function renderStatus(status: RefreshStatus): string {
+  if (status.versions.length === 0) return `dataset ${status.dataset}: no versions recorded`;
+  return renderTable(
+    ["version", "status", "schema", "mode", "rows", "switched at", "by", "why"],
+    status.versions.map((v) => [
+      String(v.version),
+      v.status,
+      v.schemaName,
+      v.mode,
+      Object.entries(v.counts)
+        .map(([t, n]) => `${t}=${n}`)
+        .join(" "),
+      v.switchedAt ?? "",
+      v.switchedBy ?? "",
+      v.reason ?? (v.error as { message?: string } | null)?.message ?? "",
+    ]),
+  );
+}
+
+function datasetName(ctx: CommandContext, name: string | undefined): string {
+  const dataset = name ?? schemaOf(ctx);
+  if (!dataset) throw new UsageError("name the dataset: pgshift refresh <command> DATASET (or --schema S)");
+  return dataset;
+}
+
+export function registerRefreshCommands(program: Command): void {
+  const group = program
+    .command("refresh")
+    .description(
+      "blue-green data refresh: build the next version aside, verify, switch atomically, roll back",
+    )
+    .addHelpText(
+      "after",
+      "\nSwitch mode: schema (one database; ALTER SCHEMA renames in one transaction). PgBouncer mode is not built yet.\nExit codes: 0 switched; 1 failure (live untouched); 2 usage; 3 verification failed (live untouched).",
+    );
+
+  group
+    .command("run")
+    .description("build <schema>__next, verify it against the sources, then swap it live")
+    .argument("[source]", "json:DIR, json:FILE, ndjson:FILE, csv:FILE (one table, with --schema and --table)")
+    .option(
+      "--dataset <file>",
+      "a dataset file (JSON: schema, tables with sources and import options, checks)",
+    )
+    .option("--table <name>", "the table (one-table dataset)")
+    .option("--key <pointer>", "JSON pointer of the key (repeat for a composite key)", collect)
+    .option("--records <pointer>", "JSON pointer of the records array in each file")
+    .option("--column <spec>", "extra typed column name=/pointer:type (repeatable)", collect)
+    .option("--gin", "GIN (jsonb_path_ops) index on doc")
+    .option("--trgm <pointer>", "trigram index on a text path (repeatable)", collect)
+    .option("--duplicates <policy>", "fail or last-wins")
+    .option(
+      "--check <sql>",
+      "SQL returning true, run against the next version before the switch (repeatable)",
+      collect,
+    )
+    .option("--delta", "the sources hold only changed/new records: next = live + delta")
+    .option("--deleted-keys <file>", "with --delta: keys to delete, one a line")
+    .option(
+      "--on-conflict <policy>",
+      "with --delta, rows changed locally since the last refresh that the delta changes too: fail (default), source-wins, keep-local",
+    )
+    .option(
+      "--probe <n>",
+      "run N reader clients (key lookups) during build and switch, report failed queries and latency",
+    )
+    .option(
+      "--snapshot-wait <seconds>",
+      "how long to wait for sessions with snapshots older than the load",
+      "30",
+    )
+    .option("--lock-timeout <ms>", "lock_timeout of the swap transaction (retried with jitter)", "2000")
+    .option("--reason <text>", "why (recorded with the version)")
+    .option("--name <dataset>", "name the versions are recorded under (default: the schema)")
+    .action(
+      action(async (ctx, source: string | undefined, flags: RunFlags) => {
+        const { assertConflictPolicy, refreshDataset } = await library();
+        const dataset = await datasetOf(ctx, source, flags);
+        const probe = number("--probe", flags.probe);
+        const pool = await ctx.pool({ max: Math.max(6, (probe ?? 0) + 4) });
+        const result = await refreshDataset({
+          pool,
+          dataset,
+          delta: Boolean(flags.delta),
+          ...(flags.deletedKeys ? { deletedKeysFile: flags.deletedKeys } : {}),
+          ...(flags.onConflict ? { onConflict: assertConflictPolicy(flags.onConflict) } : {}),
+          ...(probe ? { probe } : {}),
+          ...(flags.keep !== undefined ? { keep: wholeNumber("--keep", flags.keep) } : {}),
+          snapshotWaitMs: number("--snapshot-wait", flags.snapshotWait, 1000)!,
+          lockTimeoutMs: number("--lock-timeout", flags.lockTimeout)!,
+          ...(flags.reason ? { reason: flags.reason } : {}),
+          onStep: (_step, detail) => ctx.out.notice(detail),
+          signal: ctx.signal,
+        });
+        ctx.out.result(result, () => renderRefreshResult(result));
+        return result.status === "switched" ? ExitCode.ok : ExitCode.mismatch;
+      }),
+    );
+
+  group
+    .command("rollback")
+    .description("put the previous version back live (one schema swap)")
+    .argument("[dataset]", "dataset name (default: --schema)")
+    .option("--reason <text>", "why (recorded)")
+    .action(
+      action(async (ctx, name: string | undefined, flags: { reason?: string }) => {
+        const { rollbackDataset } = await library();
+        const result = await rollbackDataset({
+          pool: await ctx.pool(),
+          dataset: datasetName(ctx, name),
+          ...(flags.reason ? { reason: flags.reason } : {}),
+        });
+        ctx.out.result(
+          result,
+          () =>
+            `rollback ${result.dataset}: version ${result.version} is live again; version ${result.rolledBack} kept as previous (lock held ${result.swap.lockHeldMs.toFixed(1)} ms, took ${result.durationMs.toFixed(0)} ms)`,
+        );
+        return ExitCode.ok;
+      }),
+    );
+
+  group
+    .command("status")
+    .description(
+      "versions of a dataset: live, previous, building, failed; counts, sources, who switched and why",
+    )
+    .argument("[dataset]", "dataset name (default: --schema)")
+    .action(
+      action(async (ctx, name: string | undefined) => {
+        const { refreshStatus } = await library();
+        const status = await refreshStatus({ pool: await ctx.pool(), dataset: datasetName(ctx, name) });
+        ctx.out.result(status, () => renderStatus(status));
+        return ExitCode.ok;
+      }),
+    );
+
+  group
+    .command("prune")
+    .description("drop previous versions beyond the newest --keep N")
+    .argument("[dataset]", "dataset name (default: --schema)")
+    .requiredOption("--keep <n>", "previous versions to keep")
+    .action(
+      action(async (ctx, name: string | undefined, flags: { keep: string }) => {
+        const { pruneDataset } = await library();
+        if (!/^\d+$/.test(flags.keep))
+          throw new UsageError(`--keep must be a whole number, got "${flags.keep}"`);
+        const result = await pruneDataset({
+          pool: await ctx.pool(),
+          dataset: datasetName(ctx, name),
+          keep: wholeNumber("--keep", flags.keep),
+        });
+        ctx.out.result(
+          result,
+          () =>
+            `prune ${result.dataset}: dropped ${result.pruned.map((p) => p.schema).join(", ") || "nothing"}; kept versions ${result.kept.join(", ") || "none"}`,
+        );
+        return ExitCode.ok;
+      }),
+    );
+}

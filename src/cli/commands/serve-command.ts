@@ -1,0 +1,60 @@
+import type { Command } from "commander";
+import { UsageError } from "../../errors.ts";
+import { createPool } from "../../pg/pool.ts";
+import { action } from "../action.ts";
+
+/** The health server, loaded when `serve` runs: other commands start without it. */
+const library = () => import("../../serve/index.ts");
+
+interface ServeFlags {
+  port: string;
+  host: string;
+  readyTimeout: string;
+  poolMax: string;
+}
+
+function wholeNumber(flag: string, value: string, min: number): number {
+  if (!/^\d+$/.test(value) || Number(value) < min)
+    throw new UsageError(`${flag} must be a whole number >= ${min}, got "${value}"`);
+  return Number(value);
+}
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command("serve")
+    .description("health sidecar: /livez, /readyz, /status (health+json) and /metrics (Prometheus) for --to")
+    .option("--port <n>", "port to listen on (0: any free port)", "9187")
+    .option("--host <address>", "address to listen on", "127.0.0.1")
+    .option("--ready-timeout <ms>", "deadline of each readiness check", "1000")
+    .option("--pool-max <n>", "connections the sidecar may open", "2")
+    .action(
+      action(async (ctx, flags: ServeFlags) => {
+        const { startHealthServer } = await library();
+        const port = wholeNumber("--port", flags.port, 0);
+        const readyTimeoutMs = wholeNumber("--ready-timeout", flags.readyTimeout, 1);
+        const { url } = await ctx.targetUrl();
+        // its own pool: short connect timeout so a dead database answers 503 quickly, not after 10 s
+        const pool = createPool({
+          url,
+          max: wholeNumber("--pool-max", flags.poolMax, 1),
+          applicationName: "pgshift serve",
+          connectTimeoutMs: readyTimeoutMs,
+        });
+        const signal = ctx.signal;
+        const health = await startHealthServer({ pool, port, host: flags.host, readyTimeoutMs });
+        ctx.out.notice(`serving ${health.url}/livez, /readyz, /status and /metrics; stop with Ctrl-C`);
+        try {
+          await new Promise<void>((resolve) => {
+            if (signal.aborted) resolve();
+            else signal.addEventListener("abort", () => resolve(), { once: true });
+          });
+        } finally {
+          await health.close();
+          await pool.end().catch(() => undefined);
+        }
+        ctx.interruptedBy = undefined; // a stop by signal is how a sidecar ends: exit 0
+        ctx.out.result({ url: health.url, stopped: true }, () => "stopped");
+        return undefined;
+      }),
+    );
+}

@@ -1,0 +1,377 @@
+import { userInfo } from "node:os";
+import type pg from "pg";
+import { UsageError } from "../errors.ts";
+import { withClient } from "../pg/pool.ts";
+import { quoteIdent, quoteQualified } from "../pg/quote.ts";
+import {
+  buildDelta,
+  buildFull,
+  dropSchema,
+  primaryKeyColumn,
+  readDeletedKeys,
+  schemaExists,
+  type TableBuild,
+} from "./build-next.ts";
+import type { Dataset } from "./dataset.ts";
+import { type ProbeReport, startProbe } from "./probe-readers.ts";
+import { type PruneResult, pruneVersions } from "./prune.ts";
+import { RefreshFailedError } from "./refresh-errors.ts";
+import {
+  assertConflictPolicy,
+  type ConflictPolicy,
+  localChanges,
+  recordRowHashes,
+  resolveConflicts,
+} from "./conflicts.ts";
+import { withRefreshLock } from "./refresh-lock.ts";
+import { ensureRefreshSchema } from "./refresh-schema.ts";
+import { swapSchemas } from "./schema-swap.ts";
+import { waitForFreshSnapshots } from "./snapshot-guard.ts";
+import { runUserChecks, type TableCheck, type UserCheck, verifyTable } from "./verify-next.ts";
+
+export interface RefreshOptions {
+  pool: pg.Pool;
+  dataset: Dataset;
+  /** The sources hold only changed and new records; next = live + the delta. */
+  delta?: boolean;
+  /** With delta: a file of keys (one a line) to delete from every table of the dataset. */
+  deletedKeysFile?: string;
+  /** How long to wait for sessions holding snapshots older than the load (default 30 s). */
+  snapshotWaitMs?: number;
+  /** lock_timeout of the swap (default 2000 ms), retried with jitter on 55P03. */
+  lockTimeoutMs?: number;
+  /** Who switched (default: the OS user) and why; recorded with the version. */
+  by?: string;
+  reason?: string;
+  /** Rows of the live version changed locally since the last refresh and changed by the delta too. */
+  onConflict?: ConflictPolicy;
+  /** After the switch, drop all but the newest `keep` previous versions (default: keep all). */
+  keep?: number;
+  /** N reader clients running key lookups on the live tables during build and switch. */
+  probe?: number;
+  /** Called as each step starts; a returned promise is awaited before the step runs. */
+  onStep?: (step: RefreshStep, detail: string) => void | Promise<void>;
+  signal?: AbortSignal;
+}
+
+export type RefreshStep = "build" | "verify" | "snapshot-guard" | "swap";
+
+export interface RefreshResult {
+  dataset: string;
+  schema: string;
+  version: number;
+  /** The version that was live before (kept as schema `<schema>__prev_<version>`), if any. */
+  previousVersion: number | null;
+  previousSchema: string | null;
+  status: "switched" | "verification_failed";
+  mode: "full" | "delta";
+  tables: (TableBuild & { check: TableCheck | null })[];
+  checks: UserCheck[];
+  snapshotWaitMs: number;
+  swap: { attempts: number; lockHeldMs: number } | null;
+  /** What the --probe readers saw, when asked for. */
+  probe?: ProbeReport;
+  /** What the --keep prune after the switch dropped (or why it could not: the switch stands). */
+  prune?: PruneResult | { error: string };
+  /** Milliseconds spent in each step that ran. */
+  stepMs: Partial<Record<RefreshStep, number>>;
+  durationMs: number;
+}
+
+export const nextSchemaName = (schema: string): string => `${schema}__next`;
+export const previousSchemaName = (schema: string, version: number): string => `${schema}__prev_${version}`;
+
+/**
+ * Refreshes a dataset blue-green: builds the next version in `<schema>__next`, verifies it (counts and
+ * checksums against the sources, the user's checks), waits out snapshots older than the load, then swaps
+ * schemas in one transaction; the old live version stays as `<schema>__prev_<version>`. Any failure
+ * leaves live untouched and drops the next schema. Verification failure returns status
+ * "verification_failed"; other failures throw RefreshFailedError.
+ *
+ * @example
+ *   await refreshDataset({ pool, dataset: singleTableDataset({ schema: "recalls", table: "device",
+ *     from: "ndjson:device.ndjson", key: "/id" }) });
+ */
+export async function refreshDataset(options: RefreshOptions): Promise<RefreshResult> {
+  const { pool, dataset } = options;
+  const started = performance.now();
+  const mode = options.delta ? "delta" : "full";
+  if (options.deletedKeysFile && !options.delta) throw new UsageError("--deleted-keys goes with --delta");
+  if (options.onConflict !== undefined) assertConflictPolicy(options.onConflict);
+  if (options.keep !== undefined && !(Number.isInteger(options.keep) && options.keep >= 0))
+    throw new UsageError(`--keep must be a whole number >= 0, not ${options.keep}`);
+  const deletedKeys = options.deletedKeysFile ? await readDeletedKeys(options.deletedKeysFile) : [];
+  await ensureRefreshSchema(pool);
+  return withRefreshLock(pool, dataset.name, async () => {
+    const live = dataset.schema;
+    const next = nextSchemaName(live);
+    const { rows: liveRows } = await pool.query(
+      "select version from pgshift.refresh_versions where dataset = $1 and status = 'live'",
+      [dataset.name],
+    );
+    const liveVersion: number | null = liveRows[0]?.version ?? null;
+    const liveExists = await schemaExists(pool, live);
+    if (liveVersion !== null && !liveExists)
+      throw new UsageError(
+        `dataset "${dataset.name}" records version ${liveVersion} as live but schema "${live}" does not exist`,
+      );
+    if (options.delta && !liveExists)
+      throw new UsageError(`--delta needs a live version in schema "${live}"`);
+    const previousVersion = liveExists ? (liveVersion ?? 0) : null;
+    const previousSchema = previousVersion === null ? null : previousSchemaName(live, previousVersion);
+    if (previousSchema && (await schemaExists(pool, previousSchema)))
+      throw new UsageError(`schema "${previousSchema}" exists already; prune or drop it first`);
+    // We hold the dataset's lock: a version still "building" belongs to a run that died (killed, lost).
+    await pool.query(
+      `update pgshift.refresh_versions set status = 'failed', error = '{"step": "build", "message": "abandoned: the run ended before it finished"}'
+        where dataset = $1 and status = 'building'`,
+      [dataset.name],
+    );
+    const { rows: versionRows } = await pool.query(
+      `insert into pgshift.refresh_versions (dataset, version, schema_name, status, mode)
+       select $1, coalesce(max(version), 0) + 1, $2, 'building', $3 from pgshift.refresh_versions where dataset = $1
+       returning version`,
+      [dataset.name, next, mode],
+    );
+    const version: number = versionRows[0].version;
+    const probe = options.probe
+      ? await startProbe(
+          pool,
+          options.probe,
+          liveExists ? dataset.tables.map((t) => ({ schema: live, table: t.table })) : [],
+        )
+      : undefined;
+    let step: RefreshStep = "build";
+    const stepMs: Partial<Record<RefreshStep, number>> = {};
+    let stepStarted = performance.now();
+    const enter = (next: RefreshStep) => {
+      stepMs[step] = performance.now() - stepStarted;
+      step = next;
+      stepStarted = performance.now();
+    };
+    const fail = async (error: unknown): Promise<never> => {
+      let leftBehind: string | null = null;
+      try {
+        await dropSchema(pool, next);
+      } catch {
+        leftBehind = `schema "${next}"`;
+      }
+      await pool
+        .query("delete from pgshift.refresh_row_hashes where dataset = $1 and version = $2", [
+          dataset.name,
+          version,
+        ])
+        .catch(() => undefined);
+      const message = error instanceof Error ? error.message : String(error);
+      await pool
+        .query(
+          "update pgshift.refresh_versions set status = 'failed', error = $3 where dataset = $1 and version = $2",
+          [dataset.name, version, JSON.stringify({ step, message })],
+        )
+        .catch(() => undefined);
+      throw new RefreshFailedError(step, version, leftBehind, error);
+    };
+    let probeReport: ProbeReport | undefined;
+    const stopProbe = async () => {
+      if (probe && !probeReport) probeReport = await probe.stop();
+      return probeReport ? { probe: probeReport } : {};
+    };
+    try {
+      // A leftover next schema is an abandoned build (we hold the dataset's lock): start clean.
+      await dropSchema(pool, next);
+      await pool.query(`create schema ${quoteIdent(next)}`);
+      await options.onStep?.("build", `${mode} build of ${dataset.tables.length} table(s) into ${next}`);
+      const builds: TableBuild[] = [];
+      const liveCounts = new Map<string, number>();
+      for (const table of dataset.tables) {
+        if (options.delta) {
+          const { rows } = await pool.query(
+            `select count(*)::bigint as n from ${quoteQualified(live, table.table)}`,
+          );
+          liveCounts.set(table.table, Number(rows[0].n));
+          const keyColumn = await primaryKeyColumn(pool, live, table.table);
+          if (!keyColumn) throw new UsageError(`--delta needs a primary key on ${live}.${table.table}`);
+          const changed =
+            liveVersion === null
+              ? { recorded: false, keys: [] }
+              : await localChanges(pool, {
+                  dataset: dataset.name,
+                  liveVersion,
+                  live,
+                  table: table.table,
+                  keyColumn,
+                });
+          const build = await buildDelta(pool, live, next, table, deletedKeys, options.signal);
+          build.conflicts = await resolveConflicts(pool, {
+            live,
+            next,
+            table: table.table,
+            keyColumn,
+            changedLocally: changed.keys,
+            policy: options.onConflict ?? "fail",
+            recorded: changed.recorded,
+          });
+          builds.push(build);
+        } else builds.push(await buildFull(pool, next, table, options.signal));
+      }
+      for (const table of dataset.tables) {
+        const keyColumn = await primaryKeyColumn(pool, next, table.table);
+        if (keyColumn)
+          await recordRowHashes(pool, {
+            dataset: dataset.name,
+            version,
+            schema: next,
+            table: table.table,
+            keyColumn,
+          });
+      }
+      const { rows: clock } = await pool.query("select now() as at");
+      const loadCommittedAt: Date = clock[0].at;
+
+      enter("verify");
+      await options.onStep?.("verify", `counts and checksums of ${next} against the sources`);
+      const tableChecks: TableCheck[] = [];
+      for (const [i, table] of dataset.tables.entries()) {
+        const build = builds[i]!;
+        const expectedRows = options.delta
+          ? liveCounts.get(table.table)! + build.inserted - build.deleted
+          : undefined;
+        tableChecks.push(
+          await verifyTable(pool, next, table, {
+            delta: Boolean(options.delta),
+            runId: build.runId,
+            ...(build.conflicts?.policy === "keep-local" ? { keptLocal: build.conflicts.conflicts } : {}),
+            ...(expectedRows !== undefined ? { expectedRows } : {}),
+          }),
+        );
+      }
+      const checks = await runUserChecks(pool, next, dataset.checks);
+      const counts = Object.fromEntries(tableChecks.map((c) => [c.table, c.rows]));
+      const verification = {
+        identical: tableChecks.every((c) => c.identical),
+        checksPassed: checks.every((c) => c.ok),
+        tables: tableChecks.map(({ source: _source, ...c }) => c),
+        checks,
+      };
+      const tables = builds.map((b, i) => ({ ...b, check: tableChecks[i] ?? null }));
+      const delta = options.delta
+        ? Object.fromEntries(
+            builds.map((b) => [
+              b.table,
+              {
+                inserted: b.inserted,
+                updated: b.updated,
+                unchanged: b.unchanged,
+                deleted: b.deleted,
+                ...(b.conflicts ? { conflicts: b.conflicts } : {}),
+              },
+            ]),
+          )
+        : null;
+      await pool.query(
+        `update pgshift.refresh_versions set sources = $3, counts = $4, verification = $5, delta = $6, built_at = now()
+          where dataset = $1 and version = $2`,
+        [
+          dataset.name,
+          version,
+          JSON.stringify(tableChecks.map((c) => ({ table: c.table, source: c.source }))),
+          JSON.stringify(counts),
+          JSON.stringify(verification),
+          delta === null ? null : JSON.stringify(delta),
+        ],
+      );
+      const base = {
+        dataset: dataset.name,
+        schema: live,
+        version,
+        previousVersion,
+        previousSchema,
+        mode,
+        tables,
+        checks,
+      } as const;
+      if (!verification.identical || !verification.checksPassed) {
+        let leftBehind: string | null = null;
+        await dropSchema(pool, next).catch(() => {
+          leftBehind = next;
+        });
+        await pool.query(
+          "update pgshift.refresh_versions set status = 'failed', error = $3 where dataset = $1 and version = $2",
+          [
+            dataset.name,
+            version,
+            JSON.stringify({ step: "verify", message: "verification failed", leftBehind }),
+          ],
+        );
+        return {
+          ...base,
+          status: "verification_failed",
+          snapshotWaitMs: 0,
+          swap: null,
+          ...(await stopProbe()),
+          stepMs: { ...stepMs, verify: performance.now() - stepStarted },
+          durationMs: performance.now() - started,
+        };
+      }
+
+      enter("snapshot-guard");
+      await options.onStep?.("snapshot-guard", "waiting for sessions with snapshots older than the load");
+      const guard = await withClient(pool, (client) =>
+        waitForFreshSnapshots(client, {
+          loadCommittedAt,
+          ...(options.snapshotWaitMs !== undefined ? { waitMs: options.snapshotWaitMs } : {}),
+        }),
+      );
+
+      enter("swap");
+      await options.onStep?.(
+        "swap",
+        `${next} -> ${live}${previousSchema ? `, ${live} -> ${previousSchema}` : ""}`,
+      );
+      const by = options.by ?? userInfo().username;
+      const swap = await swapSchemas(pool, {
+        renames: [...(previousSchema ? [{ from: live, to: previousSchema }] : []), { from: next, to: live }],
+        ...(options.lockTimeoutMs !== undefined ? { lockTimeoutMs: options.lockTimeoutMs } : {}),
+        record: async (client) => {
+          if (previousSchema) {
+            if (liveVersion === null)
+              await client.query(
+                `insert into pgshift.refresh_versions (dataset, version, schema_name, status, reason)
+                 values ($1, 0, $2, 'previous', 'the schema that existed before the first refresh')
+                 on conflict (dataset, version) do update set status = 'previous', schema_name = excluded.schema_name`,
+                [dataset.name, previousSchema],
+              );
+            else
+              await client.query(
+                "update pgshift.refresh_versions set status = 'previous', schema_name = $3 where dataset = $1 and version = $2",
+                [dataset.name, liveVersion, previousSchema],
+              );
+          }
+          await client.query(
+            `update pgshift.refresh_versions set status = 'live', schema_name = $3, switched_at = now(), switched_by = $4, reason = $5
+              where dataset = $1 and version = $2`,
+            [dataset.name, version, live, by, options.reason ?? null],
+          );
+        },
+      });
+      let prune: RefreshResult["prune"];
+      if (options.keep !== undefined)
+        prune = await pruneVersions(pool, dataset.name, options.keep).catch((error: Error) => ({
+          error: error.message,
+        }));
+      return {
+        ...base,
+        ...(prune ? { prune } : {}),
+        status: "switched",
+        snapshotWaitMs: guard.waitedMs,
+        swap,
+        ...(await stopProbe()),
+        stepMs: { ...stepMs, swap: performance.now() - stepStarted },
+        durationMs: performance.now() - started,
+      };
+    } catch (error) {
+      await stopProbe().catch(() => undefined);
+      return fail(error);
+    }
+  });
+}
