@@ -1,10 +1,9 @@
-import { once } from "node:events";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type pg from "pg";
 import type { CutoverControl } from "../cutover/create-cutover.ts";
 import { cutoverMetricFamilies, type PrometheusFamily, renderPrometheus } from "../cutover/prometheus.ts";
 import { targetOf } from "../pg/pool.ts";
+import { type HttpListener, listen, send } from "./http-listener.ts";
 import { databaseFamilies } from "./database-metrics.ts";
 import { databaseCheck, type HealthCheck, runCheck, type TimedCheckResult } from "./health-checks.ts";
 import { Histogram } from "./histogram.ts";
@@ -38,10 +37,7 @@ export interface HealthReport {
   cutovers?: ReturnType<typeof statusReport>["cutovers"];
 }
 
-export interface HealthServer {
-  url: string;
-  port: number;
-  server: Server;
+export interface HealthServer extends HttpListener {
   /** Registers a check (readiness and /status). */
   addCheck(check: HealthCheck): void;
   /** Registers metric families for /metrics. */
@@ -50,7 +46,6 @@ export interface HealthServer {
   observeOperation(operation: string, seconds: number, ok?: boolean): void;
   /** Runs every check now (what /status serves). */
   report(): Promise<HealthReport>;
-  close(): Promise<void>;
 }
 
 export const HEALTH_METRICS = {
@@ -60,12 +55,6 @@ export const HEALTH_METRICS = {
   timeouts: "db_client_connection_timeouts_total",
   duration: "db_client_operation_duration_seconds",
 } as const;
-
-function send(response: ServerResponse, status: number, body: unknown, type = "application/json"): void {
-  const text = typeof body === "string" ? body : `${JSON.stringify(body, null, 2)}\n`;
-  response.writeHead(status, { "content-type": `${type}; charset=utf-8`, "cache-control": "no-store" });
-  response.end(text);
-}
 
 function overall(results: readonly TimedCheckResult[]): HealthReport["status"] {
   if (results.some((r) => r.status === "fail")) return "fail";
@@ -193,31 +182,14 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
     }
   };
 
-  const server = createServer((request, response) => {
-    handle(request, response).catch((error) => {
-      if (!response.headersSent)
-        send(response, 500, { error: error instanceof Error ? error.message : String(error) });
-      else response.destroy();
-    });
-  });
-  server.listen(options.port ?? 0, options.host ?? "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address() as AddressInfo;
-  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const listener = await listen(handle, options);
   return {
-    url: `http://${host}:${address.port}`,
-    port: address.port,
-    server,
+    ...listener,
     addCheck: (check) => void checks.push(check),
     addMetrics: (source) => void sources.push(source),
     observeOperation: (operation, seconds, ok = true) =>
       durations.observe(seconds, { operation, outcome: ok ? "ok" : "error" }),
     report,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((error) => (error ? reject(error) : resolve()));
-      }),
   };
 }
 

@@ -1,10 +1,9 @@
-import { once } from "node:events";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type pg from "pg";
 import type { CutoverControl, CutoverStatus } from "../cutover/create-cutover.ts";
 import { cutoverMetricFamilies, type PrometheusFamily, renderPrometheus } from "../cutover/prometheus.ts";
 import { targetOf } from "../pg/pool.ts";
+import { type HttpListener, listen, send } from "./http-listener.ts";
 
 export interface PoolState {
   totalCount: number;
@@ -43,12 +42,8 @@ export interface StatusReport {
   }[];
 }
 
-export interface StatusServer {
-  url: string;
-  port: number;
-  server: Server;
-  close(): Promise<void>;
-}
+/** Where the status server listens, and how to stop it. */
+export type StatusServer = HttpListener;
 
 function poolState(pool: pg.Pool): PoolState {
   return { totalCount: pool.totalCount, idleCount: pool.idleCount, waitingCount: pool.waitingCount };
@@ -120,12 +115,6 @@ async function ping(pool: pg.Pool, timeoutMs: number): Promise<{ ok: boolean; ms
   }
 }
 
-function send(response: ServerResponse, status: number, body: unknown, type = "application/json"): void {
-  const text = type === "application/json" ? `${JSON.stringify(body, null, 2)}\n` : String(body);
-  response.writeHead(status, { "content-type": `${type}; charset=utf-8`, "cache-control": "no-store" });
-  response.end(text);
-}
-
 /**
  * A small HTTP server on node:http: /healthz (liveness: the process answers), /readyz (readiness:
  * the database answers a ping in time), /metrics (Prometheus text), /status (JSON per cutover).
@@ -160,25 +149,5 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
         send(response, 404, { error: `no route ${path}; try /healthz, /readyz, /metrics or /status` });
     }
   };
-  const server = createServer((request, response) => {
-    handle(request, response).catch((error) => {
-      if (!response.headersSent)
-        send(response, 500, { error: error instanceof Error ? error.message : String(error) });
-      else response.destroy();
-    });
-  });
-  server.listen(options.port ?? 0, options.host ?? "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address() as AddressInfo;
-  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  return {
-    url: `http://${host}:${address.port}`,
-    port: address.port,
-    server,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((error) => (error ? reject(error) : resolve()));
-      }),
-  };
+  return listen(handle, options);
 }
