@@ -22,6 +22,7 @@ import { type BenchResult, emptyScenario, type ScenarioResult } from "./lib/resu
 import { cutoverScenario } from "./scenarios/cutover.ts";
 import { ndjsonScenario } from "./scenarios/ndjson.ts";
 import { queriesScenario } from "./scenarios/queries.ts";
+import { rampScenario } from "./scenarios/ramp.ts";
 import { sqliteScenario } from "./scenarios/sqlite.ts";
 import { verifyScenario } from "./scenarios/verify.ts";
 
@@ -40,6 +41,7 @@ function plan(args: BenchArgs): [ScenarioName, Scenario][] {
     ["ndjson", ndjsonScenario({ docs }), "both"],
     ["queries", queriesScenario({ name: "queries", docs, reuse: true }), "both"],
     ["cutover", cutoverScenario, "both"],
+    ["ramp", rampScenario, "both"],
     [
       "sqlite-5m",
       sqliteScenario({

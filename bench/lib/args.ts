@@ -19,6 +19,7 @@ export const SCENARIO_NAMES = [
   "ndjson",
   "queries",
   "cutover",
+  "ramp",
   "sqlite-5m",
   "queries-1m",
 ] as const;

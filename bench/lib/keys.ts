@@ -103,6 +103,28 @@ export const EXPECTED_RATIOS: Record<ScenarioName, ExpectedRatio[]> = {
   ],
   queries: queryKeys,
   "queries-1m": queryKeys,
+  ramp: [
+    {
+      key: "ramp_failed_calls",
+      label: "calls that failed during the ramp",
+      target: { op: "<=", value: 0 },
+    },
+    {
+      key: "ramp_p95_ms",
+      label: "caller p95 in ms over the whole ramp (from each request's scheduled time, open loop)",
+      target: { op: "<", value: 100 },
+    },
+    {
+      key: "ramp_completed_vs_offered",
+      label: "requests completed / requests offered",
+      target: { op: ">=", value: 1 },
+    },
+    {
+      key: "ramp_steps_recorded",
+      label: "automatic phase changes recorded (reason auto: ...)",
+      target: { op: ">=", value: 5 },
+    },
+  ],
   cutover: [
     {
       key: "dual_write_p50_vs_slower_side",
