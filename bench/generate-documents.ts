@@ -271,6 +271,53 @@ export async function generateDocuments(options: GenerateDocumentsOptions): Prom
   };
 }
 
+const EVENT_KINDS = ["click", "view", "scroll", "purchase", "signup", "logout"];
+
+/** Key of small document `index` (0-based): unique, fixed width. */
+export function eventId(index: number): string {
+  return `E${String(index).padStart(9, "0")}`;
+}
+
+export interface GeneratedSmallDocuments {
+  count: number;
+  ndjsonPath: string;
+  ndjsonBytes: number;
+}
+
+/**
+ * Small event documents of about 100 bytes each, keyed by `id` (issue 15's shape, where per-document
+ * overhead dominates): written as NDJSON to `path`.
+ */
+export async function generateSmallDocuments(options: {
+  path: string;
+  count: number;
+  seed?: number;
+}): Promise<GeneratedSmallDocuments> {
+  const path = resolve(options.path);
+  const random = new Random(options.seed ?? 11);
+  const out = createWriteStream(path);
+  const base = Date.UTC(2024, 0, 1);
+  let buffer = "";
+  for (let i = 0; i < options.count; i++) {
+    const doc = {
+      id: eventId(i),
+      ts: new Date(base + Math.floor(random.next() * 365 * 86_400_000)).toISOString().slice(0, 19) + "Z",
+      kind: random.pick(EVENT_KINDS),
+      user: random.int(1, 99_999),
+      score: Math.round(random.next() * 1000) / 1000,
+      ok: random.chance(0.9),
+    };
+    buffer += `${JSON.stringify(doc)}\n`;
+    if (buffer.length > 1 << 20) {
+      if (!out.write(buffer)) await once(out, "drain");
+      buffer = "";
+    }
+  }
+  out.end(buffer);
+  await once(out, "finish");
+  return { count: options.count, ndjsonPath: path, ndjsonBytes: statSync(path).size };
+}
+
 async function main(argv: string[]): Promise<void> {
   let out: string | undefined;
   let count = 100_000;

@@ -345,6 +345,97 @@ export function generateSqlite(options: GenerateSqliteOptions): GeneratedSqlite 
   };
 }
 
+/**
+ * The one-big-table shape users bring (issue 15): a small `sites` table and `observations` holding
+ * 98 % of the rows, with NUMERIC-affinity lat/lng holding reals, a `reading` column without a declared
+ * type holding integers, reals and text, ISO date text, a secondary index and a foreign key.
+ */
+export const ONETABLE_SCHEMA = `
+create table sites (
+  id integer primary key,
+  name text not null,
+  country char(2) not null
+);
+create table observations (
+  id integer primary key,
+  site_id integer not null references sites(id),
+  lat numeric not null,
+  lng numeric not null,
+  reading,
+  observed_on date not null,
+  note text
+);
+create index observations_site on observations(site_id);
+`;
+
+export function oneTableSizes(rows: number): Record<string, number> {
+  const sites = Math.max(10, Math.round(rows * 0.02));
+  return { sites, observations: Math.max(10, rows - sites) };
+}
+
+const COUNTRIES = ["DE", "FR", "US", "JP", "BR", "IS", "NZ", "KE"];
+const READING_WORDS = ["n/a", "offline", "calibrating", "> 100", "trace"];
+
+export function generateOneTableSqlite(options: GenerateSqliteOptions): GeneratedSqlite {
+  const path = resolve(options.path);
+  for (const suffix of ["", "-wal", "-shm", "-journal"]) rmSync(`${path}${suffix}`, { force: true });
+  const random = new Random(options.seed ?? 42);
+  const sizes = oneTableSizes(options.rows);
+  const db = new Database(path);
+  db.pragma("journal_mode = off");
+  db.pragma("synchronous = off");
+  db.exec(ONETABLE_SCHEMA);
+  const fill = (table: string, sql: string, make: (id: number) => unknown[]) => {
+    const statement = db.prepare(sql);
+    const count = sizes[table]!;
+    for (let start = 1; start <= count; start += 20_000) {
+      const end = Math.min(count, start + 19_999);
+      db.transaction(() => {
+        for (let id = start; id <= end; id++) statement.run(make(id));
+      })();
+      options.onProgress?.(table, end);
+    }
+  };
+  fill("sites", "insert into sites values (?, ?, ?)", (id) => [
+    id,
+    `${random.pick(LAST_NAMES)} ${random.pick(WORDS)} ${id}`,
+    random.pick(COUNTRIES),
+  ]);
+  const day = 86_400_000;
+  fill("observations", "insert into observations values (?, ?, ?, ?, ?, ?, ?)", (id) => {
+    const kind = random.next();
+    // Integers, reals and text in one column, as a hand-filled spreadsheet import leaves them.
+    const reading =
+      kind < 0.45
+        ? BigInt(random.int(-50, 5000))
+        : kind < 0.9
+          ? Math.round(random.next() * 1e6) / 1e3 + 0.0005
+          : random.pick(READING_WORDS);
+    return [
+      id,
+      random.int(1, sizes.sites!),
+      // Reals in NUMERIC-affinity columns (SQLite keeps them REAL unless they are whole numbers).
+      Math.round((random.next() * 180 - 90) * 1e6) / 1e6 + 1e-7,
+      Math.round((random.next() * 360 - 180) * 1e6) / 1e6 + 1e-7,
+      reading,
+      new Date(BASE_TIME + random.int(0, 5 * 365) * day).toISOString().slice(0, 10),
+      random.chance(0.3) ? sentence(random, 2, 6) : null,
+    ];
+  });
+  const indexes = (
+    db.prepare("select count(*) as n from sqlite_master where type = 'index'").get() as { n: number }
+  ).n;
+  db.close();
+  return {
+    path,
+    rows: sizes.sites! + sizes.observations!,
+    tables: sizes,
+    fileBytes: statSync(path).size,
+    indexes,
+    foreignKeys: 1,
+  };
+}
+
 function main(argv: string[]): void {
   let out: string | undefined;
   let rows = 600_000;

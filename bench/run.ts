@@ -21,6 +21,7 @@ import { renderMarkdown, renderReadmeBlock, renderSvg, replaceReadmeBlock } from
 import { type BenchResult, emptyScenario, type ScenarioResult } from "./lib/result.ts";
 import { cutoverScenario } from "./scenarios/cutover.ts";
 import { ndjsonScenario } from "./scenarios/ndjson.ts";
+import { ndjsonSmallScenario } from "./scenarios/ndjson-small.ts";
 import { queriesScenario } from "./scenarios/queries.ts";
 import { rampScenario } from "./scenarios/ramp.ts";
 import { sqliteScenario } from "./scenarios/sqlite.ts";
@@ -37,8 +38,20 @@ function plan(args: BenchArgs): [ScenarioName, Scenario][] {
       sqliteScenario({ name: "sqlite", rows, keepForVerify: true, repeats: args.quick ? 2 : 3 }),
       "both",
     ],
+    [
+      "sqlite-onetable",
+      sqliteScenario({
+        name: "sqlite-onetable",
+        rows: args.rows ?? 650_000,
+        keepForVerify: false,
+        repeats: args.quick ? 2 : 3,
+        shape: "onetable",
+      }),
+      "both",
+    ],
     ["verify", verifyScenario, "both"],
     ["ndjson", ndjsonScenario({ docs }), "both"],
+    ["ndjson-small", ndjsonSmallScenario({ docs: args.docs ?? 170_000 }), "both"],
     ["queries", queriesScenario({ name: "queries", docs, reuse: true }), "both"],
     ["cutover", cutoverScenario, "both"],
     ["ramp", rampScenario, "both"],

@@ -15,8 +15,10 @@ export interface BenchArgs {
 
 export const SCENARIO_NAMES = [
   "sqlite",
+  "sqlite-onetable",
   "verify",
   "ndjson",
+  "ndjson-small",
   "queries",
   "cutover",
   "ramp",

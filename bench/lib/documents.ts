@@ -11,6 +11,10 @@ export interface DocumentImportSpec {
   searchPath?: string;
   /** Build the GIN index during the import (default true). Off where the baseline builds none. */
   gin?: boolean;
+  /** JSON pointer of the key (default /k_number). */
+  key?: string;
+  /** Run the default command, verification included (default false: --no-verify when the build has it). */
+  verify?: boolean;
 }
 
 /**
@@ -22,7 +26,7 @@ export function documentImportArgs(help: string, spec: DocumentImportSpec, globa
   const has = (flag: string) => new RegExp(`${flag}(\\b|[ =<])`).test(`${help}\n${globalHelp}`);
   const args = ["import", spec.source, "--to", spec.url, "--json"];
   if (has("--table")) args.push("--table", spec.table);
-  if (has("--key")) args.push("--key", "/k_number");
+  if (has("--key")) args.push("--key", spec.key ?? "/k_number");
   if (spec.records && has("--records")) args.push("--records", spec.records);
   // The GIN (jsonb_path_ops) index: ask for it when it is opt-in; `--no-gin` means it is the default.
   if (spec.gin !== false && has("--gin") && !has("--no-gin")) args.push("--gin");
@@ -31,7 +35,7 @@ export function documentImportArgs(help: string, spec: DocumentImportSpec, globa
     else if (has("--trigram")) args.push("--trigram", spec.searchPath);
   }
   // Like the baselines (psql \copy, INSERT), time the load itself: verification is measured on its own.
-  if (has("--no-verify")) args.push("--no-verify");
+  if (spec.verify !== true && has("--no-verify")) args.push("--no-verify");
   if (has("--jobs")) args.push("--jobs", String(spec.jobs));
   return args;
 }

@@ -9,6 +9,16 @@ interface ExpectedRatio {
 
 const sqliteKeys: ExpectedRatio[] = [
   {
+    key: "pgshift_default_vs_pgloader_wall",
+    label: "pgshift default command (verified) wall / pgloader wall",
+    target: { op: "<=", value: 0.8 },
+  },
+  {
+    key: "verify_added_vs_no_verify_wall",
+    label: "(pgshift default wall - pgshift --no-verify wall) / pgshift --no-verify wall",
+    target: { op: "<=", value: 0.25 },
+  },
+  {
     key: "pgshift_vs_pgloader_wall",
     label: "pgshift end-to-end wall / pgloader end-to-end wall",
     target: { op: "<=", value: 0.5 },
@@ -67,6 +77,25 @@ const queryKeys: ExpectedRatio[] = [
 export const EXPECTED_RATIOS: Record<ScenarioName, ExpectedRatio[]> = {
   sqlite: sqliteKeys,
   "sqlite-5m": sqliteKeys,
+  "sqlite-onetable": sqliteKeys,
+  "ndjson-small": [
+    {
+      key: "ndjson_small_default_vs_copy_rate",
+      label: "pgshift default command (verified) docs/s / psql \\copy docs/s, ~100-byte documents",
+      target: { op: ">=", value: 0.4 },
+    },
+    {
+      key: "ndjson_small_no_verify_vs_copy_rate",
+      label: "pgshift --no-verify docs/s / psql \\copy docs/s, ~100-byte documents",
+      target: { op: ">=", value: 0.6 },
+    },
+    {
+      key: "ndjson_small_verify_added_vs_no_verify_wall",
+      label:
+        "(pgshift default wall - pgshift --no-verify wall) / pgshift --no-verify wall, ~100-byte documents",
+      target: null,
+    },
+  ],
   verify: [
     {
       key: "verify_vs_import_time",

@@ -33,7 +33,7 @@ function reportedRate(report: Record<string, unknown> | undefined): number | nul
   return typeof value === "number" ? Math.round(value) : null;
 }
 
-async function execute(url: string, sql: string): Promise<void> {
+export async function execute(url: string, sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -43,7 +43,7 @@ async function execute(url: string, sql: string): Promise<void> {
   }
 }
 
-async function tableRows(url: string, table: string): Promise<number | null> {
+export async function tableRows(url: string, table: string): Promise<number | null> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {

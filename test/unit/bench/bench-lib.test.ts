@@ -168,6 +168,18 @@ test("document import arguments use only the flags the build's help lists", () =
     }),
     ["import", "ndjson:/f", "--to", "u", "--json", "--key", "/k_number", "--no-verify"],
   );
+  // The default command (issue 15): verification stays on, and another key can be named.
+  assert.deepEqual(
+    documentImportArgs("Options:\n  --key <p>\n  --no-verify  skip\n", {
+      source: "ndjson:/f",
+      url: "u",
+      table: "t",
+      jobs: 2,
+      key: "/id",
+      verify: true,
+    }),
+    ["import", "ndjson:/f", "--to", "u", "--json", "--key", "/id"],
+  );
   assert.equal(importedTable({ target: { table: "docs" } }, "asked"), "docs");
   assert.equal(importedTable(undefined, "asked"), "asked");
 });

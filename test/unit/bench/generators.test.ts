@@ -4,8 +4,19 @@ import os from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import Database from "better-sqlite3";
-import { generateDocuments, kNumber, productCode } from "../../../bench/generate-documents.ts";
-import { generateSqlite, tableSizes } from "../../../bench/generate-sqlite.ts";
+import {
+  eventId,
+  generateDocuments,
+  generateSmallDocuments,
+  kNumber,
+  productCode,
+} from "../../../bench/generate-documents.ts";
+import {
+  generateOneTableSqlite,
+  generateSqlite,
+  oneTableSizes,
+  tableSizes,
+} from "../../../bench/generate-sqlite.ts";
 import { Random } from "../../../bench/lib/random.ts";
 
 const dir = mkdtempSync(join(os.tmpdir(), "pgshift-bench-test-"));
@@ -60,6 +71,46 @@ test("the generated SQLite database has 11 tables, valid foreign keys and the va
   }
 });
 
+test("the one-table shape: >= 90 % in one table, NUMERIC reals, a mixed column, ISO dates, index and FK", () => {
+  const sizes = oneTableSizes(650_000);
+  assert.equal(sizes.sites! + sizes.observations!, 650_000);
+  assert.ok(sizes.observations! / 650_000 >= 0.9);
+  const generated = generateOneTableSqlite({ path: join(dir, "one.db"), rows: 3000 });
+  assert.equal(generated.rows, 3000);
+  assert.equal(generated.indexes, 1);
+  assert.equal(generated.foreignKeys, 1);
+  const db = new Database(generated.path, { readonly: true });
+  try {
+    assert.deepEqual(db.prepare("pragma foreign_key_check").all(), []);
+    assert.equal(
+      (
+        db.prepare("select type from pragma_table_info('observations') where name = 'lat'").get() as {
+          type: string;
+        }
+      ).type,
+      "numeric",
+    );
+    const latKinds = db.prepare("select distinct typeof(lat) as t from observations").all() as {
+      t: string;
+    }[];
+    assert.deepEqual(latKinds, [{ t: "real" }]);
+    const readingKinds = (
+      db.prepare("select distinct typeof(reading) as t from observations order by 1").all() as { t: string }[]
+    ).map((r) => r.t);
+    assert.deepEqual(readingKinds, ["integer", "real", "text"]);
+    const date = db
+      .prepare("select typeof(observed_on) as t, observed_on as v from observations limit 1")
+      .get() as {
+      t: string;
+      v: string;
+    };
+    assert.equal(date.t, "text");
+    assert.match(date.v, /^\d{4}-\d{2}-\d{2}$/);
+  } finally {
+    db.close();
+  }
+});
+
 test("generation is deterministic", () => {
   const a = new Random(42);
   const b = new Random(42);
@@ -99,4 +150,15 @@ test("documents: NDJSON and paginated envelopes hold the same records, keys uniq
   assert.equal(new Set(lines.map((l) => (JSON.parse(l) as { k_number: string }).k_number)).size, 250);
   assert.equal(productCode(0), "AAA");
   assert.equal(productCode(27), "ABB");
+});
+
+test("small documents: about 100 bytes each, unique keys", async () => {
+  const generated = await generateSmallDocuments({ path: join(dir, "small.ndjson"), count: 2000 });
+  const lines = readFileSync(generated.ndjsonPath, "utf8").trim().split("\n");
+  assert.equal(lines.length, 2000);
+  const mean = generated.ndjsonBytes / 2000;
+  assert.ok(mean >= 80 && mean <= 120, `mean document size ${mean}`);
+  const ids = lines.map((line) => (JSON.parse(line) as { id: string }).id);
+  assert.equal(new Set(ids).size, 2000);
+  assert.equal(ids[0], eventId(0));
 });
