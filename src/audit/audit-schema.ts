@@ -349,5 +349,29 @@ export const auditPart: InternalSchemaPart = {
     // always scanned; autosummarize keeps that tail short.
     `drop index pgshift.audit_log_txid;
      create index audit_log_txid_brin on pgshift.audit_log using brin (txid) with (autosummarize = on);`,
+    // `to_jsonb(n)` took an audited table's column named `n` for the row (a column wins over the table
+    // alias): the whole row is `n.*`.
+    `create or replace function pgshift.audit_insert() returns trigger
+       language plpgsql security definer as $fn$
+     declare
+       reason pg_catalog.text := pg_catalog.current_setting('pgshift.reason', true);
+       actor pg_catalog.text := pg_catalog.current_setting('pgshift.actor', true);
+       app pg_catalog.text := pg_catalog.current_setting('application_name');
+       role_name pg_catalog.text := pg_catalog.current_setting('role');
+     begin
+       if reason operator(pg_catalog.=) '' then reason := null; end if;
+       if actor operator(pg_catalog.=) '' then actor := null; end if;
+       if app operator(pg_catalog.=) '' then app := null; end if;
+       if role_name operator(pg_catalog.=) 'none' then role_name := session_user; end if;
+       insert into pgshift.audit_log (kind, table_schema, table_name, op, row_key, new_row,
+                                      db_user, application_name, client_addr, actor, reason)
+       select 'row', tg_table_schema, tg_table_name, 'insert',
+              case when tg_nargs operator(pg_catalog.=) 2
+                   then pg_catalog.jsonb_build_object(tg_argv[1], j operator(pg_catalog.->) tg_argv[1])
+                   else (select pg_catalog.jsonb_object_agg(k, j operator(pg_catalog.->) k) from pg_catalog.unnest(tg_argv[1:]) k) end,
+              j, role_name, app, pg_catalog.inet_client_addr()::pg_catalog.text, actor, reason
+         from (select pg_catalog.to_jsonb(n.*) as j from pgshift_new_rows n) inserted;
+       return null;
+     end $fn$;`,
   ],
 };
