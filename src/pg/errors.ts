@@ -39,7 +39,7 @@ export class ConnectionError extends PgshiftError {
     message: string,
     cause: unknown,
     details: Record<string, unknown> = {},
-    code: "connection_failed" | "connection_lost" = "connection_failed",
+    code: "connection_failed" | "connection_lost" | "circuit_open" = "connection_failed",
   ) {
     super(code, message, { cause, details, exitCode: ExitCode.failure });
   }
