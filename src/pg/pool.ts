@@ -25,7 +25,7 @@ export interface PoolOptions {
   idleInTransactionTimeoutMs?: number;
   applicationName?: string;
   /**
-   * Retries of a checkout that failed with a connection error (refused, reset, timed out, server starting
+   * Retries of a checkout that failed with a connection error (refused, reset, server starting
    * or shutting down), with capped, jittered backoff; never of a bad password or a missing database.
    * Default `{ retries: 2, baseDelayMs: 100, maxDelayMs: 1000 }`; `false` disables.
    */
@@ -163,6 +163,10 @@ export function isConnectionFailure(error: unknown): boolean {
   return isConnectionLost(error);
 }
 
+/** A connect that already waited its whole deadline: retrying it would multiply the caller's wait. */
+const isConnectTimeout = (error: unknown): boolean =>
+  error instanceof Error && /due to connection timeout|timeout expired/i.test(error.message);
+
 /** pg-pool's own wait for a free client of a full pool: says nothing about the server. */
 const isQueueTimeout = (error: unknown): boolean =>
   error instanceof Error && error.message === "timeout exceeded when trying to connect";
@@ -196,7 +200,7 @@ function hardenConnect(
             retries: retry?.retries ?? 2,
             baseDelayMs: retry?.baseDelayMs ?? 100,
             maxDelayMs: retry?.maxDelayMs ?? 1_000,
-            retryOn: isConnectionFailure,
+            retryOn: (error) => isConnectionFailure(error) && !isConnectTimeout(error),
           });
   // pg.Pool#connect has a promise form and a callback form (pool.query uses the latter).
   pool.connect = ((callback?: ConnectCallback) => {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { CircuitBreaker, CircuitOpenError } from "../../../src/pg/circuit-breaker.ts";
-import { ConnectionError } from "../../../src/pg/errors.ts";
+import { ConnectionError, isConnectionLost } from "../../../src/pg/errors.ts";
+import { isConnectionFailure } from "../../../src/pg/pool.ts";
 
 function clocked(options: { failureThreshold: number; coolDownMs: number }) {
   const clock = { now: 1_000_000 };
@@ -90,4 +91,12 @@ test("a probe that ends without a verdict frees the slot for the next probe", ()
   breaker.admit();
   breaker.succeeded();
   assert.equal(breaker.metrics().state, "closed");
+});
+
+test("an open breaker counts as a lost connection for retry loops, and is never retried by the pool", () => {
+  const error = new CircuitOpenError("db.example", 5432, 0, 5);
+  assert.equal(isConnectionLost(error), true);
+  assert.equal(isConnectionFailure(error), false);
+  assert.equal(isConnectionFailure(Object.assign(new Error("refused"), { code: "ECONNREFUSED" })), true);
+  assert.equal(isConnectionFailure(Object.assign(new Error("bad password"), { code: "28P01" })), false);
 });
