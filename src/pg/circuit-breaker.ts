@@ -34,11 +34,12 @@ export interface BreakerMetrics {
 export class CircuitOpenError extends ConnectionError {
   readonly nextProbeAt: Date;
 
-  constructor(host: string, port: number, nextProbeAt: number, failures: number) {
+  /** `lastFailure`: the connection error that opened it (the `cause`), what a one-shot command reports. */
+  constructor(host: string, port: number, nextProbeAt: number, failures: number, lastFailure?: unknown) {
     const at = new Date(nextProbeAt);
     super(
       `not connecting to ${host}:${port}: the circuit breaker is open after ${failures} consecutive connection failures; next probe at ${at.toISOString()}`,
-      undefined,
+      lastFailure,
       { host, port, nextProbeAt: at.toISOString(), failures },
       "circuit_open",
     );
@@ -56,6 +57,7 @@ export class CircuitBreaker {
   private consecutive = 0;
   private openedAt = 0;
   private probing = false;
+  private lastFailure: unknown;
   private readonly counters = { admitted: 0, connectFailures: 0, rejected: 0, opened: 0 };
   private readonly threshold: number;
   private readonly coolDownMs: number;
@@ -77,6 +79,7 @@ export class CircuitBreaker {
         this.options.port ?? 5432,
         this.state === "open" ? this.openedAt + this.coolDownMs : this.now() + this.coolDownMs,
         this.consecutive,
+        this.lastFailure,
       );
     }
     if (this.state === "half-open") this.probing = true;
@@ -87,6 +90,7 @@ export class CircuitBreaker {
   succeeded(): void {
     this.state = "closed";
     this.consecutive = 0;
+    this.lastFailure = undefined;
     this.probing = false;
   }
 
@@ -96,7 +100,8 @@ export class CircuitBreaker {
   }
 
   /** The admitted attempt failed with a connection error. */
-  failed(): void {
+  failed(error?: unknown): void {
+    this.lastFailure = error;
     this.counters.connectFailures += 1;
     this.consecutive += 1;
     const wasProbe = this.state === "half-open";

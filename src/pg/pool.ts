@@ -186,7 +186,7 @@ function hardenConnect(
       breaker?.succeeded();
       return client;
     } catch (error) {
-      if (isConnectionFailure(error)) breaker?.failed();
+      if (isConnectionFailure(error)) breaker?.failed(error);
       else if (isQueueTimeout(error)) breaker?.released();
       else breaker?.succeeded();
       throw error;
@@ -275,6 +275,9 @@ export function describeConnectionError(
   target: TargetIdentity,
   secrets: readonly string[] = [],
 ): ConnectionError | undefined {
+  // A command reports why the server is unreachable, not that the pool stopped trying (its cause says why).
+  if (error instanceof CircuitOpenError && error.cause !== undefined)
+    return describeConnectionError(error.cause, target, secrets) ?? error;
   if (error instanceof ConnectionError) return error;
   const root = rootCause(error);
   if (isConnectFailure(root)) return connectFailure(root, target, secrets);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { CircuitBreaker, CircuitOpenError } from "../../../src/pg/circuit-breaker.ts";
 import { ConnectionError, isConnectionLost } from "../../../src/pg/errors.ts";
-import { isConnectionFailure } from "../../../src/pg/pool.ts";
+import { describeConnectionError, describeTarget, isConnectionFailure } from "../../../src/pg/pool.ts";
 
 function clocked(options: { failureThreshold: number; coolDownMs: number }) {
   const clock = { now: 1_000_000 };
@@ -99,4 +99,20 @@ test("an open breaker counts as a lost connection for retry loops, and is never 
   assert.equal(isConnectionFailure(error), false);
   assert.equal(isConnectionFailure(Object.assign(new Error("refused"), { code: "ECONNREFUSED" })), true);
   assert.equal(isConnectionFailure(Object.assign(new Error("bad password"), { code: "28P01" })), false);
+});
+
+test("the refusal keeps the failure that opened the breaker; a command reports that failure", () => {
+  const { breaker } = clocked({ failureThreshold: 1, coolDownMs: 1_000 });
+  const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:6543"), {
+    code: "ECONNREFUSED",
+    syscall: "connect",
+  });
+  breaker.admit();
+  breaker.failed(refused);
+  const error = rejection(breaker);
+  assert.equal(error.cause, refused);
+  const target = describeTarget("postgres://someone@db.example:6543/appdb");
+  const described = describeConnectionError(error, target);
+  assert.equal(described?.code, "connection_failed");
+  assert.match(described!.message, /could not connect to db\.example:6543\/appdb as someone: .*ECONNREFUSED/);
 });
