@@ -139,14 +139,17 @@ export {
 
 // PostgreSQL: the pool, transactions, locks, identifiers, errors.
 export {
+  type PoolMetrics,
   type PoolOptions,
   type TargetIdentity,
   type TransactionOptions,
   createPool,
   describeTarget,
+  poolMetricsOf,
   withClient,
   withTransaction,
 } from "./pg/pool.ts";
+export { type BreakerState, CircuitOpenError } from "./pg/circuit-breaker.ts";
 export {
   type AdvisoryLockOptions,
   type LockHolder,

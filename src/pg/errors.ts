@@ -39,7 +39,7 @@ export class ConnectionError extends PgshiftError {
     message: string,
     cause: unknown,
     details: Record<string, unknown> = {},
-    code: "connection_failed" | "connection_lost" = "connection_failed",
+    code: "connection_failed" | "connection_lost" | "circuit_open" = "connection_failed",
   ) {
     super(code, message, { cause, details, exitCode: ExitCode.failure });
   }
@@ -89,6 +89,8 @@ export function isLockNotAvailable(error: unknown): boolean {
 
 export function isConnectionLost(error: unknown): boolean {
   if (error instanceof ConnectionLostError) return true;
+  // createPool's open circuit breaker: the server is unreachable for now, which retry loops wait out
+  if (error instanceof ConnectionError && error.code === "circuit_open") return true;
   // a failed connect counts when its cause does (refused while the server restarts; not a bad password)
   if (error instanceof ConnectionError) return isConnectionLost(error.cause);
   if (error instanceof PgshiftError && !(error instanceof PgError))

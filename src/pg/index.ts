@@ -1,4 +1,5 @@
 export * from "./advisory-lock.ts";
+export * from "./circuit-breaker.ts";
 export * from "./check-target.ts";
 export * from "./copy-writer.ts";
 export * from "./errors.ts";

@@ -1,6 +1,7 @@
 import pg from "pg";
 import { redactUrl } from "../config/redact.ts";
 import { PgshiftError } from "../errors.ts";
+import { type BreakerMetrics, CircuitBreaker, CircuitOpenError } from "./circuit-breaker.ts";
 import {
   ConnectionError,
   ConnectionLostError,
@@ -9,6 +10,7 @@ import {
   sqlstateOf,
   toPgError,
 } from "./errors.ts";
+import { withRetry } from "./retry.ts";
 
 export interface PoolOptions {
   /** A libpq-style connection URL. */
@@ -19,7 +21,27 @@ export interface PoolOptions {
   /** Per-session `statement_timeout` in milliseconds (0 = none). */
   statementTimeoutMs?: number;
   connectTimeoutMs?: number;
+  /** Per-session `idle_in_transaction_session_timeout` in milliseconds (0 = none). */
+  idleInTransactionTimeoutMs?: number;
   applicationName?: string;
+  /**
+   * Retries of a checkout that failed with a connection error (refused, reset, server starting
+   * or shutting down), with capped, jittered backoff; never of a bad password or a missing database.
+   * Default `{ retries: 2, baseDelayMs: 100, maxDelayMs: 1000 }`; `false` disables.
+   */
+  retry?: false | { retries?: number; baseDelayMs?: number; maxDelayMs?: number };
+  /**
+   * After `failureThreshold` consecutive connection failures (default 5) checkouts fail at once with a
+   * CircuitOpenError for `coolDownMs` (default 2000); then one probe connects, and its success closes the
+   * breaker. `false` disables.
+   */
+  breaker?: false | { failureThreshold?: number; coolDownMs?: number; now?: () => number };
+}
+
+/** What a pool made by createPool did: connection attempts, failures, breaker state. */
+export interface PoolMetrics extends BreakerMetrics {
+  /** Connections the pool tried to open (retries and probes included; reuses of idle ones are not). */
+  connectAttempts: number;
 }
 
 /** What a pool points at, without the password: safe to log, print and put in reports. */
@@ -32,6 +54,7 @@ export interface TargetIdentity {
 }
 
 const identities = new WeakMap<pg.Pool, TargetIdentity & { secret: string }>();
+const poolMetrics = new WeakMap<pg.Pool, () => PoolMetrics>();
 
 export function describeTarget(url: string): TargetIdentity {
   let parsed: URL;
@@ -80,24 +103,114 @@ export function isBroken(client: pg.ClientBase): boolean {
   return broken.has(client);
 }
 
-/** A pg.Pool with pgshift's session settings; errors from idle clients are absorbed (the next use reconnects). */
+/**
+ * A pg.Pool with pgshift's session settings; errors from idle clients are absorbed (the next use reconnects).
+ * Its connect() (which pool.query uses too) retries connection errors and goes through a circuit breaker,
+ * so an outage costs a probe per cool-down instead of a reconnect storm; `poolMetricsOf(pool)` reads it.
+ */
 export function createPool(options: PoolOptions): pg.Pool {
+  const target = describeTarget(options.url);
+  const attempts = { count: 0 };
+  // Counts every connection pg's pool opens, which is what a reconnect storm is made of.
+  class CountingClient extends pg.Client {
+    override connect(...args: unknown[]): never {
+      attempts.count += 1;
+      return (super.connect as (...a: unknown[]) => never)(...args);
+    }
+  }
   const pool = new pg.Pool({
     connectionString: options.url,
+    Client: CountingClient,
     max: options.max ?? 10,
     application_name: options.applicationName ?? "pgshift",
     connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
     idleTimeoutMillis: 10_000,
     ...(options.lockTimeoutMs ? { lock_timeout: options.lockTimeoutMs } : {}),
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+    ...(options.idleInTransactionTimeoutMs
+      ? { idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs }
+      : {}),
   });
   pool.on("connect", (client) => guardClient(client));
   pool.on("error", () => {
     // An idle client lost its connection (server restart, network). pg removes it from the pool;
     // the next checkout opens a new one. Nothing to report here: callers see errors on their own queries.
   });
-  identities.set(pool, { ...describeTarget(options.url), secret: passwordOf(options.url) });
+  identities.set(pool, { ...target, secret: passwordOf(options.url) });
+  const breaker =
+    options.breaker === false
+      ? undefined
+      : new CircuitBreaker({ ...options.breaker, host: target.host, port: target.port });
+  hardenConnect(pool, breaker, options.retry);
+  const idle = { state: "closed" as const, admitted: 0, connectFailures: 0, rejected: 0, opened: 0 };
+  poolMetrics.set(pool, () => ({
+    ...(breaker?.metrics() ?? { ...idle, consecutiveFailures: 0 }),
+    connectAttempts: attempts.count,
+  }));
   return pool;
+}
+
+/** Connection attempts, failures and breaker state of a pool made by createPool (undefined for others). */
+export function poolMetricsOf(pool: pg.Pool): PoolMetrics | undefined {
+  return poolMetrics.get(pool)?.();
+}
+
+/** A failure to reach the server (as opposed to one it answered, such as a bad password). */
+export function isConnectionFailure(error: unknown): boolean {
+  if (error instanceof CircuitOpenError) return false;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && CONNECT_ERRNOS.has(code)) return true;
+  return isConnectionLost(error);
+}
+
+/** A connect that already waited its whole deadline: retrying it would multiply the caller's wait. */
+const isConnectTimeout = (error: unknown): boolean =>
+  error instanceof Error && /due to connection timeout|timeout expired/i.test(error.message);
+
+/** pg-pool's own wait for a free client of a full pool: says nothing about the server. */
+const isQueueTimeout = (error: unknown): boolean =>
+  error instanceof Error && error.message === "timeout exceeded when trying to connect";
+
+type ConnectCallback = (error: Error | undefined, client?: pg.PoolClient, done?: () => void) => void;
+
+function hardenConnect(
+  pool: pg.Pool,
+  breaker: CircuitBreaker | undefined,
+  retry: PoolOptions["retry"],
+): void {
+  const original = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
+  const once = async (): Promise<pg.PoolClient> => {
+    breaker?.admit();
+    try {
+      const client = await original();
+      breaker?.succeeded();
+      return client;
+    } catch (error) {
+      if (isConnectionFailure(error)) breaker?.failed(error);
+      else if (isQueueTimeout(error)) breaker?.released();
+      else breaker?.succeeded();
+      throw error;
+    }
+  };
+  const hardened =
+    retry === false
+      ? once
+      : () =>
+          withRetry(once, {
+            retries: retry?.retries ?? 2,
+            baseDelayMs: retry?.baseDelayMs ?? 100,
+            maxDelayMs: retry?.maxDelayMs ?? 1_000,
+            retryOn: (error) => isConnectionFailure(error) && !isConnectTimeout(error),
+          });
+  // pg.Pool#connect has a promise form and a callback form (pool.query uses the latter).
+  pool.connect = ((callback?: ConnectCallback) => {
+    if (!callback) return hardened();
+    hardened().then(
+      (client) => callback(undefined, client, () => client.release()),
+      (error: Error) => callback(error, undefined, () => undefined),
+    );
+    return undefined;
+  }) as typeof pool.connect;
 }
 
 /** The redacted identity of a pool made by createPool (a user's own Pool reports what pg knows). */
@@ -162,6 +275,9 @@ export function describeConnectionError(
   target: TargetIdentity,
   secrets: readonly string[] = [],
 ): ConnectionError | undefined {
+  // A command reports why the server is unreachable, not that the pool stopped trying (its cause says why).
+  if (error instanceof CircuitOpenError && error.cause !== undefined)
+    return describeConnectionError(error.cause, target, secrets) ?? error;
   if (error instanceof ConnectionError) return error;
   const root = rootCause(error);
   if (isConnectFailure(root)) return connectFailure(root, target, secrets);
@@ -205,6 +321,7 @@ async function connect(pool: pg.Pool): Promise<pg.PoolClient> {
     guardClient(client);
     return client;
   } catch (error) {
+    if (error instanceof ConnectionError) throw error;
     throw connectFailure(error, targetOf(pool), secretsOf(pool));
   }
 }

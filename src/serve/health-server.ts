@@ -7,6 +7,7 @@ import { type HttpListener, listen, send } from "./http-listener.ts";
 import { databaseFamilies } from "./database-metrics.ts";
 import { databaseCheck, type HealthCheck, runCheck, type TimedCheckResult } from "./health-checks.ts";
 import { Histogram } from "./histogram.ts";
+import { poolFamilies } from "./pool-metrics.ts";
 import { statusReport } from "./status-server.ts";
 
 /** A source of metric families, called on every scrape. */
@@ -77,7 +78,7 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
     durations.observe(seconds, { operation: "ping", outcome: ok ? "ok" : "error" }),
   );
   const checks: HealthCheck[] = [database, ...(options.checks ?? [])];
-  const sources: MetricsSource[] = [...(options.metrics ?? [])];
+  const sources: MetricsSource[] = [() => poolFamilies(pool), ...(options.metrics ?? [])];
   const cutovers = options.cutovers ?? [];
   if (cutovers.length) sources.push(() => cutoverMetricFamilies(cutovers.map((c) => c.metrics())));
 

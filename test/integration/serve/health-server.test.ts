@@ -104,6 +104,11 @@ describe("health server: /livez, /readyz, /status, /metrics over a database that
     assert.match(text, /^pg_up 1$/m);
     assert.match(text, /^db_client_connection_count\{state="idle"\} \d+$/m);
     assert.match(text, /^db_client_connection_pending_requests 0$/m);
+    // createPool's own counters and breaker state
+    assert.match(text, /^pgshift_pool_breaker_state\{state="closed"\} 1$/m);
+    assert.match(text, /^pgshift_pool_breaker_state\{state="open"\} 0$/m);
+    assert.match(text, /^pgshift_pool_connect_failures_total 0$/m);
+    assert.match(text, /^pgshift_pool_connect_attempts_total [1-9]\d*$/m);
     assert.match(text, /^# TYPE db_client_operation_duration_seconds histogram$/m);
     assert.match(
       text,
