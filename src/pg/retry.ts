@@ -36,9 +36,16 @@ export async function withRetry<T>(
       return await fn(attempt);
     } catch (error) {
       if (attempt >= retries || !retryOn(error)) throw error;
-      const delayMs = backoffDelay(attempt, base, max, random);
+      // An open circuit breaker says when it lets the next probe through: waiting less only fails again.
+      const delayMs = Math.max(backoffDelay(attempt, base, max, random), untilProbe(error));
       options.onRetry?.({ attempt: attempt + 1, delayMs, error });
       await sleep(delayMs);
     }
   }
+}
+
+/** Milliseconds until an open breaker's next probe (CircuitOpenError.nextProbeAt), else 0. */
+function untilProbe(error: unknown): number {
+  const at = (error as { nextProbeAt?: unknown } | null)?.nextProbeAt;
+  return at instanceof Date ? Math.max(0, at.getTime() - Date.now()) : 0;
 }

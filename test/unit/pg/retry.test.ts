@@ -72,3 +72,22 @@ test("withRetry never retries other errors and returns the first success", async
   assert.equal(value, "done");
   assert.equal(attempts, 3);
 });
+
+test("a retry after an open circuit breaker waits for its next probe, not less", async () => {
+  const delays: number[] = [];
+  let calls = 0;
+  const result = await withRetry(
+    async () => {
+      calls++;
+      if (calls === 1)
+        throw Object.assign(new Error("breaker open"), { nextProbeAt: new Date(Date.now() + 200) });
+      return "ok";
+    },
+    { retries: 1, retryOn: () => true, random: () => 0, onRetry: ({ delayMs }) => delays.push(delayMs) },
+  );
+  assert.equal(result, "ok");
+  assert.equal(calls, 2);
+  // random() = 0 makes the backoff itself 0: the whole delay is the wait for the probe
+  assert.equal(delays.length, 1);
+  assert.ok(delays[0]! > 150 && delays[0]! <= 200, String(delays[0]));
+});
