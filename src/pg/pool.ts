@@ -248,7 +248,8 @@ function reasonOf(error: unknown, secrets: readonly string[]): string {
  * worded as `pgshift check` words it; undefined for any other error. Described ones pass unchanged.
  */
 export function connectionErrorOf(error: unknown, pool: pg.Pool): ConnectionError | undefined {
-  if (error instanceof ConnectionError) return error;
+  // an open breaker is described by the failure that opened it (describeConnectionError)
+  if (error instanceof ConnectionError && !(error instanceof CircuitOpenError)) return error;
   return describeConnectionError(error, targetOf(pool), secretsOf(pool));
 }
 
