@@ -7,6 +7,8 @@ export interface ApplySettingsResult {
   applied: { name: string; value: string; pendingRestart: boolean }[];
   /** Settings written to postgresql.auto.conf that wait for a server restart. */
   pendingRestart: string[];
+  /** Settings this server cannot take as tuned (a value its build lacks, e.g. wal_compression lz4), left as they are. */
+  skipped: { name: string; value: string; reason: string }[];
 }
 
 /**
@@ -18,6 +20,24 @@ export async function applySettings(
   settings: readonly TunedSetting[],
 ): Promise<ApplySettingsResult> {
   return withClient(pool, async (client) => {
+    // An enum value the server was built without (lz4, zstd) would make ALTER SYSTEM fail: left as it is, and said.
+    const { rows: enums } = await client.query<{ name: string; enumvals: string[] | null }>(
+      "select name, enumvals from pg_settings where name = any($1::text[]) and vartype = 'enum'",
+      [settings.map((s) => s.name)],
+    );
+    const allowed = new Map(enums.map((r) => [r.name, r.enumvals ?? []]));
+    const skipped: ApplySettingsResult["skipped"] = [];
+    const accepted = settings.filter((setting) => {
+      const values = allowed.get(setting.name);
+      if (!values || values.includes(setting.value)) return true;
+      skipped.push({
+        name: setting.name,
+        value: setting.value,
+        reason: `this server takes ${values.join(", ")}`,
+      });
+      return false;
+    });
+    settings = accepted;
     // ALTER SYSTEM accepts no bind parameters; the value goes in through format('%L') on the server
     for (const setting of settings) {
       const { rows } = await client.query<{ sql: string }>(
@@ -39,7 +59,11 @@ export async function applySettings(
       value: s.value,
       pendingRestart: pending.get(s.name) ?? s.restart,
     }));
-    return { applied, pendingRestart: applied.filter((a) => a.pendingRestart).map((a) => a.name) };
+    return {
+      applied,
+      pendingRestart: applied.filter((a) => a.pendingRestart).map((a) => a.name),
+      skipped,
+    };
   });
 }
 

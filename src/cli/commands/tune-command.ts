@@ -94,6 +94,7 @@ export function registerTuneCommand(program: Command): void {
               : restarted
                 ? `  restarted the managed instance for: ${applied.pendingRestart.join(", ")}`
                 : `  waiting for a restart: ${applied.pendingRestart.join(", ")}${target.managed ? " (pass --restart, or pgshift local stop && pgshift local start)" : ""}`,
+            ...applied.skipped.map((s) => `  not applied: ${s.name} = ${s.value} (${s.reason})`),
           ].join("\n"),
         );
         return undefined;

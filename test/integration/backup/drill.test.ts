@@ -8,13 +8,16 @@ import pg from "pg";
 import { runDrill, runPhysicalBackup, setupArchiving } from "../../../src/backup/index.ts";
 import { destroyLocalInstance, localInstanceStatus, localInstanceUrl } from "../../../src/local/instance.ts";
 import { checkReportSignature } from "../../../src/verify/report.ts";
-import { testBinaries } from "../../helpers/binaries.ts";
+import { findPgBinaries } from "../../../src/local/binaries.ts";
 
+// The instances backed up here run the server major of the installed backup tools (Debian's), whatever
+// major the rest of the test run covers: pg_basebackup and pgBackRest 2.45 cannot back up a newer one.
+const BACKUP_BINARIES = findPgBinaries();
 const baseDir = mkdtempSync(join(tmpdir(), "pgshift-drill-"));
 chmodSync(baseDir, 0o755);
 const repository = join(baseDir, "repo");
-const prod = { name: "prod", baseDir, binaries: testBinaries() };
-const scratch = { name: "drill", baseDir, binaries: testBinaries() };
+const prod = { name: "prod", baseDir, binaries: BACKUP_BINARIES };
+const scratch = { name: "drill", baseDir, binaries: BACKUP_BINARIES };
 const key = { algorithm: "hmac-sha256" as const, secret: Buffer.from("drill-evidence-key-0123456789") };
 
 after(async () => {

@@ -12,7 +12,7 @@ import {
   setupPgBackRest,
 } from "../../../src/backup/index.ts";
 import { destroyLocalInstance, localInstanceUrl } from "../../../src/local/instance.ts";
-import { testBinaries } from "../../helpers/binaries.ts";
+import { findPgBinaries } from "../../../src/local/binaries.ts";
 import { runCli } from "../../helpers/cli.ts";
 
 let available = true;
@@ -22,9 +22,12 @@ try {
   available = false;
 }
 
+// The instances backed up here run the server major of the installed backup tools (Debian's), whatever
+// major the rest of the test run covers: pg_basebackup and pgBackRest 2.45 cannot back up a newer one.
+const BACKUP_BINARIES = findPgBinaries();
 const baseDir = mkdtempSync(join(tmpdir(), "pgshift-pbr-"));
 chmodSync(baseDir, 0o755);
-const instance = { name: "pbr", baseDir, binaries: testBinaries() };
+const instance = { name: "pbr", baseDir, binaries: BACKUP_BINARIES };
 const passFile = join(baseDir, "cipher.pass");
 writeFileSync(passFile, "repo cipher passphrase 0123456789\n", { mode: 0o600 });
 const options = { instance, repository: join(baseDir, "repo"), cipherPassphrase: { file: passFile } };

@@ -13,13 +13,16 @@ import {
   setupArchiving,
 } from "../../../src/backup/index.ts";
 import { destroyLocalInstance, localInstanceUrl } from "../../../src/local/instance.ts";
-import { testBinaries } from "../../helpers/binaries.ts";
+import { findPgBinaries } from "../../../src/local/binaries.ts";
 
+// The instances backed up here run the server major of the installed backup tools (Debian's), whatever
+// major the rest of the test run covers: pg_basebackup and pgBackRest 2.45 cannot back up a newer one.
+const BACKUP_BINARIES = findPgBinaries();
 const baseDir = mkdtempSync(join(tmpdir(), "pgshift-pitr-"));
 chmodSync(baseDir, 0o755);
 const repository = join(baseDir, "repo");
-const prod = { name: "prod", baseDir, binaries: testBinaries() };
-const restored = { name: "restored", baseDir, binaries: testBinaries() };
+const prod = { name: "prod", baseDir, binaries: BACKUP_BINARIES };
+const restored = { name: "restored", baseDir, binaries: BACKUP_BINARIES };
 
 after(async () => {
   for (const o of [restored, prod]) await destroyLocalInstance(o).catch(() => undefined);
