@@ -49,6 +49,7 @@ import {
 } from "./finish-steps.ts";
 import { createRun, findRunToResume, sourceFingerprint } from "./import-run.ts";
 import { appendUndoSql, nextSteps } from "./next-steps.ts";
+import { verificationConnectionError } from "./verification-outcome.ts";
 import { planForeignKeysToExistingTables } from "./outside-foreign-keys.ts";
 import { recreateDependents } from "./replace-dependents.ts";
 import { type RunContext, retryConnectionLoss, runParallel, step } from "./run-context.ts";
@@ -420,6 +421,8 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
           );
           if (verification) {
             base.verification = verification;
+            const cut = verificationConnectionError(verification);
+            if (cut) throw cut;
             if (!verification.identical)
               throw new PgshiftError(
                 "verify_mismatch",

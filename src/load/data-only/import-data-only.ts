@@ -20,6 +20,7 @@ import { importPart, setRunPhase } from "../import-state.ts";
 import { createRun } from "../import-run.ts";
 import { quarantinePart } from "../quarantine.ts";
 import type { VerificationOutcome } from "../import-sqlite.ts";
+import { verificationConnectionError } from "../verification-outcome.ts";
 import { type CompatibilityProblem, checkCompatibility, checkExistingKeys } from "./compatibility.ts";
 import { dataOnlyTablePlan } from "./data-only-plan.ts";
 import { readTargetCatalog, type TargetCatalog } from "./target-catalog.ts";
@@ -265,6 +266,8 @@ export async function importSqliteDataOnly(options: ImportDataOnlyOptions): Prom
             )) as unknown as VerificationOutcome;
           }
           result.ok = result.verification ? result.verification.identical : true;
+          const cut = result.verification && verificationConnectionError(result.verification);
+          if (cut) result.error = { code: cut.code, message: cut.message };
           if (!result.ok) result.nextSteps = undoHints(runId, options.hintTo);
         } catch (error) {
           const message = error instanceof Error ? error.message : String(error);
