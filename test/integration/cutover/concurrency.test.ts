@@ -2,15 +2,10 @@ import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 import type pg from "pg";
-import {
-  type CutoverPhase,
-  type CutoverStore,
-  createCutover,
-  repairCounts,
-} from "../../../src/cutover/index.ts";
+import { type CutoverPhase, type CutoverStore, repairCounts } from "../../../src/cutover/index.ts";
 import { createPool } from "../../../src/pg/pool.ts";
 import { useTestDatabase } from "../../helpers/database.ts";
-import { eventually, type KvStore, kvAccess, MemoryKv, PgKv } from "./kv-stores.ts";
+import { eventually, type KvStore, MemoryKv, PgKv, kvCutover } from "./kv-stores.ts";
 
 const db = useTestDatabase("cutover_concurrency");
 
@@ -26,17 +21,7 @@ describe("concurrent writers during phase changes", () => {
     const open = async (pool: pg.Pool) => {
       const next = new PgKv(pool, "kv");
       await next.ensure();
-      return createCutover<KvStore>({
-        name: "jobs",
-        pool,
-        legacy,
-        next,
-        reads: ["get"],
-        writes: ["put", "delete"],
-        keyAccess: kvAccess,
-        reportIntervalMs: 0,
-        initialPhase: "dual-write",
-      });
+      return kvCutover(pool, "jobs", { legacy, next }, { initialPhase: "dual-write" });
     };
     a = await open(db().pool);
     b = await open(poolB);

@@ -11,7 +11,7 @@ import {
 } from "../../../src/cutover/index.ts";
 import { PgshiftError } from "../../../src/errors.ts";
 import { useTestDatabase } from "../../helpers/database.ts";
-import { eventually, type KvStore, kvAccess, MemoryKv, PgKv } from "./kv-stores.ts";
+import { eventually, type KvStore, MemoryKv, PgKv, kvCutover } from "./kv-stores.ts";
 
 const db = useTestDatabase("cutover_failures");
 
@@ -53,16 +53,7 @@ describe("failures on each side in each phase", () => {
     legacy = new MemoryKv();
     next = new PgKv(db().pool, "kv", []);
     await next.ensure();
-    store = await createCutover<KvStore>({
-      name: "kv",
-      pool: db().pool,
-      legacy,
-      next,
-      reads: ["get"],
-      writes: ["put", "delete"],
-      keyAccess: kvAccess,
-      reportIntervalMs: 0,
-    });
+    store = await kvCutover(db().pool, "kv", { legacy, next });
   });
   after(async () => {
     await store.cutover.close();

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { type CutoverOptions, type CutoverStore, createCutover } from "../../../src/cutover/index.ts";
 import { quoteIdent } from "../../../src/pg/quote.ts";
 
 export type Doc = Record<string, unknown>;
@@ -113,4 +114,28 @@ export async function eventually(condition: () => boolean | Promise<boolean>, ms
     if (Date.now() > deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/**
+ * The cutover most of these tests open: `legacy` (a MemoryKv unless given) and `next` (given, already ensured)
+ * behind the wrapper, reads `get`, writes `put` and `delete`, per-key repairs, no periodic health reports.
+ * `options` overrides any of that.
+ */
+export function kvCutover(
+  pool: pg.Pool,
+  name: string,
+  sides: { legacy: KvStore; next: KvStore },
+  options: Partial<CutoverOptions<KvStore>> = {},
+): Promise<CutoverStore<KvStore>> {
+  return createCutover<KvStore>({
+    name,
+    pool,
+    legacy: sides.legacy,
+    next: sides.next,
+    reads: ["get"],
+    writes: ["put", "delete"],
+    keyAccess: kvAccess,
+    reportIntervalMs: 0,
+    ...options,
+  });
 }

@@ -10,7 +10,7 @@ import {
 } from "../../../src/cutover/index.ts";
 import { UsageError } from "../../../src/errors.ts";
 import { useTestDatabase } from "../../helpers/database.ts";
-import { type KvStore, kvAccess, MemoryKv, PgKv } from "./kv-stores.ts";
+import { type KvStore, MemoryKv, PgKv, kvCutover } from "./kv-stores.ts";
 
 const db = useTestDatabase("cutover_phases");
 
@@ -24,16 +24,7 @@ describe("cutover phases", () => {
     legacy = new MemoryKv(log);
     next = new PgKv(db().pool, "kv", log);
     await next.ensure();
-    store = await createCutover<KvStore>({
-      name: "kv",
-      pool: db().pool,
-      legacy,
-      next,
-      reads: ["get"],
-      writes: ["put", "delete"],
-      keyAccess: kvAccess,
-      reportIntervalMs: 0,
-    });
+    store = await kvCutover(db().pool, "kv", { legacy, next });
   });
   after(async () => {
     await store.cutover.close();

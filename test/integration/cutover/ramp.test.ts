@@ -10,7 +10,7 @@ import {
   resumeRamp,
 } from "../../../src/cutover/index.ts";
 import { useTestDatabase } from "../../helpers/database.ts";
-import { eventually, type KvStore, kvAccess, MemoryKv, PgKv } from "./kv-stores.ts";
+import { eventually, type KvStore, MemoryKv, PgKv, kvCutover } from "./kv-stores.ts";
 
 const db = useTestDatabase("cutover_ramp");
 
@@ -52,20 +52,17 @@ describe("automatic ramp with guardrails", () => {
     legacy = new MemoryKv();
     next = new PgKv(db().pool, "kv_ramp");
     await next.ensure();
-    store = await createCutover<KvStore>({
-      name: "ramped",
-      pool: db().pool,
-      legacy,
-      next,
-      reads: ["get"],
-      writes: ["put", "delete"],
-      keyAccess: kvAccess,
-      initialPhase: "dual-write",
-      reportIntervalMs: 0,
-      shadow: { recheckDelayMs: 0 },
-      clock: clock.now,
-      env: {},
-    });
+    store = await kvCutover(
+      db().pool,
+      "ramped",
+      { legacy, next },
+      {
+        initialPhase: "dual-write",
+        shadow: { recheckDelayMs: 0 },
+        clock: clock.now,
+        env: {},
+      },
+    );
     for (const key of KEYS) await store.put(key, { key, n: 1 });
     await store.cutover.setPhase("shadow");
     await store.cutover.reportHealth(); // the backfill's writes are not part of the first window

@@ -7,13 +7,12 @@ import {
   type CutoverStore,
   PhaseChangeRefusedError,
   SnapshotChecksumError,
-  createCutover,
   cutoverHistory,
   listSnapshots,
   restoreLegacyFromSnapshot,
 } from "../../../src/cutover/index.ts";
 import { useTestDatabase } from "../../helpers/database.ts";
-import { type KvStore, kvAccess, MemoryKv, PgKv } from "./kv-stores.ts";
+import { type KvStore, kvAccess, MemoryKv, PgKv, kvCutover } from "./kv-stores.ts";
 
 const db = useTestDatabase("cutover_snapshot");
 
@@ -27,18 +26,15 @@ describe("final snapshot of legacy before next-only", () => {
     legacy = new MemoryKv();
     const next = new PgKv(db().pool, "kv_snap");
     await next.ensure();
-    store = await createCutover<KvStore>({
-      name: "snap",
-      pool: db().pool,
-      legacy,
-      next,
-      reads: ["get"],
-      writes: ["put", "delete"],
-      keyAccess: kvAccess,
-      initialPhase: "next-primary",
-      reportIntervalMs: 0,
-      env: {},
-    });
+    store = await kvCutover(
+      db().pool,
+      "snap",
+      { legacy, next },
+      {
+        initialPhase: "next-primary",
+        env: {},
+      },
+    );
     for (let i = 0; i < 300; i++)
       await store.put(`task-${i}`, {
         id: i,
