@@ -9,7 +9,6 @@ import { openCopy } from "../../pg/copy-writer.ts";
 import { ensureInternalSchema } from "../../pg/internal-schema.ts";
 import { type TargetIdentity, targetOf, withClient } from "../../pg/pool.ts";
 import { quoteIdent, quoteQualified } from "../../pg/quote.ts";
-import type { Logger } from "../../progress.ts";
 import { loadSqlParser } from "../../schema/expression.ts";
 import { buildImportPlan, type ImportPlan, type TablePlan } from "../../schema/plan.ts";
 import { readSqliteCatalog } from "../../sources/sqlite/sqlite-catalog.ts";
@@ -19,32 +18,22 @@ import { encodeChunk } from "../chunk-encoder.ts";
 import { importPart, setRunPhase } from "../import-state.ts";
 import { createRun } from "../import-run.ts";
 import { quarantinePart } from "../quarantine.ts";
-import type { VerificationOutcome } from "../import-sqlite.ts";
+import type { ImportSqliteOptions, VerificationOutcome } from "../import-sqlite.ts";
 import { verificationConnectionError } from "../verification-outcome.ts";
 import { type CompatibilityProblem, checkCompatibility, checkExistingKeys } from "./compatibility.ts";
 import { dataOnlyTablePlan } from "./data-only-plan.ts";
 import { readTargetCatalog, type TargetCatalog } from "./target-catalog.ts";
 import { foreignKeyOrder, type Mapping, mapTables, type NameMap, ORM_BOOKKEEPING } from "./table-mapping.ts";
 
-export interface ImportDataOnlyOptions {
-  /** The SQLite file. */
-  path: string;
-  spec?: string;
-  pool: pg.Pool;
-  /** The schema holding the ORM's tables, default "public". */
-  schema?: string;
-  tables?: readonly string[];
-  exclude?: readonly string[];
+/** The SQLite import's options that mean the same here; `schema` is the one holding the ORM's tables. */
+export interface ImportDataOnlyOptions extends Pick<
+  ImportSqliteOptions,
+  "path" | "spec" | "pool" | "schema" | "tables" | "exclude" | "dryRun" | "chunkRows" | "logger" | "hintTo"
+> {
   /** Source names -> target names: {"table": "target", "table.column": "target_column"}. */
   map?: NameMap;
-  /** Check and map only: touch nothing. */
-  dryRun?: boolean;
   /** false: skip verification. */
   verify?: boolean;
-  chunkRows?: number;
-  logger?: Logger;
-  /** `--to` as the user gave it (password redacted), repeated in hints. */
-  hintTo?: string;
 }
 
 export interface SequenceState {
