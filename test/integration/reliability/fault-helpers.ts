@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { PGSHIFT_BIN } from "../../helpers/cli.ts";
-import type { Run } from "../verify/resume-helpers.ts";
+import { type Run, tail } from "../verify/resume-helpers.ts";
 
 export { spawnCli, tail } from "../verify/resume-helpers.ts";
 
@@ -154,4 +154,26 @@ export function databaseOf(url: string): string {
 export function hostPortOf(url: string): string {
   const parsed = new URL(url);
   return `${parsed.hostname}:${parsed.port || 5432}`;
+}
+
+/** `records` keyed NDJSON events of ~100 bytes (`id` 0..records-1), big enough to break mid-COPY. */
+export function writeEventsNdjson(path: string, records: number, filler = "x"): void {
+  const lines: string[] = [];
+  for (let i = 0; i < records; i++)
+    lines.push(JSON.stringify({ id: i, kind: `k${i % 7}`, payload: { n: i * 3, text: filler.repeat(60) } }));
+  writeFileSync(path, `${lines.join("\n")}\n`);
+}
+
+/** The document import these tests break: keyed by /id, two streams, JSON result. */
+export function documentImportArgs(ndjson: string, url: string): string[] {
+  return ["import", `ndjson:${ndjson}`, "--key", "/id", "--to", url, "--jobs", "2", "--json"];
+}
+
+/** Runs the document import again: it must load every record and verify identical. */
+export async function assertRerunIdentical(args: readonly string[], records: number): Promise<void> {
+  const again = await startCli(args).done;
+  assert.equal(again.code, 0, `re-run failed:\n${tail(again.stderr)}\n${tail(again.stdout)}`);
+  const result = jsonResult<{ recordsLoaded: number; verification?: { status: string } }>(again);
+  assert.equal(result.recordsLoaded, records);
+  assert.equal(result.verification?.status, "identical");
 }

@@ -26,6 +26,9 @@ import {
   startCli,
   tail,
   waitForActive,
+  assertRerunIdentical,
+  documentImportArgs,
+  writeEventsNdjson,
 } from "./fault-helpers.ts";
 
 /**
@@ -140,11 +143,8 @@ describe("server crash and restart", () => {
     const url = await createDatabase("docs_restart");
     const ndjson = join(work, "events.ndjson");
     const records = 200_000;
-    const lines: string[] = [];
-    for (let i = 0; i < records; i++)
-      lines.push(JSON.stringify({ id: i, kind: `k${i % 7}`, payload: { n: i * 3, text: "y".repeat(60) } }));
-    writeFileSync(ndjson, `${lines.join("\n")}\n`);
-    const args = ["import", `ndjson:${ndjson}`, "--key", "/id", "--to", url, "--jobs", "2", "--json"];
+    writeEventsNdjson(ndjson, records, "y");
+    const args = documentImportArgs(ndjson, url);
     const running = startCli(args);
     assert.ok(
       await waitForActive(adminUrl, "docs_restart", "copy %", running),
@@ -156,11 +156,7 @@ describe("server crash and restart", () => {
     assert.match(failure.message, new RegExp(hostPortOf(url)));
     assert.match(failure.message, /run the same command again/);
 
-    const again = await startCli(args).done;
-    assert.equal(again.code, 0, `re-run failed:\n${tail(again.stderr)}\n${tail(again.stdout)}`);
-    const result = jsonResult<{ recordsLoaded: number; verification?: { status: string } }>(again);
-    assert.equal(result.recordsLoaded, records);
-    assert.equal(result.verification?.status, "identical");
+    await assertRerunIdentical(args, records);
     await withPool(url, async (pool) => {
       const { rows } = await pool.query(
         "select relname from pg_class where relname like '%pgshift_new' or relname like '%pgshift_stage'",

@@ -7,7 +7,17 @@ import { verifySqlite } from "../../../src/verify/verify-import.ts";
 import { createTestDatabase, serverUrl } from "../../helpers/database.ts";
 import { type Fixture, makeFixture } from "../verify/fixture.ts";
 import { FIXTURE_ROWS, importArgs } from "../verify/resume-helpers.ts";
-import { jsonResult, pausePoint, spawnCli, startCli, tail, waitForActive } from "./fault-helpers.ts";
+import {
+  assertRerunIdentical,
+  documentImportArgs,
+  jsonResult,
+  pausePoint,
+  spawnCli,
+  startCli,
+  tail,
+  waitForActive,
+  writeEventsNdjson,
+} from "./fault-helpers.ts";
 
 /**
  * SIGINT/SIGTERM stop a run at its next clean boundary: exit 130/143, what is complete, the command
@@ -99,22 +109,9 @@ describe("signals", { concurrency: 3 }, () => {
     const database = await createTestDatabase("rsig");
     const ndjson = join(work, "events.ndjson");
     const records = 200_000;
-    const lines: string[] = [];
-    for (let i = 0; i < records; i++)
-      lines.push(JSON.stringify({ id: i, kind: `k${i % 5}`, payload: { n: i, text: "s".repeat(60) } }));
-    writeFileSync(ndjson, `${lines.join("\n")}\n`);
+    writeEventsNdjson(ndjson, records, "s");
     try {
-      const args = [
-        "import",
-        `ndjson:${ndjson}`,
-        "--key",
-        "/id",
-        "--to",
-        database.url,
-        "--jobs",
-        "2",
-        "--json",
-      ];
+      const args = documentImportArgs(ndjson, database.url);
       const running = startCli(args);
       assert.ok(await waitForActive(serverUrl(), database.name, "copy %", running), tail(running.stderr()));
       running.child.kill("SIGTERM");
@@ -129,11 +126,7 @@ describe("signals", { concurrency: 3 }, () => {
       );
       assert.equal(rows[0].n, 0, "nothing of the interrupted import is left");
 
-      const again = await spawnCli(args);
-      assert.equal(again.code, 0, tail(again.stderr));
-      const result = jsonResult<{ recordsLoaded: number; verification?: { status: string } }>(again);
-      assert.equal(result.recordsLoaded, records);
-      assert.equal(result.verification?.status, "identical");
+      await assertRerunIdentical(args, records);
     } finally {
       await database.drop();
     }

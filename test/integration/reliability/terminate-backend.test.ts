@@ -18,6 +18,9 @@ import {
   tail,
   terminateSessions,
   waitForActive,
+  assertRerunIdentical,
+  documentImportArgs,
+  writeEventsNdjson,
 } from "./fault-helpers.ts";
 
 /**
@@ -120,26 +123,13 @@ describe("document import, verify and migrate: backend terminated while they run
 
   before(() => {
     ndjson = join(work, "events.ndjson");
-    const lines: string[] = [];
-    for (let i = 0; i < records; i++)
-      lines.push(JSON.stringify({ id: i, kind: `k${i % 7}`, payload: { n: i * 3, text: "x".repeat(60) } }));
-    writeFileSync(ndjson, `${lines.join("\n")}\n`);
+    writeEventsNdjson(ndjson, records);
   });
 
   it("document import: a clean error, no staging table left, the re-run verifies identical", async () => {
     const database = await createTestDatabase("rterm");
     try {
-      const args = [
-        "import",
-        `ndjson:${ndjson}`,
-        "--key",
-        "/id",
-        "--to",
-        database.url,
-        "--jobs",
-        "2",
-        "--json",
-      ];
+      const args = documentImportArgs(ndjson, database.url);
       const running = startCli(args);
       assert.ok(
         await waitForActive(serverUrl(), database.name, "copy %", running),
@@ -157,11 +147,7 @@ describe("document import, verify and migrate: backend terminated while they run
       );
       assert.deepEqual(left, []);
 
-      const again = await spawnCli(args);
-      assert.equal(again.code, 0, `re-run failed:\n${tail(again.stderr)}\n${tail(again.stdout)}`);
-      const result = jsonResult<{ recordsLoaded: number; verification?: { status: string } }>(again);
-      assert.equal(result.recordsLoaded, records);
-      assert.equal(result.verification?.status, "identical");
+      await assertRerunIdentical(args, records);
     } finally {
       await database.drop();
     }
