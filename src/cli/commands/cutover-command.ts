@@ -4,6 +4,7 @@ import type { RampDecision } from "../../cutover/ramp-policy.ts";
 import type { RampSettingsInput, RampThresholds } from "../../cutover/ramp-settings.ts";
 import { ExitCode } from "../../errors.ts";
 import { action } from "../action.ts";
+import { auditOperation } from "../audit-operation.ts";
 import { renderTable } from "../output.ts";
 
 /** The cutover modules, loaded when a cutover command runs: other commands start without them. */
@@ -249,7 +250,8 @@ export function registerCutoverCommands(program: Command): void {
     .action(
       action(async (ctx, name: string, phase: string, opts: { force?: boolean; reason?: string }) => {
         const { setCutoverPhase } = await import("../../cutover/cutover-state.ts");
-        const result = await setCutoverPhase(await ctx.pool({ max: 2 }), {
+        const pool = await ctx.pool({ max: 2 });
+        const result = await setCutoverPhase(pool, {
           name,
           phase,
           force: Boolean(opts.force),
@@ -261,6 +263,18 @@ export function registerCutoverCommands(program: Command): void {
           if (result.forced) lines.push(...result.overridden.map((problem) => `  forced past: ${problem}`));
           return lines.join("\n");
         });
+        if (result.kind !== "same")
+          await auditOperation(ctx.out, pool, {
+            action: "cutover_phase",
+            detail: {
+              cutover: name,
+              from: result.from,
+              to: result.to,
+              forced: result.forced,
+              reason: opts.reason ?? null,
+            },
+            report: JSON.stringify(result),
+          });
         return ExitCode.ok;
       }),
     );

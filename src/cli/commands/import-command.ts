@@ -1,5 +1,5 @@
-import { mkdir, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { auditOperation, writeReport } from "../audit-operation.ts";
 import type { Command } from "commander";
 import { redactUrl } from "../../config/redact.ts";
 import { ExitCode, UsageError } from "../../errors.ts";
@@ -122,8 +122,14 @@ async function runSqliteImport(
   let reportPath: string | undefined;
   if (!result.dryRun || opts.report) {
     reportPath = resolve(opts.report ?? join(settings.reportDir, `import-${result.runId ?? "dry-run"}.json`));
-    await mkdir(dirname(reportPath), { recursive: true });
-    await writeFile(reportPath, `${JSON.stringify({ kind: "import-sqlite", ...result }, jsonSafe, 2)}\n`);
+    const report = await writeReport(reportPath, { kind: "import-sqlite", ...result });
+    if (!result.dryRun)
+      await auditOperation(ctx.out, pool, {
+        action: "import",
+        detail: { kind: "import-sqlite", source: spec, runId: result.runId, ok: result.ok },
+        report,
+        errorCode: result.error?.code,
+      });
   }
   ctx.out.result({ ...result, report: reportPath }, () =>
     renderSqliteResult(result, reportPath, { verbose: Boolean(opts.verbose) }),
@@ -131,10 +137,6 @@ async function runSqliteImport(
   if (result.ok) return ExitCode.ok;
   if (result.error?.code === "verify_mismatch") return ExitCode.mismatch;
   return ExitCode.failure;
-}
-
-function jsonSafe(_key: string, value: unknown): unknown {
-  return typeof value === "bigint" ? value.toString() : value;
 }
 
 export function registerImportCommand(program: Command): void {

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { mkdir, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { auditOperation, writeReport } from "../audit-operation.ts";
 import { redactUrl } from "../../config/redact.ts";
 import { ExitCode, UsageError } from "../../errors.ts";
 import type { NameMap } from "../../load/data-only/table-mapping.ts";
@@ -62,11 +62,14 @@ export async function runDataOnlyImport(
     reportPath = resolve(
       opts.report ?? join(ctx.settings.reportDir, `import-${result.runId ?? "dry-run"}.json`),
     );
-    await mkdir(dirname(reportPath), { recursive: true });
-    await writeFile(
-      reportPath,
-      `${JSON.stringify({ kind: "import-sqlite-data-only", ...result }, null, 2)}\n`,
-    );
+    const report = await writeReport(reportPath, { kind: "import-sqlite-data-only", ...result });
+    if (!result.dryRun)
+      await auditOperation(ctx.out, pool, {
+        action: "import",
+        detail: { kind: "import-sqlite-data-only", source: spec, runId: result.runId, ok: result.ok },
+        report,
+        errorCode: result.error?.code,
+      });
   }
   ctx.out.result({ ...result, report: reportPath }, () => renderDataOnlyResult(result, reportPath));
   if (result.ok) return ExitCode.ok;

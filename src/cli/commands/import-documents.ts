@@ -1,6 +1,6 @@
 import { EMPTY_AS, type EmptyAs } from "../../sources/csv/csv-source.ts";
-import { mkdir, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { auditOperation, writeReport } from "../audit-operation.ts";
 import {
   type DuplicatePolicy,
   type ImportDocumentsResult,
@@ -148,12 +148,22 @@ export async function runDocumentImport(
     typeof reportOption === "string"
       ? resolve(reportOption)
       : resolve(join(settings.reportDir, `import-${result.target.table}-${result.runId}.json`));
-  await mkdir(dirname(reportPath), { recursive: true });
-  await writeFile(
-    reportPath,
-    `${JSON.stringify({ kind: "import-documents", ...result, ...(verification ? { verification } : {}) }, null, 2)}\n`,
-  );
+  const report = await writeReport(reportPath, {
+    kind: "import-documents",
+    ...result,
+    ...(verification ? { verification } : {}),
+  });
   const verified = verification === undefined || verification.identical;
+  await auditOperation(ctx.out, pool, {
+    action: "import",
+    detail: {
+      kind: "import-documents",
+      runId: result.runId,
+      table: result.target.table,
+      ok: result.quarantined === 0 && verified,
+    },
+    report,
+  });
   ctx.out.result(
     {
       ok: result.quarantined === 0 && verified,

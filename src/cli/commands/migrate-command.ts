@@ -6,6 +6,7 @@ import type { MigrateOptions, MigrateResult } from "../../migrate/migrate.ts";
 import type { LockMode } from "../../migrate/migration-lock.ts";
 import { createPool } from "../../pg/pool.ts";
 import { action } from "../action.ts";
+import { auditOperation } from "../audit-operation.ts";
 import type { CommandContext } from "../context.ts";
 import { renderTable } from "../output.ts";
 
@@ -208,6 +209,7 @@ export function registerMigrateCommands(program: Command): void {
           const { migrate } = await library();
           const result = await migrate(runOptions(ctx, pool, flags));
           ctx.out.result(result, () => renderRun(result));
+          await auditMigration(ctx, pool, result);
           return result.ok ? ExitCode.ok : ExitCode.failure;
         }),
       ),
@@ -225,6 +227,7 @@ export function registerMigrateCommands(program: Command): void {
         const { migrateDown } = await library();
         const result = await migrateDown(runOptions(ctx, pool, flags));
         ctx.out.result(result, () => renderRun(result));
+        await auditMigration(ctx, pool, result);
         return result.ok ? ExitCode.ok : ExitCode.failure;
       }),
     ),
@@ -372,4 +375,22 @@ export function registerMigrateCommands(program: Command): void {
         }),
       ),
     );
+}
+
+/** A run that changed the schema goes into the audit trail (when the database has one) with its result. */
+async function auditMigration(ctx: CommandContext, pool: pg.Pool, result: MigrateResult): Promise<void> {
+  if (result.dryRun || result.applied + result.reverted === 0) return;
+  await auditOperation(ctx.out, pool, {
+    action: "migrate",
+    detail: {
+      direction: result.direction,
+      versionBefore: result.versionBefore,
+      versionAfter: result.versionAfter,
+      applied: result.applied,
+      reverted: result.reverted,
+      failed: result.failed,
+      ok: result.ok,
+    },
+    report: JSON.stringify(result),
+  });
 }

@@ -4,6 +4,7 @@ import type { Dataset } from "../../refresh/dataset.ts";
 import type { RefreshResult } from "../../refresh/refresh-dataset.ts";
 import type { RefreshStatus } from "../../refresh/refresh-status.ts";
 import { action } from "../action.ts";
+import { auditOperation } from "../audit-operation.ts";
 import type { CommandContext } from "../context.ts";
 import { renderTable } from "../output.ts";
 
@@ -213,6 +214,11 @@ export function registerRefreshCommands(program: Command): void {
           signal: ctx.signal,
         });
         ctx.out.result(result, () => renderRefreshResult(result));
+        await auditOperation(ctx.out, pool, {
+          action: "refresh",
+          detail: { dataset: result.dataset, version: result.version, status: result.status },
+          report: JSON.stringify(result),
+        });
         return result.status === "switched" ? ExitCode.ok : ExitCode.mismatch;
       }),
     );
@@ -225,8 +231,9 @@ export function registerRefreshCommands(program: Command): void {
     .action(
       action(async (ctx, name: string | undefined, flags: { reason?: string }) => {
         const { rollbackDataset } = await library();
+        const pool = await ctx.pool();
         const result = await rollbackDataset({
-          pool: await ctx.pool(),
+          pool,
           dataset: datasetName(ctx, name),
           ...(flags.reason ? { reason: flags.reason } : {}),
         });
@@ -235,6 +242,11 @@ export function registerRefreshCommands(program: Command): void {
           () =>
             `rollback ${result.dataset}: version ${result.version} is live again; version ${result.rolledBack} kept as previous (lock held ${result.swap.lockHeldMs.toFixed(1)} ms, took ${result.durationMs.toFixed(0)} ms)`,
         );
+        await auditOperation(ctx.out, pool, {
+          action: "refresh_rollback",
+          detail: { dataset: result.dataset, version: result.version, rolledBack: result.rolledBack },
+          report: JSON.stringify(result),
+        });
         return ExitCode.ok;
       }),
     );
