@@ -542,14 +542,18 @@ async function withLanes<T>(
   if (wanted >= 2) {
     const { rowCount } = await client.query("select 1 from pg_namespace where nspname = $1", [schema]);
     if (rowCount) {
-      const connected = await Promise.allSettled(Array.from({ length: wanted }, () => pool.connect()));
+      // guarded as each arrives: an application's own Pool has no error listener of ours on its clients,
+      // and a lane that waits for the others unguarded dies with the process if its backend is terminated
+      const connected = await Promise.allSettled(
+        Array.from({ length: wanted }, () =>
+          pool.connect().then((lane) => {
+            guardClient(lane);
+            return lane;
+          }),
+        ),
+      );
       // fewer connections than hoped (a server limit): what there is, if it is still several
-      // guarded: an application's own Pool has no error listener of ours on its clients
-      for (const result of connected)
-        if (result.status === "fulfilled") {
-          guardClient(result.value);
-          lanes.push(result.value);
-        }
+      for (const result of connected) if (result.status === "fulfilled") lanes.push(result.value);
       if (lanes.length < 2) for (const lane of lanes.splice(0)) lane.release();
     }
   }
