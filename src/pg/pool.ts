@@ -315,10 +315,24 @@ function describeConnectionLoss(
   );
 }
 
+const guardedPools = new WeakSet<pg.Pool>();
+
+/**
+ * From the first checkout pgshift makes of a pool (an application's own, in library use), every client the
+ * pool hands out is guarded the moment it is acquired, whoever checks it out: pool.query's own checkouts
+ * and clients waiting for their siblings included, so no terminated backend is an unhandled 'error' event.
+ */
+export function guardPool(pool: pg.Pool): void {
+  if (guardedPools.has(pool)) return;
+  guardedPools.add(pool);
+  pool.on("acquire", (client) => guardClient(client));
+}
+
 async function connect(pool: pg.Pool): Promise<pg.PoolClient> {
+  guardPool(pool);
   try {
     const client = await pool.connect();
-    // A caller's own Pool (library use) has no "connect" listener of ours.
+    // The client that was acquired before the pool was guarded (its first use here).
     guardClient(client);
     return client;
   } catch (error) {
