@@ -192,6 +192,11 @@ export {
 } from "./serve/health-server.ts";
 export type { CheckResult, HealthCheck } from "./serve/health-checks.ts";
 export {
+  type MaintenanceOptions,
+  type MaintenanceReport,
+  maintenanceChecks,
+} from "./serve/maintenance-checks.ts";
+export {
   type MigrationsCheckOptions,
   archiveLagCheck,
   migrationsCheck,

@@ -7,3 +7,4 @@ export * from "./status-server.ts";
 export * from "./readiness-checks.ts";
 export * from "./wal-status.ts";
 export * from "./wal-metrics.ts";
+export * from "./maintenance-checks.ts";
