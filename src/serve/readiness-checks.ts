@@ -1,6 +1,8 @@
 import type pg from "pg";
 import { SchemaVersionError } from "../migrate/errors.ts";
 import { assertSchemaVersion } from "../migrate/schema-version.ts";
+import { sqlstateOf } from "../pg/errors.ts";
+import { targetOf } from "../pg/pool.ts";
 import type { HealthCheck } from "./health-checks.ts";
 import { readArchiverStatus, readReplicas, type ReplicaStatus } from "./wal-status.ts";
 
@@ -28,6 +30,12 @@ export function migrationsCheck(pool: pg.Pool, options: MigrationsCheckOptions):
         const info = await assertSchemaVersion(pool, options);
         return { status: "pass", observedValue: info.current ?? "none", observedUnit: "version" };
       } catch (error) {
+        // 42501: the application's role may not read the history (provision grants it DML on its schema only)
+        if (sqlstateOf(error) === "42501")
+          return {
+            status: "fail",
+            output: `${targetOf(pool).user || "this role"} may not read pgshift.migrations: GRANT USAGE ON SCHEMA pgshift, SELECT ON pgshift.migrations to it (as the migrator)`,
+          };
         if (!(error instanceof SchemaVersionError)) throw error;
         const details = error.details as { current: string | null; missing: string[] };
         return {

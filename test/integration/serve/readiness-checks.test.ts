@@ -13,7 +13,8 @@ import {
   stopLocalInstance,
 } from "../../../src/local/instance.ts";
 import { migrate } from "../../../src/migrate/index.ts";
-import { createPool } from "../../../src/pg/pool.ts";
+import { createPool, poolMetricsOf } from "../../../src/pg/pool.ts";
+import { quoteIdent } from "../../../src/pg/quote.ts";
 import {
   archiveLagCheck,
   migrationsCheck,
@@ -75,6 +76,48 @@ describe("readiness: expected migrations applied", () => {
       assert.match(tooOld.output ?? "", /missing migrations: 20250103000000;/);
     } finally {
       await health.close();
+    }
+  });
+
+  it("a role that may not read the history fails the check saying what to grant", async () => {
+    const { pool, url, name } = db();
+    const role = `${name}_reader`;
+    await pool.query(`create role ${quoteIdent(role)} login password 'reader-only-here'`);
+    const asRole = new URL(url);
+    asRole.username = role;
+    asRole.password = "reader-only-here";
+    const rolePool = createPool({ url: asRole.toString(), max: 1 });
+    try {
+      const result = await runCheck(migrationsCheck(rolePool, { dir }), 2_000);
+      assert.equal(result.status, "fail");
+      assert.equal(
+        result.output,
+        `${role} may not read pgshift.migrations: GRANT USAGE ON SCHEMA pgshift, SELECT ON pgshift.migrations to it (as the migrator)`,
+      );
+    } finally {
+      await rolePool.end();
+      await pool.query(`drop role ${quoteIdent(role)}`);
+    }
+  });
+
+  it("counts pool checkouts that time out in db_client_connection_timeouts_total", async () => {
+    const pool = createPool({ url: db().url, max: 1, connectTimeoutMs: 200 });
+    const health = await startHealthServer({ pool, readyTimeoutMs: 1_000 });
+    const held = await pool.connect();
+    try {
+      await assert.rejects(pool.connect(), /timeout exceeded when trying to connect/);
+      assert.equal(poolMetricsOf(pool)?.checkoutTimeouts, 1);
+    } finally {
+      held.release();
+    }
+    try {
+      assert.match(
+        await (await fetch(`${health.url}/metrics`)).text(),
+        /^db_client_connection_timeouts_total 1$/m,
+      );
+    } finally {
+      await health.close();
+      await pool.end();
     }
   });
 
