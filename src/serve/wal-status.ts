@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { sqlstateOf } from "../pg/errors.ts";
 
 /** What pg_stat_archiver says, and whether WAL is waiting to be archived. */
 export interface ArchiverStatus {
@@ -10,18 +11,17 @@ export interface ArchiverStatus {
   failedCount: number;
   lastArchivedWal: string | null;
   lastFailedWal: string | null;
-  /**
-   * True when a completed WAL segment is not archived yet: the last archived segment is older than
-   * the one before the segment being written.
-   */
+  /** True when a completed WAL segment waits for the archiver. */
   behind: boolean;
-  /** Seconds since the last successful archive (since the server started when none), 0 when not behind. */
+  /** How long it has waited, in seconds (see readArchiverStatus); 0 when not behind. */
   lagSeconds: number;
 }
 
 /**
- * Reads pg_stat_archiver with the segment being written. Needs no extra privileges (pg_monitor not
- * required), which is why it compares segment names instead of listing archive_status/*.ready.
+ * Reads pg_stat_archiver with the segment being written. How long WAL has waited: the age of the oldest
+ * `.ready` file when the role may list archive_status/ (superusers, pg_monitor); for other roles, the time
+ * since the last successful archive while a completed segment is not archived yet. A new cluster writes
+ * segment 1 first, so the segment before the current one is compared from segment 2 on.
  */
 export async function readArchiverStatus(pool: pg.Pool | pg.ClientBase): Promise<ArchiverStatus> {
   const { rows } = await pool.query<{
@@ -38,7 +38,7 @@ export async function readArchiverStatus(pool: pg.Pool | pg.ClientBase): Promise
             a.archived_count::text as archived, a.failed_count::text as failed,
             a.last_archived_wal, a.last_failed_wal,
             case when not pg_is_in_recovery()
-                  and pg_current_wal_lsn() - '0/0'::pg_lsn >= s.size
+                  and pg_current_wal_lsn() - '0/0'::pg_lsn >= 2 * s.size
                  then pg_walfile_name(pg_current_wal_lsn() - s.size) end as previous_segment,
             extract(epoch from now() - coalesce(a.last_archived_time, pg_postmaster_start_time()))::float8 as since
        from pg_stat_archiver a,
@@ -47,10 +47,19 @@ export async function readArchiverStatus(pool: pg.Pool | pg.ClientBase): Promise
   const row = rows[0]!;
   const configured = row.mode !== "off";
   const previous = row.previous_segment;
-  const behind =
+  // nothing archived yet and nothing failed: no segment has been ready since archiving was turned on
+  let behind =
     configured &&
     previous !== null &&
-    (row.last_archived_wal === null || isOlderSegment(row.last_archived_wal, previous));
+    (row.last_archived_wal === null
+      ? Number(row.failed) > 0
+      : isOlderSegment(row.last_archived_wal, previous));
+  let lagSeconds = behind ? Math.max(0, row.since) : 0;
+  const exact = configured && !row.recovery ? await oldestReadySegmentAge(pool) : undefined;
+  if (exact !== undefined) {
+    behind = exact !== null;
+    lagSeconds = exact ?? 0;
+  }
   return {
     configured,
     inRecovery: row.recovery,
@@ -59,8 +68,26 @@ export async function readArchiverStatus(pool: pg.Pool | pg.ClientBase): Promise
     lastArchivedWal: row.last_archived_wal,
     lastFailedWal: row.last_failed_wal,
     behind,
-    lagSeconds: behind ? Math.max(0, row.since) : 0,
+    lagSeconds,
   };
+}
+
+/**
+ * The age of the oldest segment waiting in archive_status/ (`.ready`), null when none waits; undefined
+ * when this role may not list the directory (superusers and pg_monitor may).
+ */
+async function oldestReadySegmentAge(pool: pg.Pool | pg.ClientBase): Promise<number | null | undefined> {
+  try {
+    const { rows } = await pool.query<{ age: number | null }>(
+      `select extract(epoch from now() - min(modification))::float8 as age
+         from pg_ls_archive_statusdir() where name like '%.ready'`,
+    );
+    const age = rows[0]?.age;
+    return age === null || age === undefined ? null : Math.max(0, Number(age));
+  } catch (error) {
+    if (sqlstateOf(error) === "42501") return undefined;
+    throw error;
+  }
 }
 
 /**

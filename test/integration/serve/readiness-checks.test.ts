@@ -187,6 +187,19 @@ describe("readiness and metrics: WAL archiving", () => {
       /WAL waits for the archiver for [\d.]+ s \(limit 0 s\): last archived none/,
     );
     assert.equal((await runCheck(archiveLagCheck(pool, 3_600), 2_000)).status, "pass");
+    // a role that may not list archive_status/ gets the estimate from pg_stat_archiver: still failing
+    await pool.query("create role watcher login password 'watcher-only-here'");
+    const watcherUrl = new URL(localInstanceUrl(instance));
+    watcherUrl.username = "watcher";
+    watcherUrl.password = "watcher-only-here";
+    const watcher = createPool({ url: watcherUrl.toString(), max: 1 });
+    try {
+      await assert.rejects(watcher.query("select * from pg_ls_archive_statusdir()"), /permission denied/);
+      const estimated = await runCheck(archiveLagCheck(watcher, 0), 2_000);
+      assert.equal(estimated.status, "fail", JSON.stringify(estimated));
+    } finally {
+      await watcher.end();
+    }
 
     const health = await startHealthServer({ pool, checks: [archiveLagCheck(pool, 0)] });
     try {
@@ -229,6 +242,12 @@ describe("readiness and metrics: WAL archiving", () => {
         await (await fetch(`${health.url}/metrics`)).text(),
         /^pg_stat_archiver_archived_total [1-9]\d*$/m,
       );
+      const watcherAgain = createPool({ url: watcherUrl.toString(), max: 1 });
+      try {
+        assert.equal((await runCheck(archiveLagCheck(watcherAgain, 0), 2_000)).status, "pass");
+      } finally {
+        await watcherAgain.end();
+      }
     } finally {
       await health.close();
     }
