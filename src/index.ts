@@ -191,6 +191,17 @@ export {
   startHealthServer,
 } from "./serve/health-server.ts";
 export type { CheckResult, HealthCheck } from "./serve/health-checks.ts";
+export {
+  type MaintenanceOptions,
+  type MaintenanceReport,
+  maintenanceChecks,
+} from "./serve/maintenance-checks.ts";
+export {
+  type MigrationsCheckOptions,
+  archiveLagCheck,
+  migrationsCheck,
+  replicationLagCheck,
+} from "./serve/readiness-checks.ts";
 export { type ProvisionOptions, type ProvisionResult, provisionRoles } from "./provision/roles.ts";
 export { type RlsOptions, type RlsResult, provisionRls } from "./provision/rls.ts";
 export { type TuneInput, type TuneResult, alterSystemSql, confSnippet, tune } from "./provision/tune.ts";

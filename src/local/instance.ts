@@ -147,7 +147,14 @@ async function freePort(): Promise<number> {
   });
 }
 
-function serverSettings(port: number, ephemeral: boolean): string {
+/** pg_stat_statements' library, where the server's build keeps its modules (system or embedded layout). */
+function hasStatementsLibrary(binDir: string): boolean {
+  return ["lib", join("lib", "postgresql")].some((dir) =>
+    existsSync(join(binDir, "..", dir, "pg_stat_statements.so")),
+  );
+}
+
+function serverSettings(port: number, ephemeral: boolean, binDir: string): string {
   const lines = [
     "# written by pgshift at every start; edit postgresql.conf for your own settings",
     "listen_addresses = '127.0.0.1'",
@@ -159,6 +166,9 @@ function serverSettings(port: number, ephemeral: boolean): string {
     "maintenance_work_mem = '256MB'",
     "password_encryption = 'scram-sha-256'",
   ];
+  // slow-query monitoring (pgshift check lists the slowest statements); only when the build has it,
+  // else the server would not start
+  if (hasStatementsLibrary(binDir)) lines.push("shared_preload_libraries = 'pg_stat_statements'");
   if (ephemeral) lines.push("fsync = off", "synchronous_commit = off", "full_page_writes = off");
   return `${lines.join("\n")}\n`;
 }
@@ -310,6 +320,10 @@ async function createExtensions(url: string): Promise<void> {
   await client.connect();
   try {
     await client.query("create extension if not exists pgcrypto; create extension if not exists pg_trgm");
+    const statements = await client.query(
+      "select 1 from pg_available_extensions where name = 'pg_stat_statements' and current_setting('shared_preload_libraries') ~ 'pg_stat_statements'",
+    );
+    if (statements.rowCount) await client.query("create extension if not exists pg_stat_statements");
   } finally {
     await client.end();
   }
@@ -376,7 +390,7 @@ export async function startLocalInstance(options: LocalInstanceOptions = {}): Pr
     const settingsFile = join(paths.dataDir, "pgshift.conf");
     writeFileSync(
       settingsFile,
-      serverSettings(instance.port, instance.ephemeral) +
+      serverSettings(instance.port, instance.ephemeral, instance.binDir) +
         (instance.tls ? `${TLS_SETTINGS.join("\n")}\n` : ""),
     );
     giveTo(runAs, settingsFile);

@@ -42,6 +42,8 @@ export interface PoolOptions {
 export interface PoolMetrics extends BreakerMetrics {
   /** Connections the pool tried to open (retries and probes included; reuses of idle ones are not). */
   connectAttempts: number;
+  /** Checkouts that gave up: no free connection within connectTimeoutMs, or a connect that timed out. */
+  checkoutTimeouts: number;
 }
 
 /** What a pool points at, without the password: safe to log, print and put in reports. */
@@ -141,11 +143,13 @@ export function createPool(options: PoolOptions): pg.Pool {
     options.breaker === false
       ? undefined
       : new CircuitBreaker({ ...options.breaker, host: target.host, port: target.port });
-  hardenConnect(pool, breaker, options.retry);
+  const timeouts = { count: 0 };
+  hardenConnect(pool, breaker, options.retry, () => (timeouts.count += 1));
   const idle = { state: "closed" as const, admitted: 0, connectFailures: 0, rejected: 0, opened: 0 };
   poolMetrics.set(pool, () => ({
     ...(breaker?.metrics() ?? { ...idle, consecutiveFailures: 0 }),
     connectAttempts: attempts.count,
+    checkoutTimeouts: timeouts.count,
   }));
   return pool;
 }
@@ -177,6 +181,7 @@ function hardenConnect(
   pool: pg.Pool,
   breaker: CircuitBreaker | undefined,
   retry: PoolOptions["retry"],
+  onTimeout: () => void,
 ): void {
   const original = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
   const once = async (): Promise<pg.PoolClient> => {
@@ -186,6 +191,7 @@ function hardenConnect(
       breaker?.succeeded();
       return client;
     } catch (error) {
+      if (isQueueTimeout(error) || isConnectTimeout(error)) onTimeout();
       if (isConnectionFailure(error)) breaker?.failed(error);
       else if (isQueueTimeout(error)) breaker?.released();
       else breaker?.succeeded();

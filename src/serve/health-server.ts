@@ -2,13 +2,14 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type pg from "pg";
 import type { CutoverControl } from "../cutover/create-cutover.ts";
 import { cutoverMetricFamilies, type PrometheusFamily, renderPrometheus } from "../cutover/prometheus.ts";
-import { targetOf } from "../pg/pool.ts";
+import { poolMetricsOf, targetOf } from "../pg/pool.ts";
 import { type HttpListener, listen, send } from "./http-listener.ts";
 import { databaseFamilies } from "./database-metrics.ts";
 import { databaseCheck, type HealthCheck, runCheck, type TimedCheckResult } from "./health-checks.ts";
 import { Histogram } from "./histogram.ts";
 import { poolFamilies } from "./pool-metrics.ts";
 import { statusReport } from "./status-server.ts";
+import { walFamilies } from "./wal-metrics.ts";
 
 /** A source of metric families, called on every scrape. */
 export type MetricsSource = () => PrometheusFamily[] | Promise<PrometheusFamily[]>;
@@ -132,15 +133,18 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
       },
       {
         name: HEALTH_METRICS.timeouts,
-        help: "Health checkouts of a connection that missed their deadline",
+        help: "Checkouts that timed out waiting for a connection (the pool's, and health checks past their deadline)",
         type: "counter",
-        samples: [{ value: checkoutTimeouts }],
+        samples: [{ value: checkoutTimeouts + (poolMetricsOf(pool)?.checkoutTimeouts ?? 0) }],
       },
       durations.family(),
     ];
     if (up) {
-      const stats = await runCheckValue(() => databaseFamilies(pool), timeoutMs);
-      if (stats) families.push(...stats);
+      const stats = await Promise.all([
+        runCheckValue(() => databaseFamilies(pool), timeoutMs),
+        runCheckValue(() => walFamilies(pool), timeoutMs),
+      ]);
+      for (const part of stats) if (part) families.push(...part);
     }
     for (const source of sources) {
       const extra = await runCheckValue(async () => source(), timeoutMs);

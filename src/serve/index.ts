@@ -4,3 +4,7 @@ export * from "./health-server.ts";
 export * from "./histogram.ts";
 export * from "./pool-metrics.ts";
 export * from "./status-server.ts";
+export * from "./readiness-checks.ts";
+export * from "./wal-status.ts";
+export * from "./wal-metrics.ts";
+export * from "./maintenance-checks.ts";

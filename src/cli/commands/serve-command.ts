@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { UsageError } from "../../errors.ts";
 import { createPool } from "../../pg/pool.ts";
@@ -11,6 +12,10 @@ interface ServeFlags {
   host: string;
   readyTimeout: string;
   poolMax: string;
+  expectMigrations?: string;
+  expectVersion?: string;
+  maxArchiveLag?: string;
+  maxReplicationLag?: string;
 }
 
 function wholeNumber(flag: string, value: string, min: number): number {
@@ -27,10 +32,26 @@ export function registerServeCommand(program: Command): void {
     .option("--host <address>", "address to listen on", "127.0.0.1")
     .option("--ready-timeout <ms>", "deadline of each readiness check", "1000")
     .option("--pool-max <n>", "connections the sidecar may open", "2")
+    .option("--expect-migrations <dir>", "ready only when every migration in DIR is applied")
+    .option("--expect-version <version>", "ready only when the schema is at least at VERSION")
+    .option(
+      "--max-archive-lag <duration>",
+      "ready only when WAL waits for the archiver at most this long (e.g. 5m)",
+    )
+    .option(
+      "--max-replication-lag <duration>",
+      "ready only when every standby replays within this (e.g. 30s)",
+    )
     .action(
       action(async (ctx, flags: ServeFlags) => {
-        const { startHealthServer } = await library();
+        const { archiveLagCheck, migrationsCheck, replicationLagCheck, startHealthServer } = await library();
+        const { parseDuration } = await import("../../cutover/ramp-settings.ts");
         const port = wholeNumber("--port", flags.port, 0);
+        const archiveLagMs = flags.maxArchiveLag && parseDuration(flags.maxArchiveLag, "--max-archive-lag");
+        const replicationLagMs =
+          flags.maxReplicationLag && parseDuration(flags.maxReplicationLag, "--max-replication-lag");
+        if (flags.expectMigrations && !existsSync(flags.expectMigrations))
+          throw new UsageError(`--expect-migrations ${flags.expectMigrations}: no such directory`);
         const readyTimeoutMs = wholeNumber("--ready-timeout", flags.readyTimeout, 1);
         const { url } = await ctx.targetUrl();
         // its own pool: short connect timeout so a dead database answers 503 quickly, not after 10 s
@@ -41,8 +62,22 @@ export function registerServeCommand(program: Command): void {
           connectTimeoutMs: readyTimeoutMs,
         });
         const signal = ctx.signal;
-        const health = await startHealthServer({ pool, port, host: flags.host, readyTimeoutMs });
-        ctx.out.notice(`serving ${health.url}/livez, /readyz, /status and /metrics; stop with Ctrl-C`);
+        const checks = [
+          ...(flags.expectMigrations || flags.expectVersion
+            ? [
+                migrationsCheck(pool, {
+                  ...(flags.expectMigrations ? { dir: flags.expectMigrations } : {}),
+                  ...(flags.expectVersion ? { atLeast: flags.expectVersion } : {}),
+                }),
+              ]
+            : []),
+          ...(archiveLagMs ? [archiveLagCheck(pool, archiveLagMs / 1000)] : []),
+          ...(replicationLagMs ? [replicationLagCheck(pool, replicationLagMs / 1000)] : []),
+        ];
+        const health = await startHealthServer({ pool, port, host: flags.host, readyTimeoutMs, checks });
+        ctx.out.notice(
+          `serving ${health.url}/livez, /readyz, /status and /metrics; readiness: ${["database:responseTime", ...checks.map((c) => c.name)].join(", ")}; stop with Ctrl-C`,
+        );
         try {
           await new Promise<void>((resolve) => {
             if (signal.aborted) resolve();
