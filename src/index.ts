@@ -240,3 +240,4 @@ export {
 } from "./mirror/mirror-schema.ts";
 export { type PullOptions, type PullResult, pullEndpoint } from "./mirror/pull-endpoint.ts";
 export { mirrorDataset, type RefreshMirrorOptions, refreshMirror } from "./mirror/refresh-mirror.ts";
+export { type EndpointVerification, verifyMirror } from "./mirror/verify-mirror.ts";

@@ -4,7 +4,7 @@ import type { DocumentRow, DocumentStore, JsonDocument } from "../documents/docu
 import { getAtPointer, parsePointer } from "../documents/json-pointer.ts";
 import { type BreakerMetrics, CircuitBreaker, CircuitOpenError } from "../pg/circuit-breaker.ts";
 import { ConnectionError, isConnectionLost } from "../pg/errors.ts";
-import { isConnectionFailure } from "../pg/pool.ts";
+import { isConnectionFailure, targetOf } from "../pg/pool.ts";
 import {
   type ApiClient,
   type ApiClientMetrics,
@@ -149,7 +149,9 @@ export function createFallbackReader<D extends JsonDocument = JsonDocument>(
   const { endpoint, store } = options;
   const cache = options.cacheDir ? new JsonCache(options.cacheDir, endpoint, options.cache) : undefined;
   const api = options.api ? ("get" in options.api ? options.api : createApiClient(options.api)) : undefined;
+  const target = options.pool ? targetOf(options.pool) : undefined;
   const breaker = new CircuitBreaker({
+    ...(target ? { host: target.host, port: target.port } : {}),
     failureThreshold: options.breaker?.failureThreshold ?? 2,
     coolDownMs: options.breaker?.coolDownMs ?? 5_000,
   });

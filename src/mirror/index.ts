@@ -9,3 +9,4 @@ export * from "./pull-endpoint.ts";
 export * from "./rate-limiter.ts";
 export * from "./refresh-mirror.ts";
 export * from "./zip.ts";
+export * from "./verify-mirror.ts";

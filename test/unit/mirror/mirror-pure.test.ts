@@ -137,3 +137,13 @@ describe("zip", () => {
     }
   });
 });
+
+describe("fingerprint of a copy", () => {
+  it("ignores key order (jsonb reorders keys)", () => {
+    const a = new ContentFingerprint();
+    const b = new ContentFingerprint();
+    a.add("K1", { b: 1, a: { d: [1, 2], c: "x" } });
+    b.add("K1", { a: { c: "x", d: [1, 2] }, b: 1 });
+    assert.equal(a.toString(), b.toString());
+  });
+});
