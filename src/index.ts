@@ -241,3 +241,9 @@ export {
 export { type PullOptions, type PullResult, pullEndpoint } from "./mirror/pull-endpoint.ts";
 export { mirrorDataset, type RefreshMirrorOptions, refreshMirror } from "./mirror/refresh-mirror.ts";
 export { type EndpointVerification, verifyMirror } from "./mirror/verify-mirror.ts";
+export {
+  type DownloadOptions,
+  type DownloadResult,
+  downloadEndpoint,
+  type ManifestPartition,
+} from "./mirror/download-endpoint.ts";

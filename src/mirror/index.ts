@@ -10,3 +10,4 @@ export * from "./rate-limiter.ts";
 export * from "./refresh-mirror.ts";
 export * from "./zip.ts";
 export * from "./verify-mirror.ts";
+export * from "./download-endpoint.ts";

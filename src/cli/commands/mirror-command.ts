@@ -162,6 +162,34 @@ export function registerMirrorCommands(program: Command): void {
     );
 
   group
+    .command("download")
+    .description("bulk download: read the manifest, fetch only changed partitions, unzip them into the cache")
+    .argument("<endpoint>", "510k, classification, event, recall, enforcement, pma or udi")
+    .requiredOption("--cache <dir>", "the JSON cache directory")
+    .option("--manifest <url>", "the manifest", "https://api.fda.gov/download.json")
+    .option("--no-record", "do not record freshness in the target database")
+    .action(
+      action(async (ctx, name: string, flags: { cache: string; manifest: string; record?: boolean }) => {
+        const { downloadEndpoint, findEndpoint, recordFreshness } = await library();
+        const result = await downloadEndpoint({
+          manifestUrl: flags.manifest,
+          endpoint: findEndpoint(name),
+          cacheDir: flags.cache,
+          onProgress: ctx.progress.onProgress,
+          signal: ctx.signal,
+        });
+        ctx.progress.stop();
+        if (flags.record !== false) await recordFreshness(await ctx.pool(), result.freshness);
+        ctx.out.result(
+          result,
+          () =>
+            `download ${result.endpoint}: export ${result.exportDate ?? "?"}, ${result.records} records in ${result.partitions} partitions; fetched ${result.fetched.length}, unchanged ${result.unchanged.length}, removed ${result.removed.length}; fingerprint ${result.fingerprint} (${(result.durationMs / 1000).toFixed(1)} s)`,
+        );
+        return ExitCode.ok;
+      }),
+    );
+
+  group
     .command("refresh")
     .description(
       "build the mirror's next version from the cache, verify it, switch it live (pgshift refresh)",

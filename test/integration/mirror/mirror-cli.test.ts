@@ -141,6 +141,31 @@ describe("pgshift mirror pull | status | refresh | get", () => {
     assert.match(get.stdout, /K999999: no such record \(tier api, age 0 s\); postgres: miss; cache: miss/);
   });
 
+  it("download fetches the manifest's partitions, then none while they are unchanged", async () => {
+    const cache = join(work, "bulk");
+    const args = [
+      "mirror",
+      "download",
+      "510k",
+      "--cache",
+      cache,
+      "--manifest",
+      `${api.url}/download.json`,
+      "--to",
+      db().url,
+    ];
+    const first = await runCli(args);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(
+      first.stdout,
+      /download 510k: export 2026-11-27, 12000 records in 3 partitions; fetched 3, unchanged 0, removed 0/,
+    );
+    const second = await runCli(args);
+    assert.match(second.stdout, /12000 records in 3 partitions; fetched 0, unchanged 3, removed 0/);
+    const status = await runCli(["mirror", "status", "--endpoint", "510k", "--to", db().url]);
+    assert.match(status.stdout, /510k +2026-11-27 +\S+ +12000 /);
+  });
+
   it("bad input is a usage error with exit code 2", async () => {
     const unknown = await runCli([
       "mirror",
