@@ -35,6 +35,8 @@ export interface FakeApi {
     failed: number;
     hung: number;
   };
+  /** The api_key of each API request ("" without one), in order. */
+  apiKeys: string[];
   /** The next `n` API requests answer `status` (default 503). */
   failNext(n: number, status?: number): void;
   /** The next `n` API requests never answer (the client's timeout fires). */
@@ -112,6 +114,7 @@ export async function startFakeApi(options: FakeApiOptions): Promise<FakeApi> {
   const stats = { requests: 0, ok: 0, notFound: 0, rateLimited: 0, failed: 0, hung: 0 };
   const injected = { fail: 0, failStatus: 503, hang: 0 };
   const recent: number[] = [];
+  const apiKeys: string[] = [];
   const MAX_SKIP = options.maxSkip ?? 25_000;
   const hanging = new Set<ServerResponse>();
   let url = "";
@@ -184,6 +187,7 @@ export async function startFakeApi(options: FakeApiOptions): Promise<FakeApi> {
       return;
     }
     stats.requests += 1;
+    apiKeys.push(parsed.searchParams.get("api_key") ?? "");
     if (rateLimited()) {
       stats.rateLimited += 1;
       return send(res, 429, apiError("TOO_MANY_REQUESTS", "rate limit exceeded"), { "retry-after": "1" });
@@ -265,6 +269,7 @@ export async function startFakeApi(options: FakeApiOptions): Promise<FakeApi> {
   return {
     url,
     stats,
+    apiKeys,
     failNext(n, status = 503) {
       injected.fail = n;
       injected.failStatus = status;

@@ -68,6 +68,12 @@ export function redactApiKey(url: string): string {
   return url.replace(/([?&]api_key=)[^&]*/g, "$1***");
 }
 
+/** A next-page URL without the api_key the server may echo: it goes into state files; the key is added per request. */
+function withoutKey(url: URL): string {
+  url.searchParams.delete("api_key");
+  return url.toString();
+}
+
 /** `Link: <url>; rel="next"` -> url. */
 export function nextLink(header: string | null): string | undefined {
   if (!header) return undefined;
@@ -201,7 +207,7 @@ export function createApiClient(options: ApiClientOptions) {
     return {
       status: 200,
       envelope: { meta: envelope.meta ?? {}, results: envelope.results },
-      ...(link ? { next: new URL(link, url).toString() } : {}),
+      ...(link ? { next: withoutKey(new URL(link, url)) } : {}),
     };
   }
 

@@ -106,6 +106,28 @@ describe("pullEndpoint against the fake openFDA API", () => {
     assert.equal(second.fingerprint, whole.fingerprint);
   });
 
+  it("sends the API key from the environment on every request and keeps it out of the state file", async () => {
+    const cacheDir = join(work, "keyed");
+    process.env.PGSHIFT_TEST_FDA_KEY = "sekret-key-123";
+    try {
+      const stop = new AbortController();
+      await pullEndpoint({
+        api: { baseUrl: api.url, requestsPerMinute: 0, apiKeyEnv: "PGSHIFT_TEST_FDA_KEY" },
+        endpoint: k510,
+        cacheDir,
+        pageSize: 300,
+        signal: stop.signal,
+        onProgress: () => stop.abort(),
+      });
+    } finally {
+      delete process.env.PGSHIFT_TEST_FDA_KEY;
+    }
+    assert.deepEqual(api.apiKeys.slice(-1), ["sekret-key-123"]);
+    const state = await readFile(join(cacheDir, "510k", ".pull-state.json"), "utf8");
+    assert.doesNotMatch(state, /sekret/);
+    assert.match(state, /skip=300/);
+  });
+
   it("refuses to resume with other options, and starts over with restart", async () => {
     const cacheDir = join(work, "mismatch");
     const stop = new AbortController();
