@@ -94,7 +94,8 @@ export function generateRecord(endpoint: string, i: number): Json {
     case "classification":
       return {
         ...base,
-        product_code: productCode(i),
+        // three letters as openFDA's codes have, then a digit past the 17576 three-letter codes (keys stay unique)
+        product_code: i < 17_576 ? productCode(i) : `${productCode(i)}${Math.floor(i / 17_576)}`,
         device_name: device,
         device_class: deviceClass,
         openfda,

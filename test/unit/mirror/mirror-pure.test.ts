@@ -147,3 +147,14 @@ describe("fingerprint of a copy", () => {
     assert.equal(a.toString(), b.toString());
   });
 });
+
+describe("the example's generated records", () => {
+  it("have a unique natural key per endpoint, past the three-letter product codes", async () => {
+    const { generateRecords } = await import("../../../examples/openfda-mirror/generate-records.ts");
+    const { OPENFDA_DEVICE_ENDPOINTS } = await import("../../../src/mirror/endpoints.ts");
+    for (const endpoint of OPENFDA_DEVICE_ENDPOINTS) {
+      const keys = generateRecords(endpoint.name, 18_000).map((r) => keyString(recordKey(endpoint, r)!));
+      assert.equal(new Set(keys).size, 18_000, endpoint.name);
+    }
+  });
+});
