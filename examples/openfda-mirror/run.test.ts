@@ -46,10 +46,15 @@ test("the example pulls, refreshes, verifies and reads with fallback while Postg
   assert.match(log, /read from postgres \(1700 reads\)/);
   assert.match(log, /containment: postgres 500 rows in [\d.]+ ms, cache scan 500 rows/);
   assert.match(log, /postgres stopped/);
-  assert.match(
-    log,
-    /read with postgres down: 300 from the cache, .* breaker open, [12] failed connects, 29[89] reads skipped postgres/,
-  );
+  // the breaker opens after 2 failed connects; on a slow machine its 5 s cool-down may pass during the 300
+  // reads, each time costing one probe
+  const down =
+    /read with postgres down: 300 from the cache, .* breaker open, (\d+) failed connects, (\d+) reads skipped postgres/.exec(
+      log,
+    );
+  assert.ok(down, log);
+  assert.ok(Number(down[1]) >= 2 && Number(down[1]) <= 6, down[0]);
+  assert.equal(Number(down[1]) + Number(down[2]), 300, down[0]);
   assert.match(
     log,
     /removed K000000 from the cache: served by api \(postgres: not connecting to .*; cache: miss\), then by cache/,

@@ -153,8 +153,10 @@ describe("the example's generated records", () => {
     const { generateRecords } = await import("../../../examples/openfda-mirror/generate-records.ts");
     const { OPENFDA_DEVICE_ENDPOINTS } = await import("../../../src/mirror/endpoints.ts");
     for (const endpoint of OPENFDA_DEVICE_ENDPOINTS) {
-      const keys = generateRecords(endpoint.name, 18_000).map((r) => keyString(recordKey(endpoint, r)!));
-      assert.equal(new Set(keys).size, 18_000, endpoint.name);
+      // classification past its 17576 three-letter codes; the others past their 10000-per-year numbering
+      const count = endpoint.name === "classification" ? 18_000 : 10_500;
+      const keys = generateRecords(endpoint.name, count).map((r) => keyString(recordKey(endpoint, r)!));
+      assert.equal(new Set(keys).size, count, endpoint.name);
     }
   });
 });
