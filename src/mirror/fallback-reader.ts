@@ -48,8 +48,11 @@ export interface FallbackReaderOptions {
   ttlSeconds?: number;
   /** Default "serve": a stale answer is returned with `stale: true`. */
   stalePolicy?: StalePolicy;
-  /** API answers are written to the cache (default true) and to PostgreSQL while it is up (default false). */
-  writeThrough?: { cache?: boolean; postgres?: boolean };
+  /**
+   * API answers are written to the cache (default true) and to PostgreSQL (default false): at once while it
+   * is up, else kept (at most `pendingMax`, default 10000, newest win) and written when it is back.
+   */
+  writeThrough?: { cache?: boolean; postgres?: boolean; pendingMax?: number };
   /** A key PostgreSQL or the cache lacks is asked of the next tier (default true). */
   missFallsThrough?: boolean;
   /** How long a freshness row read from PostgreSQL is reused (default 10 s). */
@@ -107,6 +110,10 @@ export interface ReaderMetrics {
   breaker: BreakerMetrics;
   api?: ApiClientMetrics;
   staleServed: number;
+  /** API answers waiting to be written to PostgreSQL (it was down when they came). */
+  pendingWrites: number;
+  /** API answers written to PostgreSQL so far. */
+  writtenBack: number;
 }
 
 export interface FallbackReader<D = JsonDocument> {
@@ -114,6 +121,8 @@ export interface FallbackReader<D = JsonDocument> {
   getMany(keys: readonly (string | readonly string[])[]): Promise<ReadAnswer<D>[]>;
   search(query: SearchQuery): Promise<SearchAnswer<D>>;
   metrics(): ReaderMetrics;
+  /** Writes the pending API answers to PostgreSQL now (when it is reachable); the number written. */
+  flushPending(): Promise<number>;
 }
 
 const TIERS: readonly Tier[] = ["postgres", "cache", "api"];
@@ -159,6 +168,10 @@ export function createFallbackReader<D extends JsonDocument = JsonDocument>(
   const policy = options.stalePolicy ?? "serve";
   const writeToCache = options.writeThrough?.cache ?? true;
   const writeToPostgres = options.writeThrough?.postgres ?? false;
+  const pendingMax = options.writeThrough?.pendingMax ?? 10_000;
+  const pending = new Map<string, D>();
+  let writtenBack = 0;
+  let flushing: Promise<number> | undefined;
   const missFallsThrough = options.missFallsThrough ?? true;
   const freshnessCacheMs = options.freshnessCacheMs ?? 10_000;
   const counters = Object.fromEntries(
@@ -185,6 +198,8 @@ export function createFallbackReader<D extends JsonDocument = JsonDocument>(
       const value = await fn();
       breaker.succeeded();
       counters.postgres.latency.record(performance.now() - started);
+      // PostgreSQL answers again: what the API gave meanwhile goes in, off the read's path
+      if (pending.size > 0 && !flushing) void flushPending().catch(() => undefined);
       return { value };
     } catch (error) {
       counters.postgres.errors += 1;
@@ -261,10 +276,46 @@ export function createFallbackReader<D extends JsonDocument = JsonDocument>(
 
   async function writeThrough(doc: D, meta: Record<string, unknown>): Promise<void> {
     if (cache && writeToCache) await cache.put(doc, meta).catch(() => undefined);
-    if (store && writeToPostgres && breaker.metrics().state === "closed") {
-      const key = recordKey(endpoint, doc)!;
-      await viaPostgres(() => store.put(key.length === 1 ? key[0]! : key, doc, { sourceFile: "api" }), []);
+    if (!store || !writeToPostgres) return;
+    const key = recordKey(endpoint, doc)!;
+    if (breaker.metrics().state === "closed") {
+      const written = await viaPostgres(
+        () => store.put(key.length === 1 ? key[0]! : key, doc, { sourceFile: "api" }),
+        [],
+      );
+      if (written) {
+        writtenBack += 1;
+        return;
+      }
     }
+    pending.delete(keyString(key));
+    pending.set(keyString(key), doc);
+    while (pending.size > pendingMax) pending.delete(pending.keys().next().value!);
+  }
+
+  /** Writes what waited for PostgreSQL, oldest first; stops at the first failure (the rest stays pending). */
+  function flushPending(): Promise<number> {
+    if (!store || pending.size === 0) return Promise.resolve(0);
+    flushing ??= (async () => {
+      let written = 0;
+      try {
+        for (const [name, doc] of [...pending]) {
+          const key = recordKey(endpoint, doc)!;
+          const ok = await viaPostgres(
+            () => store.put(key.length === 1 ? key[0]! : key, doc, { sourceFile: "api" }),
+            [],
+          );
+          if (!ok) break;
+          if (pending.get(name) === doc) pending.delete(name);
+          written += 1;
+          writtenBack += 1;
+        }
+      } finally {
+        flushing = undefined;
+      }
+      return written;
+    })();
+    return flushing;
   }
 
   /** Tiers after PostgreSQL for one key; `stale` is the best stale copy found so far (served if all else fails). */
@@ -459,7 +510,10 @@ export function createFallbackReader<D extends JsonDocument = JsonDocument>(
       breaker: breaker.metrics(),
       ...(api ? { api: api.metrics() } : {}),
       staleServed,
+      pendingWrites: pending.size,
+      writtenBack,
     }),
+    flushPending,
   };
 }
 

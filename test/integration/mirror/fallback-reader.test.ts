@@ -249,4 +249,38 @@ describe("createFallbackReader: PostgreSQL -> JSON cache -> API", () => {
     });
     assert.equal(later[0]!.stale, true);
   });
+
+  it("API answers that came while PostgreSQL was down are written to it once it is back", async () => {
+    // the test database behind a switch: refused connections while `down`, the real server after
+    let down = true;
+    const real = db().pool;
+    const refused = () =>
+      Promise.reject(
+        Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" }),
+      );
+    const switched = {
+      query: (...args: Parameters<pg.Pool["query"]>) =>
+        down ? refused() : (real.query as (...a: unknown[]) => Promise<unknown>)(...args),
+    } as unknown as pg.Pool;
+    api.setRecords("device/510k", generateRecords("510k", RECORDS + 3), "2026-11-21");
+    const reader = createFallbackReader({
+      endpoint: k510,
+      store: storeOf(switched, k510),
+      api: quickApi(),
+      writeThrough: { postgres: true, cache: false },
+      breaker: { failureThreshold: 1, coolDownMs: 50 },
+    });
+    const keys = [RECORDS + 1, RECORDS + 2].map((i) => `K${String(i).padStart(6, "0")}`);
+    for (const key of keys) assert.equal((await reader.get(key)).tier, "api");
+    assert.equal(reader.metrics().pendingWrites, 2);
+    assert.equal(await storeOf(real, k510).get(keys[0]!), undefined);
+    down = false;
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal((await reader.get("K000001")).tier, "postgres");
+    await reader.flushPending();
+    assert.equal(reader.metrics().pendingWrites, 0);
+    assert.equal(reader.metrics().writtenBack, 2);
+    assert.deepEqual(await storeOf(real, k510).get(keys[1]!), generateRecord("510k", RECORDS + 2));
+    assert.equal((await reader.get(keys[0]!)).tier, "postgres");
+  });
 });
