@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { getAtPointer, parsePointer } from "../documents/json-pointer.ts";
 import { walkJsonFiles } from "../sources/json/json-dir-source.ts";
@@ -30,6 +30,17 @@ interface ParsedFile {
   mtimeMs: number;
   lastUpdated?: string;
   records: Map<string, Record<string, unknown>>;
+  /** Byte range of each record in the file, when the file is compact JSON (as pulls write it). */
+  ranges?: Map<string, [number, number]>;
+}
+
+/** Where one record's bytes are: a lookup reads only those, not the whole page. */
+interface RecordRange {
+  file: string;
+  mtimeMs: number;
+  start: number;
+  end: number;
+  lastUpdated?: string;
 }
 
 /**
@@ -42,6 +53,7 @@ export class JsonCache {
   readonly dir: string;
   private readonly pointer: string[];
   private index: Map<string, string> | undefined;
+  private ranges = new Map<string, RecordRange>();
   private stamp = "";
   private readonly parsed = new Map<string, ParsedFile>();
   private readonly capacity: number;
@@ -62,6 +74,8 @@ export class JsonCache {
     const wanted = keyString(key);
     const file = index.get(wanted);
     if (!file) return undefined;
+    const direct = await this.readRange(wanted, file);
+    if (direct) return direct;
     const parsed = await this.parse(file);
     const record = parsed?.records.get(wanted);
     if (!parsed || !record) {
@@ -122,7 +136,38 @@ export class JsonCache {
   /** Forgets the index and parsed files (the next lookup rebuilds them). */
   reindex(): void {
     this.index = undefined;
+    this.ranges.clear();
     this.parsed.clear();
+  }
+
+  /** The record read from its byte range, when the file is unchanged since it was indexed. */
+  private async readRange(key: string, file: string): Promise<CachedRecord | undefined> {
+    const range = this.ranges.get(key);
+    if (!range || range.file !== file) return undefined;
+    let handle;
+    try {
+      handle = await open(file, "r");
+    } catch {
+      return undefined;
+    }
+    try {
+      if ((await handle.stat()).mtimeMs !== range.mtimeMs) return undefined;
+      const bytes = Buffer.alloc(range.end - range.start);
+      await handle.read(bytes, 0, bytes.length, range.start);
+      const record = JSON.parse(bytes.toString("utf8")) as Record<string, unknown>;
+      const found = recordKey(this.endpoint, record);
+      if (!found || keyString(found) !== key) return undefined;
+      return {
+        record,
+        file,
+        fetchedAt: new Date(range.mtimeMs),
+        ...(range.lastUpdated ? { lastUpdated: range.lastUpdated } : {}),
+      };
+    } catch {
+      return undefined;
+    } finally {
+      await handle.close();
+    }
   }
 
   /** Number of distinct keys in the cache. */
@@ -134,15 +179,29 @@ export class JsonCache {
     const stamp = await this.treeStamp();
     if (this.index && stamp === this.stamp) return this.index;
     const index = new Map<string, string>();
+    const ranges = new Map<string, RecordRange>();
     try {
       for await (const file of walkJsonFiles(this.dir)) {
-        const parsed = await this.parse(file);
-        for (const key of parsed?.records.keys() ?? []) index.set(key, file);
+        const parsed = await this.parse(file, true);
+        for (const key of parsed?.records.keys() ?? []) {
+          index.set(key, file);
+          const range = parsed!.ranges?.get(key);
+          if (range)
+            ranges.set(key, {
+              file,
+              mtimeMs: parsed!.mtimeMs,
+              start: range[0],
+              end: range[1],
+              ...(parsed!.lastUpdated ? { lastUpdated: parsed!.lastUpdated } : {}),
+            });
+          else ranges.delete(key);
+        }
       }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     }
     this.index = index;
+    this.ranges = ranges;
     this.stamp = stamp;
     return index;
   }
@@ -160,7 +219,7 @@ export class JsonCache {
     return times.join(":");
   }
 
-  private async parse(file: string): Promise<ParsedFile | undefined> {
+  private async parse(file: string, withRanges = false): Promise<ParsedFile | undefined> {
     let mtimeMs: number;
     try {
       mtimeMs = (await stat(file)).mtimeMs;
@@ -169,14 +228,16 @@ export class JsonCache {
       return undefined;
     }
     const cached = this.parsed.get(file);
-    if (cached && cached.mtimeMs === mtimeMs) {
+    if (cached && cached.mtimeMs === mtimeMs && (!withRanges || cached.ranges)) {
       this.parsed.delete(file);
       this.parsed.set(file, cached);
       return cached;
     }
     let body: unknown;
+    let text: string;
     try {
-      body = JSON.parse(await readFile(file, "utf8"));
+      text = await readFile(file, "utf8");
+      body = JSON.parse(text);
     } catch {
       // a file cut off or being written is no answer; the other tiers are asked
       return undefined;
@@ -184,16 +245,47 @@ export class JsonCache {
     const inEnvelope = getAtPointer(body, this.pointer);
     const list = Array.isArray(inEnvelope) ? inEnvelope : Array.isArray(body) ? body : [body];
     const records = new Map<string, Record<string, unknown>>();
-    for (const record of list) {
+    const positions = withRanges ? recordRanges(text, list) : undefined;
+    const ranges = positions ? new Map<string, [number, number]>() : undefined;
+    for (const [i, record] of list.entries()) {
       const key = recordKey(this.endpoint, record);
-      if (key) records.set(keyString(key), record as Record<string, unknown>);
+      if (!key) continue;
+      records.set(keyString(key), record as Record<string, unknown>);
+      ranges?.set(keyString(key), positions!.get(i)!);
     }
     const lastUpdated = (body as { meta?: ApiMeta } | null)?.meta?.last_updated;
-    const parsed: ParsedFile = { mtimeMs, records, ...(lastUpdated ? { lastUpdated } : {}) };
+    const parsed: ParsedFile = {
+      mtimeMs,
+      records,
+      ...(lastUpdated ? { lastUpdated } : {}),
+      ...(ranges ? { ranges } : {}),
+    };
     this.parsed.set(file, parsed);
     while (this.parsed.size > this.capacity) this.parsed.delete(this.parsed.keys().next().value!);
     return parsed;
   }
+}
+
+/**
+ * Byte ranges of the records in a compact JSON file (what JSON.stringify wrote, as a pull writes pages):
+ * each record's own serialization is found in order. Undefined when one is not found (whitespace,
+ * escapes or number forms differ): lookups in that file then parse it whole.
+ */
+function recordRanges(text: string, list: readonly unknown[]): Map<number, [number, number]> | undefined {
+  const ranges = new Map<number, [number, number]>();
+  let cursor = 0;
+  let bytes = 0;
+  for (const [i, record] of list.entries()) {
+    const piece = JSON.stringify(record);
+    const at = text.indexOf(piece, cursor);
+    if (at < 0) return undefined;
+    bytes += Buffer.byteLength(text.slice(cursor, at));
+    const length = Buffer.byteLength(piece);
+    ranges.set(i, [bytes, bytes + length]);
+    bytes += length;
+    cursor = at + piece.length;
+  }
+  return ranges;
 }
 
 /** A file name for a key: URL-encoded, or a hash when that would be too long for a file system. */
