@@ -205,3 +205,56 @@ export {
 export { type ProvisionOptions, type ProvisionResult, provisionRoles } from "./provision/roles.ts";
 export { type RlsOptions, type RlsResult, provisionRls } from "./provision/rls.ts";
 export { type TuneInput, type TuneResult, alterSystemSql, confSnippet, tune } from "./provision/tune.ts";
+
+// API mirror: pull an endpoint into a JSON cache, freshness per endpoint, the PostgreSQL -> cache -> API reader.
+export {
+  type ApiClient,
+  type ApiClientMetrics,
+  type ApiClientOptions,
+  type ApiEnvelope,
+  type ApiMeta,
+  type ApiPage,
+  type ApiQuery,
+  createApiClient,
+} from "./mirror/api-client.ts";
+export {
+  findEndpoint,
+  type MirrorEndpoint,
+  OPENFDA_DEVICE_ENDPOINTS,
+  recordKey,
+} from "./mirror/endpoints.ts";
+export {
+  createFallbackReader,
+  type FallbackReader,
+  type FallbackReaderOptions,
+  type ReadAnswer,
+  type ReaderMetrics,
+  type SearchAnswer,
+  type SearchQuery,
+  type StalePolicy,
+  type Tier,
+  type TierMetrics,
+} from "./mirror/fallback-reader.ts";
+export { type CachedRecord, JsonCache, type JsonCacheOptions } from "./mirror/json-cache.ts";
+export {
+  ApiRequestError,
+  ApiUnavailableError,
+  MirrorUnavailableError,
+  PullStateError,
+} from "./mirror/mirror-errors.ts";
+export {
+  type EndpointFreshness,
+  type EndpointStatus,
+  mirrorStatus,
+  readFreshness,
+  recordFreshness,
+} from "./mirror/mirror-schema.ts";
+export { type PullOptions, type PullResult, pullEndpoint } from "./mirror/pull-endpoint.ts";
+export { mirrorDataset, type RefreshMirrorOptions, refreshMirror } from "./mirror/refresh-mirror.ts";
+export { type EndpointVerification, verifyMirror } from "./mirror/verify-mirror.ts";
+export {
+  type DownloadOptions,
+  type DownloadResult,
+  downloadEndpoint,
+  type ManifestPartition,
+} from "./mirror/download-endpoint.ts";

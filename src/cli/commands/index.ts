@@ -7,6 +7,7 @@ import { registerCutoverCommands } from "./cutover-command.ts";
 import { registerImportCommand } from "./import-command.ts";
 import { registerLocalCommands } from "./local-command.ts";
 import { registerMigrateCommands } from "./migrate-command.ts";
+import { registerMirrorCommands } from "./mirror-command.ts";
 import { registerPgbouncerCommands } from "./pgbouncer-command.ts";
 import { registerProvisionCommands } from "./provision-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
@@ -26,6 +27,7 @@ export const commandGroups: ((program: Command) => void)[] = [
   registerAuditCommands,
   registerBackupCommands,
   registerRefreshCommands,
+  registerMirrorCommands,
   registerProvisionCommands,
   registerTuneCommand,
   registerServeCommand,
