@@ -1,7 +1,7 @@
 import { UsageError } from "../errors.ts";
 import { formatPointer, getAtPointer, parsePointer } from "../documents/json-pointer.ts";
 import { documentRange, rangeAtPointer } from "../documents/json-ranges.ts";
-import { documentJsonbText } from "../verify/canonical-document.ts";
+import { documentJsonbText, numberFormMatters, parsedValueJsonbText } from "../verify/canonical-document.ts";
 import { jsonbText, jsonbTextOfValue } from "../verify/canonical-json.ts";
 import { blindIndex } from "./blind-index.ts";
 import { EncryptionKeyError } from "./crypto-errors.ts";
@@ -43,6 +43,19 @@ function setAtPath(value: unknown, path: readonly string[], replacement: unknown
   }
   const record = value as Record<string, unknown>;
   return { ...record, [segment]: setAtPath(record[segment], path, replacement, depth + 1) };
+}
+
+/** `bytes` with each [start, end) replaced (ranges that do not overlap). */
+function splice(bytes: Buffer, edits: { start: number; end: number; replacement: string }[]): string {
+  edits.sort((a, b) => a.start - b.start);
+  const parts: string[] = [];
+  let at = 0;
+  for (const edit of edits) {
+    parts.push(bytes.toString("utf8", at, edit.start), edit.replacement);
+    at = edit.end;
+  }
+  parts.push(bytes.toString("utf8", at));
+  return parts.join("");
 }
 
 /**
@@ -109,11 +122,52 @@ export class DocumentSealer {
   }
 
   /**
-   * A document with its encrypted fields replaced by envelopes: its value and its JSON text. When the
-   * source's text is given, envelopes are spliced into it, so every other number keeps the digits and
-   * scale it was written with. Throws JsonCanonicalError for a value jsonb cannot store.
+   * A document with its encrypted fields replaced by envelopes: its value and its JSON text, and its
+   * jsonb canonical text when it came for free. When no number in the source's text has a written form
+   * that matters (canonical-document.ts), the stored text is the sealed value's canonical text; otherwise
+   * envelopes are spliced into the source's text, so every number keeps the digits and scale it was
+   * written with. Throws JsonCanonicalError for a value jsonb cannot store.
    */
-  seal(value: Record<string, unknown>, text?: string): { value: Record<string, unknown>; text: string } {
+  seal(
+    value: Record<string, unknown>,
+    text?: string,
+  ): { value: Record<string, unknown>; text: string; canonical?: string } {
+    if (text === undefined || !numberFormMatters(text)) {
+      const fast = this.sealParsed(value);
+      if (fast) return fast;
+    }
+    return this.sealText(value, text);
+  }
+
+  /** seal() from the parsed value alone; undefined when a value cannot be written from it. */
+  private sealParsed(
+    value: Record<string, unknown>,
+  ): { value: Record<string, unknown>; text: string; canonical: string } | undefined {
+    const key = this.keyring.active;
+    let sealed: unknown = value;
+    for (const p of this.paths) {
+      const current = getAtPointer(value, p.path);
+      if (current === undefined) continue;
+      const canonical = parsedValueJsonbText(current);
+      if (canonical === undefined) return undefined;
+      const envelope = encryptText(
+        key,
+        p.pointer,
+        canonical,
+        p.blindIndex ? blindIndex(key, p.pointer, canonical) : undefined,
+      );
+      sealed = setAtPath(sealed, p.path, envelope);
+    }
+    const canonical = parsedValueJsonbText(sealed);
+    if (canonical === undefined) return undefined;
+    return { value: sealed as Record<string, unknown>, text: canonical, canonical };
+  }
+
+  /** seal() by splicing envelopes into the source's text. */
+  private sealText(
+    value: Record<string, unknown>,
+    text?: string,
+  ): { value: Record<string, unknown>; text: string } {
     const key = this.keyring.active;
     const bytes = text === undefined ? undefined : Buffer.from(text, "utf8");
     const whole = bytes && documentRange(bytes);
@@ -140,20 +194,15 @@ export class DocumentSealer {
     const record = sealed as Record<string, unknown>;
     if (sealed === value && text !== undefined) return { value, text };
     if (!spliceable || !bytes) return { value: record, text: JSON.stringify(record) };
-    edits.sort((a, b) => a.start - b.start);
-    const parts: string[] = [];
-    let at = 0;
-    for (const edit of edits) {
-      parts.push(bytes.toString("utf8", at, edit.start), edit.replacement);
-      at = edit.end;
-    }
-    parts.push(bytes.toString("utf8", at));
-    return { value: record, text: parts.join("") };
+    return { value: record, text: splice(bytes, edits) };
   }
 
-  /** The record MAC of a stored row: its key values as text and its document (value and JSON text). */
-  mac(keyTexts: readonly string[], value: unknown, text: string): string {
-    return recordMac(this.keyring.active, keyTexts, documentJsonbText(text, value));
+  /**
+   * The record MAC of a stored row: its key values as text and its document (value and JSON text, or
+   * its canonical text when known).
+   */
+  mac(keyTexts: readonly string[], value: unknown, text: string, canonical?: string): string {
+    return recordMac(this.keyring.active, keyTexts, canonical ?? documentJsonbText(text, value));
   }
 
   /**
@@ -196,15 +245,7 @@ export class DocumentSealer {
       edits.push({ start: range.start, end: range.end, replacement: JSON.stringify(envelope) });
     }
     if (edits.length === 0) return { text, changed: false };
-    edits.sort((a, b) => a.start - b.start);
-    const parts: string[] = [];
-    let at = 0;
-    for (const edit of edits) {
-      parts.push(bytes.toString("utf8", at, edit.start), edit.replacement);
-      at = edit.end;
-    }
-    parts.push(bytes.toString("utf8", at));
-    return { text: parts.join(""), changed: true };
+    return { text: splice(bytes, edits), changed: true };
   }
 
   /**

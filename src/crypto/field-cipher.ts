@@ -26,6 +26,20 @@ export interface Envelope {
 }
 
 const IV_BYTES = 12;
+/** IVs are cut from one CSPRNG draw at a time (each slice used once): a call per value costs more than the cipher. */
+const IV_POOL_BYTES = IV_BYTES * 4096;
+let ivPool = Buffer.alloc(0);
+let ivAt = 0;
+
+function freshIv(): Buffer {
+  if (ivAt + IV_BYTES > ivPool.length) {
+    ivPool = randomBytes(IV_POOL_BYTES);
+    ivAt = 0;
+  }
+  const iv = ivPool.subarray(ivAt, ivAt + IV_BYTES);
+  ivAt += IV_BYTES;
+  return iv;
+}
 
 function aad(kid: string, pointer: string): Buffer {
   return Buffer.from(`pgshift-field-v${ENVELOPE_VERSION}\u0000${kid}\u0000${pointer}`, "utf8");
@@ -49,7 +63,7 @@ export function encryptText(
   canonical: string,
   blindIndex?: string,
 ): Envelope {
-  const iv = randomBytes(IV_BYTES);
+  const iv = freshIv();
   const cipher = createCipheriv("aes-256-gcm", key.encryption, iv);
   cipher.setAAD(aad(key.id, pointer));
   const ct = Buffer.concat([cipher.update(canonical, "utf8"), cipher.final()]);

@@ -21,7 +21,7 @@ export class SealingRowBuilder {
     const value = record.value;
     // anything but an object is the inner builder's to reject, with its own words
     if (value === null || typeof value !== "object" || Array.isArray(value)) return this.inner.build(record);
-    let sealed: { value: Record<string, unknown>; text: string };
+    let sealed: { value: Record<string, unknown>; text: string; canonical?: string };
     try {
       sealed = this.sealer.seal(value as Record<string, unknown>, record.text);
     } catch (error) {
@@ -32,7 +32,7 @@ export class SealingRowBuilder {
     if (!built.ok || !this.sealer.integrity) return built;
     try {
       const keyTexts = built.values.slice(0, this.keyCount).map(String);
-      built.values.push(this.sealer.mac(keyTexts, sealed.value, sealed.text));
+      built.values.push(this.sealer.mac(keyTexts, sealed.value, sealed.text, sealed.canonical));
     } catch (error) {
       if (!(error instanceof JsonCanonicalError)) throw error;
       return { ok: false, reason: `${record.location}: ${error.message}`, column: "doc" };

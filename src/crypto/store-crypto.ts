@@ -86,7 +86,10 @@ export class StoreCrypto {
     if (!this.sealer) return { text: JSON.stringify(doc) };
     const sealed = this.sealer.seal(doc);
     if (!this.sealer.integrity) return { text: sealed.text };
-    return { text: sealed.text, mac: this.sealer.mac(keyValues.map(String), sealed.value, sealed.text) };
+    return {
+      text: sealed.text,
+      mac: this.sealer.mac(keyValues.map(String), sealed.value, sealed.text, sealed.canonical),
+    };
   }
 
   /** Refuses a query that would compare ciphertext with plaintext (no index can answer it). */

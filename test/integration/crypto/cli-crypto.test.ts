@@ -100,7 +100,7 @@ test("pgshift keys new, import --encrypt --blind-index --integrity, verify --int
 
   await db().pool.query(`update people set doc = jsonb_set(doc, '{city}', '"Elsewhere"') where id = 'P006'`);
   await db().pool.query(
-    `update people set doc = jsonb_set(doc, '{patient,name,ct}', to_jsonb(translate(doc->'patient'->'name'->>'ct', 'ABab', 'BAba'))) where id = 'P002'`,
+    `update people set doc = jsonb_set(doc, '{patient,name,ct}', to_jsonb(overlay(doc->'patient'->'name'->>'ct' placing (case when left(doc->'patient'->'name'->>'ct', 1) = 'A' then 'B' else 'A' end) from 1 for 1))) where id = 'P002'`,
   );
   const tampered = await runCli(
     ["verify", "--integrity", "--table", "people", "--to", db().url, "--keys", keys],

@@ -232,7 +232,7 @@ test("verify --integrity (library): a changed ciphertext and a changed plaintext
   const pool = db().pool;
   // someone with write access but no key: flips a ciphertext, edits a plain field, swaps two documents
   await pool.query(
-    `update audited set doc = jsonb_set(doc, '{ssn,ct}', to_jsonb(translate(doc->'ssn'->>'ct', 'ABCDabcd', 'BCDAbcda'))) where id = 'P002'`,
+    `update audited set doc = jsonb_set(doc, '{ssn,ct}', to_jsonb(overlay(doc->'ssn'->>'ct' placing (case when left(doc->'ssn'->>'ct', 1) = 'A' then 'B' else 'A' end) from 1 for 1))) where id = 'P002'`,
   );
   await pool.query(`update audited set doc = jsonb_set(doc, '{city}', '"Paris"') where id = 'P005'`);
   await pool.query(

@@ -7,6 +7,7 @@ import { DocumentSealer } from "../../../src/crypto/document-sealer.ts";
 import { decryptText, encryptText, isEnvelope } from "../../../src/crypto/field-cipher.ts";
 import { type FieldKey, Keyring } from "../../../src/crypto/keyring.ts";
 import { checkRecordMac, recordMac } from "../../../src/crypto/record-mac.ts";
+import { jsonbText } from "../../../src/verify/canonical-json.ts";
 
 function key(id: string): FieldKey {
   return { id, encryption: randomBytes(32), index: randomBytes(32), mac: randomBytes(32) };
@@ -118,5 +119,32 @@ test("options are validated: keys required, overlapping and exposed paths refuse
   assert.throws(
     () => sealer.assertNotExposed([{ what: "--key /patient/id", path: ["patient", "id"] }]),
     /--key \/patient\/id reads \/patient\/id, which overlaps the encrypted \/patient/,
+  );
+});
+
+test("seal writes the canonical text when no number's form matters, splices otherwise; both open alike", () => {
+  const sealer = DocumentSealer.from({ keyring: ring1, encryptedPaths: ["/ssn"], integrity: true })!;
+  // "1.10" and the date are inside strings: the parsed value says everything
+  const plainText = '{"v": "1.10", "ssn": "1", "when": "2024-01-10", "n": 3}';
+  const fast = sealer.seal(JSON.parse(plainText), plainText);
+  assert.equal(typeof fast.canonical, "string");
+  assert.equal(fast.text, fast.canonical);
+  assert.equal(jsonbText(fast.text), fast.canonical);
+  assert.deepEqual(sealer.open(JSON.parse(fast.text)), JSON.parse(plainText));
+  // a number written 1.50: jsonb keeps the scale, so the text is spliced and the MAC parses it
+  const scaled = '{"ssn": "1", "price": 1.50}';
+  const spliced = sealer.seal(JSON.parse(scaled), scaled);
+  assert.equal(spliced.canonical, undefined);
+  assert.match(spliced.text, /"price": 1\.50\}$/);
+  const mac = sealer.mac(["k"], spliced.value, spliced.text);
+  assert.equal(checkRecordMac(ring1, ["k"], jsonbText(spliced.text), mac), "ok");
+  assert.equal(
+    checkRecordMac(
+      ring1,
+      ["k"],
+      jsonbText(fast.text),
+      sealer.mac(["k"], fast.value, fast.text, fast.canonical),
+    ),
+    "ok",
   );
 });
