@@ -9,6 +9,7 @@ import {
 import { isEnvelope } from "../../../src/crypto/field-cipher.ts";
 import { Keyring, keyringFromJson } from "../../../src/crypto/keyring.ts";
 import { verifyIntegrity } from "../../../src/crypto/verify-integrity.ts";
+import { verifyDocuments } from "../../../src/verify/document-verify.ts";
 import { DocumentStore } from "../../../src/documents/document-store.ts";
 import { importDocuments } from "../../../src/documents/import-documents.ts";
 import { UsageError } from "../../../src/errors.ts";
@@ -248,4 +249,48 @@ test("verify --integrity (library): a changed ciphertext and a changed plaintext
   );
   assert.equal(result.listedAll, true);
   assert.deepEqual(result.macKeyIds, { k1: records.length });
+});
+
+test("--integrity alone keeps documents as the source has them (source verification still identical); upserts re-seal and stay intact", async () => {
+  const { keyring } = await keyFile();
+  const records = patients(6);
+  const path = await writeTemp("plainmac.ndjson", records.map((r) => JSON.stringify(r)).join("\n"));
+  const base = {
+    pool: db().pool,
+    from: `ndjson:${path}`,
+    table: "plainmac",
+    key: "/id",
+    keyring,
+    integrity: true,
+  };
+  await importDocuments(base);
+  const verified = await verifyDocuments({
+    pool: db().pool,
+    from: `ndjson:${path}`,
+    table: "plainmac",
+    key: "/id",
+  });
+  assert.equal(verified.status, "identical");
+  assert.equal((await verifyIntegrity({ pool: db().pool, table: "plainmac", keyring })).status, "intact");
+
+  await importPatients("resealed", keyring, records);
+  const before = await db().pool.query("select doc::text as doc from resealed where id = 'P001'");
+  const upserted = await importDocuments({
+    pool: db().pool,
+    from: `ndjson:${path}`,
+    table: "resealed",
+    key: "/id",
+    mode: "upsert",
+    keyring,
+    encryptedPaths: ["/ssn", "/patient/name"],
+    blindIndexPaths: ["/ssn"],
+    integrity: true,
+  });
+  // fresh IVs: the sealed text differs each time, so every row is rewritten (documented)
+  assert.equal(upserted.updated, records.length);
+  const after = await db().pool.query("select doc::text as doc from resealed where id = 'P001'");
+  assert.notEqual(after.rows[0].doc, before.rows[0].doc);
+  assert.equal((await verifyIntegrity({ pool: db().pool, table: "resealed", keyring })).status, "intact");
+  const store = new DocumentStore(db().pool, { table: "resealed", keyring });
+  assert.deepEqual(await store.get("P001"), records[1]);
 });
