@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { UsageError } from "../errors.ts";
 import type { InternalSchemaPart } from "../pg/internal-schema.ts";
 import type { DocumentSealer } from "./document-sealer.ts";
 
@@ -59,17 +60,76 @@ export async function registerEncryptedTable(
   );
 }
 
+/**
+ * Whether the registry exists and this role may read it; asked of the catalog so that it never fails
+ * (to_regclass would, for a role without USAGE on an existing pgshift schema).
+ */
+async function registryReadable(db: pg.Pool | pg.ClientBase): Promise<boolean> {
+  const { rows } = await db.query(
+    `select has_schema_privilege(n.oid, 'usage') and has_table_privilege(c.oid, 'select') as readable
+       from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = 'pgshift' and c.relname = 'encrypted_tables'`,
+  );
+  return rows[0]?.readable === true;
+}
+
+/** Removes what was recorded for `schema.table` (a plain --mode replace import swapped it out). */
+export async function forgetEncryptedTable(
+  client: pg.ClientBase,
+  schema: string,
+  table: string,
+): Promise<void> {
+  if (!(await registryReadable(client))) return;
+  await client.query("delete from pgshift.encrypted_tables where schema_name = $1 and table_name = $2", [
+    schema,
+    table,
+  ]);
+}
+
+/**
+ * Refuses an import that would mix protection levels in one table: plaintext into a table with encrypted
+ * fields, or other encrypted paths than its rows have (a --mode replace import starts afresh).
+ */
+export async function assertImportCompatible(
+  db: pg.Pool,
+  target: { schema: string; table: string; replace: boolean },
+  sealer: DocumentSealer | undefined,
+): Promise<void> {
+  if (target.replace) return;
+  const info = await readEncryptedTable(db, target.schema, target.table);
+  const want = sealer
+    ? {
+        encryptedPaths: sealer.paths.map((p) => p.pointer),
+        blindIndexPaths: sealer.paths.filter((p) => p.blindIndex).map((p) => p.pointer),
+        integrity: sealer.integrity,
+      }
+    : undefined;
+  if (!info) return;
+  const same =
+    want !== undefined &&
+    JSON.stringify([...want.encryptedPaths].sort()) === JSON.stringify([...info.encryptedPaths].sort()) &&
+    JSON.stringify([...want.blindIndexPaths].sort()) === JSON.stringify([...info.blindIndexPaths].sort()) &&
+    want.integrity === info.integrity;
+  if (same) return;
+  const flags = [
+    info.encryptedPaths.length ? `--encrypt ${info.encryptedPaths.join(",")}` : "",
+    info.blindIndexPaths.length ? `--blind-index ${info.blindIndexPaths.join(",")}` : "",
+    info.integrity ? "--integrity" : "",
+    "--keys FILE",
+  ].filter(Boolean);
+  throw new UsageError(
+    `${target.schema}.${target.table} holds ${info.encryptedPaths.length ? `fields encrypted at ${info.encryptedPaths.join(", ")}` : "records with MACs"}${info.integrity && info.encryptedPaths.length ? " and record MACs" : ""}; import into it with the same ${flags.join(" ")} (or --mode replace to start the table afresh)`,
+    { schema: target.schema, table: target.table },
+  );
+}
+
 /** What is protected in `schema.table`; undefined when nothing is (or the registry does not exist yet). */
 export async function readEncryptedTable(
   db: pg.Pool | pg.ClientBase,
   schema: string,
   table: string,
 ): Promise<EncryptedTableInfo | undefined> {
-  const { rows: present } = await db.query(
-    `select to_regclass('pgshift.encrypted_tables') is not null
-        and has_table_privilege('pgshift.encrypted_tables', 'select') as readable`,
-  );
-  if (!present[0]?.readable) return undefined;
+  if (!(await registryReadable(db))) return undefined;
   const { rows } = await db.query(
     `select key_columns, encrypted_paths, blind_index_paths, integrity
        from pgshift.encrypted_tables where schema_name = $1 and table_name = $2`,

@@ -41,7 +41,12 @@ import { type BuiltRow, DocumentBytesBuilder, DocumentRowBuilder, TypedRowBuilde
 import type { SourceProgress, SourceRecord } from "./source-record.ts";
 import { type TypedColumn, TypeInference } from "./typed-inference.ts";
 import { DocumentSealer, type FieldEncryptionOptions } from "../crypto/document-sealer.ts";
-import { encryptionPart, registerEncryptedTable } from "../crypto/encryption-registry.ts";
+import {
+  assertImportCompatible,
+  encryptionPart,
+  forgetEncryptedTable,
+  registerEncryptedTable,
+} from "../crypto/encryption-registry.ts";
 import { SealingRowBuilder } from "../crypto/sealing-row-builder.ts";
 
 export { BadRecordError, type DuplicatePolicy, DuplicateKeyError } from "./record-loader.ts";
@@ -291,6 +296,8 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
       bytesBuilder = sealer ? undefined : new DocumentBytesBuilder(keys, extras);
     }
     await ensureInternalSchema(options.pool, sealer ? [quarantinePart, encryptionPart] : [quarantinePart]);
+    // crypto hook: no plaintext into a table with encrypted fields, no second set of paths
+    await assertImportCompatible(options.pool, { schema, table, replace: mode === "replace" }, sealer);
     // an iterable is typically a backfill's batch: small, and one stream needs no tables of its own
     const jobs = Math.max(1, Math.floor(options.jobs ?? (resolved.kind === "iterable" ? 1 : DEFAULT_JOBS)));
     const outcome = await whole(options.pool, () =>
@@ -882,6 +889,7 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
       { schema: plan.schema, table: plan.table, keyColumns: keys },
       ctx.sealer,
     );
+  else if (mode === "replace") await forgetEncryptedTable(client, plan.schema, plan.table);
   await client.query("set local default_statistics_target = 10");
   await client.query(`analyze ${qualified} (${analyzed.join(", ")})`);
   return {
