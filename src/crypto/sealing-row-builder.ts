@@ -1,3 +1,4 @@
+import { findJsonbProblem, mayHaveJsonbProblem } from "../documents/jsonb-check.ts";
 import type { BuiltRow } from "../documents/row-builder.ts";
 import type { SourceRecord } from "../documents/source-record.ts";
 import { JsonCanonicalError } from "../verify/canonical-json.ts";
@@ -21,6 +22,18 @@ export class SealingRowBuilder {
     const value = record.value;
     // anything but an object is the inner builder's to reject, with its own words
     if (value === null || typeof value !== "object" || Array.isArray(value)) return this.inner.build(record);
+    // a value jsonb cannot store (NUL, a lone surrogate) is rejected as the plain import rejects it,
+    // before encryption would hide it (and UTF-8 would replace a lone surrogate)
+    const plainText = record.text ?? JSON.stringify(value);
+    if (mayHaveJsonbProblem(plainText)) {
+      const problem = findJsonbProblem(value);
+      if (problem)
+        return {
+          ok: false,
+          reason: `${record.location}: ${problem.reason} at ${problem.pointer}`,
+          column: "doc",
+        };
+    }
     let sealed: { value: Record<string, unknown>; text: string; canonical?: string };
     try {
       sealed = this.sealer.seal(value as Record<string, unknown>, record.text);

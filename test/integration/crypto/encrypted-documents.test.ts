@@ -294,3 +294,21 @@ test("--integrity alone keeps documents as the source has them (source verificat
   const store = new DocumentStore(db().pool, { table: "resealed", keyring });
   assert.deepEqual(await store.get("P001"), records[1]);
 });
+
+test("a value jsonb cannot store is rejected in an encrypted field too, with its location", async () => {
+  const { keyring } = await keyFile();
+  const path = await writeTemp("bad.ndjson", '{"id": "A", "ssn": "ok"}\n{"id": "B", "ssn": "bad\\ud800"}\n');
+  await assert.rejects(
+    importDocuments({
+      pool: db().pool,
+      from: `ndjson:${path}`,
+      table: "badvalues",
+      key: "/id",
+      keyring,
+      encryptedPaths: ["/ssn"],
+    }),
+    /bad\.ndjson:2: .*surrogate.* at \/ssn/,
+  );
+  const { rows } = await db().pool.query("select to_regclass('public.badvalues') as t");
+  assert.equal(rows[0].t, null);
+});
