@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { UsageError } from "../errors.ts";
 import { getAtPointer, parsePointer } from "../documents/json-pointer.ts";
+import { findJsonbProblem } from "../documents/jsonb-check.ts";
 import { jsonbTextOfValue } from "../verify/canonical-json.ts";
 import { DocumentSealer, type FieldEncryptionOptions, type SealedPath } from "./document-sealer.ts";
 import { EncryptedTableError } from "./crypto-errors.ts";
@@ -84,6 +85,10 @@ export class StoreCrypto {
     doc: Record<string, unknown>,
   ): { text: string; mac?: string } {
     if (!this.sealer) return { text: JSON.stringify(doc) };
+    // what the server would refuse in a plain document must not slip through inside a ciphertext
+    const problem = findJsonbProblem(doc);
+    if (problem)
+      throw new UsageError(`put(): ${problem.reason} at ${problem.pointer}; jsonb cannot store it`);
     const sealed = this.sealer.seal(doc);
     if (!this.sealer.integrity) return { text: sealed.text };
     return {

@@ -39,6 +39,7 @@ test("a store opened with explicit options creates its table, blind index and re
   );
   for (let i = 1; i <= 5; i++) await store.put(i, { owner: `o${i}`, iban: i % 2 ? "DE01" : "FR02" });
   assert.deepEqual(await store.get(3), { owner: "o3", iban: "DE01" });
+  await assert.rejects(store.put(9, { owner: "x", iban: "DE\ud800" }), /put\(\): .*surrogate.* at \/iban/);
   assert.deepEqual(
     (await store.wherePath("/iban", "FR02")).map((r) => r.key),
     ["2", "4"],
