@@ -118,7 +118,7 @@ export async function assertImportCompatible(
     "--keys FILE",
   ].filter(Boolean);
   throw new UsageError(
-    `${target.schema}.${target.table} holds ${info.encryptedPaths.length ? `fields encrypted at ${info.encryptedPaths.join(", ")}` : "records with MACs"}${info.integrity && info.encryptedPaths.length ? " and record MACs" : ""}; import into it with the same ${flags.join(" ")} (or --mode replace to start the table afresh)`,
+    `${target.schema}.${target.table} holds ${info.encryptedPaths.length ? `fields encrypted at ${info.encryptedPaths.join(", ")}` : "records with MACs"}${info.integrity && info.encryptedPaths.length ? " and record MACs" : ""}; import into it with the same ${flags.join(" ")} (--mode replace would drop the table and every row in it, and start it afresh)`,
     { schema: target.schema, table: target.table },
   );
 }
