@@ -20,6 +20,7 @@ import { killActiveRuns, round } from "./lib/measure.ts";
 import { renderMarkdown, renderReadmeBlock, renderSvg, replaceReadmeBlock } from "./lib/report.ts";
 import { type BenchResult, emptyScenario, type ScenarioResult } from "./lib/result.ts";
 import { cutoverScenario } from "./scenarios/cutover.ts";
+import { encryptedScenario } from "./scenarios/encrypted.ts";
 import { ndjsonScenario } from "./scenarios/ndjson.ts";
 import { ndjsonSmallScenario } from "./scenarios/ndjson-small.ts";
 import { queriesScenario } from "./scenarios/queries.ts";
@@ -54,6 +55,7 @@ function plan(args: BenchArgs): [ScenarioName, Scenario][] {
     ["ndjson-small", ndjsonSmallScenario({ docs: args.docs ?? 170_000 }), "both"],
     ["queries", queriesScenario({ name: "queries", docs, reuse: true }), "both"],
     ["cutover", cutoverScenario, "both"],
+    ["encrypted", encryptedScenario({ docs: args.docs ?? (args.quick ? 100_000 : 1_000_000) }), "both"],
     ["ramp", rampScenario, "both"],
     [
       "sqlite-5m",

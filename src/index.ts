@@ -44,6 +44,27 @@ export { jsonFileSource } from "./sources/json/json-file-source.ts";
 export { ndjsonSource } from "./sources/ndjson/ndjson-source.ts";
 export { NativeModuleError } from "./sources/sqlite/open-database.ts";
 
+// Sensitive fields encrypted at rest (AES-256-GCM), blind indexes, keyed record MACs, key rotation.
+export {
+  DecryptionError,
+  EncryptedTableError,
+  EncryptionKeyError,
+  type FieldEncryptionOptions,
+  type FieldKey,
+  type IntegrityProblem,
+  type IntegrityProblemKind,
+  Keyring,
+  keyringFromJson,
+  loadKeyring,
+  type RotateKeysOptions,
+  type RotateKeysResult,
+  RotationRefusedError,
+  rotateKeys,
+  type VerifyIntegrityOptions,
+  type VerifyIntegrityResult,
+  verifyIntegrity,
+} from "./crypto/index.ts";
+
 // Verification and signed reports.
 export {
   type VerifyImportOptions,

@@ -21,6 +21,7 @@ export const SCENARIO_NAMES = [
   "ndjson-small",
   "queries",
   "cutover",
+  "encrypted",
   "ramp",
   "sqlite-5m",
   "queries-1m",

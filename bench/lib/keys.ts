@@ -154,6 +154,13 @@ export const EXPECTED_RATIOS: Record<ScenarioName, ExpectedRatio[]> = {
       target: { op: ">=", value: 5 },
     },
   ],
+  encrypted: [
+    {
+      key: "encrypted_vs_plain_wall",
+      label: "pgshift import wall with 2 encrypted paths + blind index + record MACs / plain import wall",
+      target: { op: "<=", value: 1.5 },
+    },
+  ],
   cutover: [
     {
       key: "dual_write_p50_vs_slower_side",

@@ -3,10 +3,20 @@ import type pg from "pg";
 import { UsageError } from "../errors.ts";
 import { quoteIdent, quoteQualified } from "../pg/quote.ts";
 import { fitIdentifier } from "../schema/naming.ts";
-import { createTableSql, docPathExpression, documentTablePlan, type KeySpec } from "./document-table.ts";
+import {
+  createTableSql,
+  docPathExpression,
+  documentTablePlan,
+  indexDefinitions,
+  type KeySpec,
+} from "./document-table.ts";
 import { parsePointer } from "./json-pointer.ts";
 import { contentHash } from "./row-builder.ts";
 import type { ColumnType } from "./value-conversion.ts";
+import type { FieldEncryptionOptions } from "../crypto/document-sealer.ts";
+import { encryptionPart, registerEncryptedTable } from "../crypto/encryption-registry.ts";
+import { StoreCrypto } from "../crypto/store-crypto.ts";
+import { ensureInternalSchema } from "../pg/internal-schema.ts";
 
 /** A key: one value, or an array of values for a composite key (in keyColumns order). */
 export type DocumentKey = string | number | readonly (string | number)[];
@@ -14,7 +24,12 @@ export type DocumentKey = string | number | readonly (string | number)[];
 /** A JSON object as stored in `doc`. */
 export type JsonDocument = Record<string, unknown>;
 
-export interface DocumentStoreOptions {
+/**
+ * With a `keyring`, the store decrypts encrypted fields on every read and seals (encrypts, MACs) every
+ * write; `encryptedPaths`/`blindIndexPaths`/`integrity` default to what the import recorded for the
+ * table. Without one, a table with encrypted fields is refused. See docs/encryption.md.
+ */
+export interface DocumentStoreOptions extends FieldEncryptionOptions {
   /** Default "public". */
   schema?: string;
   table: string;
@@ -44,6 +59,8 @@ interface StoreQueries {
   get: Statement;
   has: Statement;
   put: Statement;
+  /** put with the record MAC (tables with integrity). */
+  putMac: Statement;
   delete: Statement;
   count: Statement;
   pageFirst: Statement;
@@ -87,6 +104,11 @@ function storeQueries(
       `insert into ${qualified} (${keyList}, ${doc}, source_file, content_hash)
        values (${keyParams}, $${n + 1}::jsonb, $${n + 2}, $${n + 3})
        on conflict (${keyList}) do update set ${updates.join(", ")}`,
+    ),
+    putMac: statement(
+      `insert into ${qualified} (${keyList}, ${doc}, source_file, content_hash, record_mac)
+       values (${keyParams}, $${n + 1}::jsonb, $${n + 2}, $${n + 3}, $${n + 4})
+       on conflict (${keyList}) do update set ${[...updates, "record_mac = excluded.record_mac"].join(", ")}`,
     ),
     delete: statement(`delete from ${qualified} where ${keyMatch}`),
     count: statement(`select count(*)::bigint as n from ${qualified}`),
@@ -140,6 +162,8 @@ export class DocumentStore<D extends JsonDocument = JsonDocument> {
   private readonly selectList: string;
   /** The fixed queries, built once. */
   private readonly sql: StoreQueries;
+  /** Field encryption and record MACs (src/crypto); inert for a plain table. */
+  private readonly crypto: StoreCrypto;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -155,6 +179,7 @@ export class DocumentStore<D extends JsonDocument = JsonDocument> {
     this.keyList = this.keyColumns.map(quoteIdent).join(", ");
     this.selectList = `${this.keyList}, ${quoteIdent(this.doc)} as "pgshift_doc"`;
     this.sql = storeQueries(this.qualified, this.keyColumns, this.doc, options.preparedStatements ?? true);
+    this.crypto = new StoreCrypto(pool, this.schema, this.table, options);
   }
 
   /** Creates the schema and the document table (with its primary key) if absent. */
@@ -165,6 +190,7 @@ export class DocumentStore<D extends JsonDocument = JsonDocument> {
       column,
       type: this.keyTypes[i]!,
     }));
+    const sealer = this.crypto.active;
     const plan = documentTablePlan({
       schema: this.schema,
       table: this.table,
@@ -172,6 +198,12 @@ export class DocumentStore<D extends JsonDocument = JsonDocument> {
       extraColumns: [],
       gin: false,
       trgmPaths: [],
+      ...(sealer
+        ? {
+            integrity: sealer.integrity,
+            blindIndexPaths: sealer.paths.filter((p) => p.blindIndex).map((p) => p.path),
+          }
+        : {}),
     });
     if (this.doc !== "doc")
       throw new UsageError("ensureTable() creates tables with the column doc; drop docColumn");
@@ -179,6 +211,21 @@ export class DocumentStore<D extends JsonDocument = JsonDocument> {
     await this.pool.query(
       createTableSql(plan, this.table, true).replace(/^create table /, "create table if not exists "),
     );
+    // crypto hook: blind indexes, and the registry entry that readers without keys are refused by
+    if (sealer) {
+      for (const index of indexDefinitions(plan)) await this.pool.query(index.sql);
+      await ensureInternalSchema(this.pool, [encryptionPart]);
+      const client = await this.pool.connect();
+      try {
+        await registerEncryptedTable(
+          client,
+          { schema: this.schema, table: this.table, keyColumns: this.keyColumns },
+          sealer,
+        );
+      } finally {
+        client.release();
+      }
+    }
   }
 
   private keyValues(key: DocumentKey): (string | number)[] {
@@ -196,37 +243,43 @@ export class DocumentStore<D extends JsonDocument = JsonDocument> {
   }
 
   private toRow(row: Record<string, unknown>): DocumentRow<D> {
-    return { key: this.keyOf(row), doc: row.pgshift_doc as D };
+    return { key: this.keyOf(row), doc: this.crypto.open(row.pgshift_doc as D) };
   }
 
   /** The document at `key`, or undefined. */
   async get(key: DocumentKey): Promise<D | undefined> {
+    await this.crypto.ready();
     const { rows } = await this.pool.query({ ...this.sql.get, values: this.keyValues(key) });
-    return rows[0]?.d;
+    return this.crypto.open(rows[0]?.d);
   }
 
   /** Documents for many keys at once (one query); missing keys are absent from the map. Map keys are JSON of the key for composite keys. */
   async getMany(keys: readonly DocumentKey[]): Promise<Map<string, D>> {
     const result = new Map<string, D>();
     if (keys.length === 0) return result;
+    await this.crypto.ready();
     const columns = this.keyColumns.map((_, i) => keys.map((k) => String(this.keyValues(k)[i])));
     const { rows } = await this.pool.query(this.sql.getMany, columns);
-    for (const row of rows) result.set(mapKey(this.keyOf(row)), row.pgshift_doc);
+    for (const row of rows) result.set(mapKey(this.keyOf(row)), this.crypto.open(row.pgshift_doc));
     return result;
   }
 
   /** Inserts or replaces one document (content_hash and loaded_at kept current). */
   async put(key: DocumentKey, doc: D, options: { sourceFile?: string } = {}): Promise<void> {
-    // hashed as the import hashes a document without source text: its JSON serialization
-    const text = JSON.stringify(doc);
-    await this.pool.query({
-      ...this.sql.put,
-      values: [...this.keyValues(key), text, options.sourceFile ?? "DocumentStore.put", contentHash(text)],
-    });
+    // hashed as the import hashes a document without source text: its JSON serialization (sealed
+    // first when fields are encrypted, with the record MAC when the table keeps them)
+    await this.crypto.ready();
+    const keyValues = this.keyValues(key);
+    const { text, mac } = this.crypto.seal(keyValues, doc);
+    const values = [...keyValues, text, options.sourceFile ?? "DocumentStore.put", contentHash(text)];
+    await this.pool.query(
+      mac === undefined ? { ...this.sql.put, values } : { ...this.sql.putMac, values: [...values, mac] },
+    );
   }
 
   /** Deletes one document; true when it existed. */
   async delete(key: DocumentKey): Promise<boolean> {
+    await this.crypto.ready();
     const result = await this.pool.query({ ...this.sql.delete, values: this.keyValues(key) });
     return (result.rowCount ?? 0) > 0;
   }
@@ -239,6 +292,8 @@ export class DocumentStore<D extends JsonDocument = JsonDocument> {
 
   /** Documents containing `partial` (`doc @> partial`; uses the jsonb_path_ops GIN index). */
   async containing(partial: JsonDocument, options: { limit?: number } = {}): Promise<DocumentRow<D>[]> {
+    await this.crypto.ready();
+    this.crypto.assertPlainPattern(partial);
     const { rows } = await this.pool.query(this.sql.containing, [
       JSON.stringify(partial),
       options.limit ?? 1000,
@@ -253,6 +308,17 @@ export class DocumentStore<D extends JsonDocument = JsonDocument> {
     options: { limit?: number } = {},
   ): Promise<DocumentRow<D>[]> {
     const path = parsePointer(pointer);
+    await this.crypto.ready();
+    // crypto hook: an encrypted path is matched through its blind index, then checked once decrypted
+    const blind = this.crypto.blindLookup(pointer, value);
+    if (blind) {
+      const expression = docPathExpression(this.doc, [...blind.sealed.path, "bi"]);
+      const { rows } = await this.pool.query(
+        `select ${this.selectList} from ${this.qualified} where ${expression} = any($1::text[]) order by ${this.keyList} limit $2`,
+        [blind.indexes, options.limit ?? 1000],
+      );
+      return rows.map((r) => this.toRow(r)).filter((r) => this.crypto.matches(blind.sealed, r.doc, value));
+    }
     const { rows } = await this.pool.query(this.sql.wherePath, [
       path,
       JSON.stringify(value),
@@ -267,6 +333,8 @@ export class DocumentStore<D extends JsonDocument = JsonDocument> {
    * searched text is a parameter.
    */
   async search(text: string, options: { path: string; limit?: number }): Promise<DocumentRow<D>[]> {
+    await this.crypto.ready();
+    this.crypto.assertPlainPaths([parsePointer(options.path)], `search() on ${options.path}`);
     const expression = docPathExpression(this.doc, parsePointer(options.path));
     const pattern = `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     const { rows } = await this.pool.query(
@@ -279,6 +347,7 @@ export class DocumentStore<D extends JsonDocument = JsonDocument> {
   /** Keyset paging in key order: `page({ limit: 100 })`, then `page({ after: result.next, limit: 100 })`. */
   async page(options: { after?: DocumentKey; limit?: number } = {}): Promise<PageResult<D>> {
     const limit = options.limit ?? 100;
+    await this.crypto.ready();
     const { rows } = await this.pool.query(
       options.after === undefined
         ? { ...this.sql.pageFirst, values: [limit + 1] }
@@ -290,6 +359,7 @@ export class DocumentStore<D extends JsonDocument = JsonDocument> {
 
   /** Number of documents (exact). */
   async count(): Promise<number> {
+    await this.crypto.ready();
     const { rows } = await this.pool.query(this.sql.count);
     return Number(rows[0].n);
   }

@@ -3,6 +3,7 @@ import { quoteIdent, quoteLiteral, quoteQualified } from "../pg/quote.ts";
 import { fitIdentifier } from "../schema/naming.ts";
 import { columnNameForPointer, parsePointer } from "./json-pointer.ts";
 import { type ColumnType, parseColumnType } from "./value-conversion.ts";
+import { RECORD_MAC_COLUMN as RECORD_MAC } from "../crypto/record-mac.ts";
 
 /**
  * The shape of an import target and the DDL for it, as pure functions with exact-string tests.
@@ -52,6 +53,8 @@ export interface TablePlan {
   gin: boolean;
   /** Trigram-indexed text paths (documents: paths inside doc; typed: column names as one-element paths). */
   trgmPaths: string[][];
+  /** Encrypted paths with a blind index (src/crypto): a btree index on each envelope's `bi`. */
+  blindIndexPaths?: string[][];
 }
 
 /** "/k_number" or "/id:bigint" -> a key column; several separated by commas make a composite key. */
@@ -108,13 +111,16 @@ export function documentTablePlan(options: {
   extraColumns: readonly ExtraColumnSpec[];
   gin: boolean;
   trgmPaths: readonly string[][];
+  /** A `record_mac` column (keyed record checksum, src/crypto/record-mac.ts) after content_hash. */
+  integrity?: boolean;
+  blindIndexPaths?: readonly string[][];
 }): TablePlan {
   const provenance = {
     sourceFile: "source_file",
     contentHash: "content_hash",
     loadedAt: "loaded_at",
   };
-  const reserved = new Set(["doc", ...Object.values(provenance)]);
+  const reserved = new Set(["doc", ...Object.values(provenance), ...(options.integrity ? [RECORD_MAC] : [])]);
   const columns: TableColumn[] = options.keys.map((k) => ({
     name: k.column,
     type: k.type,
@@ -133,6 +139,9 @@ export function documentTablePlan(options: {
     columns.push({ name: extra.name, type: extra.type, notNull: false });
   }
   columns.push(...provenanceColumns(provenance));
+  // crypto hook: the MAC is loaded after content_hash (the row builder appends it last)
+  if (options.integrity)
+    columns.splice(columns.length - 1, 0, { name: RECORD_MAC, type: "text", notNull: false });
   return {
     schema: options.schema,
     table: options.table,
@@ -144,6 +153,9 @@ export function documentTablePlan(options: {
     provenance,
     gin: options.gin,
     trgmPaths: options.trgmPaths.map((p) => [...p]),
+    ...(options.blindIndexPaths?.length
+      ? { blindIndexPaths: options.blindIndexPaths.map((p) => [...p]) }
+      : {}),
   };
 }
 
@@ -249,6 +261,14 @@ export function indexDefinitions(
     indexes.push({
       name,
       sql: `create index if not exists ${quoteIdent(name)} on ${target} using gin (${expression} gin_trgm_ops)`,
+    });
+  }
+  // crypto hook: equality lookups on an encrypted path compare the envelope's blind index
+  for (const path of plan.blindIndexPaths ?? []) {
+    const name = fitIdentifier(`${plan.table}_${path.join("_")}_bi${nameSuffix}`);
+    indexes.push({
+      name,
+      sql: `create index if not exists ${quoteIdent(name)} on ${target} (${docPathExpression(plan.docColumn ?? "doc", [...path, "bi"])})`,
     });
   }
   return indexes;

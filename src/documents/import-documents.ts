@@ -40,11 +40,20 @@ import { type DuplicatePolicy, DuplicateKeyError, RecordLoader } from "./record-
 import { type BuiltRow, DocumentBytesBuilder, DocumentRowBuilder, TypedRowBuilder } from "./row-builder.ts";
 import type { SourceProgress, SourceRecord } from "./source-record.ts";
 import { type TypedColumn, TypeInference } from "./typed-inference.ts";
+import { DocumentSealer, type FieldEncryptionOptions } from "../crypto/document-sealer.ts";
+import {
+  assertImportCompatible,
+  encryptionPart,
+  forgetEncryptedTable,
+  registerEncryptedTable,
+} from "../crypto/encryption-registry.ts";
+import { SealingRowBuilder } from "../crypto/sealing-row-builder.ts";
 
 export { BadRecordError, type DuplicatePolicy, DuplicateKeyError } from "./record-loader.ts";
 export type ImportMode = "insert" | "upsert" | "replace";
 
-export interface ImportDocumentsOptions {
+/** `encryptedPaths`, `blindIndexPaths`, `integrity` with a `keyring`: see src/crypto and docs/encryption.md. */
+export interface ImportDocumentsOptions extends FieldEncryptionOptions {
   pool: pg.Pool;
   /** "json:DIR", "json:FILE", "ndjson:FILE(.gz)", "csv:FILE", a SourceSpec, or an (async) iterable of plain objects. */
   from: DocumentInput;
@@ -134,6 +143,8 @@ export interface ImportDocumentsResult {
   /** First problems (quarantined records), at most 100. */
   problems: { location: string; reason: string }[];
   indexes: string[];
+  /** What was encrypted and MACed, under which key id (never key material). */
+  encryption?: { keyId: string; encryptedPaths: string[]; blindIndexPaths: string[]; integrity: boolean };
   durationMs: number;
   recordsPerSecond: number;
 }
@@ -208,6 +219,21 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
   if (typed && extras.length > 0)
     throw new UsageError("--column adds columns to a document table; a typed table has every field already");
   const trgm = listOf(options.trgm);
+  // crypto hook: encrypted fields, blind indexes and record MACs (src/crypto)
+  const sealer = DocumentSealer.from(options);
+  if (sealer) {
+    if (typed)
+      throw new UsageError("encrypted fields and --integrity apply to document tables; pass --no-typed");
+    if (policy === "quarantine")
+      throw new UsageError(
+        "--on-bad-value quarantine would keep bad records, plaintext and all, in pgshift.quarantine; use fail with --encrypt/--integrity",
+      );
+    sealer.assertNotExposed([
+      ...keys.map((k) => ({ what: `--key ${k.pointer}`, path: k.path })),
+      ...extras.map((e) => ({ what: `--column ${e.name}`, path: e.path })),
+      ...trgm.map((t) => ({ what: `--trgm ${t}`, path: parsePointer(t) })),
+    ]);
+  }
 
   try {
     if (typed && !resolved.rereadable) resolved = await spillToFile(resolved);
@@ -257,11 +283,21 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
         extraColumns: extras,
         gin: Boolean(options.gin),
         trgmPaths: trgm.map(parsePointer),
+        ...(sealer
+          ? {
+              integrity: sealer.integrity,
+              blindIndexPaths: sealer.paths.filter((p) => p.blindIndex).map((p) => p.path),
+            }
+          : {}),
       });
-      builder = new DocumentRowBuilder(keys, extras);
-      bytesBuilder = new DocumentBytesBuilder(keys, extras);
+      const rows = new DocumentRowBuilder(keys, extras);
+      // crypto hook: sealed rows take the exact path (the bytes fast path stores the source bytes as they are)
+      builder = sealer ? new SealingRowBuilder(rows, sealer, keys.length) : rows;
+      bytesBuilder = sealer ? undefined : new DocumentBytesBuilder(keys, extras);
     }
-    await ensureInternalSchema(options.pool, [quarantinePart]);
+    await ensureInternalSchema(options.pool, sealer ? [quarantinePart, encryptionPart] : [quarantinePart]);
+    // crypto hook: no plaintext into a table with encrypted fields, no second set of paths
+    await assertImportCompatible(options.pool, { schema, table, replace: mode === "replace" }, sealer);
     // an iterable is typically a backfill's batch: small, and one stream needs no tables of its own
     const jobs = Math.max(1, Math.floor(options.jobs ?? (resolved.kind === "iterable" ? 1 : DEFAULT_JOBS)));
     const outcome = await whole(options.pool, () =>
@@ -285,6 +321,7 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
                 runId,
                 onProgress: options.onProgress,
                 signal: options.signal,
+                sealer,
               }),
             ),
           ),
@@ -319,6 +356,16 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
       },
       problems: outcome.problems,
       indexes: outcome.indexes,
+      ...(sealer
+        ? {
+            encryption: {
+              keyId: sealer.keyring.activeId,
+              encryptedPaths: sealer.paths.map((p) => p.pointer),
+              blindIndexPaths: sealer.paths.filter((p) => p.blindIndex).map((p) => p.pointer),
+              integrity: sealer.integrity,
+            },
+          }
+        : {}),
       durationMs,
       recordsPerSecond: Math.round(outcome.recordsRead / Math.max(durationMs / 1000, 0.001)),
     };
@@ -399,6 +446,8 @@ interface LoadContext {
   runId: string;
   onProgress: ProgressCallback | undefined;
   signal: AbortSignal | undefined;
+  /** Encrypted fields / record MACs: recorded in pgshift.encrypted_tables with the rows. */
+  sealer: DocumentSealer | undefined;
 }
 
 /** What the load step reports; the rest of the result is known before it starts. */
@@ -837,6 +886,14 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
   // distribution of keys and typed columns from a small sample. jsonb's @> estimates use no column
   // statistics, so the document column, expensive to sample, is left out.
   const analyzed = plan.columns.filter((c) => c.name !== plan.docColumn).map((c) => quoteIdent(c.name));
+  // crypto hook: readers, verify --integrity and keys rotate learn what is protected, in this transaction
+  if (ctx.sealer)
+    await registerEncryptedTable(
+      client,
+      { schema: plan.schema, table: plan.table, keyColumns: keys },
+      ctx.sealer,
+    );
+  else if (mode === "replace") await forgetEncryptedTable(client, plan.schema, plan.table);
   await client.query("set local default_statistics_target = 10");
   await client.query(`analyze ${qualified} (${analyzed.join(", ")})`);
   return {

@@ -86,6 +86,24 @@ function write(value: unknown, depth = 0): string | undefined {
   }
 }
 
+const JSON_STRING = /"(?:[^"\\]|\\.)*"/g;
+
+/**
+ * Whether a JSON text may hold a number whose written form jsonb keeps but a parsed value forgot; a
+ * match inside a string (a date, a version "1.10") is looked past, at the cost of one more scan.
+ */
+export function numberFormMatters(text: string): boolean {
+  return NUMBER_FORM_MATTERS.test(text) && NUMBER_FORM_MATTERS.test(text.replace(JSON_STRING, '""'));
+}
+
+/**
+ * jsonb canonical text of a parsed value whose source text has no number form that matters
+ * (numberFormMatters); undefined when the value cannot be written this way (then parse the text).
+ */
+export function parsedValueJsonbText(value: unknown): string | undefined {
+  return write(value);
+}
+
 /**
  * jsonb canonical text of `text`, given `value` = JSON.parse(text): from the value when no number's
  * written form can matter, from the text otherwise. Throws JsonCanonicalError when jsonb would reject it.

@@ -215,6 +215,21 @@ export function registerImportCommand(program: Command): void {
       'CSV: an unquoted empty field is NULL (null, default) or an empty string (empty); a quoted "" is always an empty string',
     )
     .option("--duplicates <policy>", "documents: duplicate keys within one import: fail or last-wins")
+    .option(
+      "--encrypt <pointers>",
+      "documents: encrypt these fields at rest (AES-256-GCM), comma-separated JSON pointers (repeatable)",
+      collect,
+    )
+    .option(
+      "--blind-index <pointers>",
+      "documents: encrypted fields that also get a blind index for equality lookups (repeatable)",
+      collect,
+    )
+    .option("--integrity", "documents: keep a keyed HMAC-SHA256 of every record in record_mac")
+    .option(
+      "--keys <file|env:VAR>",
+      "documents: the key file for --encrypt/--integrity (default env:PGSHIFT_KEYS)",
+    )
     .action(
       action(async (ctx, source: string | undefined, opts: ImportFlags) => {
         if (opts.undo !== undefined) {

@@ -14,6 +14,16 @@ import type { SourceSpec } from "../../sources/source-spec.ts";
 import type { VerifyResult } from "../../verify/verify-result.ts";
 import type { CommandContext } from "../context.ts";
 import { renderTable } from "../output.ts";
+import type { VerifyIntegrityResult } from "../../crypto/verify-integrity.ts";
+import { keyringFromFlag } from "./keys-command.ts";
+
+/** "/a,/b" given once or more -> ["/a", "/b"]. */
+function pointers(opts: Record<string, unknown>, name: string): string[] {
+  return list(opts, name)
+    .flatMap((item) => item.split(","))
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
 
 function text(opts: Record<string, unknown>, ...names: string[]): string | undefined {
   for (const name of names) {
@@ -85,6 +95,11 @@ export async function runDocumentImport(
   const trgm = list(opts, "trgm");
   const typed = flag(opts, "typed");
   const maxDelete = parsePercent(text(opts, "maxDelete"));
+  const encryptedPaths = pointers(opts, "encrypt");
+  const blindIndexPaths = pointers(opts, "blindIndex");
+  const integrity = Boolean(opts.integrity);
+  const protect = encryptedPaths.length > 0 || blindIndexPaths.length > 0 || integrity;
+  const keyring = protect ? keyringFromFlag(opts.keys) : undefined;
   const settings = ctx.settings;
   // the import's own connection, one per parallel COPY stream (--jobs), one spare
   const pool = await ctx.pool({ max: settings.jobs + 2 });
@@ -110,12 +125,25 @@ export async function runDocumentImport(
     ...(delimiter ? { delimiter } : {}),
     ...(encoding ? { encoding } : {}),
     ...(emptyAs ? { emptyAs } : {}),
+    ...(protect ? { encryptedPaths, blindIndexPaths, integrity } : {}),
+    ...(keyring ? { keyring } : {}),
     onProgress: ctx.progress.onProgress,
     signal: ctx.signal,
   });
   // Verification reads the source again and the table back from the server (skip with --no-verify).
   let verification: VerifyResult | undefined;
-  if (opts.verify !== false && result.target.kind === "documents") {
+  // encrypted documents differ from the source by design: they are checked by their MACs instead
+  let integrityCheck: VerifyIntegrityResult | undefined;
+  if (opts.verify !== false && keyring && integrity) {
+    const { verifyIntegrity } = await import("../../crypto/verify-integrity.ts");
+    integrityCheck = await verifyIntegrity({
+      pool,
+      schema: result.target.schema,
+      table: result.target.table,
+      keyring,
+    });
+  }
+  if (opts.verify !== false && result.target.kind === "documents" && encryptedPaths.length === 0) {
     const { verifyDocuments } = await import("../../verify/document-verify.ts");
     // The overall bar follows the verification: every record read again.
     const verifyProgress = new JobProgress(ctx.progress.onProgress, "import", "records");
@@ -152,8 +180,10 @@ export async function runDocumentImport(
     kind: "import-documents",
     ...result,
     ...(verification ? { verification } : {}),
+    ...(integrityCheck ? { integrity: integrityCheck } : {}),
   });
-  const verified = verification === undefined || verification.identical;
+  const verified =
+    (verification === undefined || verification.identical) && integrityCheck?.status !== "tampered";
   await auditOperation(ctx.out, pool, {
     action: "import",
     detail: {
@@ -170,10 +200,33 @@ export async function runDocumentImport(
       report: reportPath,
       ...result,
       ...(verification ? { verification } : {}),
+      ...(integrityCheck ? { integrity: integrityCheck } : {}),
     },
     () =>
-      `${renderSummary(result, reportPath)}\n${verificationLine(result, verification, opts.verify !== false)}`,
+      [
+        renderSummary(result, reportPath),
+        ...(encryptedPaths.length > 0 && opts.verify !== false
+          ? []
+          : [verificationLine(result, verification, opts.verify !== false)]),
+        ...(result.encryption
+          ? [
+              `encrypted: ${result.encryption.encryptedPaths.join(", ") || "-"} under key "${result.encryption.keyId}"${result.encryption.blindIndexPaths.length ? ` (blind index: ${result.encryption.blindIndexPaths.join(", ")})` : ""}${result.encryption.integrity ? "; record MACs in record_mac" : ""}`,
+            ]
+          : []),
+        ...(integrityCheck
+          ? [
+              integrityCheck.status === "intact"
+                ? `integrity: intact (${integrityCheck.rowsChecked} record MACs and ciphertexts checked)`
+                : `integrity: ${integrityCheck.rowsWithProblems} record(s) do NOT check; see the report`,
+            ]
+          : encryptedPaths.length > 0 && opts.verify !== false
+            ? [
+                "encrypted documents differ from the source by design: checked by counts only (add --integrity for per-record MACs)",
+              ]
+            : []),
+      ].join("\n"),
   );
+  if (integrityCheck?.status === "tampered") return ExitCode.mismatch;
   if (result.mirrorSkipped) ctx.out.notice(`--mirror: ${result.mirrorSkipped}`);
   if (result.quarantined > 0)
     ctx.out.notice(

@@ -5,6 +5,7 @@ import { registerCheckCommand } from "./check-command.ts";
 import { registerConfigCommands } from "./config-command.ts";
 import { registerCutoverCommands } from "./cutover-command.ts";
 import { registerImportCommand } from "./import-command.ts";
+import { registerKeysCommands } from "./keys-command.ts";
 import { registerLocalCommands } from "./local-command.ts";
 import { registerMigrateCommands } from "./migrate-command.ts";
 import { registerMirrorCommands } from "./mirror-command.ts";
@@ -22,6 +23,7 @@ export const commandGroups: ((program: Command) => void)[] = [
   registerConfigCommands,
   registerImportCommand,
   registerVerifyCommands,
+  registerKeysCommands,
   registerMigrateCommands,
   registerCutoverCommands,
   registerAuditCommands,

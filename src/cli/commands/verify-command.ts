@@ -19,6 +19,8 @@ import type { TableVerification } from "../../verify/types.ts";
 import type { VerifyResult } from "../../verify/verify-result.ts";
 import { action } from "../action.ts";
 import { renderTable } from "../output.ts";
+import type { CommandContext } from "../context.ts";
+import { keyringFromFlag } from "./keys-command.ts";
 
 /** The HMAC key used when no key flag is given but this variable is set. */
 const DEFAULT_KEY_ENV = "PGSHIFT_REPORT_KEY";
@@ -43,6 +45,8 @@ interface VerifyFlags {
   encoding?: string;
   emptyAs?: string;
   runId?: string;
+  integrity?: boolean;
+  keys?: string;
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -91,6 +95,45 @@ function checkingKey(flags: VerifyReportFlags): CheckingKey {
   throw new UsageError(
     `no key to check the signature with: pass --public-key FILE (Ed25519), --hmac-key-env VAR or --hmac-key-file FILE, or set ${DEFAULT_KEY_ENV}`,
   );
+}
+
+/** `verify --integrity --table T --keys FILE`: renders every record whose MAC or ciphertext does not check. */
+async function runIntegrityVerify(ctx: CommandContext, flags: VerifyFlags): Promise<number> {
+  if (!flags.table) throw new UsageError("verify --integrity needs --table NAME");
+  const keyring = keyringFromFlag(flags.keys, true)!;
+  const signing = signingKey(flags);
+  const pool = await ctx.pool({ max: 2 });
+  const { verifyIntegrity } = await import("../../crypto/verify-integrity.ts");
+  const result = await verifyIntegrity({
+    pool,
+    schema: ctx.settings.schema,
+    table: flags.table,
+    keyring,
+    onProgress: ctx.progress.onProgress,
+    signal: ctx.signal,
+  });
+  ctx.progress.stop();
+  const report = signing ? signReport(result, signing) : result;
+  const reportPath = resolve(
+    flags.report ?? join(ctx.settings.reportDir, `verify-integrity-${result.table}-${timestamp()}.json`),
+  );
+  await mkdir(dirname(reportPath), { recursive: true });
+  await writeFile(reportPath, `${JSON.stringify(report, null, 2)}\n`);
+  ctx.out.result({ ...report, report: reportPath }, () => {
+    const lines = [
+      result.status === "intact"
+        ? `intact: ${result.rowsChecked} record(s) of ${result.schema}.${result.table} checked (${result.integrity ? "record MACs" : "no record MACs"}${result.encryptedPaths.length ? `, encrypted ${result.encryptedPaths.join(", ")}` : ""})`
+        : `TAMPERED: ${result.rowsWithProblems} of ${result.rowsChecked} record(s) of ${result.schema}.${result.table} do not check:`,
+    ];
+    for (const problem of result.problems)
+      lines.push(
+        `  ${problem.key.join(", ")}: ${problem.problem}${problem.pointer ? ` at ${problem.pointer}` : ""}`,
+      );
+    if (!result.listedAll) lines.push("  ... more in the report");
+    lines.push(`report: ${reportPath}`);
+    return lines.join("\n");
+  });
+  return result.status === "intact" ? ExitCode.ok : ExitCode.mismatch;
 }
 
 function keyText(key: Record<string, string | null>): string {
@@ -179,8 +222,8 @@ export function registerVerifyCommands(program: Command): void {
       "prove every row arrived: per-row checksums of the source and of what PostgreSQL stores, compared per key range; exit 0 only when identical, 3 on mismatch",
     )
     .argument(
-      "<source>",
-      "the source that was imported: sqlite:PATH (or a .db/.sqlite/.sqlite3 path), json:DIR|FILE, ndjson:FILE, csv:FILE",
+      "[source]",
+      "the source that was imported (not with --integrity): sqlite:PATH (or a .db/.sqlite/.sqlite3 path), json:DIR|FILE, ndjson:FILE, csv:FILE",
     )
     .option(
       "--sample <fraction>",
@@ -216,8 +259,22 @@ export function registerVerifyCommands(program: Command): void {
     .option("--encoding <name>", "CSV: text encoding the import used")
     .option("--empty-as <null|empty>", "CSV: what the import took an unquoted empty field for")
     .option("--run-id <id>", "documents: the import run whose pgshift.quarantine rows to count")
+    .option(
+      "--integrity",
+      "recompute the record MACs and authenticate the encrypted fields of --table (no source needed); exit 3 naming every record that does not check",
+    )
+    .option("--keys <file|env:VAR>", "with --integrity: the key file (default env:PGSHIFT_KEYS)")
     .action(
-      action(async (ctx, sourceArg: string, flags: VerifyFlags) => {
+      action(async (ctx, sourceArg: string | undefined, flags: VerifyFlags) => {
+        if (flags.integrity) {
+          if (sourceArg !== undefined)
+            throw new UsageError(
+              "verify --integrity checks a table, not a source: drop the source, pass --table",
+            );
+          return runIntegrityVerify(ctx, flags);
+        }
+        if (sourceArg === undefined)
+          throw new UsageError("verify needs the source that was imported (or --integrity --table T)");
         const source = parseSourceSpec(sourceArg);
         if (source.kind !== "sqlite" && !["json", "ndjson", "csv"].includes(source.kind))
           throw new UsageError(
