@@ -36,7 +36,12 @@ import {
   resolveDocumentSource,
   spillToFile,
 } from "./resolve-source.ts";
-import { type DuplicatePolicy, DuplicateKeyError, RecordLoader } from "./record-loader.ts";
+import {
+  type DuplicatePolicy,
+  DuplicateKeyError,
+  type LoadedRecordObserver,
+  RecordLoader,
+} from "./record-loader.ts";
 import { type BuiltRow, DocumentBytesBuilder, DocumentRowBuilder, TypedRowBuilder } from "./row-builder.ts";
 import type { SourceProgress, SourceRecord } from "./source-record.ts";
 import { type TypedColumn, TypeInference } from "./typed-inference.ts";
@@ -99,6 +104,11 @@ export interface ImportDocumentsOptions {
   onProgress?: ProgressCallback;
   /** Stops the import between chunks; its transaction rolls back, so nothing of it is committed. */
   signal?: AbortSignal;
+  /**
+   * Sees every record of a document table as it loads (not used for typed tables): a SourceDigests
+   * computes verification's source side in the import's own pass, for verifyDocuments' `sourceDigests`.
+   */
+  loadedRecords?: LoadedRecordObserver;
 }
 
 export interface ImportDocumentsResult {
@@ -285,6 +295,7 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
                 runId,
                 onProgress: options.onProgress,
                 signal: options.signal,
+                observer: typed ? undefined : options.loadedRecords,
               }),
             ),
           ),
@@ -399,6 +410,7 @@ interface LoadContext {
   runId: string;
   onProgress: ProgressCallback | undefined;
   signal: AbortSignal | undefined;
+  observer: LoadedRecordObserver | undefined;
 }
 
 /** What the load step reports; the rest of the result is known before it starts. */
@@ -692,6 +704,7 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
     onProgress: ctx.onProgress,
     sourceProgress: sourceProgress(ctx.onProgress, "load"),
     signal: ctx.signal,
+    observer: ctx.observer,
   });
   try {
     await loader.load(ctx.resolved.source);

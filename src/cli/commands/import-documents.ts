@@ -88,6 +88,11 @@ export async function runDocumentImport(
   const settings = ctx.settings;
   // the import's own connection, one per parallel COPY stream (--jobs), one spare
   const pool = await ctx.pool({ max: settings.jobs + 2 });
+  const verify = opts.verify !== false;
+  // verification's source side, computed while the import reads the source (not for typed tables)
+  const sourceDigests = verify
+    ? new (await import("../../verify/source-digests.ts")).SourceDigests(Boolean(key))
+    : undefined;
   const result = await importDocuments({
     pool,
     from: spec,
@@ -112,10 +117,11 @@ export async function runDocumentImport(
     ...(emptyAs ? { emptyAs } : {}),
     onProgress: ctx.progress.onProgress,
     signal: ctx.signal,
+    ...(sourceDigests ? { loadedRecords: sourceDigests } : {}),
   });
   // Verification reads the source again and the table back from the server (skip with --no-verify).
   let verification: VerifyResult | undefined;
-  if (opts.verify !== false && result.target.kind === "documents") {
+  if (verify && result.target.kind === "documents") {
     const { verifyDocuments } = await import("../../verify/document-verify.ts");
     // The overall bar follows the verification: every record read again.
     const verifyProgress = new JobProgress(ctx.progress.onProgress, "import", "records");
@@ -140,6 +146,8 @@ export async function runDocumentImport(
       ...(emptyAs ? { emptyAs } : {}),
       runId: result.runId,
       onProgress: verifyProgress.sumOfItems(),
+      ...(sourceDigests ? { sourceDigests } : {}),
+      jobs: settings.jobs,
     });
   }
   ctx.progress.stop();
