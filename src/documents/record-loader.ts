@@ -41,6 +41,8 @@ export interface LoadedRecordObserver {
   lineLoaded(key: string, bytes: Buffer, start: number, end: number): void;
   /** A record loaded through the exact path: its JSON text and its parsed value. */
   recordLoaded(key: string, text: string, value: unknown): void;
+  /** The lines given by lineLoaded since the last call are all of their batch (its buffer is the reader's). */
+  batchDone(): void;
   /** Records that did not load (quarantined). */
   recordLeftOut(records: number): void;
   /** A key met again (under last-wins; under fail the import stops). */
@@ -169,6 +171,7 @@ export class RecordLoader {
         if (item) this.handle(item);
         if (this.quarantineFull()) await this.flushQuarantine();
       }
+      observer?.batchDone();
       if (buffer.size >= CHUNK_BYTES) await this.send();
     }
   }

@@ -46,6 +46,8 @@ export class CanonicalBytesWriter {
   /** Open objects' members, four entries each: name start, name end (input), value start, value end (output). */
   private members = new Int32Array(1024);
   private top = 0;
+  /** An object's members in key order (offsets into `members`); an object's rewrite uses it once done. */
+  private order = new Int32Array(64);
   private src: Buffer = this.out;
   private at = 0;
   private end = 0;
@@ -255,13 +257,17 @@ export class CanonicalBytesWriter {
   /** Rewrites the members of the object whose values start at `base` in key order, duplicates dropped. */
   private rewrite(base: number, first: number): void {
     const count = (this.top - first) / 4;
-    const order: number[] = [];
+    if (this.order.length < count) this.order = new Int32Array(count * 2);
+    const order = this.order;
     for (let k = 0; k < count; k++) {
       // insertion sort, stable: an equal name goes after the earlier one
       const member = first + 4 * k;
-      let j = order.length;
-      while (j > 0 && this.compare(order[j - 1]!, member) > 0) j--;
-      order.splice(j, 0, member);
+      let j = k;
+      while (j > 0 && this.compare(order[j - 1]!, member) > 0) {
+        order[j] = order[j - 1]!;
+        j--;
+      }
+      order[j] = member;
     }
     const out = this.out;
     const scratch = this.scratch;
@@ -271,10 +277,10 @@ export class CanonicalBytesWriter {
     let pos = base;
     out[pos++] = OPEN_OBJECT;
     let written = 0;
-    for (let k = 0; k < order.length; k++) {
+    for (let k = 0; k < count; k++) {
       const member = order[k]!;
       // of a duplicated key, jsonb keeps the last
-      if (k + 1 < order.length && this.compare(member, order[k + 1]!) === 0) continue;
+      if (k + 1 < count && this.compare(member, order[k + 1]!) === 0) continue;
       if (written++ > 0) {
         out[pos++] = COMMA;
         out[pos++] = 0x20;

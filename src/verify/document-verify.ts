@@ -244,11 +244,9 @@ export async function verifyDocuments(options: VerifyDocumentsOptions): Promise<
     return finish(base);
   }
   try {
-    const digests = options.sourceDigests;
-    const usable =
-      digests !== undefined && digests.duplicates === 0 && !digests.unusable && !options.allowExtra;
+    const digests = options.allowExtra ? undefined : await options.sourceDigests?.result();
     if (
-      usable &&
+      digests?.ok &&
       (await verifyFromDigests(
         options,
         base,
@@ -395,7 +393,7 @@ async function verifyFromDigests(
   options: VerifyDocumentsOptions,
   t: TableVerification,
   keys: string[],
-  digests: SourceDigests,
+  digests: { rows: number; chunkSums: (buckets: number) => ChunkFigures },
 ): Promise<boolean> {
   const columns = await withClient(options.pool, (client) => describeTargetTable(client, t.schema, t.table));
   const names = new Set((columns ?? []).map((c) => c.name));
@@ -405,7 +403,8 @@ async function verifyFromDigests(
   const { targetChunks, quarantineRecorded } = await targetChunkFigures(options, t, keys, buckets);
   const targetMs = Math.round(performance.now() - targetStarted);
   const sourceChunks = digests.chunkSums(buckets);
-  if (quarantineRecorded !== undefined && quarantineRecorded !== digests.leftOut) return false;
+  const leftOut = options.sourceDigests!.leftOut;
+  if (quarantineRecorded !== undefined && quarantineRecorded !== leftOut) return false;
   if (sourceChunks.size !== targetChunks.size) return false;
   for (const [chunk, figures] of sourceChunks) {
     const there = targetChunks.get(chunk);
@@ -413,7 +412,7 @@ async function verifyFromDigests(
   }
   t.sourceRows = digests.rows;
   t.targetRows = digests.rows;
-  t.quarantinedRows = digests.leftOut;
+  t.quarantinedRows = leftOut;
   t.chunking.chunks = sourceChunks.size;
   t.checksums = { source: sideChecksum(sourceChunks), target: sideChecksum(targetChunks) };
   t.timings.targetMs = targetMs;

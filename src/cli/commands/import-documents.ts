@@ -118,6 +118,9 @@ export async function runDocumentImport(
     onProgress: ctx.progress.onProgress,
     signal: ctx.signal,
     ...(sourceDigests ? { loadedRecords: sourceDigests } : {}),
+  }).catch(async (error: unknown) => {
+    await sourceDigests?.close();
+    throw error;
   });
   // Verification reads the source again and the table back from the server (skip with --no-verify).
   let verification: VerifyResult | undefined;
@@ -150,6 +153,7 @@ export async function runDocumentImport(
       jobs: settings.jobs,
     });
   }
+  await sourceDigests?.close();
   ctx.progress.stop();
   const reportOption = opts.report;
   const reportPath =

@@ -251,7 +251,8 @@ describe("verify document tables", () => {
       loadedRecords: digests,
       jobs: 2,
     });
-    assert.equal(digests.rows, 3000);
+    const digested = await digests.result();
+    assert.ok(digested.ok && digested.rows === 3000, JSON.stringify(digested));
     assert.equal(digests.leftOut, 1);
     const verify = () =>
       verifyDocuments({ ...options, runId: imported.runId, sourceDigests: digests, jobs: 2, chunkRows: 300 });
@@ -301,5 +302,44 @@ describe("verify document tables", () => {
     const unrecorded = await verify();
     assert.equal(unrecorded.status, "mismatch");
     assert.match(unrecorded.tables[0]!.problems.join("; "), /quarantined 0 record/);
+  });
+  it("digests in the import's own thread too, without a key, and falls back on duplicate keys", async () => {
+    const pool = db().pool;
+    const file = join(dir, "unkeyed.ndjson");
+    const lines = Array.from({ length: 200 }, (_, i) => JSON.stringify({ n: i % 50, e: "é", s: "\\" }));
+    writeFileSync(file, `${lines.join("\n")}\n`);
+    const digests = new SourceDigests(false, { thread: false });
+    await importDocuments({ pool, from: `ndjson:${file}`, loadedRecords: digests });
+    const options = { pool, from: `ndjson:${file}`, sourceDigests: digests };
+    const ok = await verifyDocuments(options);
+    assert.equal(ok.status, "identical", JSON.stringify(ok.tables[0]));
+    assert.equal(ok.tables[0]!.sourceRows, 200);
+    await pool.query(`delete from unkeyed where ctid = (select min(ctid) from unkeyed)`);
+    const bad = await verifyDocuments(options);
+    assert.equal(bad.status, "mismatch");
+    assert.equal(bad.tables[0]!.missingRows, 1);
+
+    const dups = new SourceDigests(true);
+    const from = `ndjson:${join(dir, "dups.ndjson")}`;
+    await importDocuments({
+      pool,
+      from,
+      table: "dups2",
+      key: "/id:bigint",
+      duplicates: "last-wins",
+      loadedRecords: dups,
+    });
+    assert.equal(dups.duplicates, 1);
+    assert.deepEqual(await dups.result(), { ok: false, reason: "the source has duplicate keys" });
+    const result = await verifyDocuments({
+      pool,
+      from,
+      table: "dups2",
+      key: "/id:bigint",
+      duplicates: "last-wins",
+      sourceDigests: dups,
+    });
+    assert.equal(result.status, "identical", JSON.stringify(result.tables[0]));
+    assert.equal(result.tables[0]!.sourceRows, 2);
   });
 });
