@@ -89,10 +89,13 @@ export async function runDocumentImport(
   // the import's own connection, one per parallel COPY stream (--jobs), one spare
   const pool = await ctx.pool({ max: settings.jobs + 2 });
   const verify = opts.verify !== false;
-  // verification's source side, computed while the import reads the source (not for typed tables)
-  const sourceDigests = verify
-    ? new (await import("../../verify/source-digests.ts")).SourceDigests(Boolean(key))
-    : undefined;
+  // verification's source side, computed while the import reads the source: for document tables
+  // (CSV is typed unless --no-typed), whose verification reads them
+  const documentTable = spec.kind === "csv" ? typed === false : typed !== true;
+  const sourceDigests =
+    verify && documentTable
+      ? new (await import("../../verify/source-digests.ts")).SourceDigests(Boolean(key))
+      : undefined;
   const result = await importDocuments({
     pool,
     from: spec,
