@@ -122,9 +122,22 @@ function sideChecksum(chunks: ChunkFigures): string {
   return createHash("sha256").update(lines.join("\n")).digest("hex");
 }
 
-async function fingerprintOf(spec: SourceSpec): Promise<SourceFingerprint & { spec: string }> {
+/**
+ * The source's size and sha256. `inThread`: a file is hashed in this thread (the import's own
+ * verification, which mostly waits on the server meanwhile, saves starting a worker for it).
+ */
+async function fingerprintOf(
+  spec: SourceSpec,
+  inThread = false,
+): Promise<SourceFingerprint & { spec: string }> {
   const path = resolve(spec.path);
   const info = await stat(path);
+  if (!info.isDirectory() && inThread) {
+    const hash = createHash("sha256");
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }))
+      hash.update(chunk as Buffer);
+    return { kind: spec.kind, path, size: info.size, sha256: hash.digest("hex"), spec: spec.spec };
+  }
   if (!info.isDirectory()) return { ...(await fileFingerprint(spec.kind, path)), spec: spec.spec };
   const files: string[] = [];
   const walk = async (dir: string) => {
@@ -215,7 +228,7 @@ export async function verifyDocuments(options: VerifyDocumentsOptions): Promise<
     options.table !== undefined
       ? fitIdentifier(options.table)
       : documentTableName(resolved.source.defaultTable);
-  const fingerprint = fingerprintOf(spec);
+  const fingerprint = fingerprintOf(spec, options.sourceDigests !== undefined);
   fingerprint.catch(() => undefined);
   const target = await describeVerifiedTarget(options.pool, [schema]);
   const typed = options.typed ?? spec.kind === "csv";
