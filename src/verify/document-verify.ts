@@ -341,11 +341,18 @@ async function targetChunkFigures(
               guardClient(result.value);
               others.push(result.value);
             }
-          for (const other of others) {
-            await other.query("begin isolation level repeatable read read only");
-            await other.query(`set transaction snapshot '${snapshot}'`);
-            for (const [name, value] of Object.entries(canonicalSessionSettings))
-              await other.query("select set_config($1, $2, true)", [name, value]);
+          // a connection that cannot take the snapshot is left out: the others hash its share
+          for (const other of [...others]) {
+            try {
+              await other.query("begin isolation level repeatable read read only");
+              await other.query(`set transaction snapshot '${snapshot}'`);
+              for (const [name, value] of Object.entries(canonicalSessionSettings))
+                await other.query("select set_config($1, $2, true)", [name, value]);
+            } catch {
+              others.splice(others.indexOf(other), 1);
+              await other.query("rollback").catch(() => undefined);
+              other.release(true);
+            }
           }
         }
         const parts = others.length + 1;
