@@ -36,6 +36,7 @@ export {
   importDocuments,
 } from "./documents/import-documents.ts";
 export type { ExtraColumnSpec, KeySpec } from "./documents/document-table.ts";
+export type { LoadedRecordObserver } from "./documents/record-loader.ts";
 export { type DocumentInput, iterableSource } from "./documents/resolve-source.ts";
 export type { DocumentSource, SourceItem, SourceProblem, SourceRecord } from "./documents/source-record.ts";
 export { type CsvOptions, csvSource } from "./sources/csv/csv-source.ts";
@@ -73,6 +74,7 @@ export {
   verifySqlite,
 } from "./verify/verify-import.ts";
 export { type VerifyDocumentsOptions, verifyDocuments } from "./verify/document-verify.ts";
+export { SourceDigests } from "./verify/source-digests.ts";
 export type { TargetDescription, VerifyResult } from "./verify/verify-result.ts";
 export type { ChangedRow, ColumnDifference, RowKey, TableStatus, TableVerification } from "./verify/types.ts";
 export {

@@ -36,7 +36,12 @@ import {
   resolveDocumentSource,
   spillToFile,
 } from "./resolve-source.ts";
-import { type DuplicatePolicy, DuplicateKeyError, RecordLoader } from "./record-loader.ts";
+import {
+  type DuplicatePolicy,
+  DuplicateKeyError,
+  type LoadedRecordObserver,
+  RecordLoader,
+} from "./record-loader.ts";
 import { type BuiltRow, DocumentBytesBuilder, DocumentRowBuilder, TypedRowBuilder } from "./row-builder.ts";
 import type { SourceProgress, SourceRecord } from "./source-record.ts";
 import { type TypedColumn, TypeInference } from "./typed-inference.ts";
@@ -108,6 +113,11 @@ export interface ImportDocumentsOptions extends FieldEncryptionOptions {
   onProgress?: ProgressCallback;
   /** Stops the import between chunks; its transaction rolls back, so nothing of it is committed. */
   signal?: AbortSignal;
+  /**
+   * Sees every record of a document table as it loads (not used for typed tables): a SourceDigests
+   * computes verification's source side in the import's own pass, for verifyDocuments' `sourceDigests`.
+   */
+  loadedRecords?: LoadedRecordObserver;
 }
 
 export interface ImportDocumentsResult {
@@ -322,6 +332,8 @@ export async function importDocuments(options: ImportDocumentsOptions): Promise<
                 onProgress: options.onProgress,
                 signal: options.signal,
                 sealer,
+                // what the verifier compares against the source: plain document tables only
+                observer: typed || sealer ? undefined : options.loadedRecords,
               }),
             ),
           ),
@@ -448,6 +460,7 @@ interface LoadContext {
   signal: AbortSignal | undefined;
   /** Encrypted fields / record MACs: recorded in pgshift.encrypted_tables with the rows. */
   sealer: DocumentSealer | undefined;
+  observer: LoadedRecordObserver | undefined;
 }
 
 /** What the load step reports; the rest of the result is known before it starts. */
@@ -745,6 +758,7 @@ async function loadInTransaction(client: pg.PoolClient, ctx: LoadContext): Promi
     onProgress: ctx.onProgress,
     sourceProgress: sourceProgress(ctx.onProgress, "load"),
     signal: ctx.signal,
+    observer: ctx.observer,
   });
   try {
     await loader.load(ctx.resolved.source);

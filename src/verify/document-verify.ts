@@ -10,7 +10,7 @@ import { formatPointer } from "../documents/json-pointer.ts";
 import { type DocumentInput, resolveDocumentSource } from "../documents/resolve-source.ts";
 import { DocumentRowBuilder } from "../documents/row-builder.ts";
 import { UsageError } from "../errors.ts";
-import { withClient } from "../pg/pool.ts";
+import { guardClient, withClient } from "../pg/pool.ts";
 import { quoteIdent, quoteQualified } from "../pg/quote.ts";
 import type { ProgressCallback } from "../progress.ts";
 import { fitIdentifier } from "../schema/naming.ts";
@@ -20,7 +20,8 @@ import { documentJsonbText } from "./canonical-document.ts";
 import { DEFAULT_CHUNK_ROWS, hashChunk, md5 } from "./chunking.ts";
 import { fileFingerprint } from "./sqlite-source.ts";
 import type { SourceFingerprint } from "./source-reader.ts";
-import { describeTargetTable, inCanonicalSnapshot } from "./target-side.ts";
+import type { ChunkFigures, SourceDigests } from "./source-digests.ts";
+import { canonicalSessionSettings, describeTargetTable, inCanonicalSnapshot } from "./target-side.ts";
 import type { ChangedRow, ColumnDifference, RowKey, TableVerification } from "./types.ts";
 import { buildResult, describeVerifiedTarget, type VerifyResult } from "./verify-result.ts";
 import { blankTableVerification } from "./verify-tables.ts";
@@ -61,6 +62,15 @@ export interface VerifyDocumentsOptions {
   maxDiffs?: number;
   chunkRows?: number;
   onProgress?: ProgressCallback;
+  /**
+   * The source side computed by the import itself (its `loadedRecords`, with the same key and columns):
+   * then the source is not read again, and the server's per-chunk sums are compared with these. When
+   * anything differs (or the digests cannot stand for the table: duplicate keys, rows expected beyond the
+   * source), the verification reads the source again as without them, to name the keys.
+   */
+  sourceDigests?: SourceDigests;
+  /** Connections the server-side hashing may use at once, from `pool` (default 1). */
+  jobs?: number;
 }
 
 /** One kept source record: the chunk it falls in, its row hash, its key as the server prints it. */
@@ -107,14 +117,27 @@ class ChunkSum {
   }
 }
 
-function sideChecksum(chunks: Map<string, { rows: number; checksum: string }>): string {
+function sideChecksum(chunks: ChunkFigures): string {
   const lines = [...chunks.entries()].map(([c, v]) => `${c} ${v.rows} ${v.checksum}`).sort();
   return createHash("sha256").update(lines.join("\n")).digest("hex");
 }
 
-async function fingerprintOf(spec: SourceSpec): Promise<SourceFingerprint & { spec: string }> {
+/**
+ * The source's size and sha256. `inThread`: a file is hashed in this thread (the import's own
+ * verification, which mostly waits on the server meanwhile, saves starting a worker for it).
+ */
+async function fingerprintOf(
+  spec: SourceSpec,
+  inThread = false,
+): Promise<SourceFingerprint & { spec: string }> {
   const path = resolve(spec.path);
   const info = await stat(path);
+  if (!info.isDirectory() && inThread) {
+    const hash = createHash("sha256");
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }))
+      hash.update(chunk as Buffer);
+    return { kind: spec.kind, path, size: info.size, sha256: hash.digest("hex"), spec: spec.spec };
+  }
   if (!info.isDirectory()) return { ...(await fileFingerprint(spec.kind, path)), spec: spec.spec };
   const files: string[] = [];
   const walk = async (dir: string) => {
@@ -205,7 +228,7 @@ export async function verifyDocuments(options: VerifyDocumentsOptions): Promise<
     options.table !== undefined
       ? fitIdentifier(options.table)
       : documentTableName(resolved.source.defaultTable);
-  const fingerprint = fingerprintOf(spec);
+  const fingerprint = fingerprintOf(spec, options.sourceDigests !== undefined);
   fingerprint.catch(() => undefined);
   const target = await describeVerifiedTarget(options.pool, [schema]);
   const typed = options.typed ?? spec.kind === "csv";
@@ -234,6 +257,17 @@ export async function verifyDocuments(options: VerifyDocumentsOptions): Promise<
     return finish(base);
   }
   try {
+    const digests = options.allowExtra ? undefined : await options.sourceDigests?.result();
+    if (
+      digests?.ok &&
+      (await verifyFromDigests(
+        options,
+        base,
+        keys.map((k) => k.column),
+        digests,
+      ))
+    )
+      return await finish(base);
     await verifyTable(options, base, {
       keys: keys.map((k) => k.column),
       builder: new DocumentRowBuilder(keys, extras),
@@ -250,6 +284,160 @@ export async function verifyDocuments(options: VerifyDocumentsOptions): Promise<
     await resolved.cleanup();
   }
   return finish(base);
+}
+
+/** The parts of the row hash both sides compute: SQL for the key identity and for the row hash. */
+function rowHashExpressions(keys: readonly string[]): { idSql: string; rowHashSql: string } {
+  const docText = `${quoteIdent("doc")}::text`;
+  const idSql = keys.length ? keyIdentitySql(keys) : `md5(${docText})`;
+  return { idSql, rowHashSql: keys.length ? `md5(${idSql} || ${docText})` : `md5(${docText})` };
+}
+
+/** Most connections the server-side hashing of one table takes (each scans its share of the pages). */
+const MAX_TARGET_PARTS = 4;
+const SNAPSHOT_ID = /^[0-9A-Fa-f-]+$/;
+
+/**
+ * The server's per-chunk figures of a document table (as SourceDigests.chunkSums computes the source's),
+ * and the quarantine rows of the run, in one snapshot. The table's pages are split among up to `jobs`
+ * connections (TID ranges, sharing the first one's exported snapshot), which the pool has free.
+ */
+async function targetChunkFigures(
+  options: VerifyDocumentsOptions,
+  t: TableVerification,
+  keys: string[],
+  buckets: number,
+): Promise<{ targetChunks: ChunkFigures; quarantineRecorded: number | undefined }> {
+  const pool = options.pool;
+  const from = quoteQualified(t.schema, t.table);
+  // the row md5's first 16 hex digits as one bigint (cheaper than two bit(32) casts): its high half
+  // picks the chunk, as SourceDigests.chunkSums does
+  const query = (range: string) =>
+    `select chunk, count(*)::bigint as rows, sum(v >> 32)::text as high, sum(v & 4294967295)::text as low
+       from (select ((v >> 32) & 2147483647) % ${buckets} as chunk, v
+               from (select ('x' || left(${rowHashExpressions(keys).rowHashSql}, 16))::bit(64)::bigint as v
+                       from ${from}${range} offset 0) hashed) s
+      group by chunk`;
+  const wanted = Math.max(1, Math.min(MAX_TARGET_PARTS, Math.floor(options.jobs ?? 1)));
+  return withClient(pool, (client) =>
+    inCanonicalSnapshot(client, async () => {
+      const { rows: sized } = await client.query(
+        "select greatest(relpages, 0)::bigint as pages from pg_class where oid = $1::regclass",
+        [from],
+      );
+      const pages = Number(sized[0]?.pages ?? 0);
+      const others: pg.PoolClient[] = [];
+      try {
+        const max = (pool.options as { max?: number }).max ?? 10;
+        const free = max - pool.totalCount + pool.idleCount;
+        const extra = pages >= 16 ? Math.min(wanted - 1, free) : 0;
+        if (extra > 0) {
+          const { rows: exported } = await client.query("select pg_export_snapshot() as id");
+          const snapshot = String(exported[0].id);
+          if (!SNAPSHOT_ID.test(snapshot)) throw new Error(`unexpected snapshot id ${snapshot}`);
+          const connected = await Promise.allSettled(Array.from({ length: extra }, () => pool.connect()));
+          for (const result of connected)
+            if (result.status === "fulfilled") {
+              guardClient(result.value);
+              others.push(result.value);
+            }
+          // a connection that cannot take the snapshot is left out: the others hash its share
+          for (const other of [...others]) {
+            try {
+              await other.query("begin isolation level repeatable read read only");
+              await other.query(`set transaction snapshot '${snapshot}'`);
+              for (const [name, value] of Object.entries(canonicalSessionSettings))
+                await other.query("select set_config($1, $2, true)", [name, value]);
+            } catch {
+              others.splice(others.indexOf(other), 1);
+              await other.query("rollback").catch(() => undefined);
+              other.release(true);
+            }
+          }
+        }
+        const parts = others.length + 1;
+        const bound = (k: number) => `'(${Math.floor((pages * k) / parts)},0)'::tid`;
+        // the first and last ranges are open, so that pages beyond the estimate are hashed too
+        const range = (k: number) =>
+          parts === 1
+            ? ""
+            : k === 0
+              ? ` where ctid < ${bound(1)}`
+              : k === parts - 1
+                ? ` where ctid >= ${bound(k)}`
+                : ` where ctid >= ${bound(k)} and ctid < ${bound(k + 1)}`;
+        const results = await Promise.all([client, ...others].map((c, k) => c.query(query(range(k)))));
+        const sums = new Map<string, { rows: number; high: bigint; low: bigint }>();
+        for (const result of results)
+          for (const r of result.rows) {
+            const chunk = String(r.chunk);
+            const sum = sums.get(chunk) ?? { rows: 0, high: 0n, low: 0n };
+            sum.rows += Number(r.rows);
+            sum.high += BigInt(r.high as string);
+            sum.low += BigInt(r.low as string);
+            sums.set(chunk, sum);
+          }
+        const targetChunks: ChunkFigures = new Map(
+          [...sums].map(([chunk, sum]) => [chunk, { rows: sum.rows, checksum: `${sum.high}:${sum.low}` }]),
+        );
+        let quarantineRecorded: number | undefined;
+        if (options.runId) {
+          const q = await client.query(
+            `select case when to_regclass('pgshift.quarantine') is null then 0
+                    else (select count(*) from pgshift.quarantine where run_id = $1 and target_schema = $2 and target_table = $3) end::bigint as n`,
+            [options.runId, t.schema, t.table],
+          );
+          quarantineRecorded = Number(q.rows[0].n);
+        }
+        return { targetChunks, quarantineRecorded };
+      } finally {
+        for (const other of others) {
+          const ended = await other.query("rollback").then(
+            () => true,
+            () => false,
+          );
+          other.release(!ended);
+        }
+      }
+    }),
+  );
+}
+
+/**
+ * Verification against the import's own source digests: the server hashes what it stores and sums
+ * per chunk, in one snapshot; only the chunk sums cross the wire. True when every chunk and the
+ * quarantine count agree (`t` filled in as identical); false, leaving `t` as it was, when anything
+ * differs: the caller then narrows with a second read of the source.
+ */
+async function verifyFromDigests(
+  options: VerifyDocumentsOptions,
+  t: TableVerification,
+  keys: string[],
+  digests: { rows: number; chunkSums: (buckets: number) => ChunkFigures },
+): Promise<boolean> {
+  const columns = await withClient(options.pool, (client) => describeTargetTable(client, t.schema, t.table));
+  const names = new Set((columns ?? []).map((c) => c.name));
+  if (!columns || ![...keys, "doc"].every((name) => names.has(name))) return false;
+  const buckets = Math.max(1, Math.ceil(digests.rows / (options.chunkRows ?? DEFAULT_CHUNK_ROWS)));
+  const targetStarted = performance.now();
+  const { targetChunks, quarantineRecorded } = await targetChunkFigures(options, t, keys, buckets);
+  const targetMs = Math.round(performance.now() - targetStarted);
+  const sourceChunks = digests.chunkSums(buckets);
+  const leftOut = options.sourceDigests!.leftOut;
+  if (quarantineRecorded !== undefined && quarantineRecorded !== leftOut) return false;
+  if (sourceChunks.size !== targetChunks.size) return false;
+  for (const [chunk, figures] of sourceChunks) {
+    const there = targetChunks.get(chunk);
+    if (!there || there.rows !== figures.rows || there.checksum !== figures.checksum) return false;
+  }
+  t.sourceRows = digests.rows;
+  t.targetRows = digests.rows;
+  t.quarantinedRows = leftOut;
+  t.chunking.chunks = sourceChunks.size;
+  t.checksums = { source: sideChecksum(sourceChunks), target: sideChecksum(targetChunks) };
+  t.timings.targetMs = targetMs;
+  t.status = "identical";
+  return true;
 }
 
 async function verifyTable(

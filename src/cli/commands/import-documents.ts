@@ -103,6 +103,15 @@ export async function runDocumentImport(
   const settings = ctx.settings;
   // the import's own connection, one per parallel COPY stream (--jobs), one spare
   const pool = await ctx.pool({ max: settings.jobs + 2 });
+  const verify = opts.verify !== false;
+  // verification's source side, computed while the import reads the source: for document tables
+  // (CSV is typed unless --no-typed), whose verification reads them
+  const documentTable = spec.kind === "csv" ? typed === false : typed !== true;
+  // (encrypted documents are checked by their MACs instead: they differ from the source by design)
+  const sourceDigests =
+    verify && documentTable && encryptedPaths.length === 0
+      ? new (await import("../../verify/source-digests.ts")).SourceDigests(Boolean(key))
+      : undefined;
   const result = await importDocuments({
     pool,
     from: spec,
@@ -129,12 +138,16 @@ export async function runDocumentImport(
     ...(keyring ? { keyring } : {}),
     onProgress: ctx.progress.onProgress,
     signal: ctx.signal,
+    ...(sourceDigests ? { loadedRecords: sourceDigests } : {}),
+  }).catch(async (error: unknown) => {
+    await sourceDigests?.close();
+    throw error;
   });
   // Verification reads the source again and the table back from the server (skip with --no-verify).
   let verification: VerifyResult | undefined;
   // encrypted documents differ from the source by design: they are checked by their MACs instead
   let integrityCheck: VerifyIntegrityResult | undefined;
-  if (opts.verify !== false && keyring && integrity) {
+  if (verify && keyring && integrity) {
     const { verifyIntegrity } = await import("../../crypto/verify-integrity.ts");
     integrityCheck = await verifyIntegrity({
       pool,
@@ -143,7 +156,7 @@ export async function runDocumentImport(
       keyring,
     });
   }
-  if (opts.verify !== false && result.target.kind === "documents" && encryptedPaths.length === 0) {
+  if (verify && result.target.kind === "documents" && encryptedPaths.length === 0) {
     const { verifyDocuments } = await import("../../verify/document-verify.ts");
     // The overall bar follows the verification: every record read again.
     const verifyProgress = new JobProgress(ctx.progress.onProgress, "import", "records");
@@ -168,8 +181,11 @@ export async function runDocumentImport(
       ...(emptyAs ? { emptyAs } : {}),
       runId: result.runId,
       onProgress: verifyProgress.sumOfItems(),
+      ...(sourceDigests ? { sourceDigests } : {}),
+      jobs: settings.jobs,
     });
   }
+  await sourceDigests?.close();
   ctx.progress.stop();
   const reportOption = opts.report;
   const reportPath =

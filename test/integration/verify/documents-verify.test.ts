@@ -7,6 +7,7 @@ import { importDocuments } from "../../../src/documents/import-documents.ts";
 import { jsonbText } from "../../../src/verify/canonical-json.ts";
 import { documentJsonbText } from "../../../src/verify/canonical-document.ts";
 import { verifyDocuments } from "../../../src/verify/document-verify.ts";
+import { SourceDigests } from "../../../src/verify/source-digests.ts";
 import { useTestDatabase } from "../../helpers/database.ts";
 
 /** Document tables verified against their NDJSON / JSON sources, and tampered with after import. */
@@ -224,5 +225,121 @@ describe("verify document tables", () => {
     assert.deepEqual(bad.tables[0]!.changed[0]!.columns, [
       { column: "doc/v/w/1", source: '"x"', target: '"y"' },
     ]);
+  });
+  it("verifies from the digests the import computed, and still names what differs after the load", async () => {
+    const pool = db().pool;
+    const file = join(dir, "digested.ndjson");
+    // byte path and exact path: escapes, exponents, -0, deep nesting, composite keys, a bad line
+    const lines = Array.from({ length: 3000 }, (_, i) =>
+      i % 9 === 0
+        ? `{"k": "D${i}", "part": ${i % 3}, "s": "tab\\t ${i}", "e": 1.5e2, "z": -0, "n": {"b": [1, {"y": null}], "a": "é"}}`
+        : JSON.stringify({
+            part: i % 3,
+            k: `D${i}`,
+            v: { w: [i, "x", i / 4], ok: i % 2 === 0 },
+            k2: "dup",
+            k2b: 1,
+          }),
+    );
+    lines.splice(50, 0, '{"part": 1}');
+    writeFileSync(file, `${lines.join("\n")}\n`);
+    const options = { pool, from: `ndjson:${file}`, key: "/k,/part:int" };
+    const digests = new SourceDigests(true);
+    const imported = await importDocuments({
+      ...options,
+      onBadValue: "quarantine",
+      loadedRecords: digests,
+      jobs: 2,
+    });
+    const digested = await digests.result();
+    assert.ok(digested.ok && digested.rows === 3000, JSON.stringify(digested));
+    assert.equal(digests.leftOut, 1);
+    const verify = () =>
+      verifyDocuments({ ...options, runId: imported.runId, sourceDigests: digests, jobs: 2, chunkRows: 300 });
+    const ok = await verify();
+    const t = ok.tables[0]!;
+    assert.equal(ok.status, "identical", JSON.stringify(t));
+    assert.equal(t.sourceRows, 3000);
+    assert.equal(t.targetRows, 3000);
+    assert.equal(t.quarantinedRows, 1);
+    assert.equal(t.chunking.chunks, 10);
+    const { rows: pages } = await pool.query("select relpages from pg_class where relname = 'digested'");
+    // large enough for the server-side hashing to be split among connections
+    assert.ok(pages[0].relpages >= 16, JSON.stringify(pages));
+
+    // the digests stand for the source as the import read it: a later change to the file is not re-read
+    writeFileSync(file, `${lines.join("\n")}\n{"k": "late", "part": 0}\n`);
+    assert.equal((await verify()).status, "identical");
+    writeFileSync(file, `${lines.join("\n")}\n`);
+
+    await pool.query(
+      `update digested set doc = jsonb_set(doc, '{v,w,1}', '"y"') where k = 'D10' and part = 1`,
+    );
+    await pool.query(`delete from digested where k = 'D20' and part = 2`);
+    await pool.query(
+      `insert into digested (k, part, doc, source_file, content_hash) values ('D9999', 0, '{"k": "D9999"}', 'x', 'y')`,
+    );
+    const bad = await verify();
+    const b = bad.tables[0]!;
+    assert.equal(bad.status, "mismatch");
+    assert.equal(b.changedRows, 1);
+    assert.deepEqual(b.changed[0]!.key, { k: "D10", part: "1" });
+    assert.deepEqual(b.changed[0]!.columns, [{ column: "doc/v/w/1", source: '"x"', target: '"y"' }]);
+    assert.deepEqual(b.missing, [{ k: "D20", part: "2" }]);
+    assert.deepEqual(b.extra, [{ k: "D9999", part: "0" }]);
+
+    // repaired: identical again; then a quarantine row gone is a difference too
+    await pool.query(`delete from digested where k = 'D9999'`);
+    await pool.query(
+      `update digested set doc = jsonb_set(doc, '{v,w,1}', '"x"') where k = 'D10' and part = 1`,
+    );
+    await pool.query(
+      `insert into digested (k, part, doc, source_file, content_hash) values ('D20', 2, $1::jsonb, 'x', 'y')`,
+      [lines[20]],
+    );
+    assert.equal((await verify()).status, "identical");
+    await pool.query(`delete from pgshift.quarantine where run_id = $1`, [imported.runId]);
+    const unrecorded = await verify();
+    assert.equal(unrecorded.status, "mismatch");
+    assert.match(unrecorded.tables[0]!.problems.join("; "), /quarantined 0 record/);
+  });
+  it("digests in the import's own thread too, without a key, and falls back on duplicate keys", async () => {
+    const pool = db().pool;
+    const file = join(dir, "unkeyed.ndjson");
+    const lines = Array.from({ length: 200 }, (_, i) => JSON.stringify({ n: i % 50, e: "é", s: "\\" }));
+    writeFileSync(file, `${lines.join("\n")}\n`);
+    const digests = new SourceDigests(false, { thread: false });
+    await importDocuments({ pool, from: `ndjson:${file}`, loadedRecords: digests });
+    const options = { pool, from: `ndjson:${file}`, sourceDigests: digests };
+    const ok = await verifyDocuments(options);
+    assert.equal(ok.status, "identical", JSON.stringify(ok.tables[0]));
+    assert.equal(ok.tables[0]!.sourceRows, 200);
+    await pool.query(`delete from unkeyed where ctid = (select min(ctid) from unkeyed)`);
+    const bad = await verifyDocuments(options);
+    assert.equal(bad.status, "mismatch");
+    assert.equal(bad.tables[0]!.missingRows, 1);
+
+    const dups = new SourceDigests(true);
+    const from = `ndjson:${join(dir, "dups.ndjson")}`;
+    await importDocuments({
+      pool,
+      from,
+      table: "dups2",
+      key: "/id:bigint",
+      duplicates: "last-wins",
+      loadedRecords: dups,
+    });
+    assert.equal(dups.duplicates, 1);
+    assert.deepEqual(await dups.result(), { ok: false, reason: "the source has duplicate keys" });
+    const result = await verifyDocuments({
+      pool,
+      from,
+      table: "dups2",
+      key: "/id:bigint",
+      duplicates: "last-wins",
+      sourceDigests: dups,
+    });
+    assert.equal(result.status, "identical", JSON.stringify(result.tables[0]));
+    assert.equal(result.tables[0]!.sourceRows, 2);
   });
 });
