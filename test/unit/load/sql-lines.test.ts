@@ -6,7 +6,7 @@ import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { type ChunkOutput, encodeChunk } from "../../../src/load/chunk-encoder.ts";
 import { formatEpochMs } from "../../../src/load/row-encoder.ts";
-import { concatenated, planSqlLines, planWholeRows } from "../../../src/load/sql-lines.ts";
+import { concatenated, planSqlLines, planWholeRows, shortestRealSql } from "../../../src/load/sql-lines.ts";
 import type { ChunkPlan, ColumnPlan, TablePlan } from "../../../src/schema/plan.ts";
 import type { Conversion } from "../../../src/schema/type-mapping.ts";
 import { openSqlite } from "../../../src/sources/sqlite/sqlite-rows.ts";
@@ -201,8 +201,172 @@ describe("SQL fast path of chunk encoding", () => {
   it("plans the whole-row path only when SQLite can encode every column", () => {
     assert.ok(planWholeRows(table("t", COLUMNS, [])));
     assert.equal(planWholeRows({ ...table("t", COLUMNS, []), withoutRowid: true }), undefined);
-    assert.equal(planWholeRows(table("t", [...COLUMNS, col("d", "numeric", "numeric")], [])), undefined);
+    assert.ok(planWholeRows(table("t", [...COLUMNS, col("d", "numeric", "numeric")], [])));
   });
+
+  it("prints reals in SQL exactly as JavaScript's String does, or not at all (round-trip property, 300k doubles)", () => {
+    const db = new Database(":memory:");
+    try {
+      db.exec("create table r (x real)");
+      const insert = db.prepare("insert into r values (?)");
+      const view = new DataView(new ArrayBuffer(8));
+      let state = 0x2545f491;
+      const next32 = () => {
+        state ^= state << 13;
+        state ^= state >>> 17;
+        state ^= state << 5;
+        return state >>> 0;
+      };
+      const values: number[] = [];
+      db.transaction(() => {
+        for (let i = 0; i < 100_000; i++) {
+          // Any bit pattern whose exponent lands in [1e-4, 1e15); values rounded to a few decimals (as
+          // coordinates and prices are); and ones a few ulps beside those.
+          view.setUint32(
+            0,
+            (((next32() % (1075 - 1009)) + 1009) << 20) |
+              (next32() & 0xfffff) |
+              (next32() & 1 ? 0x80000000 : 0),
+          );
+          view.setUint32(4, next32());
+          const bits = view.getFloat64(0);
+          const decimals = next32() % 9;
+          const rounded =
+            Math.round((next32() / 2 ** 32) * 10 ** ((next32() % 12) + decimals)) / 10 ** decimals;
+          const beside = rounded + (next32() % 7) * Number.EPSILON * Math.max(1, Math.abs(rounded));
+          for (const value of [bits, rounded, beside]) {
+            values.push(value);
+            insert.run(value);
+          }
+        }
+        for (const value of [
+          1,
+          -1,
+          0.1,
+          1e-4,
+          9.999999999999999e-5,
+          1e15,
+          999999999999999.9,
+          1e15 - 1,
+          2 / 3,
+          0,
+          -0,
+          1e-7,
+          1e21,
+          5e-324,
+          123.0,
+        ]) {
+          values.push(value);
+          insert.run(value);
+        }
+      })();
+      const rows = db
+        .prepare(`select x, ${shortestRealSql("x")} as text from r order by rowid`)
+        .raw(true)
+        .all() as [number, string | null][];
+      assert.equal(rows.length, values.length);
+      let plain = 0;
+      for (const [i, [x, text]] of rows.entries()) {
+        assert.ok(x === values[i], `${x} read back as stored`);
+        const inRange = Math.abs(x) >= 1e-4 && Math.abs(x) < 1e15;
+        if (text === null) {
+          // Left to JavaScript: out of range, or more than 15 significant digits.
+          const digits = String(x).replace("-", "").replace(".", "").replace(/^0+/, "").length;
+          assert.ok(!inRange || digits > 15, `${x} has ${digits} digits but SQL printed nothing`);
+          continue;
+        }
+        assert.ok(inRange, `${x} is out of range but SQL printed ${text}`);
+        assert.equal(text, String(x), `SQL text of ${x}`);
+        plain++;
+      }
+      assert.ok(plain > 100_000, `${plain} values printed in SQL`);
+      // Integers and text are not reals: JavaScript's (or the caller's) business.
+      const other = db.prepare(`select ${shortestRealSql("?")}`).pluck();
+      assert.equal(other.get(5n), null);
+      assert.equal(other.get("1.5"), null);
+    } finally {
+      db.close();
+    }
+  });
+
+  for (const policy of ["quarantine", "fail"] as const) {
+    it(`whole-row path: numeric and mixed text columns as JavaScript encodes them (${policy})`, async () => {
+      const path = join(dir, `numeric-${policy}.db`);
+      const db = new Database(path);
+      db.exec("create table m (lat numeric, reading, note text)");
+      const insert = db.prepare("insert into m values (?, ?, ?)");
+      db.exec("begin");
+      const readings: unknown[] = [
+        7,
+        -50n,
+        0.5,
+        123.0,
+        1e-5,
+        1e15,
+        2 / 3,
+        "n/a",
+        "> 100",
+        null,
+        -0.0,
+        1e21,
+        43.1234561,
+      ];
+      for (let i = 1; i <= 4000; i++) {
+        const lat =
+          i % 17 === 0 ? BigInt(i) : i % 19 === 0 ? null : Math.round((i / 4000) * 180e6 - 90e6) / 1e6 + 1e-7;
+        insert.run(lat, readings[i % readings.length] ?? null, i % 3 === 0 ? null : `note ${i}`);
+      }
+      // Values the numeric cell leaves to JavaScript: text (a bad value), tiny and huge reals.
+      db.prepare("insert into m values ('12.5x', 1, 'bad numeric')").run();
+      db.prepare("insert into m values (1e-9, 2, 'tiny')").run();
+      db.prepare("insert into m values (1e300, 3, 'huge')").run();
+      db.exec("commit");
+      db.close();
+      const columns = [
+        col("lat", "numeric", "numeric"),
+        col("reading", "text", "text"),
+        col("note", "text", "text"),
+      ];
+      const chunks = [
+        { chunk: 1, throughRowid: "1500" },
+        { chunk: 2, afterRowid: "1500" },
+      ] as ChunkPlan[];
+      const plan = table("m", columns, chunks, true);
+      const slow = await run(path, plan, policy, "js");
+      const whole = await run(path, plan, policy, "whole");
+      assert.deepEqual(
+        whole.map((r) => r.error),
+        slow.map((r) => r.error),
+      );
+      if (policy === "quarantine") {
+        const exact = (runs: Captured[]) =>
+          runs
+            .flatMap((r) =>
+              r.text
+                .split(/\|\d+\|/)
+                .join("")
+                .split("\n"),
+            )
+            .filter((line) => line !== "")
+            .sort();
+        assert.deepEqual(exact(whole), exact(slow));
+        assert.deepEqual(
+          whole.map((r) => r.output!.conversions),
+          slow.map((r) => r.output!.conversions),
+        );
+        assert.deepEqual(
+          whole.map((r) => r.output!.quarantined.map((q) => q.location)),
+          slow.map((r) => r.output!.quarantined.map((q) => q.location)),
+        );
+        assert.equal(slow[1]!.output!.quarantined.length, 1);
+        // Rows SQL leaves to JavaScript: a tiny and a huge real, numbers of more than 15 digits.
+        assert.ok(exact(slow).includes("1e-9\t2\ttiny"), "1e-9 as JavaScript writes it");
+        assert.ok(exact(slow).includes("1e+300\t3\thuge"));
+      } else {
+        assert.match(whole[1]!.error!, /column lat/);
+      }
+    });
+  }
 
   for (const policy of ["quarantine", "fail"] as const) {
     for (const bigIntegers of [false, true]) {
