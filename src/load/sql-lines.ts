@@ -70,21 +70,6 @@ function escapedText(c: string): string {
   return `replace(replace(replace(replace(${c}, '\\', '\\\\'), char(9), '\\t'), char(10), '\\n'), char(13), '\\r')`;
 }
 
-/**
- * SQL giving a real's text exactly as JavaScript's String(x) prints it, for 1e-4 <= |x| < 1e15 (where
- * both print plain decimals) when 15 significant digits read back to the same double; NULL otherwise
- * (and for non-reals), leaving the value to JavaScript. Why exact: decimals of 15 significant digits
- * lie further apart than doubles do, so at most one of them reads back to x, and JavaScript's shortest
- * round-trip text, when it has 15 digits or fewer, is that one (with zeros cut). SQLite's 16- and
- * 17-digit printf is not always the closest decimal, so those widths stay in JavaScript. The '!' flag
- * writes ".0" after an integral value, which JavaScript does not: it is cut. The round-trip property
- * test in test/unit/load/sql-lines.test.ts holds this to String(x) over random doubles.
- */
-export function shortestRealSql(c: string): string {
-  const digits = `printf('%!.15g', ${c})`;
-  return `case when typeof(${c}) = 'real' and abs(${c}) >= 1e-4 and abs(${c}) < 1e15 and cast(${digits} as real) = ${c} then replace(replace(${digits} || '~', '.0~', ''), '~', '') end`;
-}
-
 /** The largest finite double: reals beyond it (SQLite's Inf) stay in JavaScript. */
 const MAX_DOUBLE = "1.7976931348623157e308";
 const DIGIT = "[0-9]";
@@ -114,9 +99,8 @@ function isoDateTime(c: string, body: string): string {
  * of sqlCell, plus text and JSON (escaped; NUL stays in JavaScript), blobs (hex), reals (17
  * significant digits, which SQLite prints so that they read back to the same double), and plain ISO
  * dates. Text is not checked for invalid UTF-8 here: PostgreSQL refuses such a COPY, and the chunk is
- * then encoded again in JavaScript, which reports the value (see loadChunk). Numeric columns, and reals
- * in text columns, take JavaScript's decimal text digit for digit (shortestRealSql) where SQLite
- * prints it; other reals there stay in JavaScript.
+ * then encoded again in JavaScript, which reports the value (see loadChunk). Numeric columns stay in
+ * JavaScript: their decimal text must be JavaScript's, digit for digit.
  */
 export function wholeRowCell(column: ColumnPlan): WholeRowCell | undefined {
   const c = q(column.sourceName);
@@ -134,15 +118,9 @@ export function wholeRowCell(column: ColumnPlan): WholeRowCell | undefined {
         expr: `case typeof(${c}) when 'real' then case when abs(${c}) <= ${MAX_DOUBLE} then printf('%!.17g', ${c}) end when 'integer' then cast(${c} as text) ${nullCell} end`,
       };
     case "text":
-      // Numbers in a text column: their decimal text, as JavaScript writes it (a conversion).
       return {
-        expr: `case typeof(${c}) when 'text' then case when instr(${c}, char(0)) = 0 then ${escapedText(c)} end when 'integer' then cast(${c} as text) when 'real' then ${shortestRealSql(c)} ${nullCell} end`,
-        count: `typeof(${c}) in ('integer', 'real')`,
-      };
-    case "numeric":
-      // Text in a numeric column stays in JavaScript, which reports it.
-      return {
-        expr: `case typeof(${c}) when 'integer' then cast(${c} as text) when 'real' then ${shortestRealSql(c)} ${nullCell} end`,
+        expr: `case typeof(${c}) when 'text' then case when instr(${c}, char(0)) = 0 then ${escapedText(c)} end when 'integer' then cast(${c} as text) ${nullCell} end`,
+        count: `typeof(${c}) = 'integer'`,
       };
     case "jsonb":
       return {
