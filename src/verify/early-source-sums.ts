@@ -44,7 +44,8 @@ export interface EarlySourceSumsOptions {
 }
 
 export function startEarlySourceSums(options: EarlySourceSumsOptions): EarlySourceSums {
-  const pool = new SourceWorkerPool(1);
+  // Smaller heaps than verification's own workers: this one runs while the load holds its memory.
+  const pool = new SourceWorkerPool(1, { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 });
   const planned = new Map<string, Planned>();
   let closed = false;
   const tables = verifyTablesFromPlan(options.plan);
