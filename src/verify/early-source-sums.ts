@@ -21,8 +21,14 @@ import { sameStrategy, verifyStrategy } from "./verify-tables.ts";
  *   await early.close();
  */
 export interface EarlySourceSums {
-  /** The table's sums when computed early for this strategy (undefined: compute them now). */
+  /**
+   * The table's sums when computed early for this strategy, or being computed (undefined: compute them
+   * now). A table the worker has not reached yet is given up, so that the verification's own workers
+   * take it instead of waiting.
+   */
   take(sourceTable: string, strategy: ChunkStrategy): Promise<SourceAggregate> | undefined;
+  /** Resolves when every table's sums are computed, failed or given up. */
+  settled(): Promise<void>;
   /** Stops the worker; sums not yet computed are not used. */
   close(): Promise<void>;
 }
@@ -32,6 +38,8 @@ interface Planned {
   strategy: ChunkStrategy;
   /** Started when the worker reaches the table; resolves with its sums. */
   sums?: Promise<SourceAggregate>;
+  /** waiting: the worker has not reached it; given-up: taken before that, the worker skips it. */
+  state: "waiting" | "started" | "given-up";
 }
 
 export interface EarlySourceSumsOptions {
@@ -66,7 +74,7 @@ export function startEarlySourceSums(options: EarlySourceSumsOptions): EarlySour
         keyRange: integerKey ? reader.integerKeyRange() : undefined,
         chunkRows: options.chunkRows,
       });
-      planned.set(name, { table, strategy });
+      planned.set(name, { table, strategy, state: "waiting" });
     } catch {
       // This table's source side is computed at verification time, as without early sums.
     } finally {
@@ -77,7 +85,8 @@ export function startEarlySourceSums(options: EarlySourceSumsOptions): EarlySour
   let chain: Promise<unknown> = Promise.resolve();
   for (const entry of planned.values()) {
     const sums = chain.then(() => {
-      if (closed) throw new Error("early source sums closed");
+      if (closed || entry.state === "given-up") throw new Error("early source sums not computed");
+      entry.state = "started";
       return pool.run(
         { path: options.sourcePath, table: entry.table, excludeRowids: [], strategy: entry.strategy },
         () => undefined,
@@ -90,9 +99,12 @@ export function startEarlySourceSums(options: EarlySourceSumsOptions): EarlySour
   return {
     take(sourceTable, strategy) {
       const entry = planned.get(sourceTable);
-      if (!entry?.sums || !sameStrategy(entry.strategy, strategy)) return undefined;
+      if (!entry?.sums) return undefined;
+      if (entry.state === "waiting") entry.state = "given-up";
+      if (entry.state === "given-up" || !sameStrategy(entry.strategy, strategy)) return undefined;
       return entry.sums;
     },
+    settled: () => chain.then(() => undefined),
     async close() {
       closed = true;
       await pool.close();

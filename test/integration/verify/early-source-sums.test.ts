@@ -17,6 +17,8 @@ import { type Fixture, makeFixture } from "./fixture.ts";
  */
 const db = useTestDatabase("vearly");
 let fixture: Fixture;
+/** The plan of the import into schema "later" (describe "after a load"). */
+let laterPlan: ImportPlan;
 
 /** Early sums that count the tables they served. */
 function counted(early: EarlySourceSums): { early: EarlySourceSums; served: string[] } {
@@ -29,6 +31,7 @@ function counted(early: EarlySourceSums): { early: EarlySourceSums; served: stri
         if (sums) served.push(sourceTable);
         return sums;
       },
+      settled: () => early.settled(),
       close: () => early.close(),
     },
   };
@@ -74,6 +77,7 @@ describe("early source sums", () => {
       });
       assert.equal(imported.ok, true, JSON.stringify(imported.error));
       plan = imported.plan;
+      laterPlan = plan;
     });
 
     const verify = async (chunkRows?: number) => {
@@ -83,6 +87,8 @@ describe("early source sums", () => {
         ...(chunkRows ? { chunkRows } : {}),
       });
       const spy = counted(started);
+      // Computed before the verification asks: a table not reached yet would be given up.
+      await started.settled();
       try {
         const result = await verifyImport({
           plan,
@@ -133,6 +139,30 @@ describe("early source sums", () => {
       assert.deepEqual(served, []);
       assert.equal(result.identical, true, JSON.stringify(result.tables));
     });
+  });
+
+  it("are given up for a table the worker has not reached when the verification asks", async () => {
+    const started = startEarlySourceSums({
+      plan: laterPlan,
+      sourcePath: fixture.path,
+      order: ["items", "pairs", "loose"],
+    });
+    const spy = counted(started);
+    try {
+      // Asked before the worker reached it (it starts on the next tick): the verification computes it.
+      assert.equal(started.take("loose", { kind: "row-hash", buckets: 1 }), undefined);
+      const result = await verifyImport({
+        plan: laterPlan,
+        sourcePath: fixture.path,
+        pool: db().pool,
+        early: spy.early,
+      });
+      assert.equal(result.identical, true, JSON.stringify(result.tables));
+      assert.ok(!spy.served.includes("loose"), `served: ${spy.served.join(", ")}`);
+      await started.settled();
+    } finally {
+      await started.close();
+    }
   });
 
   it("are left aside for a table with quarantined rows, which verifies identical without them", async () => {
