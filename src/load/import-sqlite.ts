@@ -50,6 +50,8 @@ import {
 import { createRun, findRunToResume, sourceFingerprint } from "./import-run.ts";
 import { appendUndoSql, nextSteps } from "./next-steps.ts";
 import { verificationConnectionError } from "./verification-outcome.ts";
+import type { EarlySourceSums } from "../verify/early-source-sums.ts";
+import { startEarlyVerification, verifiesWhileLoading } from "./early-verification.ts";
 import { planForeignKeysToExistingTables } from "./outside-foreign-keys.ts";
 import { recreateDependents } from "./replace-dependents.ts";
 import { type RunContext, retryConnectionLoss, runParallel, step } from "./run-context.ts";
@@ -67,6 +69,8 @@ export type VerifyHook = (input: {
   sourcePath: string;
   pool: pg.Pool;
   onProgress?: ProgressCallback;
+  /** The source side, computed while loading (with the default verification). */
+  early?: EarlySourceSums;
 }) => Promise<VerificationOutcome>;
 
 export interface ImportSqliteOptions {
@@ -97,6 +101,11 @@ export interface ImportSqliteOptions {
   resume?: boolean | string;
   /** false: skip verification; a function: use it; default: src/verify's verifyImport when present. */
   verify?: boolean | VerifyHook;
+  /**
+   * Compute the default verification's source side in a worker thread while loading, instead of after
+   * it. Default: on two cores or more, for a source of 32 MiB or more.
+   */
+  verifyWhileLoading?: boolean;
   /**
    * Scan and encode in worker threads, one per job. Default: only with 4 or more cores; with fewer,
    * PostgreSQL's COPY needs the other core and threads measured slower than the calling thread.
@@ -235,6 +244,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
     !scanThreads || options.resume
       ? []
       : Array.from({ length: useThreads ? jobs : Math.min(jobs, cores) }, () => new ChunkWorker(path));
+  let early: EarlySourceSums | undefined;
   try {
     let plan: ImportPlan;
     let runId: string | undefined;
@@ -387,6 +397,8 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
         };
         let failure: unknown;
         try {
+          // Verification's source side needs only the file and the plan: it starts now, beside the load.
+          if (verifiesWhileLoading(options, path)) early = await startEarlyVerification(plan, path);
           await timed("schema", () => createSchema(ctx));
           // The data phase ends with the last row committed; keys, indexes and ANALYZE of tables
           // that finished loading late are still being built then: that rest is the finish phase.
@@ -411,7 +423,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
           await timed("analyze", () => analyzeTables(ctx));
           crashPoint("verify:before");
           const verification = await timed("verify", () =>
-            runVerification(ctx, path).catch((error: unknown) => {
+            runVerification(ctx, path, early).catch((error: unknown) => {
               throw new PgshiftError(
                 "verify_failed",
                 `the data is loaded, but verification could not run: ${error instanceof Error ? error.message : String(error)}; run again with --resume to verify, or --no-verify to skip it`,
@@ -493,6 +505,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
       { waitMs: 0, what: "another pgshift import into this database" },
     );
   } finally {
+    await early?.close();
     await Promise.all(workers.map((w) => w.close()));
     db.close();
   }
@@ -717,6 +730,7 @@ async function checkCounts(ctx: RunContext, result: ImportResult): Promise<void>
 async function runVerification(
   ctx: RunContext,
   sourcePath: string,
+  early: EarlySourceSums | undefined,
 ): Promise<VerificationOutcome | undefined> {
   const option = ctx.options.verify;
   if (option === false) return undefined;
@@ -734,6 +748,7 @@ async function runVerification(
     sourcePath,
     pool: ctx.pool,
     onProgress: ctx.onProgress,
+    ...(early ? { early } : {}),
   });
 }
 

@@ -263,7 +263,12 @@ export function numericTextOfDouble(value: number): string | undefined {
   if (value === Number.POSITIVE_INFINITY) return "Infinity";
   if (value === Number.NEGATIVE_INFINITY) return "-Infinity";
   if (value === 0) return "0";
-  return numericText(String(value));
+  const shortest = String(value);
+  // Without an exponent, JavaScript's shortest round-trip text is already numeric_out's trimmed form
+  // (no leading zeros but one before the point, no trailing fractional zeros): numericText would
+  // return it unchanged (the property test in test/unit/verify/canonical.test.ts holds it to that).
+  if (!shortest.includes("e")) return shortest;
+  return numericText(shortest);
 }
 
 /**

@@ -141,6 +141,9 @@ function instantOf(value: SourceValue, reading: SourceReading, utc: boolean) {
   return utc ? toUtc(parsed) : parsed.local;
 }
 
+/** Distinct date texts remembered per date column (about 27 years of days). */
+const DATE_MEMO_ENTRIES = 10_000;
+
 /** The converter for a source column whose values land in a target column of `kind`. */
 export function canonicalConverter(
   kind: CanonicalKind,
@@ -223,12 +226,24 @@ export function canonicalConverter(
           return Buffer.from(String(v), "utf8").toString("hex");
         return fail(v);
       };
-    case "date":
-      return (v) => {
-        if (v === null || v === undefined) return null;
+    case "date": {
+      const convert = (v: SourceValue) => {
         const instant = instantOf(v, reading, true);
         return instant ? dateText(Math.floor(instant.seconds / 86400)) : fail(v);
       };
+      // A date column holds few distinct texts (days of a few years): each is parsed once.
+      const seen = new Map<string, string>();
+      return (v) => {
+        if (v === null || v === undefined) return null;
+        if (typeof v !== "string") return convert(v);
+        let text = seen.get(v);
+        if (text === undefined) {
+          text = convert(v);
+          if (seen.size < DATE_MEMO_ENTRIES) seen.set(v, text);
+        }
+        return text;
+      };
+    }
     case "timestamp":
     case "timestamptz": {
       const withZone = kind === "timestamptz";

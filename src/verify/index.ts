@@ -5,6 +5,7 @@ export * from "./canonical-number.ts";
 export * from "./canonical-time.ts";
 export * from "./chunking.ts";
 export * from "./document-verify.ts";
+export * from "./early-source-sums.ts";
 export * from "./plan-tables.ts";
 export * from "./report.ts";
 export * from "./source-reader.ts";

@@ -14,6 +14,7 @@ import {
   storedBytes,
   THREADS_MIN_SOURCE_BYTES,
 } from "../sources/sqlite/index.ts";
+import type { EarlySourceSums } from "./early-source-sums.ts";
 import { verifyTablesFromPlan } from "./plan-tables.ts";
 import { SourceWorkerPool } from "./source-worker-pool.ts";
 import { fileFingerprint, SqliteTableReader } from "./sqlite-source.ts";
@@ -47,6 +48,8 @@ export interface VerifyImportOptions {
   planFrom?: VerifyResult["plan"]["from"];
   /** Stops between tables; tables not verified are reported as errors ("interrupted"). */
   signal?: AbortSignal;
+  /** Source-side sums computed while the import loaded (startEarlySourceSums), used where they fit. */
+  early?: EarlySourceSums;
 }
 
 export function checkSample(sample: number | undefined): void {
@@ -62,6 +65,15 @@ export function checkSample(sample: number | undefined): void {
  *   const result = await verifyImport({ plan, sourcePath: "app.db", pool });
  *   if (!result.identical) console.log(result.tables.filter((t) => t.status !== "identical"));
  */
+/**
+ * Source tables by name, largest stored size first (see largestFirst): the order in which early
+ * source sums are computed, so that the one that takes longest starts first.
+ */
+export function largestTablesFirst(path: string, plan: ImportPlan): string[] {
+  const tables = verifyTablesFromPlan(plan);
+  return largestFirst(path, tables).map((i) => tables[i]!.sourceTable);
+}
+
 /**
  * Table indexes, largest stored size first (SQLite's dbstat), so that parallel jobs end together
  * instead of one long table starting last; as given when the sizes cannot be read.
@@ -144,19 +156,34 @@ export async function verifyImport(options: VerifyImportOptions): Promise<Verify
       jobs,
       order: largestFirst(sourcePath, tables),
       ...(options.signal ? { signal: options.signal } : {}),
-      ...(workers
+      ...(workers || options.early
         ? {
-            sourceSums: (table, strategy, sample, onProgress) =>
-              workers.run(
-                {
-                  path: sourcePath,
-                  table,
-                  excludeRowids: excluded(table).map(String),
-                  strategy,
-                  ...(sample !== undefined ? { sample } : {}),
+            sourceSums: (table, strategy, sample, onProgress) => {
+              // Early sums cover every row: not when quarantined rows are to be left out.
+              const ready =
+                sample === undefined && excluded(table).length === 0
+                  ? options.early?.take(table.sourceTable, strategy)
+                  : undefined;
+              const run = () =>
+                workers?.run(
+                  {
+                    path: sourcePath,
+                    table,
+                    excludeRowids: excluded(table).map(String),
+                    strategy,
+                    ...(sample !== undefined ? { sample } : {}),
+                  },
+                  onProgress,
+                );
+              if (!ready) return run();
+              return ready.then(
+                (sums) => {
+                  onProgress(sums.rows);
+                  return sums;
                 },
-                onProgress,
-              ),
+                () => run() ?? Promise.reject(new Error("no early source sums")),
+              );
+            },
           }
         : {}),
       ...(options.sample !== undefined ? { sample: options.sample } : {}),

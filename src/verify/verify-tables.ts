@@ -42,15 +42,48 @@ export interface VerifyTablesOptions {
   /** Stops between tables: the tables not started are reported as errors with code "interrupted". */
   signal?: AbortSignal;
   /**
-   * Computes a table's source-side chunk checksums elsewhere (a worker thread). When absent, or
-   * when it fails, `openSource`'s reader is read in this thread.
+   * Computes a table's source-side chunk checksums elsewhere (a worker thread, or earlier). When
+   * absent, when it returns undefined, or when it fails, `openSource`'s reader is read in this thread.
    */
   sourceSums?: (
     table: VerifyTable,
     strategy: ChunkStrategy,
     sample: number | undefined,
     onProgress: (done: number) => void,
-  ) => Promise<SourceAggregate>;
+  ) => Promise<SourceAggregate> | undefined;
+}
+
+/**
+ * How a table's rows are chunked, from source figures: both sides use it. `integerKey`: its single key
+ * is an integer on both sides. Ordered key ranges unless sampling (which needs each key's hash).
+ */
+export function verifyStrategy(
+  table: VerifyTable,
+  figures: {
+    rows: number;
+    integerKey: boolean;
+    keyRange?: { min: bigint; max: bigint } | undefined;
+    chunkRows?: number | undefined;
+    sample?: number | undefined;
+  },
+): ChunkStrategy {
+  const strategy = chooseStrategy({
+    rows: figures.rows,
+    hasKey: table.key.length > 0,
+    integerKey: figures.integerKey,
+    ...(figures.keyRange ? { keyRange: figures.keyRange } : {}),
+    ...(figures.chunkRows ? { chunkRows: figures.chunkRows } : {}),
+  });
+  if (strategy.kind === "key-range" && figures.sample === undefined) strategy.ordered = true;
+  return strategy;
+}
+
+/** Whether two strategies chunk rows the same way (so that sums computed for one serve the other). */
+export function sameStrategy(a: ChunkStrategy, b: ChunkStrategy): boolean {
+  if (a.kind === "key-range" && b.kind === "key-range")
+    return a.shift === b.shift && Boolean(a.ordered) === Boolean(b.ordered);
+  if (a.kind === "key-range" || b.kind === "key-range") return false;
+  return a.kind === b.kind && a.buckets === b.buckets;
 }
 
 /** Verifies tables in parallel (`jobs` at a time); one result per table, in the given order. */
@@ -206,15 +239,14 @@ async function verifyTable(options: VerifyTablesOptions, table: VerifyTable): Pr
           table.key.length === 1 ? table.columns.find((c) => c.name === table.key[0])?.kind : undefined;
         const integerKey = keyKind === "integer" && kinds.get(table.key[0]!) === "integer";
         const keyRange = integerKey ? await source.integerKeyRange() : undefined;
-        const strategy = chooseStrategy({
+        const strategy = verifyStrategy(table, {
           rows: result.sourceRows,
-          hasKey: table.key.length > 0,
           integerKey,
-          ...(keyRange ? { keyRange } : {}),
-          ...(options.chunkRows ? { chunkRows: options.chunkRows } : {}),
+          keyRange,
+          chunkRows: options.chunkRows,
+          sample: options.sample,
         });
         result.chunking.strategy = strategy.kind;
-        if (strategy.kind === "key-range" && options.sample === undefined) strategy.ordered = true;
         const sql = targetSql(table, kinds);
         const placement = new RowPlacement(table, strategy, options.sample);
         const compareStarted = Date.now();
@@ -225,9 +257,9 @@ async function verifyTable(options: VerifyTablesOptions, table: VerifyTable): Pr
         targetPromise.catch(() => undefined);
         const sourceProgress = (done: number) =>
           options.onProgress?.({ task, done, total: result.sourceRows, unit: "rows" });
-        const sourceAgg = options.sourceSums
-          ? await options
-              .sourceSums(table, strategy, options.sample, sourceProgress)
+        const elsewhere = options.sourceSums?.(table, strategy, options.sample, sourceProgress);
+        const sourceAgg = elsewhere
+          ? await elsewhere
               // A worker that cannot start or dies costs speed, not the verification.
               .catch(() => sourceChunkSums(source, placement, sourceProgress))
           : await sourceChunkSums(source, placement, sourceProgress);
