@@ -27,7 +27,13 @@ import { withRefreshLock } from "./refresh-lock.ts";
 import { ensureRefreshSchema } from "./refresh-schema.ts";
 import { swapSchemas } from "./schema-swap.ts";
 import { waitForFreshSnapshots } from "./snapshot-guard.ts";
-import { runUserChecks, type TableCheck, type UserCheck, verifyTable } from "./verify-next.ts";
+import {
+  runUserChecks,
+  type TableCheck,
+  type UserCheck,
+  verifyDeltaTable,
+  verifyTable,
+} from "./verify-next.ts";
 
 export interface RefreshOptions {
   pool: pg.Pool;
@@ -176,6 +182,7 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
       if (probe && !probeReport) probeReport = await probe.stop();
       return probeReport ? { probe: probeReport } : {};
     };
+    let hashesRecorded: Promise<unknown> = Promise.resolve();
     try {
       // A leftover next schema is an abandoned build (we hold the dataset's lock): start clean.
       await dropSchema(pool, next);
@@ -191,17 +198,19 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
           liveCounts.set(table.table, Number(rows[0].n));
           const keyColumn = await primaryKeyColumn(pool, live, table.table);
           if (!keyColumn) throw new UsageError(`--delta needs a primary key on ${live}.${table.table}`);
-          const changed =
+          // both read live only: side by side
+          const [changed, build] = await Promise.all([
             liveVersion === null
               ? { recorded: false, keys: [] }
-              : await localChanges(pool, {
+              : localChanges(pool, {
                   dataset: dataset.name,
                   liveVersion,
                   live,
                   table: table.table,
                   keyColumn,
-                });
-          const build = await buildDelta(pool, live, next, table, deletedKeys, options.signal);
+                }),
+            buildDelta(pool, live, next, table, deletedKeys, options.signal),
+          ]);
           build.conflicts = await resolveConflicts(pool, {
             live,
             next,
@@ -214,17 +223,21 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
           builds.push(build);
         } else builds.push(await buildFull(pool, next, table, options.signal));
       }
-      for (const table of dataset.tables) {
-        const keyColumn = await primaryKeyColumn(pool, next, table.table);
-        if (keyColumn)
-          await recordRowHashes(pool, {
-            dataset: dataset.name,
-            version,
-            schema: next,
-            table: table.table,
-            keyColumn,
-          });
-      }
+      // Recorded while verification reads next (both only read it): the next delta's local-change baseline.
+      hashesRecorded = Promise.all(
+        dataset.tables.map(async (table) => {
+          const keyColumn = await primaryKeyColumn(pool, next, table.table);
+          if (keyColumn)
+            await recordRowHashes(pool, {
+              dataset: dataset.name,
+              version,
+              schema: next,
+              table: table.table,
+              keyColumn,
+            });
+        }),
+      );
+      hashesRecorded.catch(() => undefined);
       const { rows: clock } = await pool.query("select now() as at");
       const loadCommittedAt: Date = clock[0].at;
 
@@ -236,16 +249,33 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
         const expectedRows = options.delta
           ? liveCounts.get(table.table)! + build.inserted - build.deleted
           : undefined;
+        const keyColumn = build.staging ? await primaryKeyColumn(pool, next, table.table) : null;
         tableChecks.push(
-          await verifyTable(pool, next, table, {
-            delta: Boolean(options.delta),
-            runId: build.runId,
-            ...(build.conflicts?.policy === "keep-local" ? { keptLocal: build.conflicts.conflicts } : {}),
-            ...(expectedRows !== undefined ? { expectedRows } : {}),
-          }),
+          build.staging && keyColumn && expectedRows !== undefined
+            ? await verifyDeltaTable(pool, {
+                live,
+                next,
+                table,
+                staging: build.staging,
+                keyColumn,
+                runId: build.runId,
+                expectedRows,
+                deletedKeys,
+                keptLocal: build.conflicts?.policy === "keep-local" ? build.conflicts.conflicts : 0,
+              })
+            : await verifyTable(pool, next, table, {
+                delta: Boolean(options.delta),
+                runId: build.runId,
+                ...(build.conflicts?.policy === "keep-local" ? { keptLocal: build.conflicts.conflicts } : {}),
+                ...(expectedRows !== undefined ? { expectedRows } : {}),
+              }),
         );
       }
+      // the staged deltas served their purpose; next must hold the dataset's tables only when it goes live
+      for (const build of builds)
+        if (build.staging) await pool.query(`drop table ${quoteQualified(next, build.staging)}`);
       const checks = await runUserChecks(pool, next, dataset.checks);
+      await hashesRecorded;
       const counts = Object.fromEntries(tableChecks.map((c) => [c.table, c.rows]));
       const verification = {
         identical: tableChecks.every((c) => c.identical),
@@ -303,6 +333,10 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
             JSON.stringify({ step: "verify", message: "verification failed", leftBehind }),
           ],
         );
+        await pool.query("delete from pgshift.refresh_row_hashes where dataset = $1 and version = $2", [
+          dataset.name,
+          version,
+        ]);
         return {
           ...base,
           status: "verification_failed",
@@ -371,6 +405,7 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
       };
     } catch (error) {
       await stopProbe().catch(() => undefined);
+      await hashesRecorded.catch(() => undefined);
       return fail(error);
     }
   });
