@@ -14,3 +14,4 @@ export * from "./probe-readers.ts";
 export * from "./conflicts.ts";
 export * from "./foreign-keys.ts";
 export * from "./refresh-report.ts";
+export * from "./refresh-metrics.ts";

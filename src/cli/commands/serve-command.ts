@@ -42,6 +42,8 @@ export function registerServeCommand(program: Command): void {
         });
         const signal = ctx.signal;
         const health = await startHealthServer({ pool, port, host: flags.host, readyTimeoutMs });
+        const { registerRefreshMetrics } = await import("../../refresh/refresh-metrics.ts");
+        registerRefreshMetrics(health, pool);
         ctx.out.notice(`serving ${health.url}/livez, /readyz, /status and /metrics; stop with Ctrl-C`);
         try {
           await new Promise<void>((resolve) => {
