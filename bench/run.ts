@@ -24,6 +24,7 @@ import { ndjsonScenario } from "./scenarios/ndjson.ts";
 import { ndjsonSmallScenario } from "./scenarios/ndjson-small.ts";
 import { queriesScenario } from "./scenarios/queries.ts";
 import { rampScenario } from "./scenarios/ramp.ts";
+import { refreshScenario } from "./scenarios/refresh.ts";
 import { sqliteScenario } from "./scenarios/sqlite.ts";
 import { verifyScenario } from "./scenarios/verify.ts";
 
@@ -55,6 +56,7 @@ function plan(args: BenchArgs): [ScenarioName, Scenario][] {
     ["queries", queriesScenario({ name: "queries", docs, reuse: true }), "both"],
     ["cutover", cutoverScenario, "both"],
     ["ramp", rampScenario, "both"],
+    ["refresh", refreshScenario({ docs }), "both"],
     [
       "sqlite-5m",
       sqliteScenario({

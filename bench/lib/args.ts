@@ -22,6 +22,7 @@ export const SCENARIO_NAMES = [
   "queries",
   "cutover",
   "ramp",
+  "refresh",
   "sqlite-5m",
   "queries-1m",
 ] as const;

@@ -184,7 +184,7 @@ export function registerRefreshCommands(program: Command): void {
     )
     .addHelpText(
       "after",
-      "\nSwitch mode: schema (one database; ALTER SCHEMA renames in one transaction). PgBouncer mode is not built yet.\nExit codes: 0 switched; 1 failure (live untouched); 2 usage; 3 verification failed (live untouched).",
+      "\nSwitch mode: schema (one database; ALTER SCHEMA renames in one transaction). PgBouncer mode is not built yet.\nEvery run writes a JSON report (--report; signed with --sign-key or --hmac-key-env).\nExit codes: 0 switched; 1 failure (live untouched); 2 usage; 3 verification failed (live untouched).",
     );
 
   group
