@@ -96,6 +96,8 @@ export interface RefreshResult {
   prune?: PruneResult | { error: string };
   /** The report written (with --report / options.report): path, sha256, signature algorithm. */
   report?: RefreshReportRecord;
+  /** Why the report could not be written (the run's outcome stands). */
+  reportError?: string;
   /** Milliseconds spent in each step that ran. */
   stepMs: Partial<Record<RefreshStep, number>>;
   durationMs: number;
@@ -207,11 +209,15 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
         }).catch(() => undefined);
       throw failure;
     };
-    // the report is written last: it holds the whole result (a failed write fails the run's report only)
+    // the report is written last: it holds the whole result
     const finish = async (result: RefreshResult): Promise<RefreshResult> => {
       if (!options.report) return result;
-      const report = await writeRefreshReport(pool, options.report, { ...result });
-      return { ...result, report };
+      // the switch (or the refusal) stands whatever happens to the report: say why it is missing
+      try {
+        return { ...result, report: await writeRefreshReport(pool, options.report, { ...result }) };
+      } catch (error) {
+        return { ...result, reportError: (error as Error).message };
+      }
     };
     let probeReport: ProbeReport | undefined;
     const stopProbe = async () => {

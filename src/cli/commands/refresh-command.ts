@@ -143,6 +143,7 @@ export function renderRefreshResult(result: RefreshResult): string {
         ? `prune after the switch failed (the switch stands): ${result.prune.error}`
         : `pruned ${result.prune.pruned.map((p) => p.schema).join(", ") || "nothing"}`,
     );
+  if (result.reportError) lines.push(`report NOT written: ${result.reportError}`);
   if (result.report)
     lines.push(
       `report: ${result.report.path}${result.report.signed ? ` (signed, ${result.report.signed})` : ""}`,

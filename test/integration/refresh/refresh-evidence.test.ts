@@ -157,10 +157,22 @@ test("the refresh report: written, signed with a key, recorded with the version;
   assert.deepEqual(status.live!.report, result.report);
   assert.equal(status.live!.reason, "signed run");
 
+  // a report that cannot be written does not undo the switch; the result says why
+  await writeFile(path, ndjson([{ id: "a", v: 3 }]));
+  const unwritable = await refreshDataset({
+    pool: db().pool,
+    dataset,
+    report: { path: join(reportPath, "under-a-file.json") },
+  });
+  assert.equal(unwritable.status, "switched");
+  assert.equal(unwritable.report, undefined);
+  assert.match(unwritable.reportError!, /ENOTDIR|EEXIST/);
+  assert.equal((await refreshStatus({ pool: db().pool, dataset: "rep" })).live!.version, 2);
+
   // CLI: --report with --hmac-key-env; status shows when, by whom and why; verify-report checks it
   const env = { REFRESH_KEY: secret.toString() };
   const cliReport = join(dir, "cli-report.json");
-  await writeFile(path, ndjson([{ id: "a", v: 2 }]));
+  await writeFile(path, ndjson([{ id: "a", v: 4 }]));
   const run = await runCli(
     [
       "refresh",
@@ -191,6 +203,6 @@ test("the refresh report: written, signed with a key, recorded with the version;
   assert.equal(broken.code, 3);
   const shown = await runCli(["refresh", "status", "rep", "--to", db().url]);
   assert.equal(shown.code, 0, shown.stderr);
-  const liveLine = shown.stdout.split("\n").find((line) => /^\s*2\s/.test(line)) ?? "";
+  const liveLine = shown.stdout.split("\n").find((line) => /^\s*3\s/.test(line)) ?? "";
   assert.match(liveLine, /live.*\d{4}-\d\d-\d\dT[\d:.]+Z.*nightly/);
 });
