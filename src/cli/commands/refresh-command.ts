@@ -216,7 +216,7 @@ export function registerRefreshCommands(program: Command): void {
     )
     .option(
       "--probe <n>",
-      "run N reader clients (key lookups) during build and switch, report failed queries and latency",
+      "run N reader clients (key lookups; containment queries where doc has a GIN index) during build and switch, report failed queries and latency",
     )
     .option(
       "--snapshot-wait <seconds>",

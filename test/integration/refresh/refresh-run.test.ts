@@ -351,7 +351,13 @@ test("--delta verification catches a next version that differs from live + delta
 
 test("readers during build and swap see 0 failed queries, and each statement one version", async () => {
   const path = await writeTemp("items.ndjson", ndjson(records(200, 1)));
-  const dataset = singleTableDataset({ schema: "rd", table: "items", from: `ndjson:${path}`, key: "/id" });
+  const dataset = singleTableDataset({
+    schema: "rd",
+    table: "items",
+    from: `ndjson:${path}`,
+    key: "/id",
+    gin: true,
+  });
   await refreshDataset({ pool: db().pool, dataset });
   await writeFile(path, ndjson(records(200, 2)));
   const readers = new pg.Pool({ connectionString: db().url, max: 4 });
@@ -392,6 +398,10 @@ test("readers during build and swap see 0 failed queries, and each statement one
   assert.equal(probed!.probe!.failed, 0);
   assert.deepEqual(probed!.probe!.failedBySqlstate, {});
   assert.ok(probed!.probe!.queries > 0);
+  // key lookups and, the table having a GIN index on doc, containment queries
+  const byKind = probed!.probe!.byKind!;
+  assert.ok(byKind.key > 0 && byKind.containment > 0, JSON.stringify(byKind));
+  assert.equal(byKind.key + byKind.containment, probed!.probe!.queries);
   assert.ok(probed!.probe!.maxMs >= probed!.probe!.p99Ms && probed!.probe!.p99Ms >= probed!.probe!.p50Ms);
   assert.ok(seen.has("2"), `versions seen: ${[...seen]}`);
 });
