@@ -61,7 +61,7 @@ export interface RefreshOptions {
    * `keep`, a version stays while either keeps it (among the newest `keep`, or younger than `keepFor`).
    */
   keepFor?: number | string;
-  /** N reader clients running key lookups on the live tables during build and switch. */
+  /** N reader clients running key lookups (and containment queries) on the live tables during build and switch. */
   probe?: number;
   /** Write the run's JSON report here (signed when a key is given) and record it with the version. */
   report?: RefreshReportOptions;
@@ -108,8 +108,8 @@ export const previousSchemaName = (schema: string, version: number): string => `
 
 /**
  * Refreshes a dataset blue-green: builds the next version in `<schema>__next`, verifies it (counts and
- * checksums against the sources, orphans per foreign key, the user's checks), waits out snapshots older than the load, then swaps
- * schemas in one transaction; the old live version stays as `<schema>__prev_<version>`. Any failure
+ * checksums against the sources, orphans per foreign key, the user's checks), waits out snapshots older
+ * than the load, then swaps schemas in one transaction; the old live version stays as `<schema>__prev_<version>`. Any failure
  * leaves live untouched and drops the next schema. Verification failure returns status
  * "verification_failed"; other failures throw RefreshFailedError.
  *
