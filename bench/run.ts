@@ -25,6 +25,7 @@ import { ndjsonScenario } from "./scenarios/ndjson.ts";
 import { ndjsonSmallScenario } from "./scenarios/ndjson-small.ts";
 import { queriesScenario } from "./scenarios/queries.ts";
 import { rampScenario } from "./scenarios/ramp.ts";
+import { refreshScenario } from "./scenarios/refresh.ts";
 import { sqliteScenario } from "./scenarios/sqlite.ts";
 import { verifyScenario } from "./scenarios/verify.ts";
 
@@ -57,6 +58,7 @@ function plan(args: BenchArgs): [ScenarioName, Scenario][] {
     ["cutover", cutoverScenario, "both"],
     ["encrypted", encryptedScenario({ docs: args.docs ?? (args.quick ? 100_000 : 1_000_000) }), "both"],
     ["ramp", rampScenario, "both"],
+    ["refresh", refreshScenario({ docs }), "both"],
     [
       "sqlite-5m",
       sqliteScenario({

@@ -90,6 +90,44 @@ export {
   signingKeyFromFile,
 } from "./verify/report.ts";
 
+// Blue-green data refresh (README: pgshift refresh).
+export {
+  type ConflictPolicy,
+  type ConflictReport,
+  type Dataset,
+  type DatasetForeignKey,
+  type DatasetTable,
+  type ForeignKeyCheck,
+  type PruneOptions,
+  type PruneResult,
+  type RefreshOptions,
+  type RefreshOutcome,
+  type RefreshReportOptions,
+  type RefreshReportRecord,
+  type RefreshResult,
+  type RefreshStatus,
+  type RefreshStep,
+  type RefreshVersion,
+  type RollbackOptions,
+  type RollbackResult,
+  type TableBuild,
+  type TableCheck,
+  type UserCheck,
+  NoPreviousVersionError,
+  OldSnapshotError,
+  REFRESH_METRICS,
+  RefreshConflictError,
+  RefreshFailedError,
+  pruneDataset,
+  readDatasetFile,
+  refreshDataset,
+  refreshMetricFamilies,
+  refreshStatus,
+  registerRefreshMetrics,
+  rollbackDataset,
+  singleTableDataset,
+} from "./refresh/index.ts";
+
 // Migrations.
 export {
   type MigrateOptions,

@@ -23,6 +23,7 @@ export const SCENARIO_NAMES = [
   "cutover",
   "encrypted",
   "ramp",
+  "refresh",
   "sqlite-5m",
   "queries-1m",
 ] as const;

@@ -132,6 +132,29 @@ export const EXPECTED_RATIOS: Record<ScenarioName, ExpectedRatio[]> = {
   ],
   queries: queryKeys,
   "queries-1m": queryKeys,
+  refresh: [
+    {
+      key: "refresh_delta_vs_full_wall",
+      label: "delta refresh wall (1 % changed) / full reload wall of the same dataset",
+      target: { op: "<=", value: 0.5 },
+    },
+    {
+      key: "refresh_failed_queries",
+      label: "probe queries that failed during both refreshes (20 readers)",
+      target: { op: "<=", value: 0 },
+    },
+    {
+      key: "refresh_swap_lock_ms",
+      label: "longest schema-swap lock hold in ms",
+      target: { op: "<", value: 100 },
+    },
+    {
+      key: "refresh_reader_p99_ms",
+      label: "reader p99 in ms over build and switch (worst of the two refreshes)",
+      target: { op: "<", value: 250 },
+    },
+    { key: "refresh_rollback_ms", label: "rollback wall in ms", target: { op: "<", value: 1000 } },
+  ],
   ramp: [
     {
       key: "ramp_failed_calls",

@@ -1,8 +1,11 @@
 import { readFile } from "node:fs/promises";
 import type pg from "pg";
+import { documentTablePlan, indexDefinitions } from "../documents/document-table.ts";
 import { importDocuments, type ImportDocumentsResult } from "../documents/import-documents.ts";
+import { parsePointer } from "../documents/json-pointer.ts";
 import { UsageError } from "../errors.ts";
 import { quoteIdent, quoteQualified } from "../pg/quote.ts";
+import { fitIdentifier } from "../schema/naming.ts";
 import type { ConflictReport } from "./conflicts.ts";
 import type { DatasetTable } from "./dataset.ts";
 
@@ -18,6 +21,8 @@ export interface TableBuild {
   runId: string;
   /** Delta builds: rows changed locally since the last refresh, and those the delta changed too. */
   conflicts?: ConflictReport;
+  /** Delta builds: the staging table (in the next schema) holding the delta's records as imported. */
+  staging?: string;
 }
 
 /** Drops the next schema (a failed or abandoned build); true when there was one. */
@@ -103,10 +108,32 @@ export async function readDeletedKeys(path: string): Promise<string[]> {
     .filter(Boolean);
 }
 
+/** Where a delta's records are staged (in the next schema) before they are applied; dropped before the swap. */
+export const stagingTableName = (table: string): string => fitIdentifier(`${table}__pgshift_delta`);
+
+/** The GIN and trigram indexes a full build of the table makes (the dataset's options), on the next schema. */
+function datasetIndexes(next: string, table: DatasetTable): string[] {
+  const trgm = table.trgm === undefined ? [] : Array.isArray(table.trgm) ? table.trgm : [table.trgm];
+  const plan = documentTablePlan({
+    schema: next,
+    table: table.table,
+    keys: [],
+    extraColumns: [],
+    gin: Boolean(table.gin),
+    trgmPaths: trgm.map((pointer: string) => parsePointer(pointer)),
+  });
+  return indexDefinitions(plan).map((i) => i.sql);
+}
+
 /**
- * A delta build: the live table copied into the next schema (LIKE ... INCLUDING ALL, then its key
- * constraints), then the source's changed and new records upserted by key (unchanged content hashes are not
- * rewritten), then the tombstoned keys deleted.
+ * A delta build, whose cost follows the size of the delta (plus one server-side copy of the live table):
+ * 1. the live table copied into the next schema (`LIKE ... INCLUDING ALL EXCLUDING INDEXES`, then
+ *    `INSERT ... SELECT`), while the delta's records are imported into a staging table beside it (only
+ *    they are parsed and hashed);
+ * 2. the key constraints as live has them, then one `INSERT ... ON CONFLICT DO UPDATE` from the staging
+ *    table, writing only rows whose content hash changed; the tombstoned keys deleted;
+ * 3. the GIN and trigram indexes of the dataset's options, built after the data and side by side, then
+ *    ANALYZE. The staging table stays until verification has compared it with the source and with next.
  */
 export async function buildDelta(
   pool: pg.Pool,
@@ -120,11 +147,36 @@ export async function buildDelta(
     throw new UsageError(`--delta needs one --key for table "${table.table}" to match records`);
   const liveTable = quoteQualified(live, table.table);
   const nextTable = quoteQualified(next, table.table);
-  // Indexes come after the copy (faster than maintaining them per row): the key constraints as live has
-  // them, the GIN and trigram indexes from the dataset's options as a full build makes them, so that a
-  // delta version has the same shape as a full one.
+  const staging = stagingTableName(table.table);
   await pool.query(`create table ${nextTable} (like ${liveTable} including all excluding indexes)`);
-  await pool.query(`insert into ${nextTable} select * from ${liveTable}`);
+  const [, result] = await Promise.all([
+    pool.query(`insert into ${nextTable} select * from ${liveTable}`),
+    importDocuments({
+      pool,
+      from: table.from,
+      schema: next,
+      table: staging,
+      mode: "insert",
+      ...importOptions({ ...table, gin: false, trgm: [] }),
+      ...(signal ? { signal } : {}),
+    }),
+  ]);
+  const columnsOf = async (schema: string, name: string): Promise<string[]> => {
+    const { rows } = await pool.query(
+      `select attname from pg_attribute where attrelid = to_regclass($1) and attnum > 0 and not attisdropped order by attnum`,
+      [quoteQualified(schema, name)],
+    );
+    return rows.map((r) => r.attname as string);
+  };
+  const [liveColumns, stagedColumns] = await Promise.all([
+    columnsOf(live, table.table),
+    columnsOf(next, staging),
+  ]);
+  if ([...liveColumns].sort().join("\u0000") !== [...stagedColumns].sort().join("\u0000"))
+    throw new UsageError(
+      `the delta's table shape (${stagedColumns.join(", ")}) differs from ${live}.${table.table} (${liveColumns.join(", ")}): the dataset's key or columns changed; run a full refresh`,
+    );
+  const keyColumn = result.keyColumns[0]!;
   const { rows: constraints } = await pool.query(
     `select conname, pg_get_constraintdef(oid) as def from pg_constraint
       where conrelid = to_regclass($1) and contype in ('p', 'u', 'x') order by contype, conname`,
@@ -132,24 +184,41 @@ export async function buildDelta(
   );
   for (const c of constraints)
     await pool.query(`alter table ${nextTable} add constraint ${quoteIdent(c.conname)} ${c.def}`);
-  const result = await importDocuments({
-    pool,
-    from: table.from,
-    schema: next,
-    table: table.table,
-    mode: "upsert",
-    ...importOptions(table),
-    ...(signal ? { signal } : {}),
-  });
+  const list = stagedColumns.map(quoteIdent).join(", ");
+  const updates = stagedColumns
+    .filter((c) => c !== keyColumn)
+    .map((c) => `${quoteIdent(c)} = excluded.${quoteIdent(c)}`)
+    .join(", ");
+  const { rows: applied } = await pool.query(
+    `with applied as (
+       insert into ${nextTable} as n (${list}) select ${list} from ${quoteQualified(next, staging)}
+       on conflict (${quoteIdent(keyColumn)}) do update set ${updates}
+        where n.content_hash is distinct from excluded.content_hash
+       returning (xmax = 0) as inserted)
+     select count(*) filter (where inserted)::bigint as inserted, count(*) filter (where not inserted)::bigint as updated
+       from applied`,
+  );
+  const inserted = Number(applied[0].inserted);
+  const updated = Number(applied[0].updated);
   let deleted = 0;
   if (deletedKeys.length) {
-    const keyColumn = result.keyColumns[0]!;
     const removed = await pool.query(
       `delete from ${nextTable} where ${quoteIdent(keyColumn)}::text = any($1::text[])`,
       [deletedKeys],
     );
     deleted = removed.rowCount ?? 0;
   }
+  await Promise.all(datasetIndexes(next, table).map((sql) => pool.query(sql)));
   await pool.query(`analyze ${nextTable}`);
-  return fromImport(table.table, result, deleted);
+  return {
+    table: table.table,
+    recordsRead: result.recordsRead,
+    recordsLoaded: result.recordsLoaded,
+    inserted,
+    updated,
+    unchanged: result.recordsLoaded - inserted - updated,
+    deleted,
+    runId: result.runId,
+    staging,
+  };
 }

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { UsageError } from "../errors.ts";
 import { INTERNAL_SCHEMA } from "../pg/internal-schema.ts";
+import { type DatasetForeignKey, foreignKeyProblems } from "./foreign-keys.ts";
 
 /** One table of a dataset: where its records come from and the import options it takes. */
 export interface DatasetTable {
@@ -25,12 +26,15 @@ export interface Dataset {
   tables: DatasetTable[];
   /** SQL statements returning true, run against the next version before it may go live. */
   checks: string[];
+  /** References between the dataset's tables, each checked for orphans before the switch. */
+  foreignKeys?: DatasetForeignKey[];
 }
 
 /** Longest schema name that leaves room for "__prev_<version>" within PostgreSQL's 63 bytes. */
 const MAX_SCHEMA_BYTES = 40;
 const TABLE_KEYS = new Set(["table", "from", "key", "records", "columns", "gin", "trgm", "duplicates"]);
-const DATASET_KEYS = new Set(["name", "schema", "tables", "checks"]);
+const DATASET_KEYS = new Set(["name", "schema", "tables", "checks", "foreignKeys"]);
+const FOREIGN_KEY_KEYS = new Set(["from", "pointer", "column", "to", "name"]);
 
 /** Every problem of a dataset description, reported together (empty when valid). */
 export function datasetProblems(dataset: Dataset): string[] {
@@ -51,6 +55,12 @@ export function datasetProblems(dataset: Dataset): string[] {
     if (t.table && seen.has(t.table)) problems.push(`table "${t.table}" is listed twice`);
     seen.add(t.table);
   }
+  problems.push(
+    ...foreignKeyProblems(
+      dataset.foreignKeys ?? [],
+      dataset.tables.map((t) => t.table),
+    ),
+  );
   return problems;
 }
 
@@ -62,16 +72,29 @@ function assertValid(dataset: Dataset): Dataset {
 
 /** A dataset of one table, as `pgshift refresh run SOURCE --schema S --table T --key /ptr` describes it. */
 export function singleTableDataset(
-  options: DatasetTable & { schema: string; name?: string; checks?: string[] },
+  options: DatasetTable & {
+    schema: string;
+    name?: string;
+    checks?: string[];
+    /** References within the one table (e.g. a parent key in the document). */
+    foreignKeys?: DatasetForeignKey[];
+  },
 ): Dataset {
-  const { schema, name, checks, ...table } = options;
-  return assertValid({ name: name ?? schema, schema, tables: [table], checks: checks ?? [] });
+  const { schema, name, checks, foreignKeys, ...table } = options;
+  return assertValid({
+    name: name ?? schema,
+    schema,
+    tables: [table],
+    checks: checks ?? [],
+    ...(foreignKeys?.length ? { foreignKeys } : {}),
+  });
 }
 
 /**
  * Reads a dataset file:
  *   { "schema": "recalls", "tables": [{ "table": "device", "from": "ndjson:device.ndjson", "key": "/id" }],
- *     "checks": ["select count(*) > 0 from device"] }
+ *     "checks": ["select count(*) > 0 from device"],
+ *     "foreignKeys": [{ "from": "recall", "pointer": "/k_number", "to": "device" }] }
  * Relative source paths are taken from the file's directory.
  */
 export async function readDatasetFile(path: string): Promise<Dataset> {
@@ -91,6 +114,12 @@ export async function readDatasetFile(path: string): Promise<Dataset> {
   for (const [i, t] of tables.entries())
     for (const key of Object.keys(t ?? {}))
       if (!TABLE_KEYS.has(key)) problems.push(`tables[${i}]: unknown key "${key}"`);
+  const foreignKeys = object.foreignKeys;
+  if (foreignKeys !== undefined && !Array.isArray(foreignKeys))
+    problems.push(`"foreignKeys" must be an array`);
+  for (const [i, fk] of (Array.isArray(foreignKeys) ? foreignKeys : []).entries())
+    for (const key of Object.keys(fk ?? {}))
+      if (!FOREIGN_KEY_KEYS.has(key)) problems.push(`foreignKeys[${i}]: unknown key "${key}"`);
   if (problems.length) throw new UsageError(`invalid dataset file ${path}:\n  - ${problems.join("\n  - ")}`);
   const base = dirname(resolve(path));
   const schema = String(object.schema ?? "");
@@ -98,6 +127,7 @@ export async function readDatasetFile(path: string): Promise<Dataset> {
     name: typeof object.name === "string" ? object.name : schema,
     schema,
     checks: Array.isArray(object.checks) ? object.checks.map(String) : [],
+    ...(Array.isArray(foreignKeys) ? { foreignKeys: foreignKeys as DatasetForeignKey[] } : {}),
     tables: tables.map((t) => {
       const from = String(t.from ?? "");
       const colon = from.indexOf(":");

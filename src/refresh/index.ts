@@ -12,3 +12,6 @@ export * from "./snapshot-guard.ts";
 export * from "./verify-next.ts";
 export * from "./probe-readers.ts";
 export * from "./conflicts.ts";
+export * from "./foreign-keys.ts";
+export * from "./refresh-report.ts";
+export * from "./refresh-metrics.ts";

@@ -1,5 +1,6 @@
 import { userInfo } from "node:os";
 import type pg from "pg";
+import { parseDuration } from "../cutover/ramp-settings.ts";
 import { UsageError } from "../errors.ts";
 import { withClient } from "../pg/pool.ts";
 import { quoteIdent, quoteQualified } from "../pg/quote.ts";
@@ -13,6 +14,7 @@ import {
   type TableBuild,
 } from "./build-next.ts";
 import type { Dataset } from "./dataset.ts";
+import { checkForeignKeys, type ForeignKeyCheck } from "./foreign-keys.ts";
 import { type ProbeReport, startProbe } from "./probe-readers.ts";
 import { type PruneResult, pruneVersions } from "./prune.ts";
 import { RefreshFailedError } from "./refresh-errors.ts";
@@ -24,10 +26,17 @@ import {
   resolveConflicts,
 } from "./conflicts.ts";
 import { withRefreshLock } from "./refresh-lock.ts";
+import { type RefreshReportOptions, type RefreshReportRecord, writeRefreshReport } from "./refresh-report.ts";
 import { ensureRefreshSchema } from "./refresh-schema.ts";
 import { swapSchemas } from "./schema-swap.ts";
 import { waitForFreshSnapshots } from "./snapshot-guard.ts";
-import { runUserChecks, type TableCheck, type UserCheck, verifyTable } from "./verify-next.ts";
+import {
+  runUserChecks,
+  type TableCheck,
+  type UserCheck,
+  verifyDeltaTable,
+  verifyTable,
+} from "./verify-next.ts";
 
 export interface RefreshOptions {
   pool: pg.Pool;
@@ -47,8 +56,15 @@ export interface RefreshOptions {
   onConflict?: ConflictPolicy;
   /** After the switch, drop all but the newest `keep` previous versions (default: keep all). */
   keep?: number;
-  /** N reader clients running key lookups on the live tables during build and switch. */
+  /**
+   * After the switch, drop previous versions retired longer ago than this (ms, or "24h", "30m"); with
+   * `keep`, a version stays while either keeps it (among the newest `keep`, or younger than `keepFor`).
+   */
+  keepFor?: number | string;
+  /** N reader clients running key lookups (and containment queries) on the live tables during build and switch. */
   probe?: number;
+  /** Write the run's JSON report here (signed when a key is given) and record it with the version. */
+  report?: RefreshReportOptions;
   /** Called as each step starts; a returned promise is awaited before the step runs. */
   onStep?: (step: RefreshStep, detail: string) => void | Promise<void>;
   signal?: AbortSignal;
@@ -64,15 +80,24 @@ export interface RefreshResult {
   previousVersion: number | null;
   previousSchema: string | null;
   status: "switched" | "verification_failed";
+  /** Who ran it and why (recorded with the version). */
+  by?: string;
+  reason?: string | null;
   mode: "full" | "delta";
   tables: (TableBuild & { check: TableCheck | null })[];
   checks: UserCheck[];
+  /** The dataset's foreign keys checked on the next version: orphans per key. */
+  foreignKeys: ForeignKeyCheck[];
   snapshotWaitMs: number;
   swap: { attempts: number; lockHeldMs: number } | null;
   /** What the --probe readers saw, when asked for. */
   probe?: ProbeReport;
   /** What the --keep prune after the switch dropped (or why it could not: the switch stands). */
   prune?: PruneResult | { error: string };
+  /** The report written (with --report / options.report): path, sha256, signature algorithm. */
+  report?: RefreshReportRecord;
+  /** Why the report could not be written (the run's outcome stands). */
+  reportError?: string;
   /** Milliseconds spent in each step that ran. */
   stepMs: Partial<Record<RefreshStep, number>>;
   durationMs: number;
@@ -83,8 +108,8 @@ export const previousSchemaName = (schema: string, version: number): string => `
 
 /**
  * Refreshes a dataset blue-green: builds the next version in `<schema>__next`, verifies it (counts and
- * checksums against the sources, the user's checks), waits out snapshots older than the load, then swaps
- * schemas in one transaction; the old live version stays as `<schema>__prev_<version>`. Any failure
+ * checksums against the sources, orphans per foreign key, the user's checks), waits out snapshots older
+ * than the load, then swaps schemas in one transaction; the old live version stays as `<schema>__prev_<version>`. Any failure
  * leaves live untouched and drops the next schema. Verification failure returns status
  * "verification_failed"; other failures throw RefreshFailedError.
  *
@@ -100,6 +125,7 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
   if (options.onConflict !== undefined) assertConflictPolicy(options.onConflict);
   if (options.keep !== undefined && !(Number.isInteger(options.keep) && options.keep >= 0))
     throw new UsageError(`--keep must be a whole number >= 0, not ${options.keep}`);
+  const keepForMs = options.keepFor === undefined ? undefined : parseDuration(options.keepFor, "--keep-for");
   const deletedKeys = options.deletedKeysFile ? await readDeletedKeys(options.deletedKeysFile) : [];
   await ensureRefreshSchema(pool);
   return withRefreshLock(pool, dataset.name, async () => {
@@ -169,13 +195,36 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
           [dataset.name, version, JSON.stringify({ step, message })],
         )
         .catch(() => undefined);
-      throw new RefreshFailedError(step, version, leftBehind, error);
+      const failure = new RefreshFailedError(step, version, leftBehind, error);
+      if (options.report)
+        await writeRefreshReport(pool, options.report, {
+          dataset: dataset.name,
+          schema: live,
+          version,
+          status: "failed",
+          mode,
+          error: failure.toJSON(),
+          stepMs,
+          durationMs: performance.now() - started,
+        }).catch(() => undefined);
+      throw failure;
+    };
+    // the report is written last: it holds the whole result
+    const finish = async (result: RefreshResult): Promise<RefreshResult> => {
+      if (!options.report) return result;
+      // the switch (or the refusal) stands whatever happens to the report: say why it is missing
+      try {
+        return { ...result, report: await writeRefreshReport(pool, options.report, { ...result }) };
+      } catch (error) {
+        return { ...result, reportError: (error as Error).message };
+      }
     };
     let probeReport: ProbeReport | undefined;
     const stopProbe = async () => {
       if (probe && !probeReport) probeReport = await probe.stop();
       return probeReport ? { probe: probeReport } : {};
     };
+    let hashesRecorded: Promise<unknown> = Promise.resolve();
     try {
       // A leftover next schema is an abandoned build (we hold the dataset's lock): start clean.
       await dropSchema(pool, next);
@@ -191,17 +240,19 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
           liveCounts.set(table.table, Number(rows[0].n));
           const keyColumn = await primaryKeyColumn(pool, live, table.table);
           if (!keyColumn) throw new UsageError(`--delta needs a primary key on ${live}.${table.table}`);
-          const changed =
+          // both read live only: side by side
+          const [changed, build] = await Promise.all([
             liveVersion === null
               ? { recorded: false, keys: [] }
-              : await localChanges(pool, {
+              : localChanges(pool, {
                   dataset: dataset.name,
                   liveVersion,
                   live,
                   table: table.table,
                   keyColumn,
-                });
-          const build = await buildDelta(pool, live, next, table, deletedKeys, options.signal);
+                }),
+            buildDelta(pool, live, next, table, deletedKeys, options.signal),
+          ]);
           build.conflicts = await resolveConflicts(pool, {
             live,
             next,
@@ -214,17 +265,21 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
           builds.push(build);
         } else builds.push(await buildFull(pool, next, table, options.signal));
       }
-      for (const table of dataset.tables) {
-        const keyColumn = await primaryKeyColumn(pool, next, table.table);
-        if (keyColumn)
-          await recordRowHashes(pool, {
-            dataset: dataset.name,
-            version,
-            schema: next,
-            table: table.table,
-            keyColumn,
-          });
-      }
+      // Recorded while verification reads next (both only read it): the next delta's local-change baseline.
+      hashesRecorded = Promise.all(
+        dataset.tables.map(async (table) => {
+          const keyColumn = await primaryKeyColumn(pool, next, table.table);
+          if (keyColumn)
+            await recordRowHashes(pool, {
+              dataset: dataset.name,
+              version,
+              schema: next,
+              table: table.table,
+              keyColumn,
+            });
+        }),
+      );
+      hashesRecorded.catch(() => undefined);
       const { rows: clock } = await pool.query("select now() as at");
       const loadCommittedAt: Date = clock[0].at;
 
@@ -236,22 +291,44 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
         const expectedRows = options.delta
           ? liveCounts.get(table.table)! + build.inserted - build.deleted
           : undefined;
+        const keyColumn = build.staging ? await primaryKeyColumn(pool, next, table.table) : null;
         tableChecks.push(
-          await verifyTable(pool, next, table, {
-            delta: Boolean(options.delta),
-            runId: build.runId,
-            ...(build.conflicts?.policy === "keep-local" ? { keptLocal: build.conflicts.conflicts } : {}),
-            ...(expectedRows !== undefined ? { expectedRows } : {}),
-          }),
+          build.staging && keyColumn && expectedRows !== undefined
+            ? await verifyDeltaTable(pool, {
+                live,
+                next,
+                table,
+                staging: build.staging,
+                keyColumn,
+                runId: build.runId,
+                expectedRows,
+                deletedKeys,
+                keptLocal: build.conflicts?.policy === "keep-local" ? build.conflicts.conflicts : 0,
+              })
+            : await verifyTable(pool, next, table, {
+                delta: Boolean(options.delta),
+                runId: build.runId,
+                ...(build.conflicts?.policy === "keep-local" ? { keptLocal: build.conflicts.conflicts } : {}),
+                ...(expectedRows !== undefined ? { expectedRows } : {}),
+              }),
         );
       }
-      const checks = await runUserChecks(pool, next, dataset.checks);
+      // the staged deltas served their purpose; next must hold the dataset's tables only when it goes live
+      for (const build of builds)
+        if (build.staging) await pool.query(`drop table ${quoteQualified(next, build.staging)}`);
+      const [foreignKeys, checks] = await Promise.all([
+        checkForeignKeys(pool, next, dataset.foreignKeys ?? []),
+        runUserChecks(pool, next, dataset.checks),
+      ]);
+      await hashesRecorded;
       const counts = Object.fromEntries(tableChecks.map((c) => [c.table, c.rows]));
       const verification = {
         identical: tableChecks.every((c) => c.identical),
         checksPassed: checks.every((c) => c.ok),
+        foreignKeysHold: foreignKeys.every((f) => f.ok),
         tables: tableChecks.map(({ source: _source, ...c }) => c),
         checks,
+        foreignKeys,
       };
       const tables = builds.map((b, i) => ({ ...b, check: tableChecks[i] ?? null }));
       const delta = options.delta
@@ -280,7 +357,10 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
           delta === null ? null : JSON.stringify(delta),
         ],
       );
+      const by = options.by ?? userInfo().username;
       const base = {
+        by,
+        reason: options.reason ?? null,
         dataset: dataset.name,
         schema: live,
         version,
@@ -289,8 +369,9 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
         mode,
         tables,
         checks,
+        foreignKeys,
       } as const;
-      if (!verification.identical || !verification.checksPassed) {
+      if (!verification.identical || !verification.checksPassed || !verification.foreignKeysHold) {
         let leftBehind: string | null = null;
         await dropSchema(pool, next).catch(() => {
           leftBehind = next;
@@ -303,7 +384,11 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
             JSON.stringify({ step: "verify", message: "verification failed", leftBehind }),
           ],
         );
-        return {
+        await pool.query("delete from pgshift.refresh_row_hashes where dataset = $1 and version = $2", [
+          dataset.name,
+          version,
+        ]);
+        return finish({
           ...base,
           status: "verification_failed",
           snapshotWaitMs: 0,
@@ -311,7 +396,7 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
           ...(await stopProbe()),
           stepMs: { ...stepMs, verify: performance.now() - stepStarted },
           durationMs: performance.now() - started,
-        };
+        });
       }
 
       enter("snapshot-guard");
@@ -328,7 +413,6 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
         "swap",
         `${next} -> ${live}${previousSchema ? `, ${live} -> ${previousSchema}` : ""}`,
       );
-      const by = options.by ?? userInfo().username;
       const swap = await swapSchemas(pool, {
         renames: [...(previousSchema ? [{ from: live, to: previousSchema }] : []), { from: next, to: live }],
         ...(options.lockTimeoutMs !== undefined ? { lockTimeoutMs: options.lockTimeoutMs } : {}),
@@ -336,14 +420,14 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
           if (previousSchema) {
             if (liveVersion === null)
               await client.query(
-                `insert into pgshift.refresh_versions (dataset, version, schema_name, status, reason)
-                 values ($1, 0, $2, 'previous', 'the schema that existed before the first refresh')
-                 on conflict (dataset, version) do update set status = 'previous', schema_name = excluded.schema_name`,
+                `insert into pgshift.refresh_versions (dataset, version, schema_name, status, reason, retired_at)
+                 values ($1, 0, $2, 'previous', 'the schema that existed before the first refresh', now())
+                 on conflict (dataset, version) do update set status = 'previous', schema_name = excluded.schema_name, retired_at = now()`,
                 [dataset.name, previousSchema],
               );
             else
               await client.query(
-                "update pgshift.refresh_versions set status = 'previous', schema_name = $3 where dataset = $1 and version = $2",
+                "update pgshift.refresh_versions set status = 'previous', schema_name = $3, retired_at = now() where dataset = $1 and version = $2",
                 [dataset.name, liveVersion, previousSchema],
               );
           }
@@ -355,11 +439,11 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
         },
       });
       let prune: RefreshResult["prune"];
-      if (options.keep !== undefined)
-        prune = await pruneVersions(pool, dataset.name, options.keep).catch((error: Error) => ({
+      if (options.keep !== undefined || keepForMs !== undefined)
+        prune = await pruneVersions(pool, dataset.name, options.keep, keepForMs).catch((error: Error) => ({
           error: error.message,
         }));
-      return {
+      return finish({
         ...base,
         ...(prune ? { prune } : {}),
         status: "switched",
@@ -368,9 +452,10 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
         ...(await stopProbe()),
         stepMs: { ...stepMs, swap: performance.now() - stepStarted },
         durationMs: performance.now() - started,
-      };
+      });
     } catch (error) {
       await stopProbe().catch(() => undefined);
+      await hashesRecorded.catch(() => undefined);
       return fail(error);
     }
   });

@@ -31,6 +31,8 @@ export const refreshSchemaPart: InternalSchemaPart = {
        doc_md5 text not null,
        primary key (dataset, version, tbl, key)
      )`,
+    // when a version stopped being live (--keep-for counts from here), and the signed report's digest
+    `alter table pgshift.refresh_versions add column retired_at timestamptz, add column report jsonb`,
   ],
 };
 
@@ -53,6 +55,10 @@ export interface RefreshVersion {
   switchedAt: string | null;
   switchedBy: string | null;
   reason: string | null;
+  /** When it stopped being live (null while live, or for versions retired before this was recorded). */
+  retiredAt: string | null;
+  /** The run's report file: path, sha256 and signature when a key was given. */
+  report: unknown;
 }
 
 export async function ensureRefreshSchema(pool: pg.Pool): Promise<void> {
@@ -77,6 +83,8 @@ export function versionFromRow(r: Record<string, unknown>): RefreshVersion {
     switchedAt: time(r.switched_at),
     switchedBy: (r.switched_by as string | null) ?? null,
     reason: (r.reason as string | null) ?? null,
+    retiredAt: time(r.retired_at ?? null),
+    report: r.report ?? null,
   };
 }
 

@@ -51,11 +51,11 @@ export async function rollbackDataset(options: RollbackOptions): Promise<Rollbac
       ...(options.lockTimeoutMs !== undefined ? { lockTimeoutMs: options.lockTimeoutMs } : {}),
       record: async (client) => {
         await client.query(
-          "update pgshift.refresh_versions set status = 'previous', schema_name = $3 where dataset = $1 and version = $2",
+          "update pgshift.refresh_versions set status = 'previous', schema_name = $3, retired_at = now() where dataset = $1 and version = $2",
           [dataset, live.version, keptAs],
         );
         await client.query(
-          `update pgshift.refresh_versions set status = 'live', schema_name = $3, switched_at = now(), switched_by = $4, reason = $5
+          `update pgshift.refresh_versions set status = 'live', schema_name = $3, retired_at = null, switched_at = now(), switched_by = $4, reason = $5
             where dataset = $1 and version = $2`,
           [
             dataset,

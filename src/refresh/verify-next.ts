@@ -14,6 +14,8 @@ export interface TableCheck {
   changedRows: number;
   /** Rows the table should hold (delta: live + inserted - deleted), when known. */
   expectedRows?: number;
+  /** Delta builds: the rows the delta did not touch, compared with live's by aggregated checksum. */
+  untouched?: { rows: number; identical: boolean };
   source: unknown;
   problems: string[];
 }
@@ -70,6 +72,98 @@ export async function verifyTable(
     changedRows: t.changedRows,
     ...(options.expectedRows !== undefined ? { expectedRows: options.expectedRows } : {}),
     source: result.source,
+    problems,
+  };
+}
+
+/** The aggregated checksum of a set of rows: count and the sums of md5(key || doc) halves. */
+const checksumSql = (keyColumn: string, from: string, where: string) => `
+  select count(*)::bigint as rows,
+         coalesce(sum(('x' || left(h, 8))::bit(32)::int::bigint), 0)::text as high,
+         coalesce(sum(('x' || substr(h, 9, 8))::bit(32)::int::bigint), 0)::text as low
+    from (select md5(t.${quoteIdent(keyColumn)}::text || t.doc::text) as h from ${from} t where ${where} offset 0) hashed`;
+
+/**
+ * Verifies one table of a delta-built next version, reading only what the delta touched plus one
+ * server-side checksum pass: the staging table (the delta's records as imported) against the source,
+ * row by row (the document verifier); every staged record in next with the same document (but the
+ * tombstoned keys and the conflicts kept local); the rows the delta did not touch identical to live's
+ * (count and summed md5 of key and document, computed on the server, both sides at once); and the count
+ * of next equal to live + inserted - deleted.
+ */
+export async function verifyDeltaTable(
+  pool: pg.Pool,
+  options: {
+    live: string;
+    next: string;
+    table: DatasetTable;
+    staging: string;
+    keyColumn: string;
+    runId: string;
+    expectedRows: number;
+    deletedKeys: readonly string[];
+    /** Conflicts kept local (--on-conflict keep-local): exactly that many staged rows hold live's row. */
+    keptLocal: number;
+  },
+): Promise<TableCheck> {
+  const { live, next, table, staging, keyColumn } = options;
+  const key = quoteIdent(keyColumn);
+  const nextTable = quoteQualified(next, table.table);
+  const stagingTable = quoteQualified(next, staging);
+  const notStaged = `not exists (select 1 from ${stagingTable} s where s.${key} = t.${key})`;
+  const [staged, applied, liveSum, nextSum, counted] = await Promise.all([
+    verifyTable(pool, next, { ...table, table: staging }, { delta: false, runId: options.runId }),
+    pool.query(
+      `select count(*) filter (where n.${key} is null)::bigint as missing,
+              count(*) filter (where n.doc is distinct from s.doc)::bigint as changed,
+              count(*) filter (where n.doc is distinct from s.doc and n.doc = l.doc)::bigint as kept_live
+         from ${stagingTable} s left join ${nextTable} n on n.${key} = s.${key}
+         left join ${quoteQualified(live, table.table)} l on l.${key} = s.${key}
+        where s.${key}::text <> all($1::text[])`,
+      [options.deletedKeys],
+    ),
+    pool.query(
+      checksumSql(
+        keyColumn,
+        quoteQualified(live, table.table),
+        `${notStaged} and t.${key}::text <> all($1::text[])`,
+      ),
+      [options.deletedKeys],
+    ),
+    pool.query(checksumSql(keyColumn, nextTable, notStaged)),
+    pool.query(`select count(*)::bigint as n from ${nextTable}`),
+  ]);
+  const rows = Number(counted.rows[0].n);
+  const missing = Number(applied.rows[0].missing);
+  const keptLive = Number(applied.rows[0].kept_live);
+  const changed = Number(applied.rows[0].changed) - missing - Math.min(keptLive, options.keptLocal);
+  const [a, b] = [liveSum.rows[0], nextSum.rows[0]];
+  const untouchedIdentical = a.rows === b.rows && a.high === b.high && a.low === b.low;
+  const problems = [...staged.problems];
+  if (!staged.identical && staged.problems.length === 0)
+    problems.push(
+      `the staged delta differs from the source (${staged.missingRows} missing, ${staged.extraRows} extra, ${staged.changedRows} changed)`,
+    );
+  if (missing) problems.push(`${missing} delta record(s) missing from the next version`);
+  if (changed) problems.push(`${changed} delta record(s) differ in the next version`);
+  if (keptLive !== options.keptLocal)
+    problems.push(`${keptLive} delta record(s) hold live's row, ${options.keptLocal} kept local on purpose`);
+  if (!untouchedIdentical)
+    problems.push(
+      `the ${b.rows} rows the delta did not touch differ from live's ${a.rows} (aggregated md5 of key and document)`,
+    );
+  if (rows !== options.expectedRows) problems.push(`holds ${rows} rows, expected ${options.expectedRows}`);
+  return {
+    table: table.table,
+    rows,
+    identical: problems.length === 0,
+    sourceRows: staged.sourceRows,
+    missingRows: staged.missingRows + missing,
+    extraRows: 0,
+    changedRows: staged.changedRows + changed,
+    expectedRows: options.expectedRows,
+    untouched: { rows: Number(b.rows), identical: untouchedIdentical },
+    source: staged.source,
     problems,
   };
 }

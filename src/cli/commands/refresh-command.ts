@@ -1,8 +1,10 @@
+import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { ExitCode, UsageError } from "../../errors.ts";
 import type { Dataset } from "../../refresh/dataset.ts";
 import type { RefreshResult } from "../../refresh/refresh-dataset.ts";
 import type { RefreshStatus } from "../../refresh/refresh-status.ts";
+import { hmacKeyFromEnv, type SigningKey, signingKeyFromFile } from "../../verify/report.ts";
 import { action } from "../action.ts";
 import { auditOperation } from "../audit-operation.ts";
 import type { CommandContext } from "../context.ts";
@@ -30,6 +32,29 @@ interface RunFlags {
   reason?: string;
   name?: string;
   keep?: string;
+  keepFor?: string;
+  signKey?: string;
+  hmacKeyEnv?: string;
+  report?: string;
+}
+
+/** The environment variable `pgshift verify` signs with by default: the same for refresh reports. */
+const DEFAULT_KEY_ENV = "PGSHIFT_REPORT_KEY";
+
+function signingKey(flags: RunFlags): SigningKey | undefined {
+  if (flags.signKey && flags.hmacKeyEnv)
+    throw new UsageError("pass either --sign-key or --hmac-key-env, not both");
+  if (flags.signKey) return signingKeyFromFile(flags.signKey);
+  if (flags.hmacKeyEnv) return hmacKeyFromEnv(flags.hmacKeyEnv);
+  if (process.env[DEFAULT_KEY_ENV]) return hmacKeyFromEnv(DEFAULT_KEY_ENV);
+  return undefined;
+}
+
+function timestamp(): string {
+  return new Date()
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -101,6 +126,10 @@ export function renderRefreshResult(result: RefreshResult): string {
   ];
   for (const check of result.checks)
     lines.push(`check ${check.ok ? "ok" : `FAILED (${check.error})`}: ${check.sql}`);
+  for (const fk of result.foreignKeys ?? [])
+    lines.push(
+      `foreign key ${fk.ok ? "ok" : "FAILED"}: ${fk.name}${fk.error ? ` (${fk.error})` : fk.orphans ? ` (${fk.orphans} orphaned row(s), first values: ${fk.sample.join(", ")})` : ""}`,
+    );
   if (result.swap)
     lines.push(
       `swap: lock held ${result.swap.lockHeldMs.toFixed(1)} ms, ${result.swap.attempts} attempt(s); waited ${result.snapshotWaitMs} ms for old snapshots`,
@@ -114,6 +143,11 @@ export function renderRefreshResult(result: RefreshResult): string {
       "error" in result.prune
         ? `prune after the switch failed (the switch stands): ${result.prune.error}`
         : `pruned ${result.prune.pruned.map((p) => p.schema).join(", ") || "nothing"}`,
+    );
+  if (result.reportError) lines.push(`report NOT written: ${result.reportError}`);
+  if (result.report)
+    lines.push(
+      `report: ${result.report.path}${result.report.signed ? ` (signed, ${result.report.signed})` : ""}`,
     );
   lines.push(`took ${(result.durationMs / 1000).toFixed(1)} s`);
   return lines.join("\n");
@@ -152,7 +186,7 @@ export function registerRefreshCommands(program: Command): void {
     )
     .addHelpText(
       "after",
-      "\nSwitch mode: schema (one database; ALTER SCHEMA renames in one transaction). PgBouncer mode is not built yet.\nExit codes: 0 switched; 1 failure (live untouched); 2 usage; 3 verification failed (live untouched).",
+      "\nSwitch mode: schema (one database; ALTER SCHEMA renames in one transaction). PgBouncer mode is not built yet.\nEvery run writes a JSON report (--report; signed with --sign-key or --hmac-key-env).\nExit codes: 0 switched; 1 failure (live untouched); 2 usage; 3 verification failed (live untouched).",
     );
 
   group
@@ -183,7 +217,7 @@ export function registerRefreshCommands(program: Command): void {
     )
     .option(
       "--probe <n>",
-      "run N reader clients (key lookups) during build and switch, report failed queries and latency",
+      "run N reader clients (key lookups; containment queries where doc has a GIN index) during build and switch, report failed queries and latency",
     )
     .option(
       "--snapshot-wait <seconds>",
@@ -193,10 +227,28 @@ export function registerRefreshCommands(program: Command): void {
     .option("--lock-timeout <ms>", "lock_timeout of the swap transaction (retried with jitter)", "2000")
     .option("--reason <text>", "why (recorded with the version)")
     .option("--name <dataset>", "name the versions are recorded under (default: the schema)")
+    .option("--report <path>", "where to write the JSON report (default under the report directory)")
+    .option(
+      "--sign-key <file>",
+      "sign the report: a PEM Ed25519 private key, or a file holding an HMAC secret",
+    )
+    .option(
+      "--hmac-key-env <var>",
+      `sign the report with HMAC-SHA256, key from this environment variable (default ${DEFAULT_KEY_ENV} when set)`,
+    )
+    .option("--keep <n>", "after the switch, keep the newest N previous versions (drop older ones)")
+    .option(
+      "--keep-for <duration>",
+      "after the switch, keep previous versions retired less than this long ago (24h, 30m); with --keep, either keeps",
+    )
     .action(
       action(async (ctx, source: string | undefined, flags: RunFlags) => {
         const { assertConflictPolicy, refreshDataset } = await library();
         const dataset = await datasetOf(ctx, source, flags);
+        const key = signingKey(flags);
+        const reportPath = resolve(
+          flags.report ?? join(ctx.settings.reportDir, `refresh-${dataset.name}-${timestamp()}.json`),
+        );
         const probe = number("--probe", flags.probe);
         const pool = await ctx.pool({ max: Math.max(6, (probe ?? 0) + 4) });
         const result = await refreshDataset({
@@ -207,9 +259,11 @@ export function registerRefreshCommands(program: Command): void {
           ...(flags.onConflict ? { onConflict: assertConflictPolicy(flags.onConflict) } : {}),
           ...(probe ? { probe } : {}),
           ...(flags.keep !== undefined ? { keep: wholeNumber("--keep", flags.keep) } : {}),
+          ...(flags.keepFor !== undefined ? { keepFor: flags.keepFor } : {}),
           snapshotWaitMs: number("--snapshot-wait", flags.snapshotWait, 1000)!,
           lockTimeoutMs: number("--lock-timeout", flags.lockTimeout)!,
           ...(flags.reason ? { reason: flags.reason } : {}),
+          report: { path: reportPath, ...(key ? { key } : {}) },
           onStep: (_step, detail) => ctx.out.notice(detail),
           signal: ctx.signal,
         });
@@ -268,18 +322,18 @@ export function registerRefreshCommands(program: Command): void {
 
   group
     .command("prune")
-    .description("drop previous versions beyond the newest --keep N")
+    .description("drop previous versions beyond the newest --keep N and retired longer ago than --keep-for")
     .argument("[dataset]", "dataset name (default: --schema)")
-    .requiredOption("--keep <n>", "previous versions to keep")
+    .option("--keep <n>", "previous versions to keep (newest first)")
+    .option("--keep-for <duration>", "keep previous versions retired less than this long ago (24h, 30m)")
     .action(
-      action(async (ctx, name: string | undefined, flags: { keep: string }) => {
+      action(async (ctx, name: string | undefined, flags: { keep?: string; keepFor?: string }) => {
         const { pruneDataset } = await library();
-        if (!/^\d+$/.test(flags.keep))
-          throw new UsageError(`--keep must be a whole number, got "${flags.keep}"`);
         const result = await pruneDataset({
           pool: await ctx.pool(),
           dataset: datasetName(ctx, name),
-          keep: wholeNumber("--keep", flags.keep),
+          ...(flags.keep !== undefined ? { keep: wholeNumber("--keep", flags.keep) } : {}),
+          ...(flags.keepFor !== undefined ? { keepFor: flags.keepFor } : {}),
         });
         ctx.out.result(
           result,

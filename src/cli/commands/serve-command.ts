@@ -75,6 +75,8 @@ export function registerServeCommand(program: Command): void {
           ...(replicationLagMs ? [replicationLagCheck(pool, replicationLagMs / 1000)] : []),
         ];
         const health = await startHealthServer({ pool, port, host: flags.host, readyTimeoutMs, checks });
+        const { registerRefreshMetrics } = await import("../../refresh/refresh-metrics.ts");
+        registerRefreshMetrics(health, pool);
         ctx.out.notice(
           `serving ${health.url}/livez, /readyz, /status and /metrics; readiness: ${["database:responseTime", ...checks.map((c) => c.name)].join(", ")}; stop with Ctrl-C`,
         );

@@ -289,11 +289,75 @@ test("--delta: next = live + upserted changes - tombstones, with a delta report"
     ).rows.map((r) => r.indexname);
   assert.deepEqual(await indexes("dlt"), await indexes("dlt__prev_1"));
   assert.deepEqual(await indexes("dlt"), ["items_doc_gin", "items_pkey"]);
+  // verified from what the delta touched: the staged records, and the untouched rows against live's
+  assert.equal(t.check!.identical, true, JSON.stringify(t.check));
+  assert.deepEqual(t.check!.untouched, { rows: 1, identical: true });
+  assert.equal(t.check!.sourceRows, 3);
+  assert.deepEqual(
+    await db()
+      .pool.query("select * from pg_tables where schemaname = 'dlt'")
+      .then((r) => r.rows.map((x) => x.tablename)),
+    ["items"],
+  );
+});
+
+test("--delta verification catches a next version that differs from live + delta; live untouched", async () => {
+  const path = await writeTemp("items.ndjson", ndjson(records(5, 1)));
+  const dataset = singleTableDataset({ schema: "dvf", table: "items", from: `ndjson:${path}`, key: "/id" });
+  await refreshDataset({ pool: db().pool, dataset });
+  await writeFile(path, ndjson([{ id: "k1", v: 2 }]));
+  const corrupt = (sql: string) => async (step: string) => {
+    if (step === "verify") await db().pool.query(sql);
+  };
+  // a row the delta did not touch, changed in next before verification
+  const untouched = await refreshDataset({
+    pool: db().pool,
+    dataset,
+    delta: true,
+    onStep: corrupt(`update dvf__next.items set doc = '{"id": "k3", "v": 7}' where id = 'k3'`),
+  });
+  assert.equal(untouched.status, "verification_failed");
+  assert.deepEqual(untouched.tables[0]!.check!.untouched, { rows: 4, identical: false });
+  assert.match(untouched.tables[0]!.check!.problems.join(";"), /did not touch differ from live/);
+  // a delta record changed in next
+  const applied = await refreshDataset({
+    pool: db().pool,
+    dataset,
+    delta: true,
+    onStep: corrupt(`update dvf__next.items set doc = '{"id": "k1", "v": 3}' where id = 'k1'`),
+  });
+  assert.equal(applied.status, "verification_failed");
+  assert.match(applied.tables[0]!.check!.problems.join(";"), /1 delta record\(s\) differ/);
+  // a row lost from next: the count and the untouched checksum both say so
+  const lost = await refreshDataset({
+    pool: db().pool,
+    dataset,
+    delta: true,
+    onStep: corrupt("delete from dvf__next.items where id = 'k4'"),
+  });
+  assert.equal(lost.status, "verification_failed");
+  assert.match(lost.tables[0]!.check!.problems.join(";"), /holds 4 rows, expected 5/);
+  assert.deepEqual(await values("dvf"), ["k0=1", "k1=1", "k2=1", "k3=1", "k4=1"]);
+  assert.deepEqual(await schemas("dvf"), ["dvf"]);
+  const { rows } = await db().pool.query(
+    "select count(*)::int as n from pgshift.refresh_row_hashes where dataset = 'dvf' and version > 1",
+  );
+  assert.equal(rows[0].n, 0);
+  // and without corruption the same delta goes live
+  const ok = await refreshDataset({ pool: db().pool, dataset, delta: true });
+  assert.equal(ok.status, "switched", JSON.stringify(ok.tables[0]!.check));
+  assert.deepEqual(await values("dvf"), ["k0=1", "k1=2", "k2=1", "k3=1", "k4=1"]);
 });
 
 test("readers during build and swap see 0 failed queries, and each statement one version", async () => {
   const path = await writeTemp("items.ndjson", ndjson(records(200, 1)));
-  const dataset = singleTableDataset({ schema: "rd", table: "items", from: `ndjson:${path}`, key: "/id" });
+  const dataset = singleTableDataset({
+    schema: "rd",
+    table: "items",
+    from: `ndjson:${path}`,
+    key: "/id",
+    gin: true,
+  });
   await refreshDataset({ pool: db().pool, dataset });
   await writeFile(path, ndjson(records(200, 2)));
   const readers = new pg.Pool({ connectionString: db().url, max: 4 });
@@ -334,6 +398,10 @@ test("readers during build and swap see 0 failed queries, and each statement one
   assert.equal(probed!.probe!.failed, 0);
   assert.deepEqual(probed!.probe!.failedBySqlstate, {});
   assert.ok(probed!.probe!.queries > 0);
+  // key lookups and, the table having a GIN index on doc, containment queries
+  const byKind = probed!.probe!.byKind!;
+  assert.ok(byKind.key > 0 && byKind.containment > 0, JSON.stringify(byKind));
+  assert.equal(byKind.key + byKind.containment, probed!.probe!.queries);
   assert.ok(probed!.probe!.maxMs >= probed!.probe!.p99Ms && probed!.probe!.p99Ms >= probed!.probe!.p50Ms);
   assert.ok(seen.has("2"), `versions seen: ${[...seen]}`);
 });
