@@ -87,7 +87,9 @@ function keyValues(
   const values: CopyValue[] = [];
   for (const spec of keys) {
     const raw = exactValueAt(record, spec.path, text);
-    if (raw === undefined || raw === null || raw === "")
+    // an empty part of a composite key is a value (openFDA's PMA originals have supplement_number "");
+    // an empty single key is a record without one
+    if (raw === undefined || raw === null || (raw === "" && keys.length === 1))
       return {
         reason: `${location}: record has no key at ${spec.pointer}`,
         column: spec.column,
@@ -312,7 +314,8 @@ export class DocumentBytesBuilder {
     let key = "";
     for (let k = 0; k < keys.length; k++) {
       const raw = this.valueAt(bytes, k, true);
-      if (raw === undefined || raw === null || raw === "" || raw === DECLINE) return undefined;
+      if (raw === undefined || raw === null || (raw === "" && keys.length === 1) || raw === DECLINE)
+        return undefined;
       if (typeof raw !== "string" && typeof raw !== "number") return undefined;
       const converted = convertValue(raw, keys[k]!.type);
       if (!converted.ok) return undefined;

@@ -87,3 +87,42 @@ test("gzip ndjson, composite keys", async () => {
     ],
   );
 });
+
+test("an empty part of a composite key is a value (openFDA PMA originals); an empty single key is not", async () => {
+  const text = `${[
+    { pma_number: "P850079", supplement_number: "", v: "original" },
+    { pma_number: "P850079", supplement_number: "S001", v: "supplement" },
+  ]
+    .map((r) => JSON.stringify(r))
+    .join("\n")}\n`;
+  const path = await tempFile("pma.ndjson", text);
+  const result = await importDocuments({
+    pool: db().pool,
+    from: `ndjson:${path}`,
+    key: ["/pma_number", "/supplement_number"],
+    table: "pma",
+  });
+  assert.equal(result.inserted, 2);
+  assert.equal(result.quarantined, 0);
+  const { rows } = await db().pool.query(
+    "select pma_number, supplement_number, doc->>'v' as v from pma order by supplement_number",
+  );
+  assert.deepEqual(
+    rows.map((r) => [r.pma_number, r.supplement_number, r.v]),
+    [
+      ["P850079", "", "original"],
+      ["P850079", "S001", "supplement"],
+    ],
+  );
+
+  const single = await tempFile("single.ndjson", '{"id":"","v":1}\n{"id":"a","v":2}\n');
+  const keyed = await importDocuments({
+    pool: db().pool,
+    from: `ndjson:${single}`,
+    key: "/id",
+    table: "single",
+    onBadValue: "quarantine",
+  });
+  assert.equal(keyed.inserted, 1);
+  assert.equal(keyed.quarantined, 1);
+});
