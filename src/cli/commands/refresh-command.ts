@@ -4,8 +4,8 @@ import { ExitCode, UsageError } from "../../errors.ts";
 import type { Dataset } from "../../refresh/dataset.ts";
 import type { RefreshResult } from "../../refresh/refresh-dataset.ts";
 import type { RefreshStatus } from "../../refresh/refresh-status.ts";
-import { hmacKeyFromEnv, type SigningKey, signingKeyFromFile } from "../../verify/report.ts";
 import { action } from "../action.ts";
+import { hmacKeyEnvOption, signingKey, signKeyOption } from "../report-signing.ts";
 import { auditOperation } from "../audit-operation.ts";
 import type { CommandContext } from "../context.ts";
 import { renderTable } from "../output.ts";
@@ -36,18 +36,6 @@ interface RunFlags {
   signKey?: string;
   hmacKeyEnv?: string;
   report?: string;
-}
-
-/** The environment variable `pgshift verify` signs with by default: the same for refresh reports. */
-const DEFAULT_KEY_ENV = "PGSHIFT_REPORT_KEY";
-
-function signingKey(flags: RunFlags): SigningKey | undefined {
-  if (flags.signKey && flags.hmacKeyEnv)
-    throw new UsageError("pass either --sign-key or --hmac-key-env, not both");
-  if (flags.signKey) return signingKeyFromFile(flags.signKey);
-  if (flags.hmacKeyEnv) return hmacKeyFromEnv(flags.hmacKeyEnv);
-  if (process.env[DEFAULT_KEY_ENV]) return hmacKeyFromEnv(DEFAULT_KEY_ENV);
-  return undefined;
 }
 
 function timestamp(): string {
@@ -228,14 +216,8 @@ export function registerRefreshCommands(program: Command): void {
     .option("--reason <text>", "why (recorded with the version)")
     .option("--name <dataset>", "name the versions are recorded under (default: the schema)")
     .option("--report <path>", "where to write the JSON report (default under the report directory)")
-    .option(
-      "--sign-key <file>",
-      "sign the report: a PEM Ed25519 private key, or a file holding an HMAC secret",
-    )
-    .option(
-      "--hmac-key-env <var>",
-      `sign the report with HMAC-SHA256, key from this environment variable (default ${DEFAULT_KEY_ENV} when set)`,
-    )
+    .addOption(signKeyOption())
+    .addOption(hmacKeyEnvOption())
     .option("--keep <n>", "after the switch, keep the newest N previous versions (drop older ones)")
     .option(
       "--keep-for <duration>",

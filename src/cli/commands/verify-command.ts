@@ -11,19 +11,15 @@ import {
   checkingKeyFromFile,
   checkReportSignature,
   hmacKeyFromEnv,
-  type SigningKey,
-  signingKeyFromFile,
   signReport,
 } from "../../verify/report.ts";
 import type { TableVerification } from "../../verify/types.ts";
 import type { VerifyResult } from "../../verify/verify-result.ts";
 import { action } from "../action.ts";
+import { DEFAULT_KEY_ENV, hmacKeyEnvOption, signingKey, signKeyOption } from "../report-signing.ts";
 import { renderTable } from "../output.ts";
 import type { CommandContext } from "../context.ts";
 import { keyringFromFlag } from "./keys-command.ts";
-
-/** The HMAC key used when no key flag is given but this variable is set. */
-const DEFAULT_KEY_ENV = "PGSHIFT_REPORT_KEY";
 
 interface VerifyFlags {
   sample?: string;
@@ -74,15 +70,6 @@ function parseSample(value: string | undefined): number | undefined {
   if (!Number.isFinite(sample) || sample <= 0 || sample > 1)
     throw new UsageError(`--sample must be a fraction in (0, 1] or a percentage like 5%, not "${value}"`);
   return sample;
-}
-
-function signingKey(flags: VerifyFlags): SigningKey | undefined {
-  if (flags.signKey && flags.hmacKeyEnv)
-    throw new UsageError("pass either --sign-key or --hmac-key-env, not both");
-  if (flags.signKey) return signingKeyFromFile(flags.signKey);
-  if (flags.hmacKeyEnv) return hmacKeyFromEnv(flags.hmacKeyEnv);
-  if (process.env[DEFAULT_KEY_ENV]) return hmacKeyFromEnv(DEFAULT_KEY_ENV);
-  return undefined;
 }
 
 function checkingKey(flags: VerifyReportFlags): CheckingKey {
@@ -230,14 +217,8 @@ export function registerVerifyCommands(program: Command): void {
       "compare only this fraction of rows, chosen by key hash (e.g. 0.01 or 1%); full by default",
     )
     .option("--report <path>", "where to write the JSON report (default under the report directory)")
-    .option(
-      "--sign-key <file>",
-      "sign the report: a PEM Ed25519 private key, or a file holding an HMAC secret",
-    )
-    .option(
-      "--hmac-key-env <var>",
-      `sign the report with HMAC-SHA256, key from this environment variable (default ${DEFAULT_KEY_ENV} when set)`,
-    )
+    .addOption(signKeyOption())
+    .addOption(hmacKeyEnvOption())
     .option(
       "--naming <policy>",
       "keep or snake: the naming the import used, when the target holds no import run",
