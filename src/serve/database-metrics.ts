@@ -18,7 +18,9 @@ const DATABASE_COUNTERS = [
 
 /**
  * What the server says about the database the pool points at: pg_stat_database counters, connections by
- * state and the age of the oldest open transaction (pg_stat_activity). One query, one connection.
+ * state and the age of the oldest open transaction (pg_stat_activity). One query, one connection. The age is
+ * taken against clock_timestamp(), not now(): now() is this query's own start, and a transaction another session
+ * opened after it would come out negative.
  */
 export async function databaseFamilies(pool: pg.Pool): Promise<PrometheusFamily[]> {
   const { rows } = await pool.query<Record<string, string | null>>(
@@ -26,7 +28,7 @@ export async function databaseFamilies(pool: pg.Pool): Promise<PrometheusFamily[
             (select coalesce(json_object_agg(s.state, s.n), '{}')::text from (
                select coalesce(state, 'unknown') as state, count(*) as n from pg_stat_activity
                 where datname = current_database() and backend_type = 'client backend' group by 1) s) as states,
-            (select coalesce(extract(epoch from max(now() - xact_start)), 0)::text from pg_stat_activity
+            (select greatest(coalesce(extract(epoch from max(clock_timestamp() - xact_start)), 0), 0)::text from pg_stat_activity
               where datname = current_database() and xact_start is not null and pid <> pg_backend_pid()) as oldest_xact
        from pg_stat_database d where d.datname = current_database()`,
   );
