@@ -8,6 +8,7 @@ import { quoteIdent, quoteQualified } from "../pg/quote.ts";
 import { fitIdentifier } from "../schema/naming.ts";
 import type { ConflictReport } from "./conflicts.ts";
 import type { DatasetTable } from "./dataset.ts";
+import { recycleTable } from "./recycle-version.ts";
 
 /** What the build did to one table (a delta build: the change against the live version). */
 export interface TableBuild {
@@ -23,6 +24,8 @@ export interface TableBuild {
   conflicts?: ConflictReport;
   /** Delta builds: the staging table (in the next schema) holding the delta's records as imported. */
   staging?: string;
+  /** Delta builds: the schema of the previous version whose table was brought in line with live and reused. */
+  recycledFrom?: string;
 }
 
 /** Drops the next schema (a failed or abandoned build); true when there was one. */
@@ -134,6 +137,9 @@ function datasetIndexes(next: string, table: DatasetTable): string[] {
  *    table, writing only rows whose content hash changed; the tombstoned keys deleted;
  * 3. the GIN and trigram indexes of the dataset's options, built after the data and side by side, then
  *    ANALYZE. The staging table stays until verification has compared it with the source and with next.
+ * With `recycleFrom` (a previous version the retention drops after the switch), step 1 brings that
+ * version's table in line with live and moves it into next instead, keeping its constraints and indexes
+ * (recycle-version.ts); a table of another shape is copied as above.
  */
 export async function buildDelta(
   pool: pg.Pool,
@@ -142,15 +148,31 @@ export async function buildDelta(
   table: DatasetTable,
   deletedKeys: readonly string[],
   signal?: AbortSignal,
+  recycleFrom?: string,
 ): Promise<TableBuild> {
   if (table.key === undefined || (Array.isArray(table.key) && table.key.length !== 1))
     throw new UsageError(`--delta needs one --key for table "${table.table}" to match records`);
   const liveTable = quoteQualified(live, table.table);
   const nextTable = quoteQualified(next, table.table);
   const staging = stagingTableName(table.table);
-  await pool.query(`create table ${nextTable} (like ${liveTable} including all excluding indexes)`);
-  const [, result] = await Promise.all([
-    pool.query(`insert into ${nextTable} select * from ${liveTable}`),
+  const liveKey = recycleFrom ? await primaryKeyColumn(pool, live, table.table) : null;
+  const copyLive = async (): Promise<boolean> => {
+    if (recycleFrom && liveKey) {
+      const reused = await recycleTable(pool, {
+        from: recycleFrom,
+        live,
+        next,
+        table: table.table,
+        keyColumn: liveKey,
+      });
+      if (reused) return true;
+    }
+    await pool.query(`create table ${nextTable} (like ${liveTable} including all excluding indexes)`);
+    await pool.query(`insert into ${nextTable} select * from ${liveTable}`);
+    return false;
+  };
+  const [recycled, result] = await Promise.all([
+    copyLive(),
     importDocuments({
       pool,
       from: table.from,
@@ -182,8 +204,9 @@ export async function buildDelta(
       where conrelid = to_regclass($1) and contype in ('p', 'u', 'x') order by contype, conname`,
     [liveTable],
   );
-  for (const c of constraints)
-    await pool.query(`alter table ${nextTable} add constraint ${quoteIdent(c.conname)} ${c.def}`);
+  if (!recycled)
+    for (const c of constraints)
+      await pool.query(`alter table ${nextTable} add constraint ${quoteIdent(c.conname)} ${c.def}`);
   const list = stagedColumns.map(quoteIdent).join(", ");
   const updates = stagedColumns
     .filter((c) => c !== keyColumn)
@@ -220,5 +243,6 @@ export async function buildDelta(
     deleted,
     runId: result.runId,
     staging,
+    ...(recycled ? { recycledFrom: recycleFrom } : {}),
   };
 }

@@ -16,7 +16,7 @@ import {
 import type { Dataset } from "./dataset.ts";
 import { checkForeignKeys, type ForeignKeyCheck } from "./foreign-keys.ts";
 import { type ProbeReport, startProbe } from "./probe-readers.ts";
-import { type PruneResult, pruneVersions } from "./prune.ts";
+import { type PruneResult, pruneVersions, spareSchemaName } from "./prune.ts";
 import { RefreshFailedError } from "./refresh-errors.ts";
 import {
   assertConflictPolicy,
@@ -92,6 +92,12 @@ export interface RefreshResult {
   swap: { attempts: number; lockHeldMs: number } | null;
   /** What the --probe readers saw, when asked for. */
   probe?: ProbeReport;
+  /**
+   * A delta build that found the spare (`<schema>__spare`: the tables of the newest version an earlier
+   * delta run's prune dropped) reused them where shape and rows allowed (tables[].recycledFrom); the spare
+   * is used up either way, and this run's prune keeps a new one.
+   */
+  recycled?: { schema: string };
   /** What the --keep prune after the switch dropped (or why it could not: the switch stands). */
   prune?: PruneResult | { error: string };
   /** The report written (with --report / options.report): path, sha256, signature algorithm. */
@@ -175,6 +181,7 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
       step = next;
       stepStarted = performance.now();
     };
+    let recycling: string | null = null;
     const fail = async (error: unknown): Promise<never> => {
       let leftBehind: string | null = null;
       try {
@@ -182,6 +189,8 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
       } catch {
         leftBehind = `schema "${next}"`;
       }
+      // the spare is no version: what the build did not move of it goes
+      if (recycling) await dropSchema(pool, recycling).catch(() => undefined);
       await pool
         .query("delete from pgshift.refresh_row_hashes where dataset = $1 and version = $2", [
           dataset.name,
@@ -229,7 +238,12 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
       // A leftover next schema is an abandoned build (we hold the dataset's lock): start clean.
       await dropSchema(pool, next);
       await pool.query(`create schema ${quoteIdent(next)}`);
-      await options.onStep?.("build", `${mode} build of ${dataset.tables.length} table(s) into ${next}`);
+      if (options.delta && (await schemaExists(pool, spareSchemaName(live))))
+        recycling = spareSchemaName(live);
+      await options.onStep?.(
+        "build",
+        `${mode} build of ${dataset.tables.length} table(s) into ${next}${recycling ? ` (bringing ${recycling} in line with live)` : ""}`,
+      );
       const builds: TableBuild[] = [];
       const liveCounts = new Map<string, number>();
       for (const table of dataset.tables) {
@@ -251,7 +265,7 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
                   table: table.table,
                   keyColumn,
                 }),
-            buildDelta(pool, live, next, table, deletedKeys, options.signal),
+            buildDelta(pool, live, next, table, deletedKeys, options.signal, recycling ?? undefined),
           ]);
           build.conflicts = await resolveConflicts(pool, {
             live,
@@ -265,6 +279,7 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
           builds.push(build);
         } else builds.push(await buildFull(pool, next, table, options.signal));
       }
+      if (recycling) await dropSchema(pool, recycling);
       // Recorded while verification reads next (both only read it): the next delta's local-change baseline.
       hashesRecorded = Promise.all(
         dataset.tables.map(async (table) => {
@@ -370,6 +385,7 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
         tables,
         checks,
         foreignKeys,
+        ...(recycling ? { recycled: { schema: recycling } } : {}),
       } as const;
       if (!verification.identical || !verification.checksPassed || !verification.foreignKeysHold) {
         let leftBehind: string | null = null;
@@ -440,7 +456,11 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
       });
       let prune: RefreshResult["prune"];
       if (options.keep !== undefined || keepForMs !== undefined)
-        prune = await pruneVersions(pool, dataset.name, options.keep, keepForMs).catch((error: Error) => ({
+        // a delta run keeps the newest pruned version as the next delta's spare; a full run drops the spare
+        prune = await pruneVersions(pool, dataset.name, options.keep, keepForMs, {
+          schema: live,
+          keep: Boolean(options.delta),
+        }).catch((error: Error) => ({
           error: error.message,
         }));
       return finish({
