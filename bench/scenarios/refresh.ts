@@ -43,7 +43,7 @@ export function refreshScenario(options: { docs: number }): Scenario {
   return async (ctx: BenchContext): Promise<ScenarioResult> => {
     const result = emptyScenario(
       "refresh",
-      `pgshift refresh of ${options.docs.toLocaleString("en-US")} API-like documents (GIN index) with ${PROBE_CLIENTS} probe readers: full reload vs a delta of 1 % changed records, then rollback.`,
+      `pgshift refresh of ${options.docs.toLocaleString("en-US")} API-like documents (GIN index) with ${PROBE_CLIENTS} probe readers, --keep 1: full reload vs the first 1 %-changed delta after it vs a delta in the steady state of a delta schedule (its build reuses the spare), then rollback.`,
     );
     const docs =
       ctx.documents && ctx.documents.count === options.docs

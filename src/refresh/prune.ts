@@ -124,8 +124,8 @@ export async function pruneVersions(
       spared = { version: row.version, schema: name };
     } else await dropSchema(pool, row.schema);
     await pool.query(
-      "update pgshift.refresh_versions set status = 'pruned' where dataset = $1 and version = $2",
-      [dataset, row.version],
+      "update pgshift.refresh_versions set status = 'pruned', schema_name = $3 where dataset = $1 and version = $2",
+      [dataset, row.version, spared?.version === row.version ? spared.schema : row.schema],
     );
     await pool.query("delete from pgshift.refresh_row_hashes where dataset = $1 and version = $2", [
       dataset,

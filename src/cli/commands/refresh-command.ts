@@ -130,7 +130,17 @@ export function renderRefreshResult(result: RefreshResult): string {
     lines.push(
       "error" in result.prune
         ? `prune after the switch failed (the switch stands): ${result.prune.error}`
-        : `pruned ${result.prune.pruned.map((p) => p.schema).join(", ") || "nothing"}`,
+        : `pruned ${result.prune.pruned.map((p) => p.schema).join(", ") || "nothing"}` +
+            (result.prune.spare
+              ? ` (version ${result.prune.spare.version}'s tables kept as ${result.prune.spare.schema} for the next delta build)`
+              : ""),
+    );
+  const reused = result.tables.filter((t) => t.recycledFrom).map((t) => t.table);
+  if (result.recycled)
+    lines.push(
+      reused.length
+        ? `delta build reused ${result.recycled.schema} (brought in line with live) for: ${reused.join(", ")}`
+        : `delta build copied live: ${result.recycled.schema} differed too much or in shape (dropped)`,
     );
   if (result.reportError) lines.push(`report NOT written: ${result.reportError}`);
   if (result.report)
@@ -143,7 +153,10 @@ export function renderRefreshResult(result: RefreshResult): string {
 
 function renderStatus(status: RefreshStatus): string {
   if (status.versions.length === 0) return `dataset ${status.dataset}: no versions recorded`;
-  return renderTable(
+  const spare = status.spare
+    ? `\nspare: ${status.spare.schema} (tables of pruned version ${status.spare.version}, for the next delta build)`
+    : "";
+  return `${renderTable(
     ["version", "status", "schema", "mode", "rows", "switched at", "by", "why"],
     status.versions.map((v) => [
       String(v.version),
@@ -157,7 +170,7 @@ function renderStatus(status: RefreshStatus): string {
       v.switchedBy ?? "",
       v.reason ?? (v.error as { message?: string } | null)?.message ?? "",
     ]),
-  );
+  )}${spare}`;
 }
 
 function datasetName(ctx: CommandContext, name: string | undefined): string {

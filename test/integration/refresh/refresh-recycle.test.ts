@@ -112,6 +112,7 @@ test("a delta build brings the spare in line with live instead of copying it, an
     status.previous.map((v) => v.version),
     [4],
   );
+  assert.deepEqual(status.spare, { version: 3, schema: "rc__spare" });
   // the version the delta went live over is intact: rollback returns to it
   await rollbackDataset({ pool: db().pool, dataset: "rc" });
   assert.deepEqual(await rowsOf("rc"), liveBefore);

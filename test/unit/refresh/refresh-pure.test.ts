@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { datasetProblems, singleTableDataset } from "../../../src/refresh/dataset.ts";
+import { retained, spareSchemaName } from "../../../src/refresh/prune.ts";
 import { refreshLockKey } from "../../../src/refresh/refresh-lock.ts";
 import { swapStatements } from "../../../src/refresh/schema-swap.ts";
 
@@ -45,4 +46,14 @@ test("refreshLockKey: one key per dataset, apart from pgshift's other lock keys"
   assert.notEqual(refreshLockKey("a"), refreshLockKey("b"));
   assert.equal(refreshLockKey("a"), refreshLockKey("a"));
   assert.equal(refreshLockKey("a") >> 32n, 0x7067_0007n);
+});
+
+test("retention: a previous version stays among the newest keep or while younger than keep-for", () => {
+  const version = (retiredMs: number) => ({ version: 1, schema: "s__prev_1", retiredMs });
+  assert.equal(retained(version(10), 0, 1, undefined), true);
+  assert.equal(retained(version(10), 1, 1, undefined), false);
+  assert.equal(retained(version(10), 1, 1, 60_000), true);
+  assert.equal(retained(version(120_000), 1, 1, 60_000), false);
+  assert.equal(retained(version(10), 5, undefined, undefined), false);
+  assert.equal(spareSchemaName("recalls"), "recalls__spare");
 });
