@@ -263,6 +263,13 @@ export {
   migrationsCheck,
   replicationLagCheck,
 } from "./serve/readiness-checks.ts";
+export {
+  type LastDrill,
+  BACKUP_METRICS,
+  backupMetricFamilies,
+  readLastDrill,
+  registerBackupMetrics,
+} from "./backup/backup-metrics.ts";
 export { type ProvisionOptions, type ProvisionResult, provisionRoles } from "./provision/roles.ts";
 export { type RlsOptions, type RlsResult, provisionRls } from "./provision/rls.ts";
 export { type TuneInput, type TuneResult, alterSystemSql, confSnippet, tune } from "./provision/tune.ts";

@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { recordLastDrill } from "./backup-metrics.ts";
 import { asPgshiftError } from "../errors.ts";
 import {
   destroyLocalInstance,
@@ -180,5 +181,6 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   };
   const report = options.signingKey ? signReport(unsigned, options.signingKey) : unsigned;
   if (options.reportPath) writeFileSync(options.reportPath, `${JSON.stringify(report, null, 2)}\n`);
+  if (existsSync(options.repository)) recordLastDrill(options.repository, report);
   return { report, reportPath: options.reportPath };
 }

@@ -12,3 +12,4 @@ export * from "./drill.ts";
 export * from "./table-sums.ts";
 export * from "./expire.ts";
 export * from "./pgbackrest.ts";
+export * from "./backup-metrics.ts";

@@ -16,6 +16,7 @@ interface ServeFlags {
   expectVersion?: string;
   maxArchiveLag?: string;
   maxReplicationLag?: string;
+  backupRepo?: string;
 }
 
 function wholeNumber(flag: string, value: string, min: number): number {
@@ -33,6 +34,10 @@ export function registerServeCommand(program: Command): void {
     .option("--ready-timeout <ms>", "deadline of each readiness check", "1000")
     .option("--pool-max <n>", "connections the sidecar may open", "2")
     .option("--expect-migrations <dir>", "ready only when every migration in DIR is applied")
+    .option(
+      "--backup-repo <dir>",
+      "a pgshift backup repository: /metrics shows its newest backups and restore drill",
+    )
     .option("--expect-version <version>", "ready only when the schema is at least at VERSION")
     .option(
       "--max-archive-lag <duration>",
@@ -50,6 +55,8 @@ export function registerServeCommand(program: Command): void {
         const archiveLagMs = flags.maxArchiveLag && parseDuration(flags.maxArchiveLag, "--max-archive-lag");
         const replicationLagMs =
           flags.maxReplicationLag && parseDuration(flags.maxReplicationLag, "--max-replication-lag");
+        if (flags.backupRepo && !existsSync(flags.backupRepo))
+          throw new UsageError(`--backup-repo ${flags.backupRepo}: no such directory`);
         if (flags.expectMigrations && !existsSync(flags.expectMigrations))
           throw new UsageError(`--expect-migrations ${flags.expectMigrations}: no such directory`);
         const readyTimeoutMs = wholeNumber("--ready-timeout", flags.readyTimeout, 1);
@@ -77,6 +84,10 @@ export function registerServeCommand(program: Command): void {
         const health = await startHealthServer({ pool, port, host: flags.host, readyTimeoutMs, checks });
         const { registerRefreshMetrics } = await import("../../refresh/refresh-metrics.ts");
         registerRefreshMetrics(health, pool);
+        if (flags.backupRepo) {
+          const { registerBackupMetrics } = await import("../../backup/backup-metrics.ts");
+          registerBackupMetrics(health, { repository: flags.backupRepo });
+        }
         ctx.out.notice(
           `serving ${health.url}/livez, /readyz, /status and /metrics; readiness: ${["database:responseTime", ...checks.map((c) => c.name)].join(", ")}; stop with Ctrl-C`,
         );

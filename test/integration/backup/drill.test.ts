@@ -5,7 +5,13 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, test } from "node:test";
 import pg from "pg";
-import { runDrill, runPhysicalBackup, setupArchiving } from "../../../src/backup/index.ts";
+import {
+  BACKUP_METRICS,
+  backupMetricFamilies,
+  runDrill,
+  runPhysicalBackup,
+  setupArchiving,
+} from "../../../src/backup/index.ts";
 import { destroyLocalInstance, localInstanceStatus, localInstanceUrl } from "../../../src/local/instance.ts";
 import { checkReportSignature } from "../../../src/verify/report.ts";
 import { findPgBinaries } from "../../../src/local/binaries.ts";
@@ -89,6 +95,18 @@ test("drill: restores into a scratch instance, checks, measures, destroys it; de
   onDisk.rtoMs = 1;
   assert.deepEqual(checkReportSignature(onDisk, key).valid, false);
 
+  // serve's metrics (--backup-repo): the backup and the drill's outcome, RTO and RPO
+  const metric = (families: Awaited<ReturnType<typeof backupMetricFamilies>>, name: string) =>
+    families.find((f) => f.name === name)?.samples.map((s) => [s.labels ?? {}, s.value]);
+  const families = await backupMetricFamilies({ repository });
+  assert.deepEqual(metric(families, BACKUP_METRICS.lastSuccess), [
+    [{ kind: backup.entry.kind }, Date.parse(backup.entry.finishedAt) / 1000],
+  ]);
+  assert.deepEqual(metric(families, BACKUP_METRICS.count), [[{ kind: backup.entry.kind }, 1]]);
+  assert.deepEqual(metric(families, BACKUP_METRICS.drillOk), [[{}, 1]]);
+  assert.deepEqual(metric(families, BACKUP_METRICS.drillRto), [[{}, report.rtoMs! / 1000]]);
+  assert.deepEqual(metric(families, BACKUP_METRICS.drillRpo), [[{}, report.rpoMs! / 1000]]);
+
   // Corrupt one byte of the base backup: the drill fails on integrity, restores nothing.
   const bytes = readFileSync(backup.path);
   bytes[Math.floor(bytes.length / 2)] ^= 0x01;
@@ -100,4 +118,7 @@ test("drill: restores into a scratch instance, checks, measures, destroys it; de
   assert.match(bad.report.failure!.message, /backup b1 is corrupted/);
   assert.equal(bad.report.rtoMs, undefined);
   assert.equal(checkReportSignature(bad.report as unknown as Record<string, unknown>, key).valid, true);
+  const afterBad = await backupMetricFamilies({ repository });
+  assert.deepEqual(metric(afterBad, BACKUP_METRICS.drillOk), [[{}, 0]]);
+  assert.deepEqual(metric(afterBad, BACKUP_METRICS.drillRto), []);
 });

@@ -35,7 +35,9 @@ it("pgshift serve answers /livez, /readyz and /metrics for --to, and stops with 
     const ready = await fetch(`${url}/readyz`);
     assert.equal(ready.status, 200);
     assert.equal(((await ready.json()) as { status: string }).status, "pass");
-    assert.match(await (await fetch(`${url}/metrics`)).text(), /^pg_up 1$/m);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    assert.match(metrics, /^pg_up 1$/m);
+    assert.doesNotMatch(metrics, /pgshift_backup_/, "backup metrics only with --backup-repo");
     assert.ok(!stderr.includes(new URL(serverUrl()).password || "\u0000"), "the password is never printed");
   } finally {
     child.kill("SIGTERM");
@@ -100,4 +102,10 @@ it("pgshift serve refuses a bad --max-archive-lag with a usage error (exit 2)", 
   const result = await runCli(["serve", "--to", serverUrl(), "--max-archive-lag", "soon"]);
   assert.equal(result.code, 2, result.stderr);
   assert.match(result.stderr, /--max-archive-lag "soon": expected a positive duration/);
+});
+
+it("pgshift serve refuses a --backup-repo that does not exist (exit 2)", async () => {
+  const result = await runCli(["serve", "--to", serverUrl(), "--backup-repo", "/nonexistent/backups"]);
+  assert.equal(result.code, 2, result.stderr);
+  assert.match(result.stderr, /--backup-repo \/nonexistent\/backups: no such directory/);
 });
