@@ -2,6 +2,7 @@ import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { manifestPath, readManifest } from "./manifest.ts";
 import { type GfsPolicy, type RetentionResult, selectRetained } from "./retention.ts";
+import { DEFAULT_WAL_WINDOW_MS, pruneArchivedWal, type WalPruneResult } from "./wal-prune.ts";
 
 export interface ExpireOptions {
   repository: string;
@@ -9,17 +10,22 @@ export interface ExpireOptions {
   now?: Date;
   /** List what would go, delete nothing. */
   dryRun?: boolean;
+  /** Archived WAL kept so that every moment of this window stays recoverable (default 14 days). */
+  walWindowMs?: number;
 }
 
 export interface ExpireResult extends RetentionResult {
   dryRun: boolean;
   deletedFiles: string[];
+  /** Archived WAL no kept backup and no moment of the WAL window needs (deleted unless dryRun). */
+  wal: WalPruneResult;
 }
 
 /**
  * Applies GFS retention to the repository's manifest: expired backups' files are deleted and their
  * entries removed (manifest first, so a crash leaves an orphan file, never an entry without a file).
- * Archived WAL is not pruned here.
+ * Then archived WAL older than the WAL window needs is deleted (wal-prune.ts), except what a kept backup
+ * needs to become consistent.
  */
 export function expireBackups(options: ExpireOptions): ExpireResult {
   const manifest = readManifest(options.repository);
@@ -43,5 +49,15 @@ export function expireBackups(options: ExpireOptions): ExpireResult {
       deletedFiles.push(b.file);
     }
   }
-  return { ...retention, dryRun: Boolean(options.dryRun), deletedFiles };
+  const keptLabels = new Set(retention.keep.map((d) => d.label));
+  const wal = pruneArchivedWal(
+    options.repository,
+    readManifest(options.repository).backups.filter((b) => keptLabels.has(b.label)),
+    {
+      now: options.now ?? new Date(),
+      windowMs: options.walWindowMs ?? DEFAULT_WAL_WINDOW_MS,
+      dryRun: Boolean(options.dryRun),
+    },
+  );
+  return { ...retention, dryRun: Boolean(options.dryRun), deletedFiles, wal };
 }

@@ -13,3 +13,4 @@ export * from "./table-sums.ts";
 export * from "./expire.ts";
 export * from "./pgbackrest.ts";
 export * from "./backup-metrics.ts";
+export * from "./wal-prune.ts";

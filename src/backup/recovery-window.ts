@@ -4,6 +4,7 @@ import { RecoveryWindowError } from "./backup-error.ts";
 import { walDirOf } from "./archiving.ts";
 import type { BackupEntry } from "./manifest.ts";
 import { pgTool, runTool } from "./pg-tool.ts";
+import { archivedSegmentBytes, lsnSegment, segmentNumber } from "./wal-prune.ts";
 
 /**
  * What a physical backup plus the WAL archive can recover: from the backup's end (earlier targets
@@ -37,10 +38,11 @@ export async function recoveryWindow(
         .filter((f) => SEGMENT.test(f))
         .sort()
     : [];
+  const usable = contiguousFrom(segments, entry, archivedSegmentBytes(walDir));
   let latest: string | undefined;
   const waldump = pgTool("pg_waldump", binDir);
   // Newest segments first; stop at the first one holding a commit.
-  for (const segment of [...segments].reverse().slice(0, 16)) {
+  for (const segment of [...usable].reverse().slice(0, 16)) {
     const r = await runTool(waldump, ["--rmgr=Transaction", join(walDir, segment)]);
     const commits = [...r.stdout.matchAll(COMMIT)].map((m) => m[1]!);
     if (commits.length) {
@@ -57,6 +59,35 @@ export async function recoveryWindow(
     archivedSegments: segments.length,
     lastSegment: segments[segments.length - 1],
   };
+}
+
+/**
+ * The segments recovery from this backup can replay: from the one holding its start LSN on, up to the
+ * first gap (a segment pruned or never archived ends replay there). All segments when the start is unknown.
+ */
+function contiguousFrom(segments: readonly string[], entry: BackupEntry, segmentBytes: number): string[] {
+  if (!entry.startLsn)
+    return [...segments].sort(
+      (a, b) => segmentNumber(a, segmentBytes)! - segmentNumber(b, segmentBytes)! || (a < b ? -1 : 1),
+    );
+  const start = lsnSegment(entry.startLsn, segmentBytes);
+  const run: string[] = [];
+  let expected = start;
+  // by segment number: names sort by timeline first
+  const ordered = [...segments].sort(
+    (a, b) => segmentNumber(a, segmentBytes)! - segmentNumber(b, segmentBytes)! || (a < b ? -1 : 1),
+  );
+  for (const name of ordered) {
+    const n = segmentNumber(name, segmentBytes)!;
+    if (n < start) continue;
+    // a timeline switch archives the same segment number again under the new timeline
+    if (n === expected - 1 && run.length) run.push(name);
+    else if (n === expected) {
+      run.push(name);
+      expected++;
+    } else break;
+  }
+  return run;
 }
 
 /** Throws RecoveryWindowError, naming the window, for a target PostgreSQL could not honour. */

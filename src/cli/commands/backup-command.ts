@@ -1,3 +1,4 @@
+import { parseDuration } from "../../cutover/ramp-settings.ts";
 import type { Command } from "commander";
 import { ExitCode, UsageError } from "../../errors.ts";
 import { localInstanceUrl } from "../../local/instance.ts";
@@ -235,6 +236,11 @@ export function registerBackupCommands(program: Command): void {
       .description("delete backups the GFS policy no longer keeps (--dry-run lists them)")
       .requiredOption("--repo <dir>", "backup repository directory")
       .option("--dry-run", "list what would be deleted, delete nothing")
+      .option(
+        "--wal-window <duration>",
+        "archived WAL kept so that every moment this far back stays recoverable",
+        "14d",
+      )
       .option("--engine <engine>", "manifest (pg_dump / pg_basebackup backups) | pgbackrest", "manifest")
       .option("--instance <name>", "pgBackRest: the managed local instance"),
   ).action(
@@ -244,6 +250,7 @@ export function registerBackupCommands(program: Command): void {
         flags: {
           repo: string;
           dryRun?: boolean;
+          walWindow: string;
           engine: string;
           instance?: string;
           daily: string;
@@ -273,13 +280,19 @@ export function registerBackupCommands(program: Command): void {
           repository: flags.repo,
           policy: policy(flags),
           dryRun: Boolean(flags.dryRun),
+          walWindowMs: parseDuration(flags.walWindow, "--wal-window"),
         });
+        const verb = result.dryRun ? "would be deleted" : "deleted";
         ctx.out.result(result, () =>
           [
-            `${result.keep.length} kept, ${result.expire.length} ${result.dryRun ? "would be deleted" : "deleted"}`,
+            `${result.keep.length} kept, ${result.expire.length} ${verb}`,
             ...result.expire.map(
               (d) => `  ${result.dryRun ? "would delete" : "deleted"} ${d.label} (${d.reason})`,
             ),
+            `archived WAL: ${result.wal.delete.length} segment file(s) ${verb} (older than the ${flags.walWindow} window needs)` +
+              (result.wal.keptForBackups.length
+                ? `, ${result.wal.keptForBackups.length} older kept for the backups that need them`
+                : ""),
           ].join("\n"),
         );
         return undefined;
