@@ -13,6 +13,7 @@ import {
   rollbackViaPgbouncer,
   singleTableDataset,
 } from "../../../src/refresh/index.ts";
+import { runCli } from "../../helpers/cli.ts";
 import { createTestDatabase, serverUrl, type TestDatabase } from "../../helpers/database.ts";
 import { writeTemp } from "../documents/fixtures.ts";
 import { type AliasBouncer, startAliasBouncer } from "./pgbouncer-alias.ts";
@@ -242,4 +243,66 @@ test("--switch pgbouncer-reload: new transactions go to green at once, one in fl
   } finally {
     await holder.end().catch(() => undefined);
   }
+});
+
+test("pgshift refresh run / status / rollback --switch pgbouncer as a user runs them", async () => {
+  const { blue, green, bouncer, viaAlias } = await setup();
+  const path = await writeTemp("items.ndjson", ndjson(records(5, 1)));
+  const switchFlags = [
+    "--to",
+    blue.url,
+    "--switch",
+    "pgbouncer",
+    "--pgbouncer-admin",
+    bouncer.adminUrl,
+    "--pgbouncer-config",
+    bouncer.configFile,
+    "--pgbouncer-alias",
+    "app",
+    "--green",
+    green.url,
+  ];
+  const run = (...extra: string[]) =>
+    runCli([
+      "refresh",
+      "run",
+      `ndjson:${path}`,
+      "--schema",
+      "cat",
+      "--table",
+      "items",
+      "--key",
+      "/id",
+      ...switchFlags,
+      ...extra,
+    ]);
+  const first = await run("--pause-budget", "2s");
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stdout, /version 1 is live in the green database/);
+  assert.match(first.stdout, /PAUSE took [\d.]+ ms, clients stalled [\d.]+ ms/);
+  await writeFile(path, ndjson(records(7, 2)));
+  const second = await run("--probe", "3");
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stdout, /version 2 is live in the blue database .* keeps version 1 for rollback/);
+  assert.match(second.stdout, /probe \(through PgBouncer\): \d+ queries, 0 failed/);
+  assert.deepEqual(await viaAlias("select count(*)::int as n from cat.items"), [{ n: 7 }]);
+
+  const delta = await run("--delta");
+  assert.equal(delta.code, 2, delta.stderr);
+  assert.match(delta.stderr, /use --switch schema/);
+  const missing = await runCli(["refresh", "status", "cat", "--to", blue.url, "--switch", "pgbouncer"]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /needs --pgbouncer-admin, --pgbouncer-config, --pgbouncer-alias, --green/);
+
+  const status = await runCli(["refresh", "status", "cat", ...switchFlags, "--json"]);
+  assert.equal(status.code, 0, status.stderr);
+  const parsed = JSON.parse(status.stdout);
+  assert.equal(parsed.liveDatabase, "blue");
+  assert.equal(parsed.blue.live.version, 2);
+  const rollback = await runCli(["refresh", "rollback", "cat", ...switchFlags]);
+  assert.equal(rollback.code, 0, rollback.stderr);
+  assert.match(rollback.stdout, /version 1 is live again in the green database/);
+  assert.deepEqual(await viaAlias("select count(*)::int as n from cat.items"), [{ n: 5 }]);
+  const text = await runCli(["refresh", "status", "cat", ...switchFlags]);
+  assert.match(text.stdout, /alias app points at the green database/);
 });
