@@ -350,6 +350,19 @@ export function registerRefreshCommands(program: Command): void {
         const dataset = await datasetOf(ctx, source, flags);
         const viaPgbouncer = await pgbouncerSwitchOf(ctx, flags);
         if (viaPgbouncer) {
+          const schemaOnly = (
+            [
+              ["--keep", flags.keep],
+              ["--keep-for", flags.keepFor],
+              ["--report", flags.report],
+              ["--sign-key", flags.signKey],
+              ["--hmac-key-env", flags.hmacKeyEnv],
+            ] as const
+          ).filter(([, value]) => value !== undefined);
+          if (schemaOnly.length)
+            throw new UsageError(
+              `${schemaOnly.map(([flag]) => flag).join(", ")} work with --switch schema only (not built for the PgBouncer modes yet)`,
+            );
           const probeClients = number("--probe", flags.probe);
           const result = await refreshViaPgbouncer({
             dataset,

@@ -290,6 +290,9 @@ test("pgshift refresh run / status / rollback --switch pgbouncer as a user runs 
   const delta = await run("--delta");
   assert.equal(delta.code, 2, delta.stderr);
   assert.match(delta.stderr, /use --switch schema/);
+  const keep = await run("--keep", "1", "--report", "/tmp/x.json");
+  assert.equal(keep.code, 2, keep.stderr);
+  assert.match(keep.stderr, /--keep, --report work with --switch schema only/);
   const missing = await runCli(["refresh", "status", "cat", "--to", blue.url, "--switch", "pgbouncer"]);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /needs --pgbouncer-admin, --pgbouncer-config, --pgbouncer-alias, --green/);
