@@ -99,6 +99,11 @@ async function withPools<T>(
   }
 }
 
+/** The dataset's refresh lock in both databases (blue first, always): one run, rollback or prune at a time. */
+function withBothLocks<T>(pools: Record<Color, pg.Pool>, dataset: string, fn: () => Promise<T>): Promise<T> {
+  return withRefreshLock(pools.blue, dataset, () => withRefreshLock(pools.green, dataset, fn));
+}
+
 /** The longest running transaction on a database, described for the PAUSE-timeout error. */
 async function longestTransaction(pool: pg.Pool): Promise<string | null> {
   const { rows } = await pool.query(
@@ -149,176 +154,185 @@ export async function refreshViaPgbouncer(options: PgbouncerRefreshOptions): Pro
       "--delta is not supported with --switch pgbouncer: the idle database holds the previous version, not the live one; use --switch schema for delta refreshes",
     );
   const started = performance.now();
-  const liveNow = await liveColor(settings);
-  const idle = other(liveNow);
+  await liveColor(settings); // a config or alias problem is said before connecting
   const schema = dataset.schema;
   return withPools(settings, async (pools) => {
     await ensureRefreshSchema(pools.blue);
     await ensureRefreshSchema(pools.green);
-    return withRefreshLock(pools[liveNow], dataset.name, () =>
-      withRefreshLock(pools[idle], dataset.name, async () => {
-        const target = pools[idle];
-        const versions = await Promise.all(
-          [pools.blue, pools.green].map((p) =>
-            p.query(
-              "select coalesce(max(version), 0) as max, max(version) filter (where status = 'live') as live from pgshift.refresh_versions where dataset = $1",
-              [dataset.name],
-            ),
-          ),
-        );
-        const version = Math.max(...versions.map((v) => Number(v.rows[0].max))) + 1;
-        const liveRow = (
-          await pools[liveNow].query(
-            "select version from pgshift.refresh_versions where dataset = $1 and status = 'live'",
+    return withBothLocks(pools, dataset.name, async () => {
+      // read under the locks: a rollback that ran meanwhile moved the alias
+      const liveNow = await liveColor(settings);
+      const idle = other(liveNow);
+      const target = pools[idle];
+      const versions = await Promise.all(
+        [pools.blue, pools.green].map((p) =>
+          p.query(
+            "select coalesce(max(version), 0) as max, max(version) filter (where status = 'live') as live from pgshift.refresh_versions where dataset = $1",
             [dataset.name],
-          )
-        ).rows[0];
-        const previousVersion: number | null = liveRow?.version ?? null;
-        await target.query(
-          `update pgshift.refresh_versions set status = 'failed', error = '{"step": "build", "message": "abandoned: the run ended before it finished"}'
+          ),
+        ),
+      );
+      const version = Math.max(...versions.map((v) => Number(v.rows[0].max))) + 1;
+      const liveRow = (
+        await pools[liveNow].query(
+          "select version from pgshift.refresh_versions where dataset = $1 and status = 'live'",
+          [dataset.name],
+        )
+      ).rows[0];
+      const previousVersion: number | null = liveRow?.version ?? null;
+      await target.query(
+        `update pgshift.refresh_versions set status = 'failed', error = '{"step": "build", "message": "abandoned: the run ended before it finished"}'
             where dataset = $1 and status = 'building'`,
+        [dataset.name],
+      );
+      await target.query(
+        "insert into pgshift.refresh_versions (dataset, version, schema_name, status, mode) values ($1, $2, $3, 'building', 'full')",
+        [dataset.name, version, schema],
+      );
+      // the readers go through PgBouncer, as the applications do
+      const readers = options.probe ?? 0;
+      const probePool = readers > 0 ? createPool({ url: aliasUrl(settings), max: 2 }) : undefined;
+      const probe = probePool
+        ? await startProbe(
+            probePool,
+            readers,
+            (await schemaExists(pools[liveNow], schema))
+              ? dataset.tables.map((t) => ({ schema, table: t.table }))
+              : [],
+          )
+        : undefined;
+      let probeReport: ProbeReport | undefined;
+      const stopProbe = async () => {
+        if (probe && !probeReport) {
+          probeReport = await probe.stop();
+          await probePool?.end();
+        }
+        return probeReport ? { probe: probeReport } : {};
+      };
+      let step = "build" as PgbouncerRefreshStep;
+      const stepMs: Partial<Record<PgbouncerRefreshStep, number>> = {};
+      let stepStarted = performance.now();
+      const enter = (next: PgbouncerRefreshStep) => {
+        stepMs[step] = performance.now() - stepStarted;
+        step = next;
+        stepStarted = performance.now();
+      };
+      const markFailed = (message: string) =>
+        target
+          .query(
+            "update pgshift.refresh_versions set status = 'failed', error = $3 where dataset = $1 and version = $2",
+            [dataset.name, version, JSON.stringify({ step, message })],
+          )
+          .catch(() => undefined);
+      try {
+        await options.onStep?.(
+          "build",
+          `full build of ${dataset.tables.length} table(s) into ${schema} of the ${idle} database`,
+        );
+        // The idle database's copy is the version before the live one: rebuilding it ends that rollback.
+        await dropSchema(target, schema);
+        await target.query(
+          "update pgshift.refresh_versions set status = 'pruned' where dataset = $1 and status in ('previous', 'live')",
           [dataset.name],
         );
+        await target.query(`create schema ${quoteIdent(schema)}`);
+        const builds: TableBuild[] = [];
+        for (const table of dataset.tables)
+          builds.push(await buildFull(target, schema, table, options.signal));
+
+        enter("verify");
+        await options.onStep?.("verify", `counts and checksums of ${schema} (${idle}) against the sources`);
+        const tableChecks: TableCheck[] = [];
+        for (const [i, table] of dataset.tables.entries())
+          tableChecks.push(
+            await verifyTable(target, schema, table, { delta: false, runId: builds[i]!.runId }),
+          );
+        const [foreignKeys, checks] = await Promise.all([
+          checkForeignKeys(target, schema, dataset.foreignKeys ?? []),
+          runUserChecks(target, schema, dataset.checks),
+        ]);
+        const verification = {
+          identical: tableChecks.every((c) => c.identical),
+          checksPassed: checks.every((c) => c.ok),
+          foreignKeysHold: foreignKeys.every((f) => f.ok),
+          tables: tableChecks.map(({ source: _source, ...c }) => c),
+          checks,
+          foreignKeys,
+        };
         await target.query(
-          "insert into pgshift.refresh_versions (dataset, version, schema_name, status, mode) values ($1, $2, $3, 'building', 'full')",
-          [dataset.name, version, schema],
-        );
-        // the readers go through PgBouncer, as the applications do
-        const readers = options.probe ?? 0;
-        const probePool = readers > 0 ? createPool({ url: aliasUrl(settings), max: 2 }) : undefined;
-        const probe = probePool
-          ? await startProbe(
-              probePool,
-              readers,
-              (await schemaExists(pools[liveNow], schema))
-                ? dataset.tables.map((t) => ({ schema, table: t.table }))
-                : [],
-            )
-          : undefined;
-        let probeReport: ProbeReport | undefined;
-        const stopProbe = async () => {
-          if (probe && !probeReport) {
-            probeReport = await probe.stop();
-            await probePool?.end();
-          }
-          return probeReport ? { probe: probeReport } : {};
-        };
-        let step: PgbouncerRefreshStep = "build";
-        const stepMs: Partial<Record<PgbouncerRefreshStep, number>> = {};
-        let stepStarted = performance.now();
-        const enter = (next: PgbouncerRefreshStep) => {
-          stepMs[step] = performance.now() - stepStarted;
-          step = next;
-          stepStarted = performance.now();
-        };
-        const markFailed = (message: string) =>
-          target
-            .query(
-              "update pgshift.refresh_versions set status = 'failed', error = $3 where dataset = $1 and version = $2",
-              [dataset.name, version, JSON.stringify({ step, message })],
-            )
-            .catch(() => undefined);
-        try {
-          await options.onStep?.(
-            "build",
-            `full build of ${dataset.tables.length} table(s) into ${schema} of the ${idle} database`,
-          );
-          // The idle database's copy is the version before the live one: rebuilding it ends that rollback.
-          await dropSchema(target, schema);
-          await target.query(
-            "update pgshift.refresh_versions set status = 'pruned' where dataset = $1 and status in ('previous', 'live')",
-            [dataset.name],
-          );
-          await target.query(`create schema ${quoteIdent(schema)}`);
-          const builds: TableBuild[] = [];
-          for (const table of dataset.tables)
-            builds.push(await buildFull(target, schema, table, options.signal));
-
-          enter("verify");
-          await options.onStep?.("verify", `counts and checksums of ${schema} (${idle}) against the sources`);
-          const tableChecks: TableCheck[] = [];
-          for (const [i, table] of dataset.tables.entries())
-            tableChecks.push(
-              await verifyTable(target, schema, table, { delta: false, runId: builds[i]!.runId }),
-            );
-          const [foreignKeys, checks] = await Promise.all([
-            checkForeignKeys(target, schema, dataset.foreignKeys ?? []),
-            runUserChecks(target, schema, dataset.checks),
-          ]);
-          const verification = {
-            identical: tableChecks.every((c) => c.identical),
-            checksPassed: checks.every((c) => c.ok),
-            foreignKeysHold: foreignKeys.every((f) => f.ok),
-            tables: tableChecks.map(({ source: _source, ...c }) => c),
-            checks,
-            foreignKeys,
-          };
-          await target.query(
-            `update pgshift.refresh_versions set sources = $3, counts = $4, verification = $5, built_at = now()
+          `update pgshift.refresh_versions set sources = $3, counts = $4, verification = $5, built_at = now()
               where dataset = $1 and version = $2`,
-            [
-              dataset.name,
-              version,
-              JSON.stringify(tableChecks.map((c) => ({ table: c.table, source: c.source }))),
-              JSON.stringify(Object.fromEntries(tableChecks.map((c) => [c.table, c.rows]))),
-              JSON.stringify(verification),
-            ],
-          );
-          const by = options.by ?? userInfo().username;
-          const base = {
-            dataset: dataset.name,
-            schema,
-            version,
-            previousVersion,
-            previousLive: liveNow,
-            by,
-            reason: options.reason ?? null,
-            tables: builds.map((b, i) => ({ ...b, check: tableChecks[i] ?? null })),
-            checks,
-            foreignKeys,
-          };
-          if (!verification.identical || !verification.checksPassed || !verification.foreignKeysHold) {
-            await dropSchema(target, schema).catch(() => undefined);
-            await markFailed("verification failed");
-            return {
-              ...base,
-              status: "verification_failed" as const,
-              live: liveNow,
-              switch: null,
-              ...(await stopProbe()),
-              stepMs: { ...stepMs, verify: performance.now() - stepStarted },
-              durationMs: performance.now() - started,
-            };
-          }
-
-          enter("switch");
-          await options.onStep?.("switch", `${settings.alias}: ${liveNow} -> ${idle} (${settings.mode})`);
-          const switched = await switchAlias(switchOptions(settings, pools[liveNow], idle));
-          await recordSwitch(
-            pools,
-            liveNow,
+          [
             dataset.name,
-            previousVersion,
             version,
-            by,
-            options.reason ?? null,
-          );
+            JSON.stringify(tableChecks.map((c) => ({ table: c.table, source: c.source }))),
+            JSON.stringify(Object.fromEntries(tableChecks.map((c) => [c.table, c.rows]))),
+            JSON.stringify(verification),
+          ],
+        );
+        const by = options.by ?? userInfo().username;
+        const base = {
+          dataset: dataset.name,
+          schema,
+          version,
+          previousVersion,
+          previousLive: liveNow,
+          by,
+          reason: options.reason ?? null,
+          tables: builds.map((b, i) => ({ ...b, check: tableChecks[i] ?? null })),
+          checks,
+          foreignKeys,
+        };
+        if (!verification.identical || !verification.checksPassed || !verification.foreignKeysHold) {
+          await dropSchema(target, schema).catch(() => undefined);
+          await markFailed("verification failed");
           return {
             ...base,
-            status: "switched" as const,
-            live: idle,
-            switch: switched,
+            status: "verification_failed" as const,
+            live: liveNow,
+            switch: null,
             ...(await stopProbe()),
-            stepMs: { ...stepMs, switch: performance.now() - stepStarted },
+            stepMs: { ...stepMs, verify: performance.now() - stepStarted },
             durationMs: performance.now() - started,
           };
-        } catch (error) {
-          await stopProbe().catch(() => undefined);
-          await markFailed(error instanceof Error ? error.message : String(error));
-          throw new RefreshFailedError(step, version, null, error);
         }
-      }),
-    );
+
+        enter("switch");
+        await options.onStep?.("switch", `${settings.alias}: ${liveNow} -> ${idle} (${settings.mode})`);
+        const switched = await switchAlias(switchOptions(settings, pools[liveNow], idle));
+        await recordSwitch(
+          pools,
+          liveNow,
+          dataset.name,
+          previousVersion,
+          version,
+          by,
+          options.reason ?? null,
+        );
+        return {
+          ...base,
+          status: "switched" as const,
+          live: idle,
+          switch: switched,
+          ...(await stopProbe()),
+          stepMs: { ...stepMs, switch: performance.now() - stepStarted },
+          durationMs: performance.now() - started,
+        };
+      } catch (error) {
+        await stopProbe().catch(() => undefined);
+        await markFailed(error instanceof Error ? error.message : String(error));
+        // Before the switch the alias never reached it: what was built goes, as in schema mode. A failed switch
+        // keeps it: were the config's restore to have failed too, the alias could point at it.
+        let leftBehind: string | null = null;
+        if (step === "switch")
+          leftBehind = `schema "${schema}" in the ${idle} database (verified, not live; the next run rebuilds it)`;
+        else
+          await dropSchema(target, schema).catch(() => {
+            leftBehind = `schema "${schema}" in the ${idle} database`;
+          });
+        throw new RefreshFailedError(step, version, leftBehind, error);
+      }
+    });
   });
 }
 
@@ -363,45 +377,44 @@ export async function rollbackViaPgbouncer(options: {
 }): Promise<PgbouncerRollbackResult> {
   const { dataset, switch: settings } = options;
   const started = performance.now();
-  const liveNow = await liveColor(settings);
-  const back = other(liveNow);
+  await liveColor(settings);
   return withPools(settings, async (pools) => {
     await ensureRefreshSchema(pools.blue);
     await ensureRefreshSchema(pools.green);
-    return withRefreshLock(pools[liveNow], dataset, () =>
-      withRefreshLock(pools[back], dataset, async () => {
-        const { rows } = await pools[back].query(
-          "select version, schema_name from pgshift.refresh_versions where dataset = $1 and status = 'previous' order by version desc limit 1",
-          [dataset],
-        );
-        const target = rows[0];
-        if (!target || !(await schemaExists(pools[back], target.schema_name)))
-          throw new NoPreviousVersionError(dataset);
-        const { rows: liveRows } = await pools[liveNow].query(
-          "select version from pgshift.refresh_versions where dataset = $1 and status = 'live'",
-          [dataset],
-        );
-        const rolledBack: number | null = liveRows[0]?.version ?? null;
-        const switched = await switchAlias(switchOptions(settings, pools[liveNow], back));
-        await recordSwitch(
-          pools,
-          liveNow,
-          dataset,
-          rolledBack,
-          target.version,
-          options.by ?? userInfo().username,
-          options.reason ?? `rollback from version ${rolledBack}`,
-        );
-        return {
-          dataset,
-          version: target.version,
-          live: back,
-          rolledBack,
-          switch: switched,
-          durationMs: performance.now() - started,
-        };
-      }),
-    );
+    return withBothLocks(pools, dataset, async () => {
+      const liveNow = await liveColor(settings);
+      const back = other(liveNow);
+      const { rows } = await pools[back].query(
+        "select version, schema_name from pgshift.refresh_versions where dataset = $1 and status = 'previous' order by version desc limit 1",
+        [dataset],
+      );
+      const target = rows[0];
+      if (!target || !(await schemaExists(pools[back], target.schema_name)))
+        throw new NoPreviousVersionError(dataset);
+      const { rows: liveRows } = await pools[liveNow].query(
+        "select version from pgshift.refresh_versions where dataset = $1 and status = 'live'",
+        [dataset],
+      );
+      const rolledBack: number | null = liveRows[0]?.version ?? null;
+      const switched = await switchAlias(switchOptions(settings, pools[liveNow], back));
+      await recordSwitch(
+        pools,
+        liveNow,
+        dataset,
+        rolledBack,
+        target.version,
+        options.by ?? userInfo().username,
+        options.reason ?? `rollback from version ${rolledBack}`,
+      );
+      return {
+        dataset,
+        version: target.version,
+        live: back,
+        rolledBack,
+        switch: switched,
+        durationMs: performance.now() - started,
+      };
+    });
   });
 }
 

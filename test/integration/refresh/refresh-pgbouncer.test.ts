@@ -164,6 +164,7 @@ test("PAUSE longer than the budget: the refresh fails naming the budget and the 
         assert.match(error.message, /pause budget of 700 ms/);
         assert.match(error.message, /pid \d+.*in a transaction for [\d.]+ s/);
         assert.match(error.message, /live version is untouched/);
+        assert.match(error.message, /left behind: schema "cat" in the green database \(verified, not live/);
         return true;
       },
     );
@@ -308,4 +309,30 @@ test("pgshift refresh run / status / rollback --switch pgbouncer as a user runs 
   assert.deepEqual(await viaAlias("select count(*)::int as n from cat.items"), [{ n: 5 }]);
   const text = await runCli(["refresh", "status", "cat", ...switchFlags]);
   assert.match(text.stdout, /alias app points at the green database/);
+});
+
+test("verification fails: nothing switches, the built schema is dropped, the alias stays", async () => {
+  const { blue, green, bouncer, settings, viaAlias } = await setup();
+  const path = await writeTemp("items.ndjson", ndjson(records(4, 1)));
+  const dataset = singleTableDataset({
+    schema: "cat",
+    table: "items",
+    from: `ndjson:${path}`,
+    key: "/id",
+    checks: ["select count(*) > 100 from items"],
+  });
+  const configBefore = await readFile(bouncer.configFile, "utf8");
+  const result = await refreshViaPgbouncer({ dataset, switch: settings() });
+  assert.equal(result.status, "verification_failed");
+  assert.equal(result.live, "blue");
+  assert.equal(result.switch, null);
+  assert.equal(result.checks[0]!.ok, false);
+  assert.equal(await readFile(bouncer.configFile, "utf8"), configBefore);
+  assert.deepEqual(await viaAlias("select current_database() as db"), [{ db: blue.name }]);
+  const { rows } = await green.pool.query(
+    "select count(*)::int as n from pg_namespace where nspname = 'cat'",
+  );
+  assert.equal(rows[0].n, 0);
+  const status = await pgbouncerRefreshStatus({ dataset: "cat", switch: settings() });
+  assert.equal(status.green.versions[0]!.status, "failed");
 });
