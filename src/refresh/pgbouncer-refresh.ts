@@ -167,7 +167,7 @@ export async function refreshViaPgbouncer(options: PgbouncerRefreshOptions): Pro
       const versions = await Promise.all(
         [pools.blue, pools.green].map((p) =>
           p.query(
-            "select coalesce(max(version), 0) as max, max(version) filter (where status = 'live') as live from pgshift.refresh_versions where dataset = $1",
+            "select coalesce(max(version), 0) as max from pgshift.refresh_versions where dataset = $1",
             [dataset.name],
           ),
         ),
