@@ -15,3 +15,6 @@ export * from "./conflicts.ts";
 export * from "./foreign-keys.ts";
 export * from "./refresh-report.ts";
 export * from "./refresh-metrics.ts";
+export * from "./pgbouncer-ini.ts";
+export * from "./pgbouncer-switch.ts";
+export * from "./pgbouncer-refresh.ts";

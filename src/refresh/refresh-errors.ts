@@ -67,3 +67,61 @@ export class NoPreviousVersionError extends PgshiftError {
     });
   }
 }
+
+/** PAUSE of the PgBouncer alias did not complete within the budget: a transaction ran longer. */
+export class PgbouncerPauseTimeoutError extends PgshiftError {
+  constructor(
+    readonly alias: string,
+    readonly budgetMs: number,
+    readonly longestTransaction: string | null,
+  ) {
+    super(
+      "pgbouncer_pause_timeout",
+      `PAUSE ${alias} did not complete within the pause budget of ${budgetMs} ms: PgBouncer waits for the longest running transaction${longestTransaction ? ` (${longestTransaction})` : ""}; RESUME was sent, the config restored and reloaded, the alias still points at the live database. End or shorten that transaction, or pass a larger --pause-budget (clients stall that long), or use --switch pgbouncer-reload`,
+      { details: { alias, budgetMs, longestTransaction } },
+    );
+  }
+}
+
+/** PAUSE answered WAIT_CLOSE: PgBouncer 1.18's flag left by an earlier WAIT_CLOSE, never reset. */
+export class PgbouncerWaitCloseStuckError extends PgshiftError {
+  constructor(
+    readonly alias: string,
+    readonly tag: string,
+  ) {
+    super(
+      "pgbouncer_wait_close_stuck",
+      `refusing to switch: PAUSE ${alias} answered "${tag}" instead of "PAUSE": an earlier WAIT_CLOSE left PgBouncer's flag set (1.18 never resets it) and PAUSE no longer waits for running transactions. RESUME was sent and the config restored; restart pgbouncer, then run again (and never send WAIT_CLOSE)`,
+      { details: { alias, tag } },
+    );
+  }
+}
+
+/** After PAUSE, PgBouncer still had an active server connection for the alias's old database. */
+export class PgbouncerActiveServersError extends PgshiftError {
+  constructor(
+    readonly alias: string,
+    readonly servers: number,
+  ) {
+    super(
+      "pgbouncer_active_servers",
+      `refusing to switch: after PAUSE ${alias}, SHOW SERVERS still lists ${servers} active server connection(s) for it; RESUME was sent and the config restored. Check pgbouncer's state (restart it if an earlier WAIT_CLOSE was sent), then run again`,
+      { details: { alias, servers } },
+    );
+  }
+}
+
+/** RELOAD did not point the alias at the new database (config not the one PgBouncer reads?). */
+export class PgbouncerReloadError extends PgshiftError {
+  constructor(
+    readonly alias: string,
+    readonly expected: string,
+    readonly actual: string | null,
+  ) {
+    super(
+      "pgbouncer_reload_failed",
+      `after RELOAD, PgBouncer's alias ${alias} points at database "${actual ?? "(none)"}", not "${expected}": is --pgbouncer-config the file this PgBouncer reads? The config was restored and reloaded`,
+      { details: { alias, expected, actual } },
+    );
+  }
+}

@@ -1,7 +1,13 @@
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
+import { parseDuration } from "../../cutover/ramp-settings.ts";
 import { ExitCode, UsageError } from "../../errors.ts";
 import type { Dataset } from "../../refresh/dataset.ts";
+import type {
+  PgbouncerRefreshResult,
+  PgbouncerRefreshStatus,
+  PgbouncerSwitch,
+} from "../../refresh/pgbouncer-refresh.ts";
 import type { RefreshResult } from "../../refresh/refresh-dataset.ts";
 import type { RefreshStatus } from "../../refresh/refresh-status.ts";
 import { action } from "../action.ts";
@@ -36,6 +42,122 @@ interface RunFlags {
   signKey?: string;
   hmacKeyEnv?: string;
   report?: string;
+}
+
+/** --switch and the PgBouncer flags (run, rollback, status). */
+interface SwitchFlags {
+  switch?: string;
+  pgbouncerAdmin?: string;
+  pgbouncerConfig?: string;
+  pgbouncerAlias?: string;
+  green?: string;
+  pauseBudget?: string;
+}
+
+function addSwitchOptions(command: Command): Command {
+  return command
+    .option(
+      "--switch <mode>",
+      "schema (default: one database, schema rename), pgbouncer (two databases behind a PgBouncer alias: PAUSE, RELOAD, RESUME) or pgbouncer-reload (RELOAD only: a mixed window up to the longest transaction)",
+    )
+    .option(
+      "--pgbouncer-admin <url>",
+      "PgBouncer's admin console, e.g. postgres://admin@127.0.0.1:6432/pgbouncer",
+    )
+    .option("--pgbouncer-config <file>", "the pgbouncer.ini PgBouncer reads (the alias's line is rewritten)")
+    .option("--pgbouncer-alias <name>", "the [databases] alias applications connect to")
+    .option("--green <url>", "the second database (the first, blue, is the target: --to / DATABASE_URL)")
+    .option("--pause-budget <duration>", "longest PAUSE allowed before aborting (5s, 800ms)", "5s");
+}
+
+/** The PgBouncer switch settings, or undefined in schema mode. */
+async function pgbouncerSwitchOf(
+  ctx: CommandContext,
+  flags: SwitchFlags,
+): Promise<PgbouncerSwitch | undefined> {
+  const mode = flags.switch ?? "schema";
+  if (mode === "schema") {
+    const stray = (["pgbouncerAdmin", "pgbouncerConfig", "pgbouncerAlias", "green"] as const).filter(
+      (f) => flags[f] !== undefined,
+    );
+    if (stray.length)
+      throw new UsageError(
+        "--pgbouncer-admin, --pgbouncer-config, --pgbouncer-alias and --green go with --switch pgbouncer",
+      );
+    return undefined;
+  }
+  if (mode !== "pgbouncer" && mode !== "pgbouncer-reload")
+    throw new UsageError(`--switch must be schema, pgbouncer or pgbouncer-reload, not "${mode}"`);
+  const missing = [
+    ["--pgbouncer-admin", flags.pgbouncerAdmin],
+    ["--pgbouncer-config", flags.pgbouncerConfig],
+    ["--pgbouncer-alias", flags.pgbouncerAlias],
+    ["--green", flags.green],
+  ].filter(([, v]) => !v);
+  if (missing.length) throw new UsageError(`--switch ${mode} needs ${missing.map(([f]) => f).join(", ")}`);
+  for (const url of [flags.pgbouncerAdmin!, flags.green!])
+    try {
+      ctx.out.addSecret(decodeURIComponent(new URL(url).password));
+    } catch {
+      throw new UsageError("--pgbouncer-admin and --green must be postgres:// URLs");
+    }
+  const { url: blue } = await ctx.targetUrl();
+  return {
+    mode,
+    adminUrl: flags.pgbouncerAdmin!,
+    alias: flags.pgbouncerAlias!,
+    configFile: resolve(flags.pgbouncerConfig!),
+    databases: { blue, green: flags.green! },
+    pauseBudgetMs: parseDuration(flags.pauseBudget ?? "5s", "--pause-budget"),
+  };
+}
+
+export function renderPgbouncerRefreshResult(result: PgbouncerRefreshResult): string {
+  const lines = [
+    result.status === "switched"
+      ? `refresh ${result.dataset}: version ${result.version} is live in the ${result.live} database (schema ${result.schema}); the ${result.previousLive} database keeps ${result.previousVersion === null ? "nothing" : `version ${result.previousVersion}`} for rollback`
+      : `refresh ${result.dataset}: version ${result.version} FAILED verification; the alias still points at the ${result.live} database`,
+    "",
+    renderTable(
+      ["table", "rows", "verified"],
+      result.tables.map((t) => [
+        t.table,
+        String(t.check?.rows ?? ""),
+        t.check ? (t.check.identical ? "identical" : `MISMATCH ${t.check.problems.join(", ")}`.trim()) : "",
+      ]),
+    ),
+  ];
+  for (const check of result.checks)
+    lines.push(`check ${check.ok ? "ok" : `FAILED (${check.error})`}: ${check.sql}`);
+  for (const fk of result.foreignKeys)
+    lines.push(
+      `foreign key ${fk.ok ? "ok" : "FAILED"}: ${fk.name}${fk.orphans ? ` (${fk.orphans} orphaned row(s))` : ""}`,
+    );
+  const sw = result.switch;
+  if (sw)
+    lines.push(
+      sw.mode === "pgbouncer"
+        ? `switch (PAUSE, RELOAD, RESUME): PAUSE took ${sw.pauseMs!.toFixed(1)} ms, clients stalled ${sw.stallMs!.toFixed(1)} ms`
+        : `switch (RELOAD only): ${sw.reloadMs.toFixed(1)} ms; transactions in flight finished on the ${result.previousLive} database (a mixed window up to the longest transaction)`,
+    );
+  if (result.probe)
+    lines.push(
+      `probe (through PgBouncer): ${result.probe.queries} queries, ${result.probe.failed} failed${Object.keys(result.probe.failedBySqlstate).length ? ` (${JSON.stringify(result.probe.failedBySqlstate)})` : ""}, p50 ${result.probe.p50Ms.toFixed(1)} ms, p99 ${result.probe.p99Ms.toFixed(1)} ms, max ${result.probe.maxMs.toFixed(1)} ms`,
+    );
+  lines.push(`took ${(result.durationMs / 1000).toFixed(1)} s`);
+  return lines.join("\n");
+}
+
+function renderPgbouncerStatus(status: PgbouncerRefreshStatus): string {
+  return [
+    `dataset ${status.dataset}: alias ${status.alias} points at the ${status.liveDatabase} database`,
+    "",
+    "blue:",
+    renderStatus(status.blue),
+    "",
+    "green:",
+    renderStatus(status.green),
+  ].join("\n");
 }
 
 function timestamp(): string {
@@ -187,11 +309,10 @@ export function registerRefreshCommands(program: Command): void {
     )
     .addHelpText(
       "after",
-      "\nSwitch mode: schema (one database; ALTER SCHEMA renames in one transaction). PgBouncer mode is not built yet.\nEvery run writes a JSON report (--report; signed with --sign-key or --hmac-key-env).\nExit codes: 0 switched; 1 failure (live untouched); 2 usage; 3 verification failed (live untouched).",
+      "\nSwitch modes (--switch): schema (default; one database, ALTER SCHEMA renames in one transaction); pgbouncer (two databases behind one PgBouncer alias: PAUSE within --pause-budget, RELOAD, RESUME); pgbouncer-reload (RELOAD only, a mixed window up to the longest transaction).\nIn schema mode every run writes a JSON report (--report; signed with --sign-key or --hmac-key-env).\nExit codes: 0 switched; 1 failure (live untouched); 2 usage; 3 verification failed (live untouched).",
     );
 
-  group
-    .command("run")
+  addSwitchOptions(group.command("run"))
     .description("build <schema>__next, verify it against the sources, then swap it live")
     .argument("[source]", "json:DIR, json:FILE, ndjson:FILE, csv:FILE (one table, with --schema and --table)")
     .option(
@@ -237,9 +358,37 @@ export function registerRefreshCommands(program: Command): void {
       "after the switch, keep previous versions retired less than this long ago (24h, 30m); with --keep, either keeps",
     )
     .action(
-      action(async (ctx, source: string | undefined, flags: RunFlags) => {
-        const { assertConflictPolicy, refreshDataset } = await library();
+      action(async (ctx, source: string | undefined, flags: RunFlags & SwitchFlags) => {
+        const { assertConflictPolicy, refreshDataset, refreshViaPgbouncer } = await library();
         const dataset = await datasetOf(ctx, source, flags);
+        const viaPgbouncer = await pgbouncerSwitchOf(ctx, flags);
+        if (viaPgbouncer) {
+          const schemaOnly = (
+            [
+              ["--keep", flags.keep],
+              ["--keep-for", flags.keepFor],
+              ["--report", flags.report],
+              ["--sign-key", flags.signKey],
+              ["--hmac-key-env", flags.hmacKeyEnv],
+            ] as const
+          ).filter(([, value]) => value !== undefined);
+          if (schemaOnly.length)
+            throw new UsageError(
+              `${schemaOnly.map(([flag]) => flag).join(", ")} work with --switch schema only (not built for the PgBouncer modes yet)`,
+            );
+          const probeClients = number("--probe", flags.probe);
+          const result = await refreshViaPgbouncer({
+            dataset,
+            switch: viaPgbouncer,
+            delta: Boolean(flags.delta),
+            ...(probeClients ? { probe: probeClients } : {}),
+            ...(flags.reason ? { reason: flags.reason } : {}),
+            onStep: (_step, detail) => ctx.out.notice(detail),
+            signal: ctx.signal,
+          });
+          ctx.out.result(result, () => renderPgbouncerRefreshResult(result));
+          return result.status === "switched" ? ExitCode.ok : ExitCode.mismatch;
+        }
         const key = signingKey(flags);
         const reportPath = resolve(
           flags.report ?? join(ctx.settings.reportDir, `refresh-${dataset.name}-${timestamp()}.json`),
@@ -272,14 +421,27 @@ export function registerRefreshCommands(program: Command): void {
       }),
     );
 
-  group
-    .command("rollback")
+  addSwitchOptions(group.command("rollback"))
     .description("put the previous version back live (one schema swap)")
     .argument("[dataset]", "dataset name (default: --schema)")
     .option("--reason <text>", "why (recorded)")
     .action(
-      action(async (ctx, name: string | undefined, flags: { reason?: string }) => {
-        const { rollbackDataset } = await library();
+      action(async (ctx, name: string | undefined, flags: { reason?: string } & SwitchFlags) => {
+        const { rollbackDataset, rollbackViaPgbouncer } = await library();
+        const viaPgbouncer = await pgbouncerSwitchOf(ctx, flags);
+        if (viaPgbouncer) {
+          const result = await rollbackViaPgbouncer({
+            dataset: datasetName(ctx, name),
+            switch: viaPgbouncer,
+            ...(flags.reason ? { reason: flags.reason } : {}),
+          });
+          ctx.out.result(
+            result,
+            () =>
+              `rollback ${result.dataset}: version ${result.version} is live again in the ${result.live} database; version ${result.rolledBack} kept in the other (took ${result.durationMs.toFixed(0)} ms)`,
+          );
+          return ExitCode.ok;
+        }
         const pool = await ctx.pool();
         const result = await rollbackDataset({
           pool,
@@ -300,15 +462,23 @@ export function registerRefreshCommands(program: Command): void {
       }),
     );
 
-  group
-    .command("status")
+  addSwitchOptions(group.command("status"))
     .description(
       "versions of a dataset: live, previous, building, failed; counts, sources, who switched and why",
     )
     .argument("[dataset]", "dataset name (default: --schema)")
     .action(
-      action(async (ctx, name: string | undefined) => {
-        const { refreshStatus } = await library();
+      action(async (ctx, name: string | undefined, flags: SwitchFlags) => {
+        const { pgbouncerRefreshStatus, refreshStatus } = await library();
+        const viaPgbouncer = await pgbouncerSwitchOf(ctx, flags);
+        if (viaPgbouncer) {
+          const status = await pgbouncerRefreshStatus({
+            dataset: datasetName(ctx, name),
+            switch: viaPgbouncer,
+          });
+          ctx.out.result(status, () => renderPgbouncerStatus(status));
+          return ExitCode.ok;
+        }
         const status = await refreshStatus({ pool: await ctx.pool(), dataset: datasetName(ctx, name) });
         ctx.out.result(status, () => renderStatus(status));
         return ExitCode.ok;
