@@ -68,6 +68,13 @@ interface StoreQueries {
   getMany: string;
   containing: string;
   wherePath: string;
+  /** wherePath with the containment `{path: value}` that lets the GIN index find the candidates. */
+  wherePathContaining: string;
+}
+
+/** `{"a": {"b": value}}` for the path ["a", "b"]. */
+function nestAt(path: readonly string[], value: unknown): unknown {
+  return path.reduceRight<unknown>((inner, step) => ({ [step]: inner }), value);
 }
 
 function storeQueries(
@@ -125,6 +132,7 @@ function storeQueries(
          from unnest(${unnest}) as k(${aliases}) join ${qualified} t on ${joinOn}`,
     containing: `select ${selectList} from ${qualified} where ${doc} @> $1::jsonb order by ${keyList} limit $2`,
     wherePath: `select ${selectList} from ${qualified} where ${doc} #> $1::text[] = $2::jsonb order by ${keyList} limit $3`,
+    wherePathContaining: `select ${selectList} from ${qualified} where ${doc} @> $4::jsonb and ${doc} #> $1::text[] = $2::jsonb order by ${keyList} limit $3`,
   };
 }
 
@@ -319,11 +327,17 @@ export class DocumentStore<D extends JsonDocument = JsonDocument> {
       );
       return rows.map((r) => this.toRow(r)).filter((r) => this.crypto.matches(blind.sealed, r.doc, value));
     }
-    const { rows } = await this.pool.query(this.sql.wherePath, [
-      path,
-      JSON.stringify(value),
-      options.limit ?? 1000,
-    ]);
+    // `doc #> path = value` alone cannot use the GIN index (a selective value walked the whole table);
+    // when every step of the path is an object key, the same record contains {path: value}, so that
+    // containment is added for the index, the equality kept for the exact meaning. A step that could
+    // be an array index (digits) gets no hint: #> would take it as one, @> as an object key.
+    const hint = path.length > 0 && !path.some((step) => /^-?\d+$/.test(step));
+    const { rows } = await this.pool.query(
+      hint ? this.sql.wherePathContaining : this.sql.wherePath,
+      hint
+        ? [path, JSON.stringify(value), options.limit ?? 1000, JSON.stringify(nestAt(path, value))]
+        : [path, JSON.stringify(value), options.limit ?? 1000],
+    );
     return rows.map((r) => this.toRow(r));
   }
 
