@@ -327,16 +327,21 @@ export class DocumentStore<D extends JsonDocument = JsonDocument> {
       );
       return rows.map((r) => this.toRow(r)).filter((r) => this.crypto.matches(blind.sealed, r.doc, value));
     }
-    // `doc #> path = value` alone cannot use the GIN index (a selective value walked the whole table);
-    // when every step of the path is an object key, the same record contains {path: value}, so that
-    // containment is added for the index, the equality kept for the exact meaning. A step that could
-    // be an array index (digits) gets no hint: #> would take it as one, @> as an object key.
+    // `doc #> path = value` alone cannot use the GIN index (a selective value walked the whole table).
+    // When every step of the path is an object key, a record whose value there equals `value` contains
+    // {path: value}: for a scalar the two are the same test (below the top level an array does not
+    // contain a scalar), so the containment alone is asked, planned as `containing` is; for an object or
+    // an array (where containment is weaker) it is added for the index and the equality decides. A step
+    // that could be an array index (digits) gets neither: #> takes it as an index, @> as an object key.
+    const limit = options.limit ?? 1000;
     const hint = path.length > 0 && !path.some((step) => /^-?\d+$/.test(step));
+    const nested = JSON.stringify(nestAt(path, value));
     const { rows } = await this.pool.query(
-      hint ? this.sql.wherePathContaining : this.sql.wherePath,
-      hint
-        ? [path, JSON.stringify(value), options.limit ?? 1000, JSON.stringify(nestAt(path, value))]
-        : [path, JSON.stringify(value), options.limit ?? 1000],
+      !hint
+        ? { text: this.sql.wherePath, values: [path, JSON.stringify(value), limit] }
+        : value === null || typeof value !== "object"
+          ? { text: this.sql.containing, values: [nested, limit] }
+          : { text: this.sql.wherePathContaining, values: [path, JSON.stringify(value), limit, nested] },
     );
     return rows.map((r) => this.toRow(r));
   }
