@@ -213,6 +213,11 @@ export const EXPECTED_RATIOS: Record<ScenarioName, ExpectedRatio[]> = {
       label: "table + TOAST + indexes / JSON cache files on disk",
       target: { op: "<=", value: 0.6 },
     },
+    {
+      key: "mirror_storage_event_vs_files",
+      label: "the event table (records of ~5 KB) + indexes / its JSON cache files",
+      target: { op: "<=", value: 0.6 },
+    },
   ],
   encrypted: [
     {
