@@ -21,6 +21,7 @@ import { renderMarkdown, renderReadmeBlock, renderSvg, replaceReadmeBlock } from
 import { type BenchResult, emptyScenario, type ScenarioResult } from "./lib/result.ts";
 import { cutoverScenario } from "./scenarios/cutover.ts";
 import { encryptedScenario } from "./scenarios/encrypted.ts";
+import { mirrorScenario } from "./scenarios/mirror.ts";
 import { ndjsonScenario } from "./scenarios/ndjson.ts";
 import { ndjsonSmallScenario } from "./scenarios/ndjson-small.ts";
 import { queriesScenario } from "./scenarios/queries.ts";
@@ -59,6 +60,7 @@ function plan(args: BenchArgs): [ScenarioName, Scenario][] {
     ["encrypted", encryptedScenario({ docs: args.docs ?? (args.quick ? 100_000 : 1_000_000) }), "both"],
     ["ramp", rampScenario, "both"],
     ["refresh", refreshScenario({ docs }), "both"],
+    ["mirror", mirrorScenario(args.docs ? { records: args.docs } : {}), "both"],
     [
       "sqlite-5m",
       sqliteScenario({

@@ -24,6 +24,7 @@ export const SCENARIO_NAMES = [
   "encrypted",
   "ramp",
   "refresh",
+  "mirror",
   "sqlite-5m",
   "queries-1m",
 ] as const;

@@ -10,8 +10,14 @@ export interface KeyLookupJob {
   /** Path of the DocumentStore module to look keys up through; undefined: `sql` as a prepared statement. */
   storeModule?: string;
   sql: string;
-  /** Keys are kNumber(0 .. docs - 1), drawn at random. */
+  /**
+   * Look keys up through pgshift's mirror reader (createFallbackReader over a DocumentStore, the JSON cache
+   * behind it) instead of a bare store or statement; every answer must come from PostgreSQL.
+   */
+  mirror?: { endpoint: string; cacheDir: string };
+  /** Keys are kNumber(0 .. docs - 1) (or, with keyFormat "openfda-510k", K000000 .. as the mirror example's generator writes them), drawn at random. */
   docs: number;
+  keyFormat?: "bench" | "openfda-510k";
   seed: number;
   /** Concurrent clients in this thread, one connection each. */
   clients: number;

@@ -17,6 +17,23 @@ import { Random } from "./random.ts";
 type Lookup = (key: string) => Promise<unknown>;
 
 async function lookupFunction(pool: pg.Pool, job: KeyLookupJob): Promise<Lookup> {
+  if (job.mirror) {
+    const { DocumentStore } = await import("../../src/documents/document-store.ts");
+    const { createFallbackReader, findEndpoint } = await import("../../src/mirror/index.ts");
+    const endpoint = findEndpoint(job.mirror.endpoint);
+    const store = new DocumentStore(pool, {
+      schema: job.schema,
+      table: job.table,
+      keyColumns: endpoint.key.map((k) => k.slice(1)),
+    });
+    const reader = createFallbackReader({ endpoint, store, pool, cacheDir: job.mirror.cacheDir });
+    return async (key) => {
+      const answer = await reader.get(key);
+      if (answer.tier !== "postgres" || answer.doc === undefined)
+        throw new Error(`${key} was served by ${answer.tier} (${answer.fellThrough.join("; ")})`);
+      return answer.doc;
+    };
+  }
   if (job.storeModule) {
     const { DocumentStore } = (await import(pathToFileURL(job.storeModule).href)) as {
       DocumentStore: new (
@@ -97,7 +114,10 @@ async function main(): Promise<void> {
   try {
     const lookup = await lookupFunction(pool, job);
     const random = new Random(job.seed);
-    const nextKey = () => kNumber(random.int(0, job.docs - 1));
+    const nextKey =
+      job.keyFormat === "openfda-510k"
+        ? () => `K${String(random.int(0, job.docs - 1)).padStart(6, "0")}`
+        : () => kNumber(random.int(0, job.docs - 1));
     // Every connection opened and its statement prepared before any clock starts.
     await Promise.all(
       Array.from({ length: job.clients }, async () => {

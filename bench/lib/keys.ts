@@ -177,6 +177,48 @@ export const EXPECTED_RATIOS: Record<ScenarioName, ExpectedRatio[]> = {
       target: { op: ">=", value: 5 },
     },
   ],
+  mirror: [
+    {
+      key: "mirror_key_p99_1_client_ms",
+      label: "key lookup through the fallback reader from PostgreSQL, p99 ms, 1 client",
+      target: { op: "<", value: 5 },
+    },
+    {
+      key: "mirror_key_p99_20_clients_ms",
+      label: "key lookup through the fallback reader from PostgreSQL, p99 ms, 20 clients",
+      target: { op: "<", value: 10 },
+    },
+    {
+      key: "mirror_fallback_p99_ms",
+      label: "key lookup served by the cache with PostgreSQL unreachable, p99 ms",
+      target: { op: "<", value: 50 },
+    },
+    {
+      key: "mirror_fallback_connect_waits",
+      label: "reads that waited for a connect timeout after the breaker opened",
+      target: { op: "<=", value: 0 },
+    },
+    {
+      key: "mirror_search_vs_cache_scan",
+      label: "API-like search from PostgreSQL vs scanning the cache files: speedup",
+      target: { op: ">=", value: 200 },
+    },
+    {
+      key: "mirror_search_p99_ms",
+      label: "API-like search from PostgreSQL through the reader, p99 ms",
+      target: { op: "<", value: 50 },
+    },
+    {
+      key: "mirror_storage_vs_files",
+      label: "table + TOAST + indexes / JSON cache files on disk",
+      target: { op: "<=", value: 0.6 },
+    },
+    {
+      key: "mirror_storage_event_vs_files",
+      label: "the event table (records of ~5 KB) + indexes / its JSON cache files",
+      target: { op: "<=", value: 0.6 },
+    },
+  ],
   encrypted: [
     {
       key: "encrypted_vs_plain_wall",

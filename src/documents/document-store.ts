@@ -68,6 +68,13 @@ interface StoreQueries {
   getMany: string;
   containing: string;
   wherePath: string;
+  /** wherePath with the containment `{path: value}` that lets the GIN index find the candidates. */
+  wherePathContaining: string;
+}
+
+/** `{"a": {"b": value}}` for the path ["a", "b"]. */
+function nestAt(path: readonly string[], value: unknown): unknown {
+  return path.reduceRight<unknown>((inner, step) => ({ [step]: inner }), value);
 }
 
 function storeQueries(
@@ -125,6 +132,7 @@ function storeQueries(
          from unnest(${unnest}) as k(${aliases}) join ${qualified} t on ${joinOn}`,
     containing: `select ${selectList} from ${qualified} where ${doc} @> $1::jsonb order by ${keyList} limit $2`,
     wherePath: `select ${selectList} from ${qualified} where ${doc} #> $1::text[] = $2::jsonb order by ${keyList} limit $3`,
+    wherePathContaining: `select ${selectList} from ${qualified} where ${doc} @> $4::jsonb and ${doc} #> $1::text[] = $2::jsonb order by ${keyList} limit $3`,
   };
 }
 
@@ -319,11 +327,22 @@ export class DocumentStore<D extends JsonDocument = JsonDocument> {
       );
       return rows.map((r) => this.toRow(r)).filter((r) => this.crypto.matches(blind.sealed, r.doc, value));
     }
-    const { rows } = await this.pool.query(this.sql.wherePath, [
-      path,
-      JSON.stringify(value),
-      options.limit ?? 1000,
-    ]);
+    // `doc #> path = value` alone cannot use the GIN index (a selective value walked the whole table).
+    // When every step of the path is an object key, a record whose value there equals `value` contains
+    // {path: value}: for a scalar the two are the same test (below the top level an array does not
+    // contain a scalar), so the containment alone is asked, planned as `containing` is; for an object or
+    // an array (where containment is weaker) it is added for the index and the equality decides. A step
+    // that could be an array index (digits) gets neither: #> takes it as an index, @> as an object key.
+    const limit = options.limit ?? 1000;
+    const hint = path.length > 0 && !path.some((step) => /^-?\d+$/.test(step));
+    const nested = JSON.stringify(nestAt(path, value));
+    const { rows } = await this.pool.query(
+      !hint
+        ? { text: this.sql.wherePath, values: [path, JSON.stringify(value), limit] }
+        : value === null || typeof value !== "object"
+          ? { text: this.sql.containing, values: [nested, limit] }
+          : { text: this.sql.wherePathContaining, values: [path, JSON.stringify(value), limit, nested] },
+    );
     return rows.map((r) => this.toRow(r));
   }
 

@@ -42,8 +42,11 @@ export interface FallbackReaderOptions {
   /**
    * PostgreSQL's own breaker: after `failureThreshold` consecutive connection failures (default 2) the
    * PostgreSQL tier is skipped without trying for `coolDownMs` (default 5000), then one read probes it.
+   * The probing read waits for PostgreSQL at most `probeBudgetMs` (default 100) when another tier can
+   * answer: past that it is answered by the next tier while the probe carries on and settles the breaker,
+   * so no read waits for a connect timeout once the breaker has opened.
    */
-  breaker?: { failureThreshold?: number; coolDownMs?: number };
+  breaker?: { failureThreshold?: number; coolDownMs?: number; probeBudgetMs?: number };
   /** Default: the endpoint's ttlSeconds. */
   ttlSeconds?: number;
   /** Default "serve": a stale answer is returned with `stale: true`. */
@@ -127,6 +130,9 @@ export interface FallbackReader<D = JsonDocument> {
 
 const TIERS: readonly Tier[] = ["postgres", "cache", "api"];
 
+/** What a breaker probe's time budget resolves to when PostgreSQL has not answered within it. */
+const probeBudget: unique symbol = Symbol("probe budget spent");
+
 /** A failure that says PostgreSQL is unreachable (as opposed to a bad query). */
 function isUnreachable(error: unknown): boolean {
   return (
@@ -164,6 +170,7 @@ export function createFallbackReader<D extends JsonDocument = JsonDocument>(
     failureThreshold: options.breaker?.failureThreshold ?? 2,
     coolDownMs: options.breaker?.coolDownMs ?? 5_000,
   });
+  const probeBudgetMs = options.breaker?.probeBudgetMs ?? 100;
   const ttlSeconds = options.ttlSeconds ?? endpoint.ttlSeconds ?? DEFAULT_TTL_SECONDS;
   const policy = options.stalePolicy ?? "serve";
   const writeToCache = options.writeThrough?.cache ?? true;
@@ -186,6 +193,7 @@ export function createFallbackReader<D extends JsonDocument = JsonDocument>(
   /** Runs one PostgreSQL call through the reader's breaker; undefined (with a reason) when it is down. */
   async function viaPostgres<T>(fn: () => Promise<T>, fell: string[]): Promise<{ value: T } | undefined> {
     if (!store) return undefined;
+    const probe = breaker.metrics().state !== "closed";
     try {
       breaker.admit();
     } catch (error) {
@@ -195,7 +203,26 @@ export function createFallbackReader<D extends JsonDocument = JsonDocument>(
     }
     const started = performance.now();
     try {
-      const value = await fn();
+      const call = fn();
+      let value: T;
+      if (probe && (cache || api)) {
+        // the breaker's probe: a read does not wait on a server that may still be unreachable
+        let timer: NodeJS.Timeout | undefined;
+        const budget = new Promise<typeof probeBudget>((resolve) => {
+          timer = setTimeout(() => resolve(probeBudget), probeBudgetMs);
+        });
+        const first = await Promise.race([call, budget]).finally(() => clearTimeout(timer));
+        if (first === probeBudget) {
+          call.then(
+            () => breaker.succeeded(),
+            (error: unknown) => (isUnreachable(error) ? breaker.failed(error) : breaker.succeeded()),
+          );
+          counters.postgres.skipped += 1;
+          fell.push(`postgres: probing (no answer within ${probeBudgetMs} ms)`);
+          return undefined;
+        }
+        value = first as T;
+      } else value = await call;
       breaker.succeeded();
       counters.postgres.latency.record(performance.now() - started);
       // PostgreSQL answers again: what the API gave meanwhile goes in, off the read's path

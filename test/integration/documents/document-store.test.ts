@@ -55,6 +55,40 @@ test("DocumentStore over an imported table: get, getMany, containing, wherePath,
   assert.equal(await store.count(), 25);
 });
 
+test("DocumentStore.wherePath keeps equality's meaning with the GIN hint: objects, arrays, array indexes, and the index is used", async () => {
+  const records = [
+    { k: "A", o: { x: 1 }, tags: ["red", "blue"], list: [{ c: "1" }] },
+    { k: "B", o: { x: 1, y: 2 }, tags: ["red"], list: [{ c: "2" }] },
+    { k: "C", o: { x: [1, 2] }, tags: "red", list: { c: "1" } },
+    { k: "D", o: null, tags: [], list: [] },
+  ];
+  const path = await writeTemp("shapes.ndjson", records.map((r) => JSON.stringify(r)).join("\n"));
+  await importDocuments({ pool: db().pool, from: `ndjson:${path}`, key: "/k", gin: true });
+  const store = new DocumentStore(db().pool, { table: "shapes", keyColumns: ["k"] });
+  const keys = async (pointer: string, value: unknown) =>
+    (await store.wherePath(pointer, value)).map((r) => r.key);
+  // {"o": {"x": 1}} is contained in B's o too: equality, not containment, decides
+  assert.deepEqual(await keys("/o", { x: 1 }), ["A"]);
+  assert.deepEqual(await keys("/o/x", 1), ["A", "B"]);
+  assert.deepEqual(await keys("/o/x", [1, 2]), ["C"]);
+  assert.deepEqual(await keys("/o", null), ["D"]);
+  assert.deepEqual(await keys("/tags", ["red"]), ["B"]);
+  assert.deepEqual(await keys("/tags", "red"), ["C"]);
+  // a digit step is an array index for #> (no containment hint: as an object key it would miss these)
+  assert.deepEqual(await keys("/tags/0", "red"), ["A", "B"]);
+  assert.deepEqual(await keys("/list/0/c", "1"), ["A"]);
+  const client = await db().pool.connect();
+  try {
+    await client.query("set enable_seqscan = off");
+    const { rows } = await client.query(
+      `explain select k from public.shapes where doc @> '{"o":{"x":1}}' and doc #> '{o,x}' = '1' order by k limit 10`,
+    );
+    assert.match(rows.map((r) => r["QUERY PLAN"]).join("\n"), /shapes_doc_gin/);
+  } finally {
+    client.release();
+  }
+});
+
 test("DocumentStore.getMany over a bigint key reads the keys as the column's type, through its index", async () => {
   const store = new DocumentStore(db().pool, {
     schema: "app",

@@ -152,6 +152,42 @@ describe("createFallbackReader: PostgreSQL -> JSON cache -> API", () => {
     );
   });
 
+  it("the breaker's probe does not hold a read: past its budget the cache answers and the probe settles the breaker", async () => {
+    let mode: "refused" | "hanging" = "refused";
+    let release: (() => void) | undefined;
+    const refused = () =>
+      Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" });
+    const unreachable = {
+      query: () =>
+        mode === "refused"
+          ? Promise.reject(refused())
+          : new Promise((_, reject) => {
+              release = () => reject(refused());
+            }),
+    } as unknown as pg.Pool;
+    const reader = createFallbackReader({
+      endpoint: k510,
+      store: storeOf(unreachable, k510),
+      cacheDir,
+      breaker: { failureThreshold: 1, coolDownMs: 30, probeBudgetMs: 20 },
+    });
+    assert.equal((await reader.get("K000001")).tier, "cache");
+    assert.equal(reader.metrics().breaker.state, "open");
+    mode = "hanging";
+    await new Promise((r) => setTimeout(r, 60));
+    const probed = await reader.get("K000002");
+    assert.equal(probed.tier, "cache");
+    assert.deepEqual(probed.doc, generateRecord("510k", 2));
+    assert.deepEqual(probed.fellThrough, ["postgres: probing (no answer within 20 ms)"]);
+    assert.equal(reader.metrics().breaker.state, "half-open");
+    // while the probe is out, reads skip PostgreSQL; when it fails the breaker opens again
+    assert.match((await reader.get("K000003")).fellThrough[0]!, /circuit breaker is open/);
+    release!();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(reader.metrics().breaker.state, "open");
+    assert.equal(reader.metrics().breaker.opened, 2);
+  });
+
   it("a record removed from the cache comes from the API and is written through to the cache", async () => {
     const pages = join(cacheDir, "510k", "pages");
     const [first] = (await readdir(pages)).sort();
