@@ -154,6 +154,28 @@ export const EXPECTED_RATIOS: Record<ScenarioName, ExpectedRatio[]> = {
       target: { op: "<", value: 250 },
     },
     { key: "refresh_rollback_ms", label: "rollback wall in ms", target: { op: "<", value: 1000 } },
+    {
+      key: "refresh_pgbouncer_failed_queries",
+      label:
+        "probe queries through the PgBouncer alias that failed during the two measured refreshes (20 readers)",
+      target: { op: "<=", value: 0 },
+    },
+    {
+      key: "refresh_pgbouncer_reader_p99_ms",
+      label:
+        "reader p99 in ms through the PgBouncer alias over build and switch (worst of the two refreshes)",
+      target: { op: "<", value: 250 },
+    },
+    {
+      key: "refresh_pgbouncer_pause_ms",
+      label: "PgBouncer PAUSE-to-RESUME window in ms, pgbouncer mode",
+      target: null,
+    },
+    {
+      key: "refresh_pgbouncer_rollback_ms",
+      label: "rollback through PgBouncer wall in ms",
+      target: { op: "<", value: 1000 },
+    },
   ],
   ramp: [
     {

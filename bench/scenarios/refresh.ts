@@ -6,9 +6,11 @@ import pg from "pg";
 import { generateDocuments } from "../generate-documents.ts";
 import type { BenchContext, Scenario } from "../lib/context.ts";
 import { freshDatabase, settle } from "../lib/instance.ts";
+import { redactSecrets } from "../lib/pgshift.ts";
 import { round } from "../lib/measure.ts";
 import { emptyScenario, ratio, type ScenarioResult } from "../lib/result.ts";
 import { refreshDataset, rollbackDataset, singleTableDataset } from "../../src/refresh/index.ts";
+import { measurePgbouncerRefresh, PGBOUNCER_MAX_DOCS } from "./refresh-pgbouncer.ts";
 
 const PROBE_CLIENTS = 20;
 const CHANGED_EVERY = 100; // 1 % of the records changed
@@ -38,12 +40,14 @@ async function writeDelta(from: string, to: string, offset: number): Promise<num
  * Blue-green refresh of a document dataset (GIN-indexed, keyed by k_number, --keep 1) with 20 probe
  * readers: a full reload, the first 1 %-changed delta after it, and a delta in the steady state of a delta
  * schedule (its build reuses the spare the deltas before it kept), measured side by side; then a rollback.
+ * Then the same through a real PgBouncer (transaction mode): two databases behind one alias, a full
+ * refresh switched by PAUSE/RELOAD/RESUME and one by RELOAD only, readers on the alias, then a rollback.
  */
 export function refreshScenario(options: { docs: number }): Scenario {
   return async (ctx: BenchContext): Promise<ScenarioResult> => {
     const result = emptyScenario(
       "refresh",
-      `pgshift refresh of ${options.docs.toLocaleString("en-US")} API-like documents (GIN index) with ${PROBE_CLIENTS} probe readers, --keep 1: full reload vs the first 1 %-changed delta after it vs a delta in the steady state of a delta schedule (its build reuses the spare), then rollback.`,
+      `pgshift refresh of ${options.docs.toLocaleString("en-US")} API-like documents (GIN index) with ${PROBE_CLIENTS} probe readers, --keep 1: full reload vs the first 1 %-changed delta after it vs a delta in the steady state of a delta schedule (its build reuses the spare), then rollback. Then through PgBouncer (transaction mode, two databases behind one alias, readers through it) on the first ${Math.min(options.docs, PGBOUNCER_MAX_DOCS).toLocaleString("en-US")} of those documents (three full builds): a full refresh switched by PAUSE/RELOAD/RESUME, one by RELOAD only, then rollback.`,
     );
     const docs =
       ctx.documents && ctx.documents.count === options.docs
@@ -177,6 +181,19 @@ export function refreshScenario(options: { docs: number }): Scenario {
       });
     } finally {
       await pool.end();
+    }
+    // the schema-mode figures stand on their own: a PgBouncer failure (or no pgbouncer) leaves them reported
+    try {
+      await measurePgbouncerRefresh(ctx, result, {
+        ndjsonPath: docs.ndjsonPath,
+        docs: docs.count,
+        probeClients: PROBE_CLIENTS,
+      });
+    } catch (error) {
+      result.status = "partial";
+      result.notes.push(
+        `PgBouncer part failed: ${redactSecrets(error instanceof Error ? error.message : String(error)).slice(0, 800)}`,
+      );
     }
     return result;
   };
