@@ -135,12 +135,18 @@ export const EXPECTED_RATIOS: Record<ScenarioName, ExpectedRatio[]> = {
   refresh: [
     {
       key: "refresh_delta_vs_full_wall",
-      label: "delta refresh wall (1 % changed) / full reload wall of the same dataset",
+      label:
+        "delta refresh wall (1 % changed, steady state of a delta schedule: reuses the spare) / full reload wall of the same dataset",
+      target: { op: "<=", value: 0.5 },
+    },
+    {
+      key: "refresh_first_delta_vs_full_wall",
+      label: "first delta after a full reload (copies live and indexes it again) / full reload wall",
       target: { op: "<=", value: 0.5 },
     },
     {
       key: "refresh_failed_queries",
-      label: "probe queries that failed during both refreshes (20 readers)",
+      label: "probe queries that failed during the three measured refreshes (20 readers)",
       target: { op: "<=", value: 0 },
     },
     {
@@ -150,7 +156,7 @@ export const EXPECTED_RATIOS: Record<ScenarioName, ExpectedRatio[]> = {
     },
     {
       key: "refresh_reader_p99_ms",
-      label: "reader p99 in ms over build and switch (worst of the two refreshes)",
+      label: "reader p99 in ms over build and switch (worst of the three refreshes)",
       target: { op: "<", value: 250 },
     },
     { key: "refresh_rollback_ms", label: "rollback wall in ms", target: { op: "<", value: 1000 } },
