@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { parseDuration } from "../cutover/ramp-settings.ts";
+import { parseDuration } from "../duration.ts";
 import { UsageError } from "../errors.ts";
 import { quoteIdent } from "../pg/quote.ts";
 import { dropSchema } from "./build-next.ts";

@@ -1,6 +1,6 @@
 import { userInfo } from "node:os";
 import type pg from "pg";
-import { parseDuration } from "../cutover/ramp-settings.ts";
+import { parseDuration } from "../duration.ts";
 import { UsageError } from "../errors.ts";
 import { withClient } from "../pg/pool.ts";
 import { quoteIdent, quoteQualified } from "../pg/quote.ts";

@@ -1,4 +1,4 @@
-import { parseDuration } from "../../cutover/ramp-settings.ts";
+import { parseDuration } from "../../duration.ts";
 import type { Command } from "commander";
 import { ExitCode, UsageError } from "../../errors.ts";
 import { localInstanceUrl } from "../../local/instance.ts";

@@ -1,6 +1,6 @@
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { parseDuration } from "../../cutover/ramp-settings.ts";
+import { parseDuration } from "../../duration.ts";
 import { ExitCode, UsageError } from "../../errors.ts";
 import type { Dataset } from "../../refresh/dataset.ts";
 import type {

@@ -50,7 +50,7 @@ export function registerServeCommand(program: Command): void {
     .action(
       action(async (ctx, flags: ServeFlags) => {
         const { archiveLagCheck, migrationsCheck, replicationLagCheck, startHealthServer } = await library();
-        const { parseDuration } = await import("../../cutover/ramp-settings.ts");
+        const { parseDuration } = await import("../../duration.ts");
         const port = wholeNumber("--port", flags.port, 0);
         const archiveLagMs = flags.maxArchiveLag && parseDuration(flags.maxArchiveLag, "--max-archive-lag");
         const replicationLagMs =
