@@ -5,6 +5,7 @@ import { createPool } from "../pg/pool.ts";
 import { quoteIdent } from "../pg/quote.ts";
 import { buildFull, dropSchema, schemaExists, type TableBuild } from "./build-next.ts";
 import type { Dataset } from "./dataset.ts";
+import { verificationSummary } from "./verify-next.ts";
 import { checkForeignKeys, type ForeignKeyCheck } from "./foreign-keys.ts";
 import { aliasTargetOfUrl, readAliasTarget, readConfig, sameTarget } from "./pgbouncer-ini.ts";
 import {
@@ -251,14 +252,7 @@ export async function refreshViaPgbouncer(options: PgbouncerRefreshOptions): Pro
           checkForeignKeys(target, schema, dataset.foreignKeys ?? []),
           runUserChecks(target, schema, dataset.checks),
         ]);
-        const verification = {
-          identical: tableChecks.every((c) => c.identical),
-          checksPassed: checks.every((c) => c.ok),
-          foreignKeysHold: foreignKeys.every((f) => f.ok),
-          tables: tableChecks.map(({ source: _source, ...c }) => c),
-          checks,
-          foreignKeys,
-        };
+        const verification = verificationSummary(tableChecks, checks, foreignKeys);
         await target.query(
           `update pgshift.refresh_versions set sources = $3, counts = $4, verification = $5, built_at = now()
               where dataset = $1 and version = $2`,

@@ -14,6 +14,7 @@ import {
   type TableBuild,
 } from "./build-next.ts";
 import type { Dataset } from "./dataset.ts";
+import { verificationSummary } from "./verify-next.ts";
 import { checkForeignKeys, type ForeignKeyCheck } from "./foreign-keys.ts";
 import { type ProbeReport, startProbe } from "./probe-readers.ts";
 import { type PruneResult, pruneVersions, spareSchemaName } from "./prune.ts";
@@ -337,14 +338,7 @@ export async function refreshDataset(options: RefreshOptions): Promise<RefreshRe
       ]);
       await hashesRecorded;
       const counts = Object.fromEntries(tableChecks.map((c) => [c.table, c.rows]));
-      const verification = {
-        identical: tableChecks.every((c) => c.identical),
-        checksPassed: checks.every((c) => c.ok),
-        foreignKeysHold: foreignKeys.every((f) => f.ok),
-        tables: tableChecks.map(({ source: _source, ...c }) => c),
-        checks,
-        foreignKeys,
-      };
+      const verification = verificationSummary(tableChecks, checks, foreignKeys);
       const tables = builds.map((b, i) => ({ ...b, check: tableChecks[i] ?? null }));
       const delta = options.delta
         ? Object.fromEntries(

@@ -1,3 +1,4 @@
+import type { ForeignKeyCheck } from "./foreign-keys.ts";
 import type pg from "pg";
 import { withClient } from "../pg/pool.ts";
 import { quoteIdent, quoteQualified } from "../pg/quote.ts";
@@ -204,4 +205,20 @@ export async function runUserChecks(
     }
     return results;
   });
+}
+
+/** What a version's verification recorded: the verdicts, per table (without the sources), checks and foreign keys. */
+export function verificationSummary(
+  tableChecks: readonly TableCheck[],
+  checks: UserCheck[],
+  foreignKeys: ForeignKeyCheck[],
+) {
+  return {
+    identical: tableChecks.every((c) => c.identical),
+    checksPassed: checks.every((c) => c.ok),
+    foreignKeysHold: foreignKeys.every((f) => f.ok),
+    tables: tableChecks.map(({ source: _source, ...c }) => c),
+    checks,
+    foreignKeys,
+  };
 }
