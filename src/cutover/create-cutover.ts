@@ -9,6 +9,7 @@ import { canonicalEqual } from "./canonical-json.ts";
 import {
   ensureCutoverSchema,
   type CutoverPhaseChange,
+  olderRevision,
   registerCutover,
   setCutoverPhase,
 } from "./cutover-state.ts";
@@ -252,6 +253,8 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
   readonly instanceId = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   phase: CutoverPhase = "legacy-only";
   storedPhase: CutoverPhase = "legacy-only";
+  /** The revision of the stored phase last applied; older reads are ignored. */
+  private storedRevision: string | undefined;
   phaseSource: "database" | "override" = "database";
   routing: CutoverRouting = routingOf(parseCutoverPhase("legacy-only"));
   readonly keyOf: (method: string, args: readonly unknown[]) => string | undefined;
@@ -307,7 +310,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     this.watcher = new PhaseWatcher({
       pool: options.pool,
       name: this.name,
-      onPhase: (phase) => this.applyStored(phase),
+      onPhase: (phase, revision) => this.applyStored(phase, revision),
       onError: (error) =>
         this.logger.warn(`cutover ${this.name}: phase refresh failed; keeping ${this.phase}`, {
           error: error instanceof Error ? error.message : String(error),
@@ -348,7 +351,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
       "delete from pgshift.cutover_instances where cutover = $1 and closed_at < now() - interval '7 days'",
       [this.name],
     );
-    this.applyStored(row.phase, override);
+    this.applyStored(row.phase, row.revision, override);
     await this.watcher.start();
     const interval = this.options.reportIntervalMs ?? 5_000;
     if (interval > 0) {
@@ -372,7 +375,15 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
     }
   }
 
-  private applyStored(stored: CutoverPhase, override: CutoverPhase | undefined = this.overridePhase()): void {
+  private applyStored(
+    stored: CutoverPhase,
+    revision: string,
+    override: CutoverPhase | undefined = this.overridePhase(),
+  ): void {
+    // A watcher's read that started before this instance's own change can answer after it; applying
+    // it would move the phase back until the next notification.
+    if (this.storedRevision !== undefined && olderRevision(revision, this.storedRevision)) return;
+    this.storedRevision = revision;
     this.storedPhase = stored;
     const effective = override ?? stored;
     this.phaseSource = override ? "override" : "database";
@@ -537,7 +548,7 @@ class CutoverRuntime<T extends object> implements CutoverControl<T> {
       ...(options.force !== undefined ? { force: options.force } : {}),
       ...(options.reason !== undefined ? { reason: options.reason } : {}),
     });
-    this.applyStored(change.to);
+    this.applyStored(change.to, change.revision);
     return change;
   }
 

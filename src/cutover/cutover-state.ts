@@ -40,6 +40,19 @@ export interface CutoverRow {
   reason: string | null;
   forced: boolean;
   createdAt: string;
+  /**
+   * changed_at in microseconds since the epoch, as a decimal string: strictly increasing with every
+   * change of this cutover, so a reader can tell a stale read of the row from a newer one.
+   */
+  revision: string;
+}
+
+/** The columns of a cutover row, with its revision. */
+const CUTOVER_COLUMNS = "*, (extract(epoch from changed_at) * 1000000)::bigint::text as revision";
+
+/** True when revision `a` is older than `b` (both decimal strings of {@link CutoverRow.revision}). */
+export function olderRevision(a: string, b: string): boolean {
+  return BigInt(a) < BigInt(b);
 }
 
 export async function ensureCutoverSchema(pool: pg.Pool): Promise<void> {
@@ -55,6 +68,7 @@ function toRow(r: Record<string, unknown>): CutoverRow {
     reason: (r.reason as string | null) ?? null,
     forced: Boolean(r.forced),
     createdAt: new Date(r.created_at as string).toISOString(),
+    revision: r.revision as string,
   };
 }
 
@@ -86,7 +100,7 @@ export async function readCutover(
   db: pg.Pool | pg.ClientBase,
   name: string,
 ): Promise<CutoverRow | undefined> {
-  const { rows } = await db.query("select * from pgshift.cutovers where name = $1", [name]);
+  const { rows } = await db.query(`select ${CUTOVER_COLUMNS} from pgshift.cutovers where name = $1`, [name]);
   return rows[0] ? toRow(rows[0]) : undefined;
 }
 
@@ -135,6 +149,8 @@ export interface CutoverPhaseChange {
   reason: string | null;
   /** Why a forced change would have been refused. */
   overridden: string[];
+  /** The row's revision after the change (see {@link CutoverRow.revision}). */
+  revision: string;
 }
 
 /**
@@ -149,11 +165,14 @@ export async function setCutoverPhase(
   const target = formatCutoverPhase(parseCutoverPhase(options.phase));
   if (!(await cutoverTablesExist(pool))) throw new UnknownCutoverError(options.name, []);
   return withTransaction(pool, async (client) => {
-    const { rows } = await client.query("select * from pgshift.cutovers where name = $1 for update", [
-      options.name,
-    ]);
+    const { rows } = await client.query(
+      `select ${CUTOVER_COLUMNS} from pgshift.cutovers where name = $1 for update`,
+      [options.name],
+    );
     if (!rows[0]) throw new UnknownCutoverError(options.name, await knownNames(client));
-    const from = toRow(rows[0]).phase;
+    const current = toRow(rows[0]);
+    const from = current.phase;
+    let revision = current.revision;
     const check = checkPhaseTransition(from, target);
     const problems: string[] = [];
     if (!check.allowed) problems.push(check.reason);
@@ -192,11 +211,17 @@ export async function setCutoverPhase(
       );
     }
     if (check.kind !== "same") {
-      await client.query(
-        `update pgshift.cutovers set phase = $2, changed_at = now(), changed_by = current_user, reason = $3, forced = $4
-          where name = $1`,
+      // changed_at strictly increases per cutover (a transaction's now() can be older than the change
+      // it waited for), so it doubles as the revision watchers compare.
+      const updated = await client.query(
+        `update pgshift.cutovers
+            set phase = $2, changed_by = current_user, reason = $3, forced = $4,
+                changed_at = greatest(clock_timestamp(), changed_at + interval '1 microsecond')
+          where name = $1
+          returning (extract(epoch from changed_at) * 1000000)::bigint::text as revision`,
         [options.name, target, options.reason ?? null, problems.length > 0],
       );
+      revision = updated.rows[0].revision as string;
       await client.query(
         `insert into pgshift.cutover_history (cutover, from_phase, to_phase, kind, forced, reason, figures)
          values ($1, $2, $3, $4, $5, $6, $7::jsonb)`,
@@ -220,6 +245,7 @@ export async function setCutoverPhase(
       forced: problems.length > 0,
       reason: options.reason ?? null,
       overridden: problems,
+      revision,
     };
   });
 }

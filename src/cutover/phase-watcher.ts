@@ -6,8 +6,8 @@ import type { CutoverPhase } from "./phases.ts";
 export interface PhaseWatcherOptions {
   pool: pg.Pool;
   name: string;
-  /** Called with the phase stored in PostgreSQL whenever a notification or a poll reads it. */
-  onPhase: (phase: CutoverPhase) => void;
+  /** Called with the phase stored in PostgreSQL, and its revision, whenever a notification or a poll reads it. */
+  onPhase: (phase: CutoverPhase, revision: string) => void;
   /** Poll interval while the LISTEN connection is down (default 500 ms, so changes land within a second). */
   fastPollMs?: number;
   /** Safety poll interval while LISTEN works (default 10 s), in case a notification is missed. */
@@ -66,7 +66,7 @@ export class PhaseWatcher {
           const row = await readCutover(this.options.pool, this.options.name);
           this.state.refreshes++;
           this.state.lastRefreshAt = new Date().toISOString();
-          if (row && !this.closed) this.options.onPhase(row.phase);
+          if (row && !this.closed) this.options.onPhase(row.phase, row.revision);
         } while (this.refreshAgain && !this.closed);
       } catch (error) {
         this.state.refreshErrors++;

@@ -5,8 +5,10 @@ import {
   type CutoverStore,
   createCutover,
   cutoverHistory,
+  olderRevision,
   PhaseChangeRefusedError,
   rampBucket,
+  readCutover,
 } from "../../../src/cutover/index.ts";
 import { UsageError } from "../../../src/errors.ts";
 import { useTestDatabase } from "../../helpers/database.ts";
@@ -228,5 +230,21 @@ describe("cutover phases", () => {
       createCutover<KvStore>({ name: "bad name!", pool: db().pool, legacy, next, reads: [], writes: [] }),
       /invalid cutover name/,
     );
+  });
+
+  test("every change has a newer revision, and a stale read of the row does not move the phase back", async () => {
+    const first = await store.cutover.setPhase("legacy-only", { force: true, reason: "test: revisions" });
+    const second = await store.cutover.setPhase("dual-write");
+    assert.ok(olderRevision(first.revision, second.revision), `${first.revision} < ${second.revision}`);
+    const row = await readCutover(db().pool, "kv");
+    assert.equal(row?.revision, second.revision);
+    // What a watcher's read that started before the change would deliver after it:
+    const watcher = (
+      store.cutover as unknown as { watcher: { options: { onPhase: (p: string, r: string) => void } } }
+    ).watcher;
+    watcher.options.onPhase("legacy-only", first.revision);
+    assert.equal(store.cutover.phase, "dual-write");
+    await store.cutover.refresh();
+    assert.equal(store.cutover.phase, "dual-write");
   });
 });
