@@ -24,7 +24,7 @@ import {
 } from "../src/local/index.ts";
 import { createPool } from "../src/pg/pool.ts";
 import { startHealthServer } from "../src/serve/index.ts";
-import { startPgBouncer } from "../test/integration/migrate/pgbouncer.ts";
+import { startTestBouncer } from "../test/helpers/pgbouncer.ts";
 
 const { values } = parseArgs({
   options: { out: { type: "string" }, rounds: { type: "string", default: "200" } },
@@ -189,7 +189,7 @@ try {
   result.twentyNewPgbouncerAuthQueryColdServer = await newConnections(roleUrl.toString(), CLIENTS);
   result.twentyNewPgbouncerAuthQueryWarmServer = await newConnections(roleUrl.toString(), CLIENTS);
   // the same, through a PgBouncer that trusts loopback clients (no SCRAM, no auth_query): what auth costs
-  const trusting = await startPgBouncer(direct);
+  const trusting = await startTestBouncer({ serverUrl: direct });
   try {
     const trustUrl = trusting.url(new URL(direct).pathname.slice(1) || "postgres");
     await dropServerConnections(direct);

@@ -2,7 +2,7 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { once } from "node:events";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { startAliasBouncer } from "../lib/alias-bouncer.ts";
+import { startAliasBouncer } from "../../test/helpers/pgbouncer.ts";
 import type { BenchContext } from "../lib/context.ts";
 import { freshDatabase, settle } from "../lib/instance.ts";
 import { round } from "../lib/measure.ts";
@@ -56,7 +56,10 @@ export async function measurePgbouncerRefresh(
   result.params.pgbouncer_docs = docs;
   const blue = await freshDatabase(ctx.instance.adminUrl, "bench_refresh_blue");
   const green = await freshDatabase(ctx.instance.adminUrl, "bench_refresh_green");
-  const bouncer = await startAliasBouncer(ctx.instance.adminUrl, ALIAS, "bench_refresh_blue");
+  const bouncer = await startAliasBouncer(ctx.instance.adminUrl, ALIAS, "bench_refresh_blue", {
+    // PgBouncer's own default pool size: what an untuned deployment runs
+    poolSize: 20,
+  });
   try {
     const settings = (mode: PgbouncerSwitch["mode"]): PgbouncerSwitch => ({
       mode,

@@ -7,12 +7,17 @@ import { ensureInternalSchema } from "../../../src/pg/internal-schema.ts";
 import { createPool } from "../../../src/pg/pool.ts";
 import { createTestDatabase, useTestDatabase } from "../../helpers/database.ts";
 import { migration, migrationDir } from "./migration-dir.ts";
-import { type Bouncer, startPgBouncer } from "./pgbouncer.ts";
+import { type TestBouncer, startTestBouncer } from "../../helpers/pgbouncer.ts";
 
 const db = useTestDatabase("migbouncer");
-let bouncer: Bouncer;
+let bouncer: TestBouncer;
 before(async () => {
-  bouncer = await startPgBouncer(process.env.TEST_DATABASE_URL!);
+  bouncer = await startTestBouncer({
+    serverUrl: process.env.TEST_DATABASE_URL!,
+    // FIFO reuse of server connections: consecutive transactions of one client land on different
+    // server sessions, which is what makes session-level state unsafe behind a pooler.
+    extra: ["server_round_robin = 1"],
+  });
 });
 after(async () => {
   await bouncer?.stop();

@@ -16,7 +16,7 @@ import {
 import { runCli } from "../../helpers/cli.ts";
 import { createTestDatabase, serverUrl, type TestDatabase } from "../../helpers/database.ts";
 import { writeTemp } from "../documents/fixtures.ts";
-import { type AliasBouncer, startAliasBouncer } from "./pgbouncer-alias.ts";
+import { type AliasBouncer, startAliasBouncer } from "../../helpers/pgbouncer.ts";
 
 const ndjson = (records: object[]) => `${records.map((r) => JSON.stringify(r)).join("\n")}\n`;
 const records = (n: number, v: number) => Array.from({ length: n }, (_, i) => ({ id: `k${i}`, v }));

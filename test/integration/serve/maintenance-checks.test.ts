@@ -5,7 +5,7 @@ import { createPool } from "../../../src/pg/pool.ts";
 import { maintenanceChecks } from "../../../src/serve/maintenance-checks.ts";
 import { runCli } from "../../helpers/cli.ts";
 import { useTestDatabase } from "../../helpers/database.ts";
-import { type Bouncer, startPgBouncer } from "../migrate/pgbouncer.ts";
+import { type TestBouncer, startTestBouncer } from "../../helpers/pgbouncer.ts";
 
 const db = useTestDatabase("maint");
 
@@ -98,10 +98,10 @@ describe("maintenance checks", () => {
 });
 
 describe("maintenance checks through PgBouncer (transaction mode)", () => {
-  let bouncer: Bouncer;
+  let bouncer: TestBouncer;
   const sessions: pg.Client[] = [];
   before(async () => {
-    bouncer = await startPgBouncer(db().url);
+    bouncer = await startTestBouncer({ serverUrl: db().url });
   });
   after(async () => {
     for (const s of sessions) await s.end().catch(() => undefined);
