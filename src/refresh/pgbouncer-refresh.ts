@@ -12,10 +12,11 @@ import {
   type AliasSwitchResult,
   assertAliasName,
   type PgbouncerSwitchMode,
+  servedTarget,
   switchAlias,
 } from "./pgbouncer-switch.ts";
 import { type ProbeReport, startProbe } from "./probe-readers.ts";
-import { NoPreviousVersionError, RefreshFailedError } from "./refresh-errors.ts";
+import { NoPreviousVersionError, PgbouncerConfigDriftError, RefreshFailedError } from "./refresh-errors.ts";
 import { withRefreshLock } from "./refresh-lock.ts";
 import { ensureRefreshSchema } from "./refresh-schema.ts";
 import { type RefreshStatus, refreshStatus } from "./refresh-status.ts";
@@ -74,10 +75,22 @@ export interface PgbouncerRefreshResult {
 
 const other = (color: Color): Color => (color === "blue" ? "green" : "blue");
 
-/** Which of the two databases the alias points at, read from the config. */
+/**
+ * Which of the two databases the alias points at: the config's alias line, which must agree with what
+ * the running PgBouncer serves (SHOW DATABASES). A switch killed between the config rewrite and RELOAD
+ * leaves them apart; building into the database the file does not name would then build into live.
+ */
 export async function liveColor(settings: PgbouncerSwitch): Promise<Color> {
   assertAliasName(settings.alias);
   const target = readAliasTarget(await readConfig(settings.configFile), settings.alias);
+  const served = await servedTarget(settings.adminUrl, settings.alias);
+  if (!served || !sameTarget(target, served))
+    throw new PgbouncerConfigDriftError(
+      settings.alias,
+      settings.configFile,
+      target.dbname,
+      served?.dbname ?? null,
+    );
   for (const color of ["blue", "green"] as const)
     if (sameTarget(target, aliasTargetOfUrl(settings.databases[color]))) return color;
   throw new UsageError(

@@ -6,6 +6,7 @@ import {
   PgbouncerActiveServersError,
   PgbouncerPauseTimeoutError,
   PgbouncerReloadError,
+  PgbouncerRestoreFailedError,
   PgbouncerWaitCloseStuckError,
 } from "./refresh-errors.ts";
 
@@ -127,11 +128,34 @@ export async function switchAlias(options: AliasSwitchOptions): Promise<AliasSwi
       await admin.client.query(`RESUME ${alias}`).catch(() => undefined);
       paused = false;
     }
-    await writeConfig(configFile, original);
-    await admin.client.query("RELOAD");
+    try {
+      await writeConfig(configFile, original);
+      await admin.client.query("RELOAD");
+    } catch (restoreError) {
+      // The first error is why the switch stopped; the restore's failure is what the operator must fix now.
+      throw new PgbouncerRestoreFailedError(alias, configFile, error, restoreError);
+    }
     throw error;
   } finally {
     if (paused) await admin.client.query(`RESUME ${alias}`).catch(() => undefined);
+    await admin.client.end().catch(() => undefined);
+  }
+}
+
+/** Where PgBouncer's running configuration sends `alias` (SHOW DATABASES), or null when it has no such alias. */
+export async function servedTarget(adminUrl: string, alias: string): Promise<AliasTarget | null> {
+  assertAliasName(alias);
+  const admin = await connectAdmin(adminUrl);
+  try {
+    const { rows } = await admin.client.query("SHOW DATABASES");
+    const row = rows.find((d) => d.name === alias);
+    if (!row) return null;
+    return {
+      host: row.host ? String(row.host) : null,
+      port: row.port === null || row.port === undefined ? null : String(row.port),
+      dbname: String(row.database),
+    };
+  } finally {
     await admin.client.end().catch(() => undefined);
   }
 }

@@ -125,3 +125,36 @@ export class PgbouncerReloadError extends PgshiftError {
     );
   }
 }
+
+/** Restoring the config after a failed switch failed too: the file may point the alias at the new database. */
+export class PgbouncerRestoreFailedError extends PgshiftError {
+  constructor(
+    readonly alias: string,
+    readonly configFile: string,
+    readonly switchError: unknown,
+    readonly restoreError: unknown,
+  ) {
+    const text = (e: unknown) => (e instanceof Error ? e.message : String(e));
+    super(
+      "pgbouncer_restore_failed",
+      `the switch of PgBouncer alias ${alias} failed (${text(switchError)}), and restoring ${configFile} or reloading PgBouncer failed as well (${text(restoreError)}): the file may now point ${alias} at the new database while PgBouncer serves the old one. Check the alias line in ${configFile} against SHOW DATABASES on the admin console and make them agree before anything reloads PgBouncer`,
+      { details: { alias, configFile }, cause: switchError },
+    );
+  }
+}
+
+/** pgbouncer.ini and the running PgBouncer disagree on where the alias points (a switch interrupted before RELOAD?). */
+export class PgbouncerConfigDriftError extends PgshiftError {
+  constructor(
+    readonly alias: string,
+    readonly configFile: string,
+    readonly configured: string,
+    readonly served: string | null,
+  ) {
+    super(
+      "pgbouncer_config_drift",
+      `${configFile} points PgBouncer alias ${alias} at database "${configured}", but the running PgBouncer serves ${served === null ? "no such alias" : `"${served}"`}: a switch was probably interrupted between the config rewrite and RELOAD. Applications still reach ${served === null ? "nothing through it" : `"${served}"`}, so refusing to build into it. Make the file name the database PgBouncer serves (or RELOAD if "${configured}" is meant to be live), then run again`,
+      { details: { alias, configFile, configured, served } },
+    );
+  }
+}

@@ -4,6 +4,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { after, test } from "node:test";
 import pg from "pg";
 import {
+  PgbouncerConfigDriftError,
   PgbouncerPauseTimeoutError,
   PgbouncerWaitCloseStuckError,
   type PgbouncerSwitch,
@@ -335,4 +336,53 @@ test("verification fails: nothing switches, the built schema is dropped, the ali
   assert.equal(rows[0].n, 0);
   const status = await pgbouncerRefreshStatus({ dataset: "cat", switch: settings() });
   assert.equal(status.green.versions[0]!.status, "failed");
+});
+
+test("a switch killed between the config rewrite and RELOAD is detected: refresh and status refuse to guess which database is live", async () => {
+  const { blue, green, bouncer, settings, viaAlias } = await setup();
+  const path = await writeTemp("items.ndjson", ndjson(records(5, 1)));
+  const dataset = singleTableDataset({ schema: "cat", table: "items", from: `ndjson:${path}`, key: "/id" });
+  // what the interrupted switch leaves: the file names green, the running PgBouncer still serves blue
+  const configBefore = await readFile(bouncer.configFile, "utf8");
+  await writeFile(bouncer.configFile, configBefore.replace(`dbname=${blue.name}`, `dbname=${green.name}`));
+  await assert.rejects(
+    refreshViaPgbouncer({ dataset, switch: settings() }),
+    (error: unknown) =>
+      error instanceof PgbouncerConfigDriftError &&
+      error.configured === green.name &&
+      error.served === blue.name &&
+      /switch was probably interrupted between the config rewrite and RELOAD/.test(error.message),
+  );
+  await assert.rejects(
+    pgbouncerRefreshStatus({ dataset: "cat", switch: settings() }),
+    PgbouncerConfigDriftError,
+  );
+  // nothing was built into blue, which applications still reach
+  const { rows } = await blue.pool.query("select count(*)::int as n from pg_namespace where nspname = 'cat'");
+  assert.equal(rows[0].n, 0);
+  assert.deepEqual(await viaAlias("select current_database() as db"), [{ db: blue.name }]);
+  // the CLI says the same, with exit 1
+  const cli = await runCli([
+    "refresh",
+    "status",
+    "cat",
+    "--to",
+    blue.url,
+    "--switch",
+    "pgbouncer",
+    "--pgbouncer-admin",
+    bouncer.adminUrl,
+    "--pgbouncer-config",
+    bouncer.configFile,
+    "--pgbouncer-alias",
+    "app",
+    "--green",
+    green.url,
+  ]);
+  assert.equal(cli.code, 1, cli.stderr);
+  assert.match(cli.stderr, /running PgBouncer serves/);
+  // once the file agrees with PgBouncer again, refresh runs
+  await writeFile(bouncer.configFile, configBefore);
+  const result = await refreshViaPgbouncer({ dataset, switch: settings() });
+  assert.equal(result.live, "green");
 });
