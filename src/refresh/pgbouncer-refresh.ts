@@ -18,6 +18,7 @@ import {
 import { type ProbeReport, startProbe } from "./probe-readers.ts";
 import { NoPreviousVersionError, PgbouncerConfigDriftError, RefreshFailedError } from "./refresh-errors.ts";
 import { withRefreshLock } from "./refresh-lock.ts";
+import { type RefreshReportOptions, type RefreshReportRecord, writeRefreshReport } from "./refresh-report.ts";
 import { ensureRefreshSchema } from "./refresh-schema.ts";
 import { type RefreshStatus, refreshStatus } from "./refresh-status.ts";
 import { runUserChecks, type TableCheck, type UserCheck, verifyTable } from "./verify-next.ts";
@@ -49,6 +50,11 @@ export interface PgbouncerRefreshOptions {
   probe?: number;
   onStep?: (step: PgbouncerRefreshStep, detail: string) => void | Promise<void>;
   signal?: AbortSignal;
+  /**
+   * Write the run's JSON report here (signed when a key is given), recorded with the version in the
+   * database it was built in; also for failed runs.
+   */
+  report?: RefreshReportOptions;
 }
 
 export type PgbouncerRefreshStep = "build" | "verify" | "switch";
@@ -71,6 +77,10 @@ export interface PgbouncerRefreshResult {
   probe?: ProbeReport;
   stepMs: Partial<Record<PgbouncerRefreshStep, number>>;
   durationMs: number;
+  /** The report written (with options.report): path, sha256, signature algorithm. */
+  report?: RefreshReportRecord;
+  /** Why the report could not be written (the run's outcome stands). */
+  reportError?: string;
 }
 
 const other = (color: Color): Color => (color === "blue" ? "green" : "blue");
@@ -231,6 +241,15 @@ export async function refreshViaPgbouncer(options: PgbouncerRefreshOptions): Pro
         step = next;
         stepStarted = performance.now();
       };
+      // the report is written last: it holds the whole result; the outcome stands whatever happens to it
+      const finish = async (result: PgbouncerRefreshResult): Promise<PgbouncerRefreshResult> => {
+        if (!options.report) return result;
+        try {
+          return { ...result, report: await writeRefreshReport(target, options.report, { ...result }) };
+        } catch (error) {
+          return { ...result, reportError: (error as Error).message };
+        }
+      };
       const markFailed = (message: string) =>
         target
           .query(
@@ -293,7 +312,7 @@ export async function refreshViaPgbouncer(options: PgbouncerRefreshOptions): Pro
         if (!verification.identical || !verification.checksPassed || !verification.foreignKeysHold) {
           await dropSchema(target, schema).catch(() => undefined);
           await markFailed("verification failed");
-          return {
+          return finish({
             ...base,
             status: "verification_failed" as const,
             live: liveNow,
@@ -301,7 +320,7 @@ export async function refreshViaPgbouncer(options: PgbouncerRefreshOptions): Pro
             ...(await stopProbe()),
             stepMs: { ...stepMs, verify: performance.now() - stepStarted },
             durationMs: performance.now() - started,
-          };
+          });
         }
 
         enter("switch");
@@ -316,7 +335,7 @@ export async function refreshViaPgbouncer(options: PgbouncerRefreshOptions): Pro
           by,
           options.reason ?? null,
         );
-        return {
+        return finish({
           ...base,
           status: "switched" as const,
           live: idle,
@@ -324,7 +343,7 @@ export async function refreshViaPgbouncer(options: PgbouncerRefreshOptions): Pro
           ...(await stopProbe()),
           stepMs: { ...stepMs, switch: performance.now() - stepStarted },
           durationMs: performance.now() - started,
-        };
+        });
       } catch (error) {
         await stopProbe().catch(() => undefined);
         await markFailed(error instanceof Error ? error.message : String(error));
@@ -337,7 +356,20 @@ export async function refreshViaPgbouncer(options: PgbouncerRefreshOptions): Pro
           await dropSchema(target, schema).catch(() => {
             leftBehind = `schema "${schema}" in the ${idle} database`;
           });
-        throw new RefreshFailedError(step, version, leftBehind, error);
+        const failure = new RefreshFailedError(step, version, leftBehind, error);
+        if (options.report)
+          await writeRefreshReport(target, options.report, {
+            dataset: dataset.name,
+            schema,
+            version,
+            status: "failed",
+            mode: "full",
+            live: liveNow,
+            error: failure.toJSON(),
+            stepMs,
+            durationMs: performance.now() - started,
+          }).catch(() => undefined);
+        throw failure;
       }
     });
   });

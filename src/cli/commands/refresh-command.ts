@@ -2,6 +2,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { parseDuration } from "../../duration.ts";
 import { ExitCode, UsageError } from "../../errors.ts";
+import { createPool } from "../../pg/pool.ts";
 import type { Dataset } from "../../refresh/dataset.ts";
 import type {
   PgbouncerRefreshResult,
@@ -144,8 +145,19 @@ export function renderPgbouncerRefreshResult(result: PgbouncerRefreshResult): st
     lines.push(
       `probe (through PgBouncer): ${result.probe.queries} queries, ${result.probe.failed} failed${Object.keys(result.probe.failedBySqlstate).length ? ` (${JSON.stringify(result.probe.failedBySqlstate)})` : ""}, p50 ${result.probe.p50Ms.toFixed(1)} ms, p99 ${result.probe.p99Ms.toFixed(1)} ms, max ${result.probe.maxMs.toFixed(1)} ms`,
     );
+  lines.push(...reportLines(result));
   lines.push(`took ${(result.durationMs / 1000).toFixed(1)} s`);
   return lines.join("\n");
+}
+
+/** Where the run's report went, or why it did not. */
+function reportLines(result: Pick<RefreshResult, "report" | "reportError">): string[] {
+  if (result.reportError) return [`report NOT written: ${result.reportError}`];
+  if (result.report)
+    return [
+      `report: ${result.report.path}${result.report.signed ? ` (signed, ${result.report.signed})` : ""}`,
+    ];
+  return [];
 }
 
 function renderPgbouncerStatus(status: PgbouncerRefreshStatus): string {
@@ -264,11 +276,7 @@ export function renderRefreshResult(result: RefreshResult): string {
         ? `delta build reused ${result.recycled.schema} (brought in line with live) for: ${reused.join(", ")}`
         : `delta build copied live: ${result.recycled.schema} differed too much or in shape (dropped)`,
     );
-  if (result.reportError) lines.push(`report NOT written: ${result.reportError}`);
-  if (result.report)
-    lines.push(
-      `report: ${result.report.path}${result.report.signed ? ` (signed, ${result.report.signed})` : ""}`,
-    );
+  lines.push(...reportLines(result));
   lines.push(`took ${(result.durationMs / 1000).toFixed(1)} s`);
   return lines.join("\n");
 }
@@ -309,7 +317,7 @@ export function registerRefreshCommands(program: Command): void {
     )
     .addHelpText(
       "after",
-      "\nSwitch modes (--switch): schema (default; one database, ALTER SCHEMA renames in one transaction); pgbouncer (two databases behind one PgBouncer alias: PAUSE within --pause-budget, RELOAD, RESUME); pgbouncer-reload (RELOAD only, a mixed window up to the longest transaction).\nIn schema mode every run writes a JSON report (--report; signed with --sign-key or --hmac-key-env).\nExit codes: 0 switched; 1 failure (live untouched); 2 usage; 3 verification failed (live untouched).",
+      "\nSwitch modes (--switch): schema (default; one database, ALTER SCHEMA renames in one transaction); pgbouncer (two databases behind one PgBouncer alias: PAUSE within --pause-budget, RELOAD, RESUME); pgbouncer-reload (RELOAD only, a mixed window up to the longest transaction).\nEvery run writes a JSON report (--report; signed with --sign-key or --hmac-key-env).\nExit codes: 0 switched; 1 failure (live untouched); 2 usage; 3 verification failed (live untouched).",
     );
 
   addSwitchOptions(group.command("run"))
@@ -362,38 +370,55 @@ export function registerRefreshCommands(program: Command): void {
         const { assertConflictPolicy, refreshDataset, refreshViaPgbouncer } = await library();
         const dataset = await datasetOf(ctx, source, flags);
         const viaPgbouncer = await pgbouncerSwitchOf(ctx, flags);
-        if (viaPgbouncer) {
-          const schemaOnly = (
-            [
-              ["--keep", flags.keep],
-              ["--keep-for", flags.keepFor],
-              ["--report", flags.report],
-              ["--sign-key", flags.signKey],
-              ["--hmac-key-env", flags.hmacKeyEnv],
-            ] as const
-          ).filter(([, value]) => value !== undefined);
-          if (schemaOnly.length)
-            throw new UsageError(
-              `${schemaOnly.map(([flag]) => flag).join(", ")} work with --switch schema only (not built for the PgBouncer modes yet)`,
-            );
-          const probeClients = number("--probe", flags.probe);
-          const result = await refreshViaPgbouncer({
-            dataset,
-            switch: viaPgbouncer,
-            delta: Boolean(flags.delta),
-            ...(probeClients ? { probe: probeClients } : {}),
-            ...(flags.reason ? { reason: flags.reason } : {}),
-            onStep: (_step, detail) => ctx.out.notice(detail),
-            signal: ctx.signal,
-          });
-          ctx.out.result(result, () => renderPgbouncerRefreshResult(result));
-          return result.status === "switched" ? ExitCode.ok : ExitCode.mismatch;
-        }
         const key = signingKey(flags);
         const reportPath = resolve(
           flags.report ?? join(ctx.settings.reportDir, `refresh-${dataset.name}-${timestamp()}.json`),
         );
         const probe = number("--probe", flags.probe);
+        if (viaPgbouncer) {
+          const schemaOnly = (
+            [
+              ["--keep", flags.keep],
+              ["--keep-for", flags.keepFor],
+            ] as const
+          ).filter(([, value]) => value !== undefined);
+          if (schemaOnly.length)
+            throw new UsageError(
+              `${schemaOnly.map(([flag]) => flag).join(", ")} work with --switch schema only: in the PgBouncer modes the idle database holds the one previous version`,
+            );
+          const result = await refreshViaPgbouncer({
+            dataset,
+            switch: viaPgbouncer,
+            delta: Boolean(flags.delta),
+            ...(probe ? { probe } : {}),
+            ...(flags.reason ? { reason: flags.reason } : {}),
+            report: { path: reportPath, ...(key ? { key } : {}) },
+            onStep: (_step, detail) => ctx.out.notice(detail),
+            signal: ctx.signal,
+          });
+          ctx.out.result(result, () => renderPgbouncerRefreshResult(result));
+          // the event goes to the database that holds the version (live now, or the one that refused it)
+          const built =
+            viaPgbouncer.databases[
+              result.status === "switched" ? result.live : result.live === "blue" ? "green" : "blue"
+            ];
+          const auditPool = createPool({ url: built, max: 1 });
+          try {
+            await auditOperation(ctx.out, auditPool, {
+              action: "refresh",
+              detail: {
+                dataset: result.dataset,
+                version: result.version,
+                status: result.status,
+                switch: viaPgbouncer.mode,
+              },
+              report: JSON.stringify(result),
+            });
+          } finally {
+            await auditPool.end();
+          }
+          return result.status === "switched" ? ExitCode.ok : ExitCode.mismatch;
+        }
         const pool = await ctx.pool({ max: Math.max(6, (probe ?? 0) + 4) });
         const result = await refreshDataset({
           pool,

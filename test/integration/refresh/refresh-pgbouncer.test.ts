@@ -1,6 +1,9 @@
 // Switch mode "pgbouncer": two databases behind one alias of a real PgBouncer 1.18 (transaction mode).
 import assert from "node:assert/strict";
-import { readFile, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, test } from "node:test";
 import pg from "pg";
 import {
@@ -283,18 +286,39 @@ test("pgshift refresh run / status / rollback --switch pgbouncer as a user runs 
   assert.match(first.stdout, /version 1 is live in the green database/);
   assert.match(first.stdout, /PAUSE took [\d.]+ ms, clients stalled [\d.]+ ms/);
   await writeFile(path, ndjson(records(7, 2)));
-  const second = await run("--probe", "3");
+  const reportFile = join(await mkdtemp(join(tmpdir(), "pgb-report-")), "refresh.json");
+  process.env.PGB_TEST_REPORT_KEY = "a-secret-for-the-report";
+  const second = await run("--probe", "3", "--report", reportFile, "--hmac-key-env", "PGB_TEST_REPORT_KEY");
   assert.equal(second.code, 0, second.stderr);
   assert.match(second.stdout, /version 2 is live in the blue database .* keeps version 1 for rollback/);
+  assert.match(second.stdout, /report: .*refresh\.json \(signed, hmac-sha256\)/);
+  const report = JSON.parse(await readFile(reportFile, "utf8"));
+  assert.equal(report.kind, "pgshift-refresh-report");
+  assert.equal(report.version, 2);
+  assert.equal(report.live, "blue");
+  assert.equal(report.signature.algorithm, "hmac-sha256");
+  const recorded = await blue.pool.query(
+    "select report->>'path' as path, report->>'sha256' as sha from pgshift.refresh_versions where dataset = 'cat' and version = 2",
+  );
+  assert.equal(recorded.rows[0].path, reportFile);
+  assert.equal(
+    recorded.rows[0].sha,
+    createHash("sha256")
+      .update(await readFile(reportFile))
+      .digest("hex"),
+  );
   assert.match(second.stdout, /probe \(through PgBouncer\): \d+ queries, 0 failed/);
   assert.deepEqual(await viaAlias("select count(*)::int as n from cat.items"), [{ n: 7 }]);
 
   const delta = await run("--delta");
   assert.equal(delta.code, 2, delta.stderr);
   assert.match(delta.stderr, /use --switch schema/);
-  const keep = await run("--keep", "1", "--report", "/tmp/x.json");
+  const keep = await run("--keep", "1");
   assert.equal(keep.code, 2, keep.stderr);
-  assert.match(keep.stderr, /--keep, --report work with --switch schema only/);
+  assert.match(
+    keep.stderr,
+    /--keep work with --switch schema only: in the PgBouncer modes the idle database holds the one previous version/,
+  );
   const missing = await runCli(["refresh", "status", "cat", "--to", blue.url, "--switch", "pgbouncer"]);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /needs --pgbouncer-admin, --pgbouncer-config, --pgbouncer-alias, --green/);
