@@ -45,6 +45,11 @@ export interface ProvisionResult {
   passwordFile: string | undefined;
   statements: ProvisionStatement[];
   dryRun: boolean;
+  /**
+   * Whether the app and readonly roles were given SELECT on pgshift.migrations (the migration readiness
+   * check). False when the table did not exist yet: run provision again after the first `migrate up`.
+   */
+  migrationsReadable: boolean;
 }
 
 export class ProvisionError extends PgshiftError {
@@ -86,6 +91,8 @@ export function privilegeStatements(
   schema: string,
   roles: Record<RoleKind, string>,
   timeouts: Record<Exclude<RoleKind, "owner">, RoleTimeouts>,
+  /** pgshift.migrations exists: the app and readonly roles may read it (readiness checks), nothing else of pgshift. */
+  migrationsTable = false,
 ): ProvisionStatement[] {
   const [db, s] = [quoteIdent(database), quoteIdent(schema)];
   const [owner, migrator, app, readonly] = [roles.owner, roles.migrator, roles.app, roles.readonly].map(
@@ -110,6 +117,11 @@ export function privilegeStatements(
     `ALTER DEFAULT PRIVILEGES FOR ROLE ${owner} IN SCHEMA ${s} GRANT SELECT ON TABLES TO ${readonly}`,
     `ALTER DEFAULT PRIVILEGES FOR ROLE ${owner} IN SCHEMA ${s} GRANT SELECT ON SEQUENCES TO ${readonly}`,
   ];
+  if (migrationsTable)
+    sql.push(
+      `GRANT USAGE ON SCHEMA pgshift TO ${app}, ${readonly}`,
+      `GRANT SELECT ON pgshift.migrations TO ${app}, ${readonly}`,
+    );
   for (const kind of ["migrator", "app", "readonly"] as const) {
     const role = quoteIdent(roles[kind]);
     sql.push(`ALTER ROLE ${role} SET statement_timeout = ${timeouts[kind].statementTimeoutMs}`);
@@ -149,10 +161,17 @@ export async function provisionRoles(options: ProvisionOptions): Promise<Provisi
       "a password file is needed to write the generated passwords to: pass --password-file",
     );
   return withClient(options.pool, async (client) => {
-    const { rows: info } = await client.query<{ database: string; schema_exists: boolean }>(
-      "select current_database() as database, exists (select 1 from pg_namespace where nspname = $1) as schema_exists",
+    const { rows: info } = await client.query<{
+      database: string;
+      schema_exists: boolean;
+      migrations: boolean;
+    }>(
+      `select current_database() as database,
+              exists (select 1 from pg_namespace where nspname = $1) as schema_exists,
+              to_regclass('pgshift.migrations') is not null as migrations`,
       [schema],
     );
+    const migrationsReadable = info[0]!.migrations;
     const database = info[0]!.database;
     if (!info[0]!.schema_exists) throw new UsageError(`schema "${schema}" does not exist in ${database}`);
     const { rows: existing } = await client.query<{ rolname: string }>(
@@ -188,7 +207,7 @@ export async function provisionRoles(options: ProvisionOptions): Promise<Provisi
         ),
       );
     }
-    statements.push(...privilegeStatements(database, schema, roles, timeouts));
+    statements.push(...privilegeStatements(database, schema, roles, timeouts, migrationsReadable));
     const result: ProvisionResult = {
       database,
       schema,
@@ -198,6 +217,7 @@ export async function provisionRoles(options: ProvisionOptions): Promise<Provisi
       passwordFile: options.passwordFile,
       statements,
       dryRun,
+      migrationsReadable,
     };
     if (dryRun) return result;
     try {

@@ -76,6 +76,9 @@ export function registerProvisionCommands(program: Command): void {
             result.passwordsWritten.length
               ? `  passwords written to ${result.passwordFile} (mode 0600, .pgpass format) for: ${result.passwordsWritten.join(", ")}`
               : "  no new passwords",
+            result.migrationsReadable
+              ? `  ${result.roles.app} and ${result.roles.readonly} may read pgshift.migrations (readiness: serve --expect-migrations)`
+              : "  pgshift.migrations does not exist yet: run provision again after the first `pgshift migrate up`, so the app can read it for readiness checks",
           ].join("\n");
         });
         return undefined;

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
+import { migrate } from "../../../src/migrate/index.ts";
+import { createPool } from "../../../src/pg/pool.ts";
 import { provisionRls, provisionRoles, readPgpassPassword } from "../../../src/provision/index.ts";
 import { createTestDatabase, serverUrl, type TestDatabase } from "../../helpers/database.ts";
 
@@ -153,6 +155,35 @@ describe("provision: least-privilege roles for an application database", () => {
     assert.deepEqual(again.passwordsWritten, []);
     assert.deepEqual(await privilegeSnapshot(), before);
     assert.equal(readFileSync(passwordFile, "utf8"), fileBefore);
+  });
+
+  it("after the first migrate, provision again lets app and readonly read pgshift.migrations, and nothing else of pgshift", async () => {
+    assert.equal((await provisionRoles({ pool: db.pool, app, passwordFile })).migrationsReadable, false);
+    const migrations = join(dir, "migrations");
+    mkdirSync(migrations);
+    writeFileSync(
+      join(migrations, "20260101000000_notes.sql"),
+      "-- migrate:up\ncreate table notes (id int primary key);\n-- migrate:down\ndrop table notes;\n",
+    );
+    const url = new URL(db.url);
+    url.username = roles.migrator;
+    url.password = readPgpassPassword(passwordFile, roles.migrator) ?? "";
+    const migrator = createPool({ url: url.toString(), max: 1 });
+    try {
+      const applied = await migrate({ pool: migrator, dir: migrations });
+      assert.equal(applied.ok, true);
+    } finally {
+      await migrator.end();
+    }
+    const again = await provisionRoles({ pool: db.pool, app, passwordFile });
+    assert.equal(again.migrationsReadable, true);
+    for (const role of [roles.app, roles.readonly])
+      await as(role, async (client) => {
+        const { rows } = await client.query("select version from pgshift.migrations");
+        assert.deepEqual(rows, [{ version: "20260101000000" }]);
+        assert.equal(await sqlstate(client.query("delete from pgshift.migrations")), "42501");
+        assert.equal(await sqlstate(client.query("select * from pgshift.migration_log")), "42501");
+      });
   });
 
   it("rls: FORCEd policy on app.tenant isolates tenants set per transaction with SET LOCAL", async () => {
