@@ -49,6 +49,24 @@ function signing(flags: { signKey?: string; hmacKeyEnv?: string }): SigningKey |
   return undefined;
 }
 
+/** Where restore and drill read from: --engine manifest (default) or pgbackrest (with --instance). */
+function repositoryOf(ctx: CommandContext, flags: RepoFlags & { engine: string }) {
+  if (flags.engine !== "manifest" && flags.engine !== "pgbackrest")
+    throw new UsageError(`--engine must be manifest or pgbackrest, got ${flags.engine}`);
+  return flags.engine === "pgbackrest"
+    ? { repository: flags.repo, engine: "pgbackrest" as const, pgbackrestInstance: instanceOf(ctx, flags) }
+    : { repository: flags.repo };
+}
+
+function targets(flags: { targetTime?: string; targetLsn?: string }) {
+  if (flags.targetTime !== undefined && flags.targetLsn !== undefined)
+    throw new UsageError("pass either --target-time or --target-lsn, not both");
+  return {
+    ...(flags.targetTime !== undefined ? { targetTime: flags.targetTime } : {}),
+    ...(flags.targetLsn !== undefined ? { targetLsn: flags.targetLsn } : {}),
+  };
+}
+
 function mb(bytes: number): string {
   return `${(bytes / 1048576).toFixed(1)} MiB`;
 }
@@ -303,13 +321,26 @@ export function registerBackupCommands(program: Command): void {
   group
     .command("restore")
     .description(
-      "restore into a NEW place: a physical backup into a new instance (--into-instance, --target-time or latest), a logical one into a new database (--database)",
+      "restore a physical backup into a NEW instance (--into-instance) or over a stopped one (--in-place), to --target-time, --target-lsn or latest; a logical one into a new database (--database)",
     )
     .requiredOption("--repo <dir>", "backup repository directory")
-    .option("--label <label>", "which backup (default: the newest of its kind)")
+    .option("--engine <engine>", "manifest (pg_basebackup + cp archive) | pgbackrest", "manifest")
+    .option("--label <label>", "which backup (default: the newest that ends before the target)")
     .option("--target-time <iso>", "physical: recover to this time (ISO 8601 with zone); default: latest")
-    .option("--into-instance <name>", "physical: the new managed instance to create")
-    .option("--instance <name>", "physical: the source managed instance (its superuser password is reused)")
+    .option("--target-lsn <lsn>", "physical: recover to this WAL position (e.g. 0/3000148)")
+    .option(
+      "--into-instance <name>",
+      "physical: the managed instance to restore into (new unless --in-place)",
+    )
+    .option(
+      "--in-place",
+      "physical: restore over the existing, STOPPED instance (--into-instance, else --instance); its old data directory is kept aside until the restored server is up",
+    )
+    .option("--keep-old-data", "--in-place: keep the old data directory (renamed) after a successful restore")
+    .option(
+      "--instance <name>",
+      "physical: the source managed instance (its superuser password is reused; pgbackrest: its pgbackrest.conf)",
+    )
     .option("--database <name>", "logical: the new database on the target server")
     .option("--passphrase-file <file>", "logical: passphrase file for an encrypted backup")
     .option("--passphrase-env <var>", "logical: environment variable holding the passphrase")
@@ -318,9 +349,13 @@ export function registerBackupCommands(program: Command): void {
         async (
           ctx,
           flags: RepoFlags & {
+            engine: string;
             label?: string;
             targetTime?: string;
+            targetLsn?: string;
             intoInstance?: string;
+            inPlace?: boolean;
+            keepOldData?: boolean;
             database?: string;
             passphraseFile?: string;
             passphraseEnv?: string;
@@ -329,6 +364,10 @@ export function registerBackupCommands(program: Command): void {
           const lib = await backup();
           const label = flags.label !== undefined ? { label: flags.label } : {};
           if (flags.database) {
+            if (flags.inPlace || flags.targetLsn || flags.engine !== "manifest")
+              throw new UsageError(
+                "--database restores a logical backup: --in-place, --target-lsn and --engine are for physical ones",
+              );
             const { url } = await ctx.targetUrl();
             const pass = passphrase(flags);
             const result = await lib.restoreLogicalBackup({
@@ -345,21 +384,36 @@ export function registerBackupCommands(program: Command): void {
             );
             return undefined;
           }
-          if (!flags.intoInstance)
-            throw new UsageError("pass --into-instance NAME (physical) or --database NAME (logical)");
           const source = instanceOf(ctx, flags);
+          const into = flags.intoInstance ?? (flags.inPlace ? source.name : undefined);
+          if (!into)
+            throw new UsageError(
+              "pass --into-instance NAME (physical, a new instance), --in-place (over the stopped instance) or --database NAME (logical)",
+            );
+          if (flags.keepOldData && !flags.inPlace)
+            throw new UsageError("--keep-old-data goes with --in-place");
           const password = decodeURIComponent(new URL(localInstanceUrl(source)).password);
           const result = await lib.restorePointInTime({
-            repository: flags.repo,
+            ...repositoryOf(ctx, flags),
             ...label,
-            ...(flags.targetTime !== undefined ? { targetTime: flags.targetTime } : {}),
-            into: { name: flags.intoInstance, baseDir: ctx.settings.localDir },
+            ...targets(flags),
+            into: { name: into, baseDir: ctx.settings.localDir },
+            ...(flags.inPlace ? { inPlace: true } : {}),
+            ...(flags.keepOldData ? { keepPreviousData: true } : {}),
             superuserPassword: password,
           });
-          ctx.out.result(
-            result,
-            () =>
-              `restored ${result.entry.label} to ${result.targetTime ?? "latest"} into instance ${result.instance} (${result.url}); last replayed commit ${result.lastReplayedCommit ?? "none"}; ready in ${(result.rtoMs / 1000).toFixed(1)} s; archiving off`,
+          ctx.out.result(result, () =>
+            [
+              `restored ${result.backup.label} (${result.engine}) to ${lib.describeTarget(result.target)} ${result.inPlace ? "in place over" : "into"} instance ${result.instance} (${result.url}); last replayed commit ${result.lastReplayedCommit ?? "none"} at LSN ${result.lastReplayedLsn ?? "?"}; ready in ${(result.rtoMs / 1000).toFixed(1)} s`,
+              ...(result.previousDataDir
+                ? [
+                    result.previousDataDir.kept
+                      ? `  the old data directory is kept at ${result.previousDataDir.path}`
+                      : `  the old data directory (kept at ${result.previousDataDir.path} during the restore) is removed`,
+                  ]
+                : []),
+              `  archiving is off in the restored server; to back it up again: pgshift backup setup --repo DIR --instance ${result.instance}`,
+            ].join("\n"),
           );
           return undefined;
         },
@@ -372,9 +426,14 @@ export function registerBackupCommands(program: Command): void {
       "prove a physical backup: restore into a scratch instance, pg_amcheck, per-table checksums, RTO/RPO, signed report",
     )
     .requiredOption("--repo <dir>", "backup repository directory")
-    .option("--label <label>", "which backup (default: the newest physical one)")
+    .option("--engine <engine>", "manifest (pg_basebackup + cp archive) | pgbackrest", "manifest")
+    .option("--label <label>", "which backup (default: the newest that ends before the target)")
     .option("--target-time <iso>", "recover to this time (default: latest)")
-    .option("--instance <name>", "the source managed instance (its superuser password is reused)")
+    .option("--target-lsn <lsn>", "recover to this WAL position (e.g. 0/3000148)")
+    .option(
+      "--instance <name>",
+      "the source managed instance (its superuser password is reused; pgbackrest: its pgbackrest.conf)",
+    )
     .option("--scratch <name>", "scratch instance name (created and destroyed)", "drill")
     .option("--report <path>", "where to write the JSON evidence report")
     .option(
@@ -387,8 +446,10 @@ export function registerBackupCommands(program: Command): void {
         async (
           ctx,
           flags: RepoFlags & {
+            engine: string;
             label?: string;
             targetTime?: string;
+            targetLsn?: string;
             scratch: string;
             report?: string;
             signKey?: string;
@@ -400,9 +461,9 @@ export function registerBackupCommands(program: Command): void {
           const password = decodeURIComponent(new URL(localInstanceUrl(source)).password);
           const key = signing(flags);
           const { report, reportPath } = await lib.runDrill({
-            repository: flags.repo,
+            ...repositoryOf(ctx, flags),
             ...(flags.label !== undefined ? { label: flags.label } : {}),
-            ...(flags.targetTime !== undefined ? { targetTime: flags.targetTime } : {}),
+            ...targets(flags),
             scratch: { name: flags.scratch, baseDir: ctx.settings.localDir },
             superuserPassword: password,
             ...(flags.report ? { reportPath: flags.report } : {}),
@@ -410,7 +471,7 @@ export function registerBackupCommands(program: Command): void {
           });
           ctx.out.result(report, () =>
             [
-              `drill of ${report.backup?.label ?? "?"}: ${report.ok ? "PASSED" : "FAILED"}${report.rtoMs !== undefined ? `, RTO ${(report.rtoMs / 1000).toFixed(1)} s` : ""}${report.rpoMs !== undefined ? `, RPO ${(report.rpoMs / 1000).toFixed(1)} s` : ""}`,
+              `drill of ${report.backup?.label ?? "?"} (${report.engine}, to ${report.target}): ${report.ok ? "PASSED" : "FAILED"}${report.rtoMs !== undefined ? `, RTO ${(report.rtoMs / 1000).toFixed(1)} s` : ""}${report.rpoMs !== undefined ? `, RPO ${(report.rpoMs / 1000).toFixed(1)} s` : ""}`,
               ...report.checks.map((c) => `  ${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`),
               `  ${report.tables.length} tables: ${report.tables.reduce((n, t) => n + t.rows, 0)} rows`,
               ...(reportPath

@@ -100,7 +100,7 @@ test("PITR with stock tools: restore to a time between two inserts, both sides c
     into: restored,
     superuserPassword: decodeURIComponent(password),
   });
-  assert.equal(result.entry.label, "base1");
+  assert.equal(result.backup.label, "base1");
   assert.ok(
     result.lastReplayedCommit !== undefined && Date.parse(result.lastReplayedCommit) <= Date.parse(between),
   );
