@@ -105,25 +105,28 @@ export function pgBackRestSource(options: PgBackRestOptions & { binDir?: string 
 
     async checkIntegrity(backup) {
       const l = await pgBackRestLayout(options);
-      // verify exits 0 even when it finds damage (2.45): the text report and the info log say what.
-      const out = await runPgBackRest(options, l, ["verify", "--output=text"], { consoleLevel: "info" });
-      const status = /^status: (\S+)/m.exec(out)?.[1];
-      const summary = out
-        .split("\n")
-        .filter((line) => /^\s+(archiveId|backup): /.test(line))
+      // verify exits 0 even when it finds damage (2.45): its text report (printed whole with --verbose)
+      // says what, and the info log names each bad file.
+      const out = await runPgBackRest(options, l, ["verify", "--output=text", "--verbose"], {
+        consoleLevel: "info",
+      });
+      const lines = out.split("\n");
+      const from = lines.findIndex((line) => /^stanza: /.test(line));
+      const report = from < 0 ? [] : lines.slice(from).filter((line) => /^(stanza|status|\s+\S)/.test(line));
+      const status = report.map((line) => /^status: (\S+)/.exec(line)?.[1]).find((s) => s !== undefined);
+      const entries = report
+        .filter((line) => /^ {2}(archiveId|backup): /.test(line))
         .map((line) => line.trim());
-      if (status === "ok") return `pgbackrest verify: ${summary.join("; ")}`;
-      const findings = out
-        .split("\n")
+      if (status === "ok") return `pgbackrest verify: ${entries.join("; ")}`;
+      const findings = lines
         .map((line) => /\bINFO: (.*'[^']+'.*)$/.exec(line)?.[1])
         .filter((f): f is string => f !== undefined && !/command (begin|end)/.test(f));
-      const damaged = out
-        .split("\n")
+      const damaged = report
         .filter((line) => /status: invalid|(missing|checksum invalid|size invalid|other): [1-9]/.test(line))
         .map((line) => line.trim());
       throw new BackupError(
         "integrity",
-        `pgbackrest verify found the repository damaged (drilling ${backup.label}): ${[...damaged, ...findings].join("; ") || out.trim().slice(-2000)}`,
+        `pgbackrest verify found the repository damaged (drilling ${backup.label}): ${[...damaged, ...findings].join("; ") || `status ${status ?? "unknown"}`}`,
         { details: { label: backup.label, findings } },
       );
     },

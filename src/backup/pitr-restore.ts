@@ -130,10 +130,10 @@ export async function restoreFrom(
   options: RestoreIntoOptions & { integrityChecked?: boolean },
 ): Promise<PitrRestoreResult> {
   const started = Date.now();
+  const status = await assertTargetState(options);
   const window = await source.window(backup);
   assertInWindow(window, target);
   const integrity = options.integrityChecked ? undefined : await source.checkIntegrity(backup);
-  const status = await assertTargetState(options);
   const runAs = chooseRunAs(options.into.env);
   let dataDir: string;
   let aside: string | undefined;
