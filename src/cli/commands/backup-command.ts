@@ -4,6 +4,7 @@ import { ExitCode, UsageError } from "../../errors.ts";
 import { localInstanceUrl } from "../../local/instance.ts";
 import { hmacKeyFromEnv, type SigningKey, signingKeyFromFile } from "../../verify/report.ts";
 import type { PassphraseSource } from "../../backup/passphrase.ts";
+import type { RecoveryWindow } from "../../backup/recovery-window.ts";
 import type { GfsPolicy } from "../../backup/retention.ts";
 import { action } from "../action.ts";
 import type { CommandContext } from "../context.ts";
@@ -98,35 +99,79 @@ export function registerBackupCommands(program: Command): void {
       "force a WAL segment switch after this many idle seconds (bounds RPO)",
       "60",
     )
+    .option(
+      "--engine <engine>",
+      "manifest (archive_command cp) | pgbackrest (archive-push, stanza)",
+      "manifest",
+    )
+    .option(
+      "--cipher-passphrase-file <file>",
+      "pgbackrest: encrypt the repository with the passphrase in this file",
+    )
+    .option("--cipher-passphrase-env <var>", "pgbackrest: ... in this environment variable")
     .action(
-      action(async (ctx, flags: RepoFlags & { archiveTimeout: string }) => {
-        const lib = await backup();
-        const seconds = Number(flags.archiveTimeout);
-        if (!Number.isInteger(seconds) || seconds < 1)
-          throw new UsageError("--archive-timeout must be a whole number >= 1");
-        if (ctx.settings.to) {
-          const check = await lib.checkArchiving(ctx.settings.to, {
+      action(
+        async (
+          ctx,
+          flags: RepoFlags & {
+            archiveTimeout: string;
+            engine: string;
+            cipherPassphraseFile?: string;
+            cipherPassphraseEnv?: string;
+          },
+        ) => {
+          const lib = await backup();
+          const seconds = Number(flags.archiveTimeout);
+          if (!Number.isInteger(seconds) || seconds < 1)
+            throw new UsageError("--archive-timeout must be a whole number >= 1");
+          repositoryOf(ctx, { ...flags, engine: flags.engine });
+          const cipher = passphrase({
+            ...(flags.cipherPassphraseFile ? { passphraseFile: flags.cipherPassphraseFile } : {}),
+            ...(flags.cipherPassphraseEnv ? { passphraseEnv: flags.cipherPassphraseEnv } : {}),
+          });
+          if (flags.engine === "pgbackrest") {
+            if (ctx.settings.to)
+              throw new UsageError(
+                "--engine pgbackrest sets up a managed local instance (--instance), not --to",
+              );
+            const result = await lib.setupPgBackRest({
+              instance: instanceOf(ctx, flags),
+              repository: flags.repo,
+              archiveTimeoutSeconds: seconds,
+              ...(cipher ? { cipherPassphrase: cipher } : {}),
+            });
+            ctx.out.result(
+              result,
+              () =>
+                `pgBackRest stanza ${result.stanza} created and checked; archive_command is archive-push (config ${result.config})`,
+            );
+            return undefined;
+          }
+          if (cipher) throw new UsageError("--cipher-passphrase-* go with --engine pgbackrest");
+          if (ctx.settings.to) {
+            const check = await lib.checkArchiving(ctx.settings.to, {
+              repository: flags.repo,
+              archiveTimeoutSeconds: seconds,
+            });
+            ctx.out.result(check, () =>
+              check.ok
+                ? "WAL archiving is configured as wanted"
+                : `WAL archiving is not configured; run on the server, then restart it:\n  ${check.changes.join("\n  ")}`,
+            );
+            return check.ok ? ExitCode.ok : ExitCode.failure;
+          }
+          const result = await lib.setupArchiving(instanceOf(ctx, flags), {
             repository: flags.repo,
             archiveTimeoutSeconds: seconds,
           });
-          ctx.out.result(check, () =>
-            check.ok
-              ? "WAL archiving is configured as wanted"
-              : `WAL archiving is not configured; run on the server, then restart it:\n  ${check.changes.join("\n  ")}`,
+          ctx.out.result(result, () =>
+            result.changed.length
+              ? `archiving into ${result.walDir}: set ${result.changed.join(", ")}${result.restarted ? " (instance restarted)" : ""}`
+              : `archiving into ${result.walDir}: already configured`,
           );
-          return check.ok ? ExitCode.ok : ExitCode.failure;
-        }
-        const result = await lib.setupArchiving(instanceOf(ctx, flags), {
-          repository: flags.repo,
-          archiveTimeoutSeconds: seconds,
-        });
-        ctx.out.result(result, () =>
-          result.changed.length
-            ? `archiving into ${result.walDir}: set ${result.changed.join(", ")}${result.restarted ? " (instance restarted)" : ""}`
-            : `archiving into ${result.walDir}: already configured`,
-        );
-        return undefined;
-      }),
+          return undefined;
+        },
+      ),
     );
 
   group
@@ -206,14 +251,59 @@ export function registerBackupCommands(program: Command): void {
     group
       .command("list")
       .description("every backup with its GFS class; the recoverable window of the newest physical backup")
-      .requiredOption("--repo <dir>", "backup repository directory"),
+      .requiredOption("--repo <dir>", "backup repository directory")
+      .option("--engine <engine>", "manifest | pgbackrest (with --instance)", "manifest")
+      .option("--instance <name>", "pgBackRest: the managed local instance"),
   ).action(
     action(
       async (
         ctx,
-        flags: { repo: string; daily: string; weekly: string; monthly: string; yearly: string },
+        flags: {
+          repo: string;
+          engine: string;
+          instance?: string;
+          daily: string;
+          weekly: string;
+          monthly: string;
+          yearly: string;
+        },
       ) => {
         const lib = await backup();
+        const windowText = (w: RecoveryWindow | undefined) =>
+          w ? `\nrecoverable window (backup ${w.label}): ${lib.describeWindow(w)}` : "";
+        if (repositoryOf(ctx, flags).engine === "pgbackrest") {
+          const source = await lib.restoreSourceFor(repositoryOf(ctx, flags));
+          const found = await source.backups();
+          const retention = lib.selectRetained(
+            found.map((b) => ({
+              label: b.label,
+              startedAt: b.startedAt,
+              kind: b.type ?? "full",
+              ...(b.prior ? { prior: b.prior } : {}),
+            })),
+            policy(flags),
+            new Date(),
+          );
+          const decisions = new Map([...retention.keep, ...retention.expire].map((d) => [d.label, d]));
+          const newest = found[found.length - 1];
+          const window = newest ? await source.window(newest) : undefined;
+          const backups = found.map((b) => ({ ...b, retention: decisions.get(b.label) }));
+          ctx.out.result({ backups, window }, () => {
+            const table = renderTable(
+              ["label", "type", "started", "size", "WAL", "GFS"],
+              backups.map((b) => [
+                b.label,
+                b.type ?? "?",
+                b.startedAt,
+                mb(b.sizeBytes),
+                `${b.startLsn ?? "?"}..${b.endLsn ?? "?"}`,
+                b.retention?.keep ? b.retention.classes.join(",") : "expire",
+              ]),
+            );
+            return `${table}${windowText(window)}`;
+          });
+          return undefined;
+        }
         const manifest = lib.readManifest(flags.repo);
         const retention = lib.selectRetained(
           manifest.backups.map((b) => ({ label: b.label, startedAt: b.startedAt, kind: b.kind })),
@@ -238,10 +328,7 @@ export function registerBackupCommands(program: Command): void {
               b.retention?.keep ? b.retention.classes.join(",") : "expire",
             ]),
           );
-          const w = window
-            ? `\nrecoverable window (backup ${window.label}): ${window.earliest} .. ${window.latest ?? "no commit archived yet"}`
-            : "";
-          return `${table}${w}`;
+          return `${table}${windowText(window)}`;
         });
         return undefined;
       },

@@ -22,7 +22,6 @@ import {
   pgBackRestSource,
   RecoveryWindowError,
   restorePointInTime,
-  setupPgBackRest,
 } from "../../../src/backup/index.ts";
 import {
   destroyLocalInstance,
@@ -98,7 +97,25 @@ test(
   "pgBackRest: PITR to a time and to an LSN, window from info, drills with verify, a corrupted file caught, in place",
   { skip: !available && "pgbackrest not installed" },
   async () => {
-    await setupPgBackRest(options);
+    const env = { PGSHIFT_LOCAL_DIR: baseDir };
+    const setup = await runCli(
+      [
+        "backup",
+        "setup",
+        "--engine",
+        "pgbackrest",
+        "--instance",
+        "pbrprod",
+        "--repo",
+        repository,
+        "--cipher-passphrase-file",
+        passFile,
+      ],
+      { env },
+    );
+    assert.equal(setup.code, 0, setup.stderr);
+    assert.match(setup.stdout, /pgBackRest stanza main created and checked/);
+    assert.ok(!setup.stdout.includes("repo cipher passphrase"));
     const url = localInstanceUrl(prod);
     const password = decodeURIComponent(new URL(url).password);
     await sql(
@@ -137,6 +154,45 @@ test(
     assert.ok(Date.parse(window.earliest) < Date.parse(between), `${window.earliest} before ${between}`);
     assert.ok(Date.parse(window.latest!) > Date.parse(between));
     assert.ok(lsnPosition(window.latestLsn!) > lsnPosition(betweenLsn));
+
+    // The CLI shows the same window, and refuses (exit 2) an LSN outside it; a drill to one fails (exit 1).
+    const list = await runCli(
+      ["backup", "list", "--engine", "pgbackrest", "--instance", "pbrprod", "--repo", repository, "--json"],
+      { env },
+    );
+    assert.equal(list.code, 0, list.stderr);
+    const listed = JSON.parse(list.stdout);
+    assert.deepEqual(listed.window, window);
+    assert.deepEqual(
+      listed.backups.map((b: { label: string; retention: { keep: boolean } }) => [b.label, b.retention.keep]),
+      [[full.label, true]],
+    );
+    const outside = await runCli(
+      [
+        "backup",
+        "restore",
+        "--engine",
+        "pgbackrest",
+        "--instance",
+        "pbrprod",
+        "--repo",
+        repository,
+        "--into-instance",
+        "pbrlsn",
+        "--target-lsn",
+        "FF/0",
+      ],
+      { env },
+    );
+    assert.equal(outside.code, 2);
+    assert.match(
+      outside.stderr,
+      /target LSN FF\/0 is after the last archived WAL record; recoverable window of backup/,
+    );
+    const drillOutside = await drillCli(["--target-lsn", "0/1"]);
+    assert.equal(drillOutside.code, 1);
+    assert.equal(JSON.parse(drillOutside.stdout).failure.code, "backup_target_outside_window");
+    assert.equal((await localInstanceStatus({ name: "pbrdrill", baseDir })).state, "absent");
 
     await assert.rejects(
       restorePointInTime({ ...engine, targetLsn: "0/1", into: byLsn, superuserPassword: password }),
@@ -268,7 +324,6 @@ test(
       repository,
       "--in-place",
     ];
-    const env = { PGSHIFT_LOCAL_DIR: baseDir };
     const running = await runCli(restoreArgs, { env });
     assert.equal(running.code, 1);
     assert.match(running.stderr, /instance pbrprod is running \(pid \d+\): stop it first/);
