@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { recordLastDrill } from "./backup-metrics.ts";
 import { asPgshiftError } from "../errors.ts";
 import {
@@ -8,26 +8,31 @@ import {
   localInstanceUrl,
 } from "../local/instance.ts";
 import { type ReportSignature, type SigningKey, signReport } from "../verify/report.ts";
-import { walDirOf } from "./archiving.ts";
 import { BackupError } from "./backup-error.ts";
-import { checkBackupFile, findBackup, type BackupEntry } from "./manifest.ts";
 import { pgTool, runTool, toolTarget } from "./pg-tool.ts";
-import { type PitrRestoreResult, restorePointInTime } from "./pitr-restore.ts";
+import { type PitrRestoreResult, restoreFrom } from "./pitr-restore.ts";
+import { describeTarget, recoveryTargetOf } from "./recovery-target.ts";
 import type { RecoveryWindow } from "./recovery-window.ts";
+import {
+  chooseBackup,
+  type RepositoryOptions,
+  type RestorableBackup,
+  type RestoreSource,
+  restoreSourceFor,
+} from "./restore-source.ts";
 import { type TableSum, tableSums } from "./table-sums.ts";
 
-export interface DrillOptions {
-  repository: string;
+export interface DrillOptions extends RepositoryOptions {
   label?: string;
-  /** Default: recover to the end of the archive. */
+  /** Default: recover to the end of the archive. At most one of targetTime and targetLsn. */
   targetTime?: string;
+  targetLsn?: string;
   /** The scratch instance; created, used, destroyed. Archiving is off in it. */
   scratch: LocalInstanceOptions;
   superuserPassword: string;
   /** Where the evidence report goes (JSON). */
   reportPath?: string;
   signingKey?: SigningKey;
-  binDir?: string;
   /** Keep the scratch instance for inspection. */
   keepScratch?: boolean;
 }
@@ -41,19 +46,31 @@ export interface DrillCheck {
 export interface DrillReport {
   kind: "pgshift-backup-drill";
   ok: boolean;
+  engine: "manifest" | "pgbackrest";
   startedAt: string;
   finishedAt: string;
   backup:
-    | Pick<BackupEntry, "label" | "file" | "sha256" | "sizeBytes" | "startedAt" | "startLsn" | "endLsn">
+    | (Pick<RestorableBackup, "label" | "sizeBytes" | "startedAt"> & {
+        file?: string;
+        sha256?: string;
+        startLsn?: string;
+        endLsn?: string;
+        type?: "full" | "diff" | "incr";
+        prior?: string;
+      })
     | undefined;
   window: RecoveryWindow | undefined;
+  /** "latest", the target time, or "LSN 0/3000148". */
+  target: string;
   targetTime: string | undefined;
+  targetLsn: string | undefined;
   scratchInstance: string;
   /** Restore start until the scratch server accepted writes. */
   rtoMs: number | undefined;
-  /** Target (or drill start, for "latest") minus the last replayed commit. */
+  /** Target (or drill start, for "latest" and LSN targets) minus the last replayed commit. */
   rpoMs: number | undefined;
   lastReplayedCommit: string | undefined;
+  lastReplayedLsn: string | undefined;
   checks: DrillCheck[];
   tables: TableSum[];
   failure?: { code: string; message: string };
@@ -66,61 +83,72 @@ export interface DrillResult {
   reportPath: string | undefined;
 }
 
-function timelineHistories(repository: string): string[] {
-  const dir = walDirOf(repository);
-  return existsSync(dir) ? readdirSync(dir).filter((f) => /^[0-9A-F]{8}\.history$/.test(f)) : [];
+function reportedBackup(b: RestorableBackup): DrillReport["backup"] {
+  return {
+    label: b.label,
+    sizeBytes: b.sizeBytes,
+    startedAt: b.startedAt,
+    ...(b.file !== undefined ? { file: b.file } : {}),
+    ...(b.sha256 !== undefined ? { sha256: b.sha256 } : {}),
+    ...(b.startLsn ? { startLsn: b.startLsn } : {}),
+    ...(b.endLsn ? { endLsn: b.endLsn } : {}),
+    ...(b.type ? { type: b.type } : {}),
+    ...(b.prior ? { prior: b.prior } : {}),
+  };
 }
 
 /**
- * A restore drill: check the backup file against the manifest, restore it (PITR) into a scratch
- * instance with archiving off, run pg_amcheck, count and checksum every table, measure RTO and RPO,
- * destroy the scratch instance, and write a (signed) evidence report. Failures become checks with
- * ok=false in the report; the drill itself only throws for problems writing the report.
+ * A restore drill, on either engine: check the backup (sha256 against the manifest, or `pgbackrest
+ * verify`), restore it (PITR) into a scratch instance with archiving off, run pg_amcheck, count and
+ * checksum every table, measure RTO and RPO, prove nothing was archived into the repository, destroy the
+ * scratch instance, and write a (signed) evidence report. Failures become checks with ok=false in the
+ * report; the drill itself only throws for problems writing the report.
  */
 export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   const startedAt = new Date();
   const checks: DrillCheck[] = [];
-  let entry: BackupEntry | undefined;
+  let source: RestoreSource | undefined;
+  let backup: RestorableBackup | undefined;
   let restore: PitrRestoreResult | undefined;
   let tables: TableSum[] = [];
   let failure: DrillReport["failure"];
   let scratchDestroyed = false;
-  const historiesBefore = timelineHistories(options.repository);
+  let historiesBefore: string[] = [];
+  let target = recoveryTargetOf({});
   // Never destroy an instance the drill did not create.
   const preexisting = (await localInstanceStatus(options.scratch)).state !== "absent";
   try {
+    target = recoveryTargetOf(options);
+    source = await restoreSourceFor(options);
+    historiesBefore = source.timelineHistories();
     if (preexisting)
       throw new BackupError(
         "scratch_exists",
         `scratch instance ${options.scratch.name ?? "default"} exists already; a drill only uses (and destroys) an instance it creates`,
       );
-    entry = findBackup(options.repository, options.label, ["physical"]);
+    backup = await chooseBackup(source, options.label, target);
     try {
-      await checkBackupFile(options.repository, entry);
-      checks.push({ name: "integrity", ok: true, detail: `sha256 ${entry.sha256} matches the manifest` });
+      checks.push({ name: "integrity", ok: true, detail: await source.checkIntegrity(backup) });
     } catch (error) {
       checks.push({ name: "integrity", ok: false, detail: (error as Error).message });
       throw error;
     }
-    restore = await restorePointInTime({
-      repository: options.repository,
-      ...(options.label !== undefined ? { label: options.label } : {}),
-      ...(options.targetTime !== undefined ? { targetTime: options.targetTime } : {}),
+    restore = await restoreFrom(source, backup, target, {
       into: options.scratch,
       superuserPassword: options.superuserPassword,
-      ...(options.binDir !== undefined ? { binDir: options.binDir } : {}),
+      integrityChecked: true,
     });
     checks.push({
       name: "restore",
       ok: true,
-      detail: `restored ${entry.label} and promoted in ${restore.rtoMs} ms`,
+      detail: `restored ${backup.label} (${source.engine}) to ${describeTarget(target)} and promoted in ${restore.rtoMs} ms`,
     });
     const url = localInstanceUrl(options.scratch);
-    const target = toolTarget(url, "--maintenance-db");
+    const tool = toolTarget(url, "--maintenance-db");
     const amcheck = await runTool(
       pgTool("pg_amcheck", options.binDir),
-      ["--all", "--install-missing", "--heapallindexed", "--no-password", ...target.args],
-      target.env,
+      ["--all", "--install-missing", "--heapallindexed", "--no-password", ...tool.args],
+      tool.env,
     );
     checks.push({
       name: "amcheck",
@@ -135,7 +163,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   } catch (error) {
     const e = asPgshiftError(error);
     failure = { code: e.code, message: e.message };
-    if (restore === undefined && entry !== undefined && checks.every((c) => c.ok))
+    if (restore === undefined && backup !== undefined && checks.every((c) => c.ok))
       checks.push({ name: "restore", ok: false, detail: e.message });
   } finally {
     if (!options.keepScratch && !preexisting) {
@@ -143,7 +171,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
       scratchDestroyed = true;
     }
   }
-  const newHistories = timelineHistories(options.repository).filter((h) => !historiesBefore.includes(h));
+  const newHistories = (source?.timelineHistories() ?? []).filter((h) => !historiesBefore.includes(h));
   checks.push({
     name: "no_archiving_into_repository",
     ok: newHistories.length === 0,
@@ -153,27 +181,26 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
         : `the scratch instance archived into the repository: ${newHistories.join(", ")}`,
   });
   const lastReplayed = restore?.lastReplayedCommit;
-  const reference = options.targetTime ?? startedAt.toISOString();
+  // RPO is a time: against the target time, or the drill's start for "latest"; none for an LSN target.
+  const reference =
+    target.kind === "time" ? target.time : target.kind === "latest" ? startedAt.toISOString() : undefined;
   const unsigned: DrillReport = {
     kind: "pgshift-backup-drill",
     ok: failure === undefined && checks.every((c) => c.ok),
+    engine: options.engine ?? "manifest",
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
-    backup: entry && {
-      label: entry.label,
-      file: entry.file,
-      sha256: entry.sha256,
-      sizeBytes: entry.sizeBytes,
-      startedAt: entry.startedAt,
-      ...(entry.startLsn ? { startLsn: entry.startLsn } : {}),
-      ...(entry.endLsn ? { endLsn: entry.endLsn } : {}),
-    },
+    backup: backup && reportedBackup(backup),
     window: restore?.window,
-    targetTime: options.targetTime,
+    target: describeTarget(target),
+    targetTime: target.kind === "time" ? target.time : undefined,
+    targetLsn: target.kind === "lsn" ? target.lsn : undefined,
     scratchInstance: options.scratch.name ?? "default",
     rtoMs: restore?.rtoMs,
-    rpoMs: lastReplayed ? Math.max(0, Date.parse(reference) - Date.parse(lastReplayed)) : undefined,
+    rpoMs:
+      lastReplayed && reference ? Math.max(0, Date.parse(reference) - Date.parse(lastReplayed)) : undefined,
     lastReplayedCommit: lastReplayed,
+    lastReplayedLsn: restore?.lastReplayedLsn,
     checks,
     tables,
     ...(failure ? { failure } : {}),

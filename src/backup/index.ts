@@ -14,3 +14,6 @@ export * from "./expire.ts";
 export * from "./pgbackrest.ts";
 export * from "./backup-metrics.ts";
 export * from "./wal-prune.ts";
+export * from "./recovery-target.ts";
+export * from "./restore-source.ts";
+export * from "./pgbackrest-source.ts";

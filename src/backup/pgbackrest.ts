@@ -39,9 +39,23 @@ export interface PgBackRestBackup {
   repositoryBytes: number;
   startLsn: string;
   stopLsn: string;
+  /** The first and last WAL segment the backup needs to become consistent. */
+  archiveStart: string | undefined;
+  archiveStop: string | undefined;
+  /** Which database (system) of the stanza: matches PgBackRestArchive.databaseId. */
+  databaseId: number | undefined;
 }
 
-interface Layout {
+/** The archived WAL of one database of the stanza (`info`'s archive min and max segment). */
+export interface PgBackRestArchive {
+  /** e.g. "15-1": the directory under archive/<stanza>/. */
+  id: string;
+  databaseId: number | undefined;
+  min: string | undefined;
+  max: string | undefined;
+}
+
+export interface PgBackRestLayout {
   stanza: string;
   config: string;
   pgpass: string;
@@ -51,7 +65,7 @@ interface Layout {
 
 const PGBACKREST = process.env.PGSHIFT_PGBACKREST ?? "pgbackrest";
 
-async function layout(options: PgBackRestOptions): Promise<Layout> {
+export async function pgBackRestLayout(options: PgBackRestOptions): Promise<PgBackRestLayout> {
   const status = await localInstanceStatus(options.instance);
   if (status.state === "absent")
     throw new BackupError("pgbackrest", `no managed instance named ${status.name}`);
@@ -64,12 +78,26 @@ async function layout(options: PgBackRestOptions): Promise<Layout> {
   };
 }
 
-function run(options: PgBackRestOptions, l: Layout, args: string[]): Promise<string> {
+/**
+ * Runs one pgBackRest command as the server's user with pgshift's config. `consoleLevel` (default warn)
+ * is raised where a command reports what it found only in its log (verify names invalid files at info).
+ */
+export function runPgBackRest(
+  options: PgBackRestOptions,
+  l: PgBackRestLayout,
+  args: string[],
+  opts: { consoleLevel?: "warn" | "info" } = {},
+): Promise<string> {
   const runAs = chooseRunAs(options.instance.env);
   return new Promise((resolvePromise, reject) => {
     execFile(
       PGBACKREST,
-      [`--config=${l.config}`, `--stanza=${l.stanza}`, "--log-level-console=warn", ...args],
+      [
+        `--config=${l.config}`,
+        `--stanza=${l.stanza}`,
+        `--log-level-console=${opts.consoleLevel ?? "warn"}`,
+        ...args,
+      ],
       {
         env: { PATH: process.env.PATH ?? "/usr/bin:/bin", PGPASSFILE: l.pgpass, LC_ALL: "C" },
         maxBuffer: 64 * 1024 * 1024,
@@ -95,7 +123,7 @@ export async function setupPgBackRest(
   options: PgBackRestOptions,
 ): Promise<{ stanza: string; config: string }> {
   await startLocalInstance(options.instance);
-  const l = await layout(options);
+  const l = await pgBackRestLayout(options);
   const runAs = chooseRunAs(options.instance.env);
   const repo = resolve(options.repository);
   for (const dir of [repo, join(repo, "log"), join(repo, "lock"), l.socketDir]) {
@@ -150,8 +178,8 @@ export async function setupPgBackRest(
   }
   await stopLocalInstance(options.instance);
   await startLocalInstance(options.instance);
-  await run(options, l, ["stanza-create"]);
-  await run(options, l, ["check"]);
+  await runPgBackRest(options, l, ["stanza-create"]);
+  await runPgBackRest(options, l, ["check"]);
   return { stanza: l.stanza, config: l.config };
 }
 
@@ -162,14 +190,24 @@ interface InfoBackup {
   timestamp: { start: number; stop: number };
   info: { size: number; repository: { delta: number } };
   lsn: { start: string; stop: string };
+  archive?: { start: string | null; stop: string | null };
+  database?: { id: number };
+}
+
+interface InfoArchive {
+  id: string;
+  min: string | null;
+  max: string | null;
+  database?: { id: number };
 }
 
 export async function pgBackRestInfo(
   options: PgBackRestOptions,
-): Promise<{ backups: PgBackRestBackup[]; cipher: string }> {
-  const l = await layout(options);
-  const info = JSON.parse(await run(options, l, ["info", "--output=json"])) as {
+): Promise<{ backups: PgBackRestBackup[]; cipher: string; archives: PgBackRestArchive[] }> {
+  const l = await pgBackRestLayout(options);
+  const info = JSON.parse(await runPgBackRest(options, l, ["info", "--output=json"])) as {
     backup: InfoBackup[];
+    archive?: InfoArchive[];
     cipher: string;
   }[];
   const stanza = info[0];
@@ -185,6 +223,15 @@ export async function pgBackRestInfo(
       repositoryBytes: b.info.repository.delta,
       startLsn: b.lsn.start,
       stopLsn: b.lsn.stop,
+      archiveStart: b.archive?.start ?? undefined,
+      archiveStop: b.archive?.stop ?? undefined,
+      databaseId: b.database?.id,
+    })),
+    archives: (stanza?.archive ?? []).map((a) => ({
+      id: a.id,
+      databaseId: a.database?.id,
+      min: a.min ?? undefined,
+      max: a.max ?? undefined,
     })),
   };
 }
@@ -193,9 +240,9 @@ export async function pgBackRestBackup(
   options: PgBackRestOptions,
   type: "full" | "diff" | "incr",
 ): Promise<PgBackRestBackup> {
-  const l = await layout(options);
+  const l = await pgBackRestLayout(options);
   const before = new Set((await pgBackRestInfo(options)).backups.map((b) => b.label));
-  await run(options, l, ["backup", `--type=${type}`]);
+  await runPgBackRest(options, l, ["backup", `--type=${type}`]);
   const made = (await pgBackRestInfo(options)).backups.filter((b) => !before.has(b.label));
   if (made.length !== 1)
     throw new BackupError(
@@ -214,7 +261,7 @@ export async function pgBackRestExpire(
   policy: GfsPolicy,
   opts: { now?: Date; dryRun?: boolean } = {},
 ): Promise<RetentionResult & { expiredSets: string[]; dryRun: boolean }> {
-  const l = await layout(options);
+  const l = await pgBackRestLayout(options);
   const { backups } = await pgBackRestInfo(options);
   const retention = selectRetained(
     backups.map((b) => ({
@@ -230,6 +277,6 @@ export async function pgBackRestExpire(
   const roots = backups
     .filter((b) => expired.has(b.label) && !(b.prior && expired.has(b.prior)))
     .map((b) => b.label);
-  if (!opts.dryRun) for (const label of roots) await run(options, l, ["expire", `--set=${label}`]);
+  if (!opts.dryRun) for (const label of roots) await runPgBackRest(options, l, ["expire", `--set=${label}`]);
   return { ...retention, expiredSets: roots, dryRun: Boolean(opts.dryRun) };
 }

@@ -20,6 +20,15 @@ export function segmentNumber(name: string, segmentBytes = DEFAULT_SEGMENT_BYTES
   return parseInt(m[2]!, 16) * perLog(segmentBytes) + parseInt(m[3]!, 16);
 }
 
+/** The file name of the segment before `name` on the same timeline; undefined for the first one. */
+export function previousSegment(name: string, segmentBytes = DEFAULT_SEGMENT_BYTES): string | undefined {
+  const m = WAL_FILE.exec(name);
+  const n = segmentNumber(name, segmentBytes);
+  if (!m || n === null || n === 0) return undefined;
+  const hex = (v: number) => v.toString(16).toUpperCase().padStart(8, "0");
+  return `${m[1]}${hex(Math.floor((n - 1) / perLog(segmentBytes)))}${hex((n - 1) % perLog(segmentBytes))}`;
+}
+
 /** The segment number holding an LSN ("16/B374D848"). */
 export function lsnSegment(lsn: string, segmentBytes = DEFAULT_SEGMENT_BYTES): number {
   const [high, low] = lsn.split("/");

@@ -4,6 +4,7 @@ import { ExitCode, UsageError } from "../../errors.ts";
 import { localInstanceUrl } from "../../local/instance.ts";
 import { hmacKeyFromEnv, type SigningKey, signingKeyFromFile } from "../../verify/report.ts";
 import type { PassphraseSource } from "../../backup/passphrase.ts";
+import type { RecoveryWindow } from "../../backup/recovery-window.ts";
 import type { GfsPolicy } from "../../backup/retention.ts";
 import { action } from "../action.ts";
 import type { CommandContext } from "../context.ts";
@@ -49,6 +50,24 @@ function signing(flags: { signKey?: string; hmacKeyEnv?: string }): SigningKey |
   return undefined;
 }
 
+/** Where restore and drill read from: --engine manifest (default) or pgbackrest (with --instance). */
+function repositoryOf(ctx: CommandContext, flags: RepoFlags & { engine: string }) {
+  if (flags.engine !== "manifest" && flags.engine !== "pgbackrest")
+    throw new UsageError(`--engine must be manifest or pgbackrest, got ${flags.engine}`);
+  return flags.engine === "pgbackrest"
+    ? { repository: flags.repo, engine: "pgbackrest" as const, pgbackrestInstance: instanceOf(ctx, flags) }
+    : { repository: flags.repo };
+}
+
+function targets(flags: { targetTime?: string; targetLsn?: string }) {
+  if (flags.targetTime !== undefined && flags.targetLsn !== undefined)
+    throw new UsageError("pass either --target-time or --target-lsn, not both");
+  return {
+    ...(flags.targetTime !== undefined ? { targetTime: flags.targetTime } : {}),
+    ...(flags.targetLsn !== undefined ? { targetLsn: flags.targetLsn } : {}),
+  };
+}
+
 function mb(bytes: number): string {
   return `${(bytes / 1048576).toFixed(1)} MiB`;
 }
@@ -80,35 +99,79 @@ export function registerBackupCommands(program: Command): void {
       "force a WAL segment switch after this many idle seconds (bounds RPO)",
       "60",
     )
+    .option(
+      "--engine <engine>",
+      "manifest (archive_command cp) | pgbackrest (archive-push, stanza)",
+      "manifest",
+    )
+    .option(
+      "--cipher-passphrase-file <file>",
+      "pgbackrest: encrypt the repository with the passphrase in this file",
+    )
+    .option("--cipher-passphrase-env <var>", "pgbackrest: ... in this environment variable")
     .action(
-      action(async (ctx, flags: RepoFlags & { archiveTimeout: string }) => {
-        const lib = await backup();
-        const seconds = Number(flags.archiveTimeout);
-        if (!Number.isInteger(seconds) || seconds < 1)
-          throw new UsageError("--archive-timeout must be a whole number >= 1");
-        if (ctx.settings.to) {
-          const check = await lib.checkArchiving(ctx.settings.to, {
+      action(
+        async (
+          ctx,
+          flags: RepoFlags & {
+            archiveTimeout: string;
+            engine: string;
+            cipherPassphraseFile?: string;
+            cipherPassphraseEnv?: string;
+          },
+        ) => {
+          const lib = await backup();
+          const seconds = Number(flags.archiveTimeout);
+          if (!Number.isInteger(seconds) || seconds < 1)
+            throw new UsageError("--archive-timeout must be a whole number >= 1");
+          repositoryOf(ctx, { ...flags, engine: flags.engine });
+          const cipher = passphrase({
+            ...(flags.cipherPassphraseFile ? { passphraseFile: flags.cipherPassphraseFile } : {}),
+            ...(flags.cipherPassphraseEnv ? { passphraseEnv: flags.cipherPassphraseEnv } : {}),
+          });
+          if (flags.engine === "pgbackrest") {
+            if (ctx.settings.to)
+              throw new UsageError(
+                "--engine pgbackrest sets up a managed local instance (--instance), not --to",
+              );
+            const result = await lib.setupPgBackRest({
+              instance: instanceOf(ctx, flags),
+              repository: flags.repo,
+              archiveTimeoutSeconds: seconds,
+              ...(cipher ? { cipherPassphrase: cipher } : {}),
+            });
+            ctx.out.result(
+              result,
+              () =>
+                `pgBackRest stanza ${result.stanza} created and checked; archive_command is archive-push (config ${result.config})`,
+            );
+            return undefined;
+          }
+          if (cipher) throw new UsageError("--cipher-passphrase-* go with --engine pgbackrest");
+          if (ctx.settings.to) {
+            const check = await lib.checkArchiving(ctx.settings.to, {
+              repository: flags.repo,
+              archiveTimeoutSeconds: seconds,
+            });
+            ctx.out.result(check, () =>
+              check.ok
+                ? "WAL archiving is configured as wanted"
+                : `WAL archiving is not configured; run on the server, then restart it:\n  ${check.changes.join("\n  ")}`,
+            );
+            return check.ok ? ExitCode.ok : ExitCode.failure;
+          }
+          const result = await lib.setupArchiving(instanceOf(ctx, flags), {
             repository: flags.repo,
             archiveTimeoutSeconds: seconds,
           });
-          ctx.out.result(check, () =>
-            check.ok
-              ? "WAL archiving is configured as wanted"
-              : `WAL archiving is not configured; run on the server, then restart it:\n  ${check.changes.join("\n  ")}`,
+          ctx.out.result(result, () =>
+            result.changed.length
+              ? `archiving into ${result.walDir}: set ${result.changed.join(", ")}${result.restarted ? " (instance restarted)" : ""}`
+              : `archiving into ${result.walDir}: already configured`,
           );
-          return check.ok ? ExitCode.ok : ExitCode.failure;
-        }
-        const result = await lib.setupArchiving(instanceOf(ctx, flags), {
-          repository: flags.repo,
-          archiveTimeoutSeconds: seconds,
-        });
-        ctx.out.result(result, () =>
-          result.changed.length
-            ? `archiving into ${result.walDir}: set ${result.changed.join(", ")}${result.restarted ? " (instance restarted)" : ""}`
-            : `archiving into ${result.walDir}: already configured`,
-        );
-        return undefined;
-      }),
+          return undefined;
+        },
+      ),
     );
 
   group
@@ -188,14 +251,59 @@ export function registerBackupCommands(program: Command): void {
     group
       .command("list")
       .description("every backup with its GFS class; the recoverable window of the newest physical backup")
-      .requiredOption("--repo <dir>", "backup repository directory"),
+      .requiredOption("--repo <dir>", "backup repository directory")
+      .option("--engine <engine>", "manifest | pgbackrest (with --instance)", "manifest")
+      .option("--instance <name>", "pgBackRest: the managed local instance"),
   ).action(
     action(
       async (
         ctx,
-        flags: { repo: string; daily: string; weekly: string; monthly: string; yearly: string },
+        flags: {
+          repo: string;
+          engine: string;
+          instance?: string;
+          daily: string;
+          weekly: string;
+          monthly: string;
+          yearly: string;
+        },
       ) => {
         const lib = await backup();
+        const windowText = (w: RecoveryWindow | undefined) =>
+          w ? `\nrecoverable window (backup ${w.label}): ${lib.describeWindow(w)}` : "";
+        if (repositoryOf(ctx, flags).engine === "pgbackrest") {
+          const source = await lib.restoreSourceFor(repositoryOf(ctx, flags));
+          const found = await source.backups();
+          const retention = lib.selectRetained(
+            found.map((b) => ({
+              label: b.label,
+              startedAt: b.startedAt,
+              kind: b.type ?? "full",
+              ...(b.prior ? { prior: b.prior } : {}),
+            })),
+            policy(flags),
+            new Date(),
+          );
+          const decisions = new Map([...retention.keep, ...retention.expire].map((d) => [d.label, d]));
+          const newest = found[found.length - 1];
+          const window = newest ? await source.window(newest) : undefined;
+          const backups = found.map((b) => ({ ...b, retention: decisions.get(b.label) }));
+          ctx.out.result({ backups, window }, () => {
+            const table = renderTable(
+              ["label", "type", "started", "size", "WAL", "GFS"],
+              backups.map((b) => [
+                b.label,
+                b.type ?? "?",
+                b.startedAt,
+                mb(b.sizeBytes),
+                `${b.startLsn ?? "?"}..${b.endLsn ?? "?"}`,
+                b.retention?.keep ? b.retention.classes.join(",") : "expire",
+              ]),
+            );
+            return `${table}${windowText(window)}`;
+          });
+          return undefined;
+        }
         const manifest = lib.readManifest(flags.repo);
         const retention = lib.selectRetained(
           manifest.backups.map((b) => ({ label: b.label, startedAt: b.startedAt, kind: b.kind })),
@@ -220,10 +328,7 @@ export function registerBackupCommands(program: Command): void {
               b.retention?.keep ? b.retention.classes.join(",") : "expire",
             ]),
           );
-          const w = window
-            ? `\nrecoverable window (backup ${window.label}): ${window.earliest} .. ${window.latest ?? "no commit archived yet"}`
-            : "";
-          return `${table}${w}`;
+          return `${table}${windowText(window)}`;
         });
         return undefined;
       },
@@ -303,13 +408,26 @@ export function registerBackupCommands(program: Command): void {
   group
     .command("restore")
     .description(
-      "restore into a NEW place: a physical backup into a new instance (--into-instance, --target-time or latest), a logical one into a new database (--database)",
+      "restore a physical backup into a NEW instance (--into-instance) or over a stopped one (--in-place), to --target-time, --target-lsn or latest; a logical one into a new database (--database)",
     )
     .requiredOption("--repo <dir>", "backup repository directory")
-    .option("--label <label>", "which backup (default: the newest of its kind)")
+    .option("--engine <engine>", "manifest (pg_basebackup + cp archive) | pgbackrest", "manifest")
+    .option("--label <label>", "which backup (default: the newest that ends before the target)")
     .option("--target-time <iso>", "physical: recover to this time (ISO 8601 with zone); default: latest")
-    .option("--into-instance <name>", "physical: the new managed instance to create")
-    .option("--instance <name>", "physical: the source managed instance (its superuser password is reused)")
+    .option("--target-lsn <lsn>", "physical: recover to this WAL position (e.g. 0/3000148)")
+    .option(
+      "--into-instance <name>",
+      "physical: the managed instance to restore into (new unless --in-place)",
+    )
+    .option(
+      "--in-place",
+      "physical: restore over the existing, STOPPED instance (--into-instance, else --instance); its old data directory is kept aside until the restored server is up",
+    )
+    .option("--keep-old-data", "--in-place: keep the old data directory (renamed) after a successful restore")
+    .option(
+      "--instance <name>",
+      "physical: the source managed instance (its superuser password is reused; pgbackrest: its pgbackrest.conf)",
+    )
     .option("--database <name>", "logical: the new database on the target server")
     .option("--passphrase-file <file>", "logical: passphrase file for an encrypted backup")
     .option("--passphrase-env <var>", "logical: environment variable holding the passphrase")
@@ -318,9 +436,13 @@ export function registerBackupCommands(program: Command): void {
         async (
           ctx,
           flags: RepoFlags & {
+            engine: string;
             label?: string;
             targetTime?: string;
+            targetLsn?: string;
             intoInstance?: string;
+            inPlace?: boolean;
+            keepOldData?: boolean;
             database?: string;
             passphraseFile?: string;
             passphraseEnv?: string;
@@ -329,6 +451,10 @@ export function registerBackupCommands(program: Command): void {
           const lib = await backup();
           const label = flags.label !== undefined ? { label: flags.label } : {};
           if (flags.database) {
+            if (flags.inPlace || flags.targetLsn || flags.engine !== "manifest")
+              throw new UsageError(
+                "--database restores a logical backup: --in-place, --target-lsn and --engine are for physical ones",
+              );
             const { url } = await ctx.targetUrl();
             const pass = passphrase(flags);
             const result = await lib.restoreLogicalBackup({
@@ -345,21 +471,36 @@ export function registerBackupCommands(program: Command): void {
             );
             return undefined;
           }
-          if (!flags.intoInstance)
-            throw new UsageError("pass --into-instance NAME (physical) or --database NAME (logical)");
           const source = instanceOf(ctx, flags);
+          const into = flags.intoInstance ?? (flags.inPlace ? source.name : undefined);
+          if (!into)
+            throw new UsageError(
+              "pass --into-instance NAME (physical, a new instance), --in-place (over the stopped instance) or --database NAME (logical)",
+            );
+          if (flags.keepOldData && !flags.inPlace)
+            throw new UsageError("--keep-old-data goes with --in-place");
           const password = decodeURIComponent(new URL(localInstanceUrl(source)).password);
           const result = await lib.restorePointInTime({
-            repository: flags.repo,
+            ...repositoryOf(ctx, flags),
             ...label,
-            ...(flags.targetTime !== undefined ? { targetTime: flags.targetTime } : {}),
-            into: { name: flags.intoInstance, baseDir: ctx.settings.localDir },
+            ...targets(flags),
+            into: { name: into, baseDir: ctx.settings.localDir },
+            ...(flags.inPlace ? { inPlace: true } : {}),
+            ...(flags.keepOldData ? { keepPreviousData: true } : {}),
             superuserPassword: password,
           });
-          ctx.out.result(
-            result,
-            () =>
-              `restored ${result.entry.label} to ${result.targetTime ?? "latest"} into instance ${result.instance} (${result.url}); last replayed commit ${result.lastReplayedCommit ?? "none"}; ready in ${(result.rtoMs / 1000).toFixed(1)} s; archiving off`,
+          ctx.out.result(result, () =>
+            [
+              `restored ${result.backup.label} (${result.engine}) to ${lib.describeTarget(result.target)} ${result.inPlace ? "in place over" : "into"} instance ${result.instance} (${result.url}); last replayed commit ${result.lastReplayedCommit ?? "none"} at LSN ${result.lastReplayedLsn ?? "?"}; ready in ${(result.rtoMs / 1000).toFixed(1)} s`,
+              ...(result.previousDataDir
+                ? [
+                    result.previousDataDir.kept
+                      ? `  the old data directory is kept at ${result.previousDataDir.path}`
+                      : `  the old data directory (kept at ${result.previousDataDir.path} during the restore) is removed`,
+                  ]
+                : []),
+              `  archiving is off in the restored server; to back it up again: pgshift backup setup --repo DIR --instance ${result.instance}`,
+            ].join("\n"),
           );
           return undefined;
         },
@@ -372,9 +513,14 @@ export function registerBackupCommands(program: Command): void {
       "prove a physical backup: restore into a scratch instance, pg_amcheck, per-table checksums, RTO/RPO, signed report",
     )
     .requiredOption("--repo <dir>", "backup repository directory")
-    .option("--label <label>", "which backup (default: the newest physical one)")
+    .option("--engine <engine>", "manifest (pg_basebackup + cp archive) | pgbackrest", "manifest")
+    .option("--label <label>", "which backup (default: the newest that ends before the target)")
     .option("--target-time <iso>", "recover to this time (default: latest)")
-    .option("--instance <name>", "the source managed instance (its superuser password is reused)")
+    .option("--target-lsn <lsn>", "recover to this WAL position (e.g. 0/3000148)")
+    .option(
+      "--instance <name>",
+      "the source managed instance (its superuser password is reused; pgbackrest: its pgbackrest.conf)",
+    )
     .option("--scratch <name>", "scratch instance name (created and destroyed)", "drill")
     .option("--report <path>", "where to write the JSON evidence report")
     .option(
@@ -387,8 +533,10 @@ export function registerBackupCommands(program: Command): void {
         async (
           ctx,
           flags: RepoFlags & {
+            engine: string;
             label?: string;
             targetTime?: string;
+            targetLsn?: string;
             scratch: string;
             report?: string;
             signKey?: string;
@@ -400,9 +548,9 @@ export function registerBackupCommands(program: Command): void {
           const password = decodeURIComponent(new URL(localInstanceUrl(source)).password);
           const key = signing(flags);
           const { report, reportPath } = await lib.runDrill({
-            repository: flags.repo,
+            ...repositoryOf(ctx, flags),
             ...(flags.label !== undefined ? { label: flags.label } : {}),
-            ...(flags.targetTime !== undefined ? { targetTime: flags.targetTime } : {}),
+            ...targets(flags),
             scratch: { name: flags.scratch, baseDir: ctx.settings.localDir },
             superuserPassword: password,
             ...(flags.report ? { reportPath: flags.report } : {}),
@@ -410,7 +558,7 @@ export function registerBackupCommands(program: Command): void {
           });
           ctx.out.result(report, () =>
             [
-              `drill of ${report.backup?.label ?? "?"}: ${report.ok ? "PASSED" : "FAILED"}${report.rtoMs !== undefined ? `, RTO ${(report.rtoMs / 1000).toFixed(1)} s` : ""}${report.rpoMs !== undefined ? `, RPO ${(report.rpoMs / 1000).toFixed(1)} s` : ""}`,
+              `drill of ${report.backup?.label ?? "?"} (${report.engine}, to ${report.target}): ${report.ok ? "PASSED" : "FAILED"}${report.rtoMs !== undefined ? `, RTO ${(report.rtoMs / 1000).toFixed(1)} s` : ""}${report.rpoMs !== undefined ? `, RPO ${(report.rpoMs / 1000).toFixed(1)} s` : ""}`,
               ...report.checks.map((c) => `  ${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`),
               `  ${report.tables.length} tables: ${report.tables.reduce((n, t) => n + t.rows, 0)} rows`,
               ...(reportPath

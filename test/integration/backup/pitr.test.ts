@@ -1,18 +1,38 @@
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdtempSync, readdirSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  statSync,
+  truncateSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, test } from "node:test";
 import pg from "pg";
 import {
+  addToManifest,
+  BackupError,
+  lsnPosition,
   RecoveryWindowError,
   recoveryWindow,
   restorePointInTime,
   runPhysicalBackup,
   setupArchiving,
+  sha256File,
 } from "../../../src/backup/index.ts";
-import { destroyLocalInstance, localInstanceUrl } from "../../../src/local/instance.ts";
+import { UsageError } from "../../../src/errors.ts";
+import {
+  destroyLocalInstance,
+  localInstanceStatus,
+  localInstanceUrl,
+  startLocalInstance,
+  stopLocalInstance,
+} from "../../../src/local/instance.ts";
 import { findPgBinaries } from "../../../src/local/binaries.ts";
 
 // The instances backed up here run the server major of the installed backup tools (Debian's), whatever
@@ -23,9 +43,10 @@ chmodSync(baseDir, 0o755);
 const repository = join(baseDir, "repo");
 const prod = { name: "prod", baseDir, binaries: BACKUP_BINARIES };
 const restored = { name: "restored", baseDir, binaries: BACKUP_BINARIES };
+const byLsn = { name: "bylsn", baseDir, binaries: BACKUP_BINARIES };
 
 after(async () => {
-  for (const o of [restored, prod]) await destroyLocalInstance(o).catch(() => undefined);
+  for (const o of [restored, byLsn, prod]) await destroyLocalInstance(o).catch(() => undefined);
 });
 
 async function sql<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
@@ -100,7 +121,7 @@ test("PITR with stock tools: restore to a time between two inserts, both sides c
     into: restored,
     superuserPassword: decodeURIComponent(password),
   });
-  assert.equal(result.entry.label, "base1");
+  assert.equal(result.backup.label, "base1");
   assert.ok(
     result.lastReplayedCommit !== undefined && Date.parse(result.lastReplayedCommit) <= Date.parse(between),
   );
@@ -130,4 +151,149 @@ test("PITR with stock tools: restore to a time between two inserts, both sides c
   // Production still has both rows.
   const prodRows = await sql<{ n: number }>(url, "select count(*)::int as n from events");
   assert.deepEqual(prodRows, [{ n: 3 }]);
+});
+
+test("PITR to an LSN between two inserts; LSNs outside the window refused; in place over the stopped server", async () => {
+  await setupArchiving(prod, { repository, archiveTimeoutSeconds: 60 });
+  const url = localInstanceUrl(prod);
+  const password = decodeURIComponent(new URL(url).password);
+  await sql(url, "create table marks (id int primary key); insert into marks values (0)");
+  const backup = await runPhysicalBackup({ url, repository, label: "base2" });
+  await sql(url, "insert into marks values (1)");
+  const [{ lsn: between }] = await sql<{ lsn: string }>(url, "select pg_current_wal_lsn()::text as lsn");
+  await sql(url, "insert into marks values (2)");
+  const [{ seg }] = await sql<{ seg: string }>(url, "select pg_walfile_name(pg_switch_wal()) as seg");
+  for (let i = 0; i < 200 && !existsSync(join(repository, "wal", seg)); i++) await sleep(100);
+
+  const window = await recoveryWindow(repository, backup.entry);
+  assert.equal(window.earliestLsn, backup.entry.endLsn);
+  assert.ok(lsnPosition(window.earliestLsn!) <= lsnPosition(between));
+  assert.ok(lsnPosition(window.latestLsn!) > lsnPosition(between), `${window.latestLsn} after ${between}`);
+
+  // Outside the window, malformed, or both kinds of target: refused before anything is touched.
+  await assert.rejects(
+    restorePointInTime({ repository, targetLsn: "0/1", into: byLsn, superuserPassword: password }),
+    (error: unknown) =>
+      error instanceof RecoveryWindowError &&
+      error.exitCode === 2 &&
+      new RegExp(
+        `target LSN 0/1 is before backup base2 ended; recoverable window: \\S+ \\(LSN ${window.earliestLsn}\\) \\.\\. \\S+ \\(LSN ${window.latestLsn}\\)`,
+      ).test(error.message),
+  );
+  await assert.rejects(
+    restorePointInTime({ repository, targetLsn: "FF/0", into: byLsn, superuserPassword: password }),
+    (error: unknown) =>
+      error instanceof RecoveryWindowError &&
+      /target LSN FF\/0 is after the last archived WAL record/.test(error.message) &&
+      (error.window as { latestLsn?: string }).latestLsn === window.latestLsn,
+  );
+  await assert.rejects(
+    restorePointInTime({ repository, targetLsn: "nope", into: byLsn, superuserPassword: password }),
+    (error: unknown) => error instanceof UsageError && /"nope" is not an LSN/.test(error.message),
+  );
+  await assert.rejects(
+    restorePointInTime({
+      repository,
+      targetLsn: between,
+      targetTime: "2026-01-01T00:00:00Z",
+      into: byLsn,
+      superuserPassword: password,
+    }),
+    UsageError,
+  );
+  assert.equal((await localInstanceStatus(byLsn)).state, "absent");
+
+  const result = await restorePointInTime({
+    repository,
+    targetLsn: between,
+    into: byLsn,
+    superuserPassword: password,
+  });
+  assert.equal(result.backup.label, "base2");
+  assert.equal(result.targetLsn, between.toUpperCase());
+  assert.ok(lsnPosition(result.lastReplayedLsn!) >= lsnPosition(between));
+  assert.deepEqual(await sql(localInstanceUrl(byLsn), "select id from marks order by id"), [
+    { id: 0 },
+    { id: 1 },
+  ]);
+
+  // In place: refused while the server runs; a new-instance restore refuses an existing one.
+  await assert.rejects(
+    restorePointInTime({
+      repository,
+      targetLsn: between,
+      into: prod,
+      inPlace: true,
+      superuserPassword: password,
+    }),
+    (error: unknown) =>
+      error instanceof BackupError &&
+      error.code === "backup_target_running" &&
+      /instance prod is running \(pid \d+\): stop it first/.test(error.message),
+  );
+  await assert.rejects(
+    restorePointInTime({ repository, targetLsn: between, into: prod, superuserPassword: password }),
+    (error: unknown) => error instanceof BackupError && error.code === "backup_target_exists",
+  );
+  await stopLocalInstance(prod);
+  const dataDir = (await localInstanceStatus(prod)).dataDir;
+
+  // A restore that fails half-way (a truncated tar its manifest entry vouches for) loses nothing.
+  mkdirSync(join(repository, "base", "broken"), { recursive: true });
+  const brokenFile = join(repository, "base", "broken", "base.tar");
+  copyFileSync(join(repository, backup.entry.file), brokenFile);
+  truncateSync(brokenFile, Math.floor(statSync(brokenFile).size / 2));
+  addToManifest(repository, {
+    ...backup.entry,
+    label: "broken",
+    file: "base/broken/base.tar",
+    sizeBytes: statSync(brokenFile).size,
+    sha256: await sha256File(brokenFile),
+  });
+  await assert.rejects(
+    restorePointInTime({
+      repository,
+      label: "broken",
+      targetLsn: between,
+      into: prod,
+      inPlace: true,
+      superuserPassword: password,
+    }),
+    (error: unknown) =>
+      error instanceof BackupError &&
+      error.code === "backup_restore" &&
+      /Cause: tar failed/.test(error.message) &&
+      new RegExp(
+        `in-place restore failed, nothing lost: the previous data directory is back in ${dataDir}`,
+      ).test(error.message),
+  );
+  assert.deepEqual(
+    readdirSync(baseDir).filter((f) => f.includes(".pre-restore-")),
+    [],
+  );
+  assert.equal((await localInstanceStatus(prod)).state, "stopped");
+  await startLocalInstance(prod);
+  assert.deepEqual(await sql(url, "select id from marks order by id"), [{ id: 0 }, { id: 1 }, { id: 2 }]);
+  await stopLocalInstance(prod);
+
+  // The real thing: prod's data directory replaced by base2 replayed to the LSN; the old one kept aside.
+  const inPlace = await restorePointInTime({
+    repository,
+    label: "base2",
+    targetLsn: between,
+    into: prod,
+    inPlace: true,
+    keepPreviousData: true,
+    superuserPassword: password,
+  });
+  assert.equal(inPlace.inPlace, true);
+  assert.equal(inPlace.instance, "prod");
+  assert.equal(inPlace.previousDataDir!.kept, true);
+  assert.match(inPlace.previousDataDir!.path, /prod\.pre-restore-\d{8}T\d{6}Z$/);
+  assert.ok(existsSync(join(inPlace.previousDataDir!.path, "PG_VERSION")));
+  assert.equal((await localInstanceStatus(prod)).state, "running");
+  assert.deepEqual(await sql(url, "select id from marks order by id"), [{ id: 0 }, { id: 1 }]);
+  assert.deepEqual(await sql(url, "select setting from pg_settings where name = 'archive_mode'"), [
+    { setting: "off" },
+  ]);
 });
