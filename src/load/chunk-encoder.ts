@@ -150,7 +150,8 @@ export async function encodeChunk(
     if (sealer) sealer.problem = undefined;
     const column = table.columns[problem.column]!;
     const location = row[0] === null ? `key ${keyOf(table, row)}` : `rowid ${row[0]}`;
-    const value = previewValue(row[problem.column + 1]);
+    // an encrypted column's value stays out of messages and reports
+    const value = column.encrypted ? "not shown: encrypted column" : previewValue(row[problem.column + 1]);
     if (job.policy === "fail") {
       throw new BadValueError(
         `table ${table.sourceName}, ${location}, column ${column.sourceName}: ${problem.reason} (value ${value}); nothing of this chunk was loaded. Pass --on-bad-value quarantine to load the other rows and keep this one in pgshift.quarantine`,

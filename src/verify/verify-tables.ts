@@ -160,6 +160,8 @@ function compareChunkId(a: string, b: string): number {
 }
 
 const MAX_SHOWN = 200;
+/** What a diff shows for a value of an encrypted column. */
+const ENCRYPTED_SHOWN = "(encrypted: value not shown)";
 
 /** A canonical value as shown in a diff: marked when the source value had no canonical form, cut when long. */
 function shown(value: string | null): string | null {
@@ -432,7 +434,12 @@ async function narrowChunks(
     columns: table.columns
       .map((column, i) => ({ column: column.name, source: s.fields[i] ?? null, target: t.fields[i] ?? null }))
       .filter((d) => d.source !== d.target)
-      .map((d) => ({ column: d.column, source: shown(d.source), target: shown(d.target) })),
+      .map((d) =>
+        // the values of an encrypted column stay out of reports: that they differ is what is said
+        table.columns.find((c) => c.name === d.column)?.encrypted
+          ? { column: d.column, source: ENCRYPTED_SHOWN, target: ENCRYPTED_SHOWN }
+          : { column: d.column, source: shown(d.source), target: shown(d.target) },
+      ),
   }));
 }
 

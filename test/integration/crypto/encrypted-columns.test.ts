@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import pg from "pg";
@@ -11,9 +12,10 @@ import { rotateKeys } from "../../../src/crypto/rotate-keys.ts";
 import { verifyIntegrity } from "../../../src/crypto/verify-integrity.ts";
 import { importSqlite } from "../../../src/load/import-sqlite.ts";
 import { verifySqlite } from "../../../src/verify/verify-import.ts";
+import { runCli, stderrText } from "../../helpers/cli.ts";
 import { useTestDatabase, withDatabase } from "../../helpers/database.ts";
 import { fixtureDir, makeSqlite } from "../import/sqlite-fixtures.ts";
-import { keyFile } from "./fixtures.ts";
+import { keyFile, keyMaterial } from "./fixtures.ts";
 
 const db = useTestDatabase("crypt_cols");
 
@@ -253,7 +255,9 @@ test("encrypted columns: stored as envelopes, the type change reported, verified
   assert.equal(changed.identical, false);
   assert.equal(changed.tables[0]!.changedRows, 1);
   assert.deepEqual(changed.tables[0]!.changed[0]!.key, { id: "4" });
-  assert.equal(changed.tables[0]!.changed[0]!.columns[0]!.column, "name");
+  assert.deepEqual(changed.tables[0]!.changed[0]!.columns, [
+    { column: "name", source: "(encrypted: value not shown)", target: "(encrypted: value not shown)" },
+  ]);
 });
 
 test("encrypted columns: verify --integrity names a changed ciphertext, a changed plain column and swapped values; rotation k1 -> k2 leaves every value readable and none under k1", async () => {
@@ -393,4 +397,119 @@ test("encrypted columns: keys, foreign keys, UNIQUE, indexed and CHECKed columns
     "select count(*)::int as n from pg_tables where schemaname = 'refused'",
   );
   assert.equal(rows[0].n, 0);
+});
+
+test("CLI: import --encrypt-columns --blind-index --integrity --keys lists the type change (terminal and report), verify (source and --integrity) and keys rotate work on the table, nothing secret printed", async () => {
+  const dir = fixtureDir();
+  const path = makeSqlite(join(dir, "clinic.db"), SCHEMA_SQL, fill);
+  const keys = join(dir, "keys.json");
+  assert.equal((await runCli(["keys", "new", keys], { cwd: dir })).code, 0);
+  const k1Json = await readFile(keys, "utf8");
+  const to = ["--to", db().url, "--schema", "cli"];
+  const imported = await runCli(
+    [
+      "import",
+      path,
+      ...to,
+      "--encrypt-columns",
+      "patients.ssn,patients.name",
+      "--encrypt-columns",
+      "patients.born",
+      "--blind-index",
+      "patients.ssn",
+      "--integrity",
+      "--keys",
+      keys,
+    ],
+    { cwd: dir },
+  );
+  assert.equal(imported.code, 0, imported.stderr);
+  assert.match(
+    imported.stdout,
+    /encrypted under key "k1": patients\.ssn \(text -> jsonb envelope, blind index\), patients\.name \(text -> jsonb envelope\), patients\.born \(date -> jsonb envelope\); record MACs in record_mac of patients/,
+  );
+  assert.match(
+    imported.stdout,
+    /verified: identical \(counts and per-row checksums, encrypted values decrypted and compared\)/,
+  );
+  const reportPath = /report: (\S+)/.exec(imported.stdout)![1]!;
+  const reportText = await readFile(reportPath, "utf8");
+  const report = JSON.parse(reportText);
+  assert.deepEqual(
+    report.encryption.columns.map(
+      (c: { column: string; originalType: string }) => `${c.column}:${c.originalType}`,
+    ),
+    ["ssn:text", "name:text", "born:date"],
+  );
+  assert.ok(
+    report.notes.some(
+      (n: { object: string; message: string }) =>
+        n.object === "patients.born" && /^encrypted: date became jsonb/.test(n.message),
+    ),
+  );
+  for (const secret of [...keyMaterial(k1Json), "900-00-0001", "Patient Name 3"])
+    assert.ok(!(imported.stdout + imported.stderr + reportText).includes(secret), `output shows ${secret}`);
+
+  const sourceCheck = await runCli(["verify", path, ...to, "--keys", keys], { cwd: dir });
+  assert.equal(sourceCheck.code, 0, sourceCheck.stdout + sourceCheck.stderr);
+  const integrity = await runCli(["verify", "--integrity", "--table", "patients", ...to, "--keys", keys], {
+    cwd: dir,
+  });
+  assert.equal(integrity.code, 0, integrity.stderr);
+  assert.match(
+    integrity.stdout,
+    /intact: 12 record\(s\) of cli\.patients checked \(record MACs, encrypted columns ssn, name, born\)/,
+  );
+  assert.equal((await runCli(["keys", "new", keys], { cwd: dir })).code, 0);
+  const rotated = await runCli(["keys", "rotate", "--table", "patients", ...to, "--keys", keys], {
+    cwd: dir,
+  });
+  assert.equal(rotated.code, 0, rotated.stderr);
+  assert.match(rotated.stdout, /rotated 12 row\(s\) of cli\.patients to key "k2"/);
+  await db().pool.query("update cli.patients set city = 'Elsewhere' where id = 3");
+  const tampered = await runCli(["verify", "--integrity", "--table", "patients", ...to, "--keys", keys], {
+    cwd: dir,
+  });
+  assert.equal(tampered.code, 3);
+  assert.match(
+    tampered.stdout,
+    /TAMPERED: 1 of 12 record\(s\) of cli\.patients do not check:\n {2}3: mac_mismatch/,
+  );
+
+  const refused = await runCli(["import", path, ...to, "--encrypt-columns", "patients.id", "--keys", keys], {
+    cwd: dir,
+  });
+  assert.equal(refused.code, 2);
+  assert.match(
+    stderrText(refused.stderr),
+    /patients\.id cannot be encrypted: it is \(part of\) the primary key/,
+  );
+  const pointers = await runCli(["import", path, ...to, "--encrypt", "/ssn", "--keys", keys], { cwd: dir });
+  assert.equal(pointers.code, 2);
+  assert.match(stderrText(pointers.stderr), /for a SQLite import name columns with --encrypt-columns/);
+});
+
+test("encrypted columns: a value PostgreSQL cannot store fails the import at its row, without showing the value", async () => {
+  const dir = fixtureDir();
+  const path = makeSqlite(
+    join(dir, "bad.db"),
+    "CREATE TABLE people (id INTEGER PRIMARY KEY, ssn TEXT);",
+    (d) => {
+      d.prepare("insert into people values (1, '900-00-0001'), (2, ?)").run("900-00\u0000-secret");
+    },
+  );
+  const keyring = (await keyFile(1)).keyring;
+  const result = await importSqlite({
+    path,
+    pool: db().pool,
+    schema: "bad",
+    encryptedColumns: ["people.ssn"],
+    keyring,
+  });
+  assert.equal(result.ok, false);
+  assert.match(
+    result.error!.message,
+    /table people, rowid 2, column ssn: .*\(value not shown: encrypted column\)/,
+  );
+  assert.ok(!JSON.stringify(result).includes("secret"));
 });
