@@ -3,7 +3,14 @@ import { recordText } from "../verify/canonical.ts";
 import { jsonbTextOfValue } from "../verify/canonical-json.ts";
 import { blindIndex } from "./blind-index.ts";
 import { DecryptionError, EncryptedTableError } from "./crypto-errors.ts";
-import { decryptText, type Envelope, encryptText, isEnvelope } from "./field-cipher.ts";
+import {
+  decryptText,
+  ENVELOPE_MARK,
+  ENVELOPE_VERSION,
+  type Envelope,
+  encryptText,
+  isEnvelope,
+} from "./field-cipher.ts";
 import type { FieldKey, Keyring } from "./keyring.ts";
 import { recordMac } from "./record-mac.ts";
 
@@ -33,9 +40,27 @@ export function columnContext(table: string, column: string): string {
   return `column:${JSON.stringify([table, column])}`;
 }
 
-/** PostgreSQL's text of a stored jsonb envelope (what `column::text` returns). */
+/** Key ids and base64 need no JSON escaping; anything else goes through the general serializer. */
+const PLAIN = /^[A-Za-z0-9+/=_-]*$/;
+
+/**
+ * PostgreSQL's text of a stored jsonb envelope (what `column::text` returns): jsonb orders keys by
+ * length, then bytes (bi, ct, iv, kid, tag, $pgshift_enc). Written directly: the general canonical
+ * serializer cost 3 µs a value, as much as the blind index.
+ */
 export function envelopeText(envelope: Envelope): string {
-  return jsonbTextOfValue(envelope);
+  const { bi, ct, iv, kid, tag } = envelope;
+  if (
+    envelope[ENVELOPE_MARK] !== ENVELOPE_VERSION ||
+    Object.keys(envelope).length !== (bi === undefined ? 5 : 6) ||
+    !PLAIN.test(kid) ||
+    (bi !== undefined && !PLAIN.test(bi)) ||
+    !PLAIN.test(ct) ||
+    !PLAIN.test(iv) ||
+    !PLAIN.test(tag)
+  )
+    return jsonbTextOfValue(envelope);
+  return `{${bi === undefined ? "" : `"bi": "${bi}", `}"ct": "${ct}", "iv": "${iv}", "kid": "${kid}", "tag": "${tag}", "${ENVELOPE_MARK}": ${ENVELOPE_VERSION}}`;
 }
 
 /**
