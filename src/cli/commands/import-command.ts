@@ -96,7 +96,8 @@ async function runSqliteImport(
     throw new UsageError(
       "--data-only loads into existing tables: --encrypt-columns, --blind-index and --integrity do not apply",
     );
-  const keyring = protect && !opts.dryRun ? keyringFromFlag(opts.keys) : undefined;
+  // a resumed run takes what it encrypts from its stored plan: only the keys are given again
+  const keyring = (protect || opts.resume) && !opts.dryRun ? keyringFromFlag(opts.keys) : undefined;
   if (opts.map && !opts.dataOnly) throw new UsageError("--map applies to --data-only");
   if (opts.dataOnly) {
     if (ifExists || opts.cascade || naming || opts.resume || onBadValue)

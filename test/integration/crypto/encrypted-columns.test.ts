@@ -513,3 +513,43 @@ test("encrypted columns: a value PostgreSQL cannot store fails the import at its
   );
   assert.ok(!JSON.stringify(result).includes("secret"));
 });
+
+test("encrypted columns: an interrupted import resumes only with the keys, and ends verified", async () => {
+  const dir = fixtureDir();
+  const path = makeSqlite(join(dir, "clinic.db"), SCHEMA_SQL, fill);
+  const keyring = (await keyFile(1)).keyring;
+  const controller = new AbortController();
+  const options = {
+    path,
+    pool: db().pool,
+    schema: "resumed",
+    encryptedColumns: ["patients.ssn"],
+    integrity: true,
+    chunkRows: 4,
+    jobs: 1,
+  };
+  const first = await importSqlite({
+    ...options,
+    keyring,
+    signal: controller.signal,
+    onProgress: (event) => {
+      if (event.task === "patients" && event.done > 0) controller.abort();
+    },
+  }).catch((error: unknown) => error);
+  const interrupted =
+    first instanceof Error ? undefined : (first as Awaited<ReturnType<typeof importSqlite>>);
+  assert.notEqual(interrupted?.ok, true, "the first run was to stop early");
+  // as `pgshift import clinic.db --resume` runs it: the plan (and what it encrypts) comes from the run
+  const again = { path, pool: db().pool, schema: "resumed", resume: true };
+  await assert.rejects(
+    importSqlite(again),
+    /encrypts columns \(patients\.ssn\): resume it with the same keys/,
+  );
+  const resumed = await importSqlite({ ...again, keyring });
+  assert.equal(resumed.ok, true, JSON.stringify(resumed.error));
+  assert.equal(resumed.resumed, true);
+  assert.equal(resumed.verification?.identical, true);
+  const integrity = await verifyIntegrity({ pool: db().pool, schema: "resumed", table: "patients", keyring });
+  assert.equal(integrity.status, "intact");
+  assert.equal(integrity.rowsChecked, 12);
+});
