@@ -48,7 +48,13 @@ export { NativeModuleError } from "./sources/sqlite/open-database.ts";
 // Sensitive fields encrypted at rest (AES-256-GCM), blind indexes, keyed record MACs, key rotation.
 export {
   DecryptionError,
+  decryptRow,
+  type EncryptedColumn,
   EncryptedTableError,
+  type EncryptedTableInfo,
+  findByBlindIndex,
+  type FindByBlindIndexOptions,
+  readEncryptedTable,
   EncryptionKeyError,
   type FieldEncryptionOptions,
   type FieldKey,

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { UsageError } from "../errors.ts";
 import type { InternalSchemaPart } from "../pg/internal-schema.ts";
+import type { EncryptedColumn } from "./column-sealer.ts";
 import type { DocumentSealer } from "./document-sealer.ts";
 
 /**
@@ -24,6 +25,8 @@ export const encryptionPart: InternalSchemaPart = {
      );
      grant usage on schema pgshift to public;
      grant select on pgshift.encrypted_tables to public`,
+    // encrypted columns of relational tables (SQLite imports): [{name, originalType, originalOid, blindIndex}]
+    `alter table pgshift.encrypted_tables add column encrypted_columns jsonb not null default '[]'::jsonb`,
   ],
 };
 
@@ -34,6 +37,8 @@ export interface EncryptedTableInfo {
   encryptedPaths: string[];
   blindIndexPaths: string[];
   integrity: boolean;
+  /** Encrypted columns of a relational table (empty for a document table). */
+  encryptedColumns: EncryptedColumn[];
 }
 
 /** Records (or updates) what an import protects in `schema.table`; in the caller's transaction. */
@@ -48,7 +53,8 @@ export async function registerEncryptedTable(
      values ($1, $2, $3, $4, $5, $6)
      on conflict (schema_name, table_name) do update set
        key_columns = excluded.key_columns, encrypted_paths = excluded.encrypted_paths,
-       blind_index_paths = excluded.blind_index_paths, integrity = excluded.integrity, updated_at = now()`,
+       blind_index_paths = excluded.blind_index_paths, integrity = excluded.integrity,
+       encrypted_columns = '[]'::jsonb, updated_at = now()`,
     [
       target.schema,
       target.table,
@@ -131,7 +137,7 @@ export async function readEncryptedTable(
 ): Promise<EncryptedTableInfo | undefined> {
   if (!(await registryReadable(db))) return undefined;
   const { rows } = await db.query(
-    `select key_columns, encrypted_paths, blind_index_paths, integrity
+    `select key_columns, encrypted_paths, blind_index_paths, integrity, encrypted_columns
        from pgshift.encrypted_tables where schema_name = $1 and table_name = $2`,
     [schema, table],
   );
@@ -144,5 +150,37 @@ export async function readEncryptedTable(
     encryptedPaths: row.encrypted_paths,
     blindIndexPaths: row.blind_index_paths,
     integrity: row.integrity,
+    encryptedColumns: row.encrypted_columns ?? [],
   };
+}
+
+/**
+ * Records the encrypted columns of a relational table (names and original types, no key material),
+ * resolving each type's oid on this server; in the caller's transaction.
+ */
+export async function registerEncryptedColumns(
+  client: pg.ClientBase,
+  target: {
+    schema: string;
+    table: string;
+    keyColumns: readonly string[];
+    columns: readonly { name: string; originalType: string; blindIndex: boolean }[];
+    integrity: boolean;
+  },
+): Promise<void> {
+  const columns: EncryptedColumn[] = [];
+  for (const column of target.columns) {
+    const { rows } = await client.query("select $1::regtype::oid::int as oid", [column.originalType]);
+    columns.push({ ...column, originalOid: Number(rows[0].oid) });
+  }
+  await client.query(
+    `insert into pgshift.encrypted_tables
+       (schema_name, table_name, key_columns, encrypted_paths, blind_index_paths, integrity, encrypted_columns)
+     values ($1, $2, $3, '{}', '{}', $4, $5::jsonb)
+     on conflict (schema_name, table_name) do update set
+       key_columns = excluded.key_columns, encrypted_paths = excluded.encrypted_paths,
+       blind_index_paths = excluded.blind_index_paths, integrity = excluded.integrity,
+       encrypted_columns = excluded.encrypted_columns, updated_at = now()`,
+    [target.schema, target.table, [...target.keyColumns], target.integrity, JSON.stringify(columns)],
+  );
 }

@@ -7,3 +7,5 @@ export * from "./keyring.ts";
 export * from "./record-mac.ts";
 export * from "./rotate-keys.ts";
 export * from "./verify-integrity.ts";
+export { ColumnSealer, columnContext, type EncryptedColumn, valueOfCanonical } from "./column-sealer.ts";
+export * from "./encrypted-rows.ts";

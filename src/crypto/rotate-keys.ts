@@ -1,15 +1,11 @@
 import type pg from "pg";
-import { contentHash } from "../documents/row-builder.ts";
 import { stopIfAborted } from "../pg/abort.ts";
 import { withTransaction } from "../pg/pool.ts";
-import { quoteIdent } from "../pg/quote.ts";
 import type { ProgressCallback } from "../progress.ts";
-import { docPathExpression } from "../documents/document-table.ts";
-import { DecryptionError, EncryptionKeyError, RotationRefusedError } from "./crypto-errors.ts";
+import { RotationRefusedError } from "./crypto-errors.ts";
 import type { IntegrityProblem } from "./verify-integrity.ts";
 import type { Keyring } from "./keyring.ts";
 import { protectedTable, rowKey } from "./protected-table.ts";
-import { checkRecordMac, RECORD_MAC_COLUMN } from "./record-mac.ts";
 
 export interface RotateKeysOptions {
   pool: pg.Pool;
@@ -52,15 +48,12 @@ export async function rotateKeys(options: RotateKeysOptions): Promise<RotateKeys
   const started = performance.now();
   const schema = options.schema ?? "public";
   const target = await protectedTable(options.pool, schema, options.table, options.keyring);
-  const { info, sealer } = target;
+  const { info } = target;
   const toKeyId = options.keyring.activeId;
   const batchSize = options.batchSize ?? 1000;
   const keyCount = info.keyColumns.length;
   // rows with any envelope or MAC under another key id; absent fields and MACs do not count
-  const stale = [
-    ...sealer.paths.map((p) => `coalesce(${docPathExpression("doc", [...p.path, "kid"])}, $1) <> $1`),
-    ...(info.integrity ? [`coalesce(split_part(${quoteIdent(RECORD_MAC_COLUMN)}, ':', 1), $1) <> $1`] : []),
-  ];
+  const stale = target.stale("$1");
   if (stale.length === 0) stale.push("false");
   const { rows: counted } = await options.pool.query(
     `select count(*)::bigint as n from ${target.qualified} where ${stale.join(" or ")}`,
@@ -76,6 +69,8 @@ export async function rotateKeys(options: RotateKeysOptions): Promise<RotateKeys
   for (;;) {
     stopIfAborted(options.signal);
     const done = await withTransaction(options.pool, async (client) => {
+      for (const [name, value] of Object.entries(target.settings))
+        await client.query("select set_config($1, $2, true)", [name, value]);
       const { rows } = await client.query(
         `select ${target.selectList} from ${target.qualified}
          where (${stale.join(" or ")}) ${last ? `and ${target.after(2)}` : ""}
@@ -84,33 +79,16 @@ export async function rotateKeys(options: RotateKeysOptions): Promise<RotateKeys
       );
       for (const row of rows) {
         const key = rowKey(row, keyCount);
-        if (info.integrity) {
-          const check = checkRecordMac(options.keyring, key, row.doc, row.mac);
-          if (check !== "ok") {
-            refused.push({ key, problem: `mac_${check}` });
-            continue;
-          }
-        }
-        let text: string;
-        try {
-          text = sealer.reseal(row.doc).text;
-        } catch (error) {
-          if (!(error instanceof DecryptionError) && !(error instanceof EncryptionKeyError)) throw error;
-          refused.push({
-            key,
-            problem: error instanceof DecryptionError ? "decrypt_failed" : "unknown_key",
-            pointer: String(error.details.pointer ?? ""),
-          });
+        const rotated = target.rotate(row, key);
+        if ("refused" in rotated) {
+          refused.push({ key, ...rotated.refused });
           continue;
         }
-        const values: unknown[] = [text, contentHash(text)];
-        if (info.integrity) values.push(sealer.mac(key, JSON.parse(text), text));
-        const sets = [`"doc" = $1::jsonb`, `"content_hash" = $2`];
-        if (info.integrity) sets.push(`${quoteIdent(RECORD_MAC_COLUMN)} = $3`);
-        await client.query(
-          `update ${target.qualified} set ${sets.join(", ")} where ${target.keyMatch(values.length + 1)}`,
-          [...values, ...key],
-        );
+        if (rotated.sets.length > 0)
+          await client.query(
+            `update ${target.qualified} set ${rotated.sets.join(", ")} where ${target.keyMatch(rotated.values.length + 1)}`,
+            [...rotated.values, ...key],
+          );
         rowsRotated++;
       }
       return rows;

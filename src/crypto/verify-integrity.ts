@@ -1,9 +1,35 @@
 import type pg from "pg";
 import { stopIfAborted } from "../pg/abort.ts";
+import { withClient } from "../pg/pool.ts";
 import type { ProgressCallback } from "../progress.ts";
 import type { Keyring } from "./keyring.ts";
 import { protectedTable, rowKey } from "./protected-table.ts";
-import { checkRecordMac, type MacCheck } from "./record-mac.ts";
+import type { MacCheck } from "./record-mac.ts";
+
+/**
+ * One page of rows; with session settings (canonical text output for relational rows) in a read-only
+ * transaction of its own, so that a pooled session is left as it was.
+ */
+export async function readBatch(
+  pool: pg.Pool,
+  settings: Record<string, string>,
+  query: { text: string; values: unknown[] },
+): Promise<Record<string, unknown>[]> {
+  if (Object.keys(settings).length === 0) return (await pool.query(query)).rows;
+  return withClient(pool, async (client) => {
+    await client.query("begin read only");
+    try {
+      for (const [name, value] of Object.entries(settings))
+        await client.query("select set_config($1, $2, true)", [name, value]);
+      const { rows } = await client.query(query);
+      await client.query("commit");
+      return rows;
+    } catch (error) {
+      await client.query("rollback").catch(() => undefined);
+      throw error;
+    }
+  });
+}
 
 export interface VerifyIntegrityOptions {
   pool: pg.Pool;
@@ -26,7 +52,7 @@ export interface IntegrityProblem {
   /** The row's key values, as PostgreSQL prints them. */
   key: string[];
   problem: IntegrityProblemKind;
-  /** The encrypted field concerned (field problems). */
+  /** The encrypted field (JSON pointer) or column concerned (field problems). */
   pointer?: string;
 }
 
@@ -42,6 +68,8 @@ export interface VerifyIntegrityResult {
   listedAll: boolean;
   integrity: boolean;
   encryptedPaths: string[];
+  /** Encrypted columns (a relational table). */
+  encryptedColumns: string[];
   /** Rows per key id of their MAC (rotation progress at a glance). */
   macKeyIds: Record<string, number>;
   durationMs: number;
@@ -60,7 +88,7 @@ export async function verifyIntegrity(options: VerifyIntegrityOptions): Promise<
   const started = performance.now();
   const schema = options.schema ?? "public";
   const target = await protectedTable(options.pool, schema, options.table, options.keyring);
-  const { info, sealer } = target;
+  const { info } = target;
   const batchSize = options.batchSize ?? 5000;
   const maxListed = options.maxListed ?? 10_000;
   const keyCount = info.keyColumns.length;
@@ -74,32 +102,26 @@ export async function verifyIntegrity(options: VerifyIntegrityOptions): Promise<
   let last: string[] | undefined;
   for (;;) {
     stopIfAborted(options.signal);
-    const { rows } = await options.pool.query(
-      `select ${target.selectList} from ${target.qualified}
+    const rows = await readBatch(options.pool, target.settings, {
+      text: `select ${target.selectList} from ${target.qualified}
        ${last ? `where ${target.after(1)}` : ""} order by ${target.keyList} limit $${last ? keyCount + 1 : 1}`,
-      last ? [...last, batchSize] : [batchSize],
-    );
+      values: last ? [...last, batchSize] : [batchSize],
+    });
     for (const row of rows) {
       const key = rowKey(row, keyCount);
-      const found: IntegrityProblem[] = [];
-      if (info.integrity) {
-        const check = checkRecordMac(options.keyring, key, row.doc, row.mac);
-        if (check !== "ok") found.push({ key, problem: `mac_${check}` });
-        const kid = typeof row.mac === "string" ? row.mac.split(":")[0]! : "none";
-        macKeyIds[kid] = (macKeyIds[kid] ?? 0) + 1;
-      }
-      for (const field of sealer.fieldProblems(JSON.parse(row.doc)))
-        found.push({ key, problem: field.problem, pointer: field.pointer });
-      if (found.length > 0) {
+      const checked = target.check(row, key);
+      if (checked.macKeyId) macKeyIds[checked.macKeyId] = (macKeyIds[checked.macKeyId] ?? 0) + 1;
+      if (checked.problems.length > 0) {
         rowsWithProblems++;
-        problemsFound += found.length;
-        for (const problem of found) if (problems.length < maxListed) problems.push(problem);
+        problemsFound += checked.problems.length;
+        for (const problem of checked.problems)
+          if (problems.length < maxListed) problems.push({ key, ...problem });
       }
     }
     rowsChecked += rows.length;
     options.onProgress?.({ task: `integrity ${info.table}`, done: rowsChecked, total, unit: "rows" });
     if (rows.length < batchSize) break;
-    last = rowKey(rows[rows.length - 1], keyCount);
+    last = rowKey(rows[rows.length - 1]!, keyCount);
   }
   options.onProgress?.({
     task: `integrity ${info.table}`,
@@ -118,6 +140,7 @@ export async function verifyIntegrity(options: VerifyIntegrityOptions): Promise<
     listedAll: problemsFound <= maxListed,
     integrity: info.integrity,
     encryptedPaths: info.encryptedPaths,
+    encryptedColumns: info.encryptedColumns.map((c) => c.name),
     macKeyIds,
     durationMs: Math.round(performance.now() - started),
   };

@@ -4,6 +4,7 @@ import type { ChunkPlan, TablePlan } from "../schema/plan.ts";
 import { iterateRows, quoteSqlite, readRawBytes, rowidOf } from "../sources/sqlite/sqlite-rows.ts";
 import type { BadValuePolicy } from "./quarantine.ts";
 import { createRowEncoder, previewValue, type RawText, rowToQuarantineJson } from "./row-encoder.ts";
+import { encodingColumns, type RowSealer } from "./row-sealer.ts";
 import { planSqlLines, planWholeRows } from "./sql-lines.ts";
 
 /** COPY text buffered before it is handed on (large chunks: one write per row is ~40x slower). */
@@ -96,6 +97,7 @@ export async function encodeChunk(
   db: Database.Database,
   job: ChunkJob,
   sink: CopySink,
+  sealer?: RowSealer,
 ): Promise<ChunkOutput> {
   const { table, chunk } = job;
   const keyColumns = table.primaryKey.map((target) =>
@@ -122,7 +124,8 @@ export async function encodeChunk(
       key: keyColumns.map((i) => [table.columns[i]!.sourceName, row[i + 1]] as [string, unknown]),
     });
   };
-  const encoder = createRowEncoder(table.columns, rawText);
+  // Encrypted columns are checked with their own types, then sealed (row-sealer.ts): JavaScript only.
+  const encoder = createRowEncoder(sealer ? encodingColumns(table.columns) : table.columns, rawText);
   const quarantined: QuarantinedRow[] = [];
   let read = 0;
   let buffer = "";
@@ -139,12 +142,16 @@ export async function encodeChunk(
   /** Encodes one whole raw row in JavaScript; undefined when it was put aside (policy "quarantine"). */
   const encodeRow = (row: unknown[]): string | undefined => {
     const line = encoder.encode(row);
-    if (line !== undefined) return line;
-    const problem = encoder.problem!;
+    if (line !== undefined && !sealer) return line;
+    const sealed = line === undefined ? undefined : sealer!.seal(row, line);
+    if (sealed !== undefined) return sealed;
+    const problem = (encoder.problem ?? sealer?.problem)!;
     encoder.problem = undefined;
+    if (sealer) sealer.problem = undefined;
     const column = table.columns[problem.column]!;
     const location = row[0] === null ? `key ${keyOf(table, row)}` : `rowid ${row[0]}`;
-    const value = previewValue(row[problem.column + 1]);
+    // an encrypted column's value stays out of messages and reports
+    const value = column.encrypted ? "not shown: encrypted column" : previewValue(row[problem.column + 1]);
     if (job.policy === "fail") {
       throw new BadValueError(
         `table ${table.sourceName}, ${location}, column ${column.sourceName}: ${problem.reason} (value ${value}); nothing of this chunk was loaded. Pass --on-bad-value quarantine to load the other rows and keep this one in pgshift.quarantine`,
@@ -166,7 +173,9 @@ export async function encodeChunk(
     return undefined;
   };
   const whole =
-    job.sqlLines === false || job.wholeRows === false || !utf8Database(db) ? undefined : planWholeRows(table);
+    sealer || job.sqlLines === false || job.wholeRows === false || !utf8Database(db)
+      ? undefined
+      : planWholeRows(table);
   if (whole) {
     const bounded = range.throughRowid !== undefined;
     const one = readOneRow(db, source);
@@ -230,7 +239,7 @@ export async function encodeChunk(
     });
     return { rowsRead: read, quarantined, conversions };
   }
-  const lines = job.sqlLines === false ? undefined : planSqlLines(table);
+  const lines = sealer || job.sqlLines === false ? undefined : planSqlLines(table);
   if (!lines) {
     for (const row of iterateRows(db, source, range)) {
       read++;

@@ -3,6 +3,12 @@ import { PgshiftError } from "../errors.ts";
 import { quoteQualified } from "../pg/quote.ts";
 import type { TablePlan } from "../schema/plan.ts";
 import { crashPoint } from "./crash-points.ts";
+import {
+  forgetEncryptedTable,
+  readEncryptedTable,
+  registerEncryptedColumns,
+} from "../crypto/encryption-registry.ts";
+import { sealsRows } from "./row-sealer.ts";
 import { assertReplaceable, findDependents, recordReplaced } from "./replace-dependents.ts";
 import { relationExists, type RunContext, step } from "./run-context.ts";
 
@@ -38,9 +44,14 @@ export async function createSchema(ctx: RunContext): Promise<void> {
           (await relationExists(client, plan.targetSchema, table.targetName))
         ) {
           await checkAppendColumns(client, plan.targetSchema, table);
+          await checkAppendProtection(client, plan.targetSchema, table);
           continue;
         }
         await client.query(table.createSql);
+        // what the new table protects is on record in the same transaction (nothing: a stale entry goes)
+        if (sealsRows(table))
+          await registerEncryptedColumns(client, encryptedColumnsOf(plan.targetSchema, table));
+        else await forgetEncryptedTable(client, plan.targetSchema, table.targetName);
       }
       return "done";
     },
@@ -51,6 +62,37 @@ export async function createSchema(ctx: RunContext): Promise<void> {
   );
   if (result.status === "failed")
     throw new PgshiftError("schema_failed", `creating the tables failed: ${result.detail}`);
+}
+
+function encryptedColumnsOf(schema: string, table: TablePlan) {
+  return {
+    schema,
+    table: table.targetName,
+    keyColumns: table.primaryKey,
+    columns: table.columns.flatMap((c) =>
+      c.encrypted
+        ? [{ name: c.targetName, originalType: c.encrypted.originalType, blindIndex: c.encrypted.blindIndex }]
+        : [],
+    ),
+    integrity: Boolean(table.recordMac),
+  };
+}
+
+/** Appending must not mix protection levels: the same encrypted columns and MACs as the table has. */
+async function checkAppendProtection(client: pg.ClientBase, schema: string, table: TablePlan): Promise<void> {
+  const info = await readEncryptedTable(client, schema, table.targetName);
+  const want = sealsRows(table) ? encryptedColumnsOf(schema, table) : undefined;
+  const has = info?.encryptedColumns.map((c) => `${c.name}:${c.originalType}:${c.blindIndex}`).sort() ?? [];
+  const wants = want?.columns.map((c) => `${c.name}:${c.originalType}:${c.blindIndex}`).sort() ?? [];
+  const same =
+    JSON.stringify(has) === JSON.stringify(wants) &&
+    (info?.integrity ?? false) === (want?.integrity ?? false) &&
+    (info === undefined || info.encryptedPaths.length === 0);
+  if (same) return;
+  throw new PgshiftError(
+    "append_mismatch",
+    `cannot append to ${schema}.${table.targetName}: it ${info ? `has encrypted columns ${info.encryptedColumns.map((c) => c.name).join(", ") || "(none)"}${info.integrity ? " and record MACs" : ""}` : "has no encrypted columns"}, and this import ${want ? `encrypts ${want.columns.map((c) => c.name).join(", ")}${want.integrity ? " with record MACs" : ""}` : "encrypts nothing"}; import with the same --encrypt-columns, --blind-index and --integrity`,
+  );
 }
 
 async function checkAppendColumns(client: pg.ClientBase, schema: string, table: TablePlan): Promise<void> {

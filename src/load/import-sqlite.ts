@@ -32,6 +32,12 @@ import { BadValueError, type ChunkJob, type ChunkOutput, encodeChunk } from "./c
 import { ChunkWorker } from "./chunk-workers.ts";
 import { assertColumnsFit } from "./column-limit.ts";
 import { crashPoint } from "./crash-points.ts";
+import { EncryptionKeyError } from "../crypto/crypto-errors.ts";
+import { encryptionPart } from "../crypto/encryption-registry.ts";
+import type { Keyring } from "../crypto/keyring.ts";
+import { RECORD_MAC_COLUMN } from "../crypto/record-mac.ts";
+import type { ColumnEncryptionOptions } from "../schema/encrypted-columns.ts";
+import { RowSealer, sealsRows } from "./row-sealer.ts";
 import { assertResumeMatches, importPart, readChunks, readSteps, setRunPhase } from "./import-state.ts";
 import { countSchemaObjects, type SchemaObjects } from "./object-counts.ts";
 import { assertNamedObjects } from "./source-names.ts";
@@ -71,6 +77,8 @@ export type VerifyHook = (input: {
   onProgress?: ProgressCallback;
   /** The source side, computed while loading (with the default verification). */
   early?: EarlySourceSums;
+  /** The keys of encrypted columns (their values are decrypted and compared). */
+  keyring?: Keyring;
 }) => Promise<VerificationOutcome>;
 
 export interface ImportSqliteOptions {
@@ -119,6 +127,17 @@ export interface ImportSqliteOptions {
   signal?: AbortSignal;
   /** `--to` as the user gave it (password redacted), repeated in next-step hints. */
   hintTo?: string;
+  /**
+   * Columns encrypted at rest, as "table.column" (source names): created as jsonb holding AES-256-GCM
+   * envelopes, decrypted with decryptRow(). Needs `keyring`. See docs/encryption.md.
+   */
+  encryptedColumns?: readonly string[];
+  /** Encrypted columns that also get a blind index for equality lookups ("table.column"). */
+  blindIndexColumns?: readonly string[];
+  /** A keyed record MAC (`record_mac`) per row of every table with encrypted columns. */
+  integrity?: boolean;
+  /** The keys for encryptedColumns/integrity (loadKeyring()); needed again to resume such a run. */
+  keyring?: Keyring;
 }
 
 export interface TableResult {
@@ -172,6 +191,19 @@ export interface ImportResult {
   };
   phases: Record<string, number>;
   verification?: VerificationOutcome;
+  /** The encrypted columns and their type change (also among `notes`); absent when nothing is encrypted. */
+  encryption?: {
+    keyId?: string;
+    columns: {
+      table: string;
+      column: string;
+      originalType: string;
+      storedType: "jsonb";
+      blindIndex: boolean;
+    }[];
+    /** Target tables with a record MAC per row in record_mac. */
+    recordMacs: string[];
+  };
   /** Per kind of schema object (indexes, foreign keys, views...): how many the source had, how many were created. */
   objects?: SchemaObjects;
   error?: { code: string; message: string; details?: Record<string, unknown> };
@@ -212,6 +244,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
   const onProgress = options.onProgress ?? (() => undefined);
   const logger = options.logger ?? silentLogger;
   const job = new JobProgress(onProgress, "import", "rows");
+  const encryption = columnEncryptionOf(options);
   const phases: Record<string, number> = {};
   /** The phase running now (the last one `timed` started): recorded on the run when it fails. */
   let currentPhase = "plan";
@@ -272,6 +305,14 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
           { details: { runId: found.runId } },
         );
       plan = found.plan;
+      if (plan.tables.some(sealsRows) && !options.keyring)
+        throw new EncryptionKeyError(
+          `run ${found.runId} encrypts columns (${plan.tables
+            .flatMap((t) =>
+              t.columns.filter((c) => c.encrypted).map((c) => `${t.sourceName}.${c.sourceName}`),
+            )
+            .join(", ")}): resume it with the same keys (--keys FILE)`,
+        );
       runId = found.runId;
       ifExists = found.options.ifExists ?? ifExists;
       cascade = found.options.cascade ?? cascade;
@@ -311,6 +352,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
           chunkRows: options.chunkRows ?? DEFAULT_CHUNK_ROWS,
           nocase: (await serverHasIcu(options.pool)) ? "icu" : "none",
           serverVersion: await serverVersionNum(options.pool),
+          ...(encryption ? { encryption } : {}),
         });
         if (options.tables?.length || options.exclude?.length)
           await planForeignKeysToExistingTables(options.pool, built, catalog);
@@ -345,6 +387,26 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
       nextSteps: [],
       seconds: 0,
     };
+    if (plan.tables.some(sealsRows))
+      base.encryption = {
+        ...(options.keyring ? { keyId: options.keyring.activeId } : {}),
+        columns: plan.tables.flatMap((t) =>
+          t.columns.flatMap((c) =>
+            c.encrypted
+              ? [
+                  {
+                    table: t.targetName,
+                    column: c.targetName,
+                    originalType: c.encrypted.originalType,
+                    storedType: "jsonb" as const,
+                    blindIndex: c.encrypted.blindIndex,
+                  },
+                ]
+              : [],
+          ),
+        ),
+        recordMacs: plan.tables.filter((t) => t.recordMac).map((t) => t.targetName),
+      };
     if (options.dryRun) {
       base.ok = true;
       base.tables = plan.tables.map((t) => ({
@@ -361,7 +423,12 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
       base.seconds = Math.round(performance.now() - started) / 1000;
       return base;
     }
-    await ensureInternalSchema(options.pool, [quarantinePart, importPart]);
+    await ensureInternalSchema(
+      options.pool,
+      plan.tables.some(sealsRows)
+        ? [quarantinePart, importPart, encryptionPart]
+        : [quarantinePart, importPart],
+    );
     return await withAdvisoryLock(
       options.pool,
       LockKey.import,
@@ -619,10 +686,11 @@ async function loadChunk(
   try {
     // Safe for exactly-once: a lost commit loses the rows and their checkpoint together.
     await client.query("set local synchronous_commit = off");
+    const sealer = sealsRows(table) ? new RowSealer(table, ctx.options.keyring!) : undefined;
     const copy = openCopy(client, {
       schema,
       table: table.targetName,
-      columns: table.columns.map((c) => c.targetName),
+      columns: [...table.columns.map((c) => c.targetName), ...(table.recordMac ? [RECORD_MAC_COLUMN] : [])],
     });
     let flushes = 0;
     const sink = async (data: string | Uint8Array, rowsRead: number) => {
@@ -638,7 +706,8 @@ async function loadChunk(
     const job: ChunkJob = { table, chunk, policy: ctx.policy, wholeRows };
     let output: ChunkOutput;
     try {
-      output = worker ? await worker.run(job, sink) : await encodeChunk(ctx.db, job, sink);
+      // the keys stay in this thread: a table that seals rows is encoded here
+      output = worker && !sealer ? await worker.run(job, sink) : await encodeChunk(ctx.db, job, sink, sealer);
     } catch (error) {
       await copy.abort(error as Error);
       throw error;
@@ -749,6 +818,7 @@ async function runVerification(
     pool: ctx.pool,
     onProgress: ctx.onProgress,
     ...(early ? { early } : {}),
+    ...(ctx.options.keyring ? { keyring: ctx.options.keyring } : {}),
   });
 }
 
@@ -783,6 +853,26 @@ async function summarize(ctx: RunContext, result: ImportResult): Promise<void> {
 }
 
 export { BadValueError };
+
+/** The plan's encryption options, validated; undefined when nothing is encrypted. */
+function columnEncryptionOf(options: ImportSqliteOptions): ColumnEncryptionOptions | undefined {
+  const columns = options.encryptedColumns ?? [];
+  const blind = options.blindIndexColumns ?? [];
+  if (columns.length === 0 && blind.length === 0 && !options.integrity) return undefined;
+  if (columns.length === 0)
+    throw new UsageError(
+      `${blind.length ? "--blind-index" : "--integrity"} on a SQLite import applies to encrypted columns: name them with --encrypt-columns TABLE.COLUMN,...`,
+    );
+  if (!options.keyring && !options.dryRun)
+    throw new EncryptionKeyError(
+      "encrypted columns and integrity MACs need keys: pass --keys FILE or --keys env:VAR (library: keyring, from loadKeyring())",
+    );
+  if (options.onBadValue === "quarantine")
+    throw new UsageError(
+      "--on-bad-value quarantine cannot be combined with --encrypt-columns: a bad row would be kept, plaintext and all, in pgshift.quarantine",
+    );
+  return { columns, blindIndex: blind, integrity: Boolean(options.integrity) };
+}
 
 /**
  * pgshift reads, chunks, resumes and re-reads rows of rowid tables by SQLite's row id, under the name

@@ -16,6 +16,13 @@ import {
   validateConstraintSql,
 } from "./ddl.ts";
 import { translateDefault } from "./defaults.ts";
+import {
+  blindIndexTerm,
+  type ColumnEncryptionOptions,
+  type EncryptedColumnPlan,
+  markEncryptedColumns,
+  RECORD_MAC_COLUMN_NAME,
+} from "./encrypted-columns.ts";
 import { type ColumnRefTarget, translateExpression } from "./expression.ts";
 import { applyNaming, NameAllocator, type NamingPolicy } from "./naming.ts";
 import { affinityOf, type Conversion, mapColumnType } from "./type-mapping.ts";
@@ -93,6 +100,8 @@ export interface ColumnPlan {
   nocase: boolean;
   /** Why the type differs from the obvious reading of the declared type. */
   note?: string;
+  /** Encrypted at rest (--encrypt-columns): pgType is then "jsonb", the values' own type is here. */
+  encrypted?: EncryptedColumnPlan;
 }
 
 export interface IndexPlan {
@@ -144,6 +153,8 @@ export interface TablePlan {
   foreignKeys: ConstraintPlan[];
   /** Statement that moves the identity sequence past the data. */
   identitySql?: string;
+  /** A keyed record MAC per row in `record_mac` (--integrity with encrypted columns). */
+  recordMac?: boolean;
 }
 
 export interface ViewPlan {
@@ -185,6 +196,8 @@ export interface PlanOptions {
   nocase: "icu" | "none";
   /** The target's server_version_num (LIKE on a nondeterministic collation needs 180000). */
   serverVersion?: number;
+  /** Columns encrypted at rest, their blind indexes and record MACs (schema/encrypted-columns.ts). */
+  encryption?: ColumnEncryptionOptions;
 }
 
 /** PostgreSQL 18 is the first to run LIKE on a nondeterministic collation such as pgshift_nocase. */
@@ -539,8 +552,22 @@ export function buildImportPlan(
   // Foreign keys need every table's target names.
   const byName = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
   unifyForeignKeyTypes(plan.tables, byName, notes, typeNotes);
+  if (options.encryption?.columns.length)
+    markEncryptedColumns(
+      options.encryption,
+      tables,
+      plan.tables,
+      notes,
+      (wanted) => relations.allocate(wanted),
+      (table, name, column) => createIndexSql(schema, table.targetName, name, [blindIndexTerm(column)]),
+    );
   for (const tablePlan of plan.tables)
-    tablePlan.createSql = createTableSql(schema, tablePlan.targetName, columnsDdl(tablePlan.columns));
+    tablePlan.createSql = createTableSql(schema, tablePlan.targetName, [
+      ...columnsDdl(tablePlan.columns),
+      ...(tablePlan.recordMac
+        ? [{ name: RECORD_MAC_COLUMN_NAME, pgType: "text", nullable: true, identity: false }]
+        : []),
+    ]);
   for (const tablePlan of plan.tables) {
     const table = byName.get(tablePlan.sourceName.toLowerCase())!;
     const refs = columnTargets.get(table.name)!;

@@ -17,7 +17,7 @@ export function kindOfPlannedType(pgType: string): CanonicalKind {
   return kindOfPgType(baseTypeName(pgType));
 }
 
-function readingOf(conversion: Conversion): SourceReading {
+export function readingOf(conversion: Conversion): SourceReading {
   return conversion === "epoch-s" || conversion === "epoch-ms" ? conversion : "value";
 }
 
@@ -26,9 +26,11 @@ export function verifyTableFromPlan(table: TablePlan): VerifyTable {
   const columns: VerifyColumn[] = table.columns.map((c) => ({
     name: c.targetName,
     sourceName: c.sourceName,
-    kind: kindOfPlannedType(c.pgType),
+    // an encrypted column is compared by its decrypted values, which have the column's own type
+    kind: kindOfPlannedType(c.encrypted?.originalType ?? c.pgType),
     reading: readingOf(c.conversion),
-    pgType: c.pgType,
+    pgType: c.encrypted?.originalType ?? c.pgType,
+    ...(c.encrypted ? { encrypted: true } : {}),
   }));
   return {
     sourceTable: table.sourceName,

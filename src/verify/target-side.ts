@@ -44,7 +44,7 @@ export interface TargetColumn {
 
 /** The target table's columns (undefined when the table does not exist). */
 export async function describeTargetTable(
-  client: pg.ClientBase,
+  client: pg.ClientBase | pg.Pool,
   schema: string,
   table: string,
 ): Promise<TargetColumn[] | undefined> {

@@ -12,6 +12,11 @@ export interface VerifyColumn {
   reading: SourceReading;
   /** The PostgreSQL type the import chose, as text (for messages). */
   pgType: string;
+  /**
+   * Encrypted at rest (jsonb envelopes): the target side decrypts it (VerifyTablesOptions.decryptor)
+   * before comparing; `kind` and `pgType` are those of the decrypted values.
+   */
+  encrypted?: boolean;
 }
 
 /** One table to verify. */

@@ -14,7 +14,10 @@ import {
   storedBytes,
   THREADS_MIN_SOURCE_BYTES,
 } from "../sources/sqlite/index.ts";
+import { ColumnSealer } from "../crypto/column-sealer.ts";
+import type { Keyring } from "../crypto/keyring.ts";
 import type { EarlySourceSums } from "./early-source-sums.ts";
+import type { CanonicalRow } from "./source-reader.ts";
 import { verifyTablesFromPlan } from "./plan-tables.ts";
 import { SourceWorkerPool } from "./source-worker-pool.ts";
 import { fileFingerprint, SqliteTableReader } from "./sqlite-source.ts";
@@ -50,6 +53,53 @@ export interface VerifyImportOptions {
   signal?: AbortSignal;
   /** Source-side sums computed while the import loaded (startEarlySourceSums), used where they fit. */
   early?: EarlySourceSums;
+  /** The keys of encrypted columns: their values are decrypted and compared with the source. */
+  keyring?: Keyring;
+}
+
+/**
+ * Per table with encrypted columns: decrypts a stored row's envelopes into canonical texts. A value
+ * that does not open becomes a text no source value has (it starts with NUL), so that its row is
+ * reported as changed instead of stopping the verification.
+ */
+function decryptorFor(plan: ImportPlan, keyring: Keyring | undefined) {
+  return (table: VerifyTable) => {
+    if (!keyring) return undefined;
+    const planned = plan.tables.find((t) => t.targetSchema === table.schema && t.targetName === table.table);
+    if (!planned) return undefined;
+    const sealer = new ColumnSealer(
+      keyring,
+      table.table,
+      table.columns.map((c) => c.name),
+      planned.columns.flatMap((c) =>
+        c.encrypted
+          ? [
+              {
+                name: c.targetName,
+                originalType: c.encrypted.originalType,
+                blindIndex: c.encrypted.blindIndex,
+              },
+            ]
+          : [],
+      ),
+      table.key,
+      Boolean(planned.recordMac),
+    );
+    const positions = table.columns.flatMap((c, i) => (c.encrypted ? [i] : []));
+    return (stored: CanonicalRow): CanonicalRow => {
+      const out = [...stored];
+      positions.forEach((at, which) => {
+        const value = out[at];
+        if (value === null || value === undefined) return;
+        try {
+          out[at] = sealer.openValue(which, value);
+        } catch (error) {
+          out[at] = `\u0000does not decrypt: ${(error as Error).message}`;
+        }
+      });
+      return out;
+    };
+  };
 }
 
 export function checkSample(sample: number | undefined): void {
@@ -153,6 +203,7 @@ export async function verifyImport(options: VerifyImportOptions): Promise<Verify
       pool: options.pool,
       tables,
       openSource: (table) => new SqliteTableReader(sourcePath, table, excluded(table)),
+      decryptor: decryptorFor(options.plan, options.keyring),
       jobs,
       order: largestFirst(sourcePath, tables),
       ...(options.signal ? { signal: options.signal } : {}),
@@ -226,6 +277,8 @@ export interface VerifySqliteOptions {
   maxDiffs?: number;
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
+  /** The keys, when the import encrypted columns. */
+  keyring?: Keyring;
 }
 
 /**
@@ -269,6 +322,7 @@ export async function verifySqlite(options: VerifySqliteOptions): Promise<Verify
     ...(options.maxDiffs !== undefined ? { maxDiffs: options.maxDiffs } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.keyring ? { keyring: options.keyring } : {}),
   });
 }
 

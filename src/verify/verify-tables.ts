@@ -20,6 +20,8 @@ import {
   targetSql,
 } from "./target-side.ts";
 import type { ChangedRow, RowKey, TableVerification, VerifyTable } from "./types.ts";
+import { EncryptedTableError } from "../crypto/crypto-errors.ts";
+import { decryptedTargetChunkSums } from "./decrypted-target.ts";
 
 export interface VerifyTablesOptions {
   pool: pg.Pool;
@@ -41,6 +43,12 @@ export interface VerifyTablesOptions {
   onProgress?: ProgressCallback;
   /** Stops between tables: the tables not started are reported as errors with code "interrupted". */
   signal?: AbortSignal;
+  /**
+   * For a table with encrypted columns (VerifyColumn.encrypted): turns a stored row's canonical fields
+   * (envelopes as jsonb text) into the decrypted ones; the target side is then summed here instead of
+   * by the server (decrypted-target.ts). Undefined: the table is reported as an error (no keys).
+   */
+  decryptor?: (table: VerifyTable) => ((stored: CanonicalRow) => CanonicalRow) | undefined;
   /**
    * Computes a table's source-side chunk checksums elsewhere (a worker thread, or earlier). When
    * absent, when it returns undefined, or when it fails, `openSource`'s reader is read in this thread.
@@ -152,6 +160,8 @@ function compareChunkId(a: string, b: string): number {
 }
 
 const MAX_SHOWN = 200;
+/** What a diff shows for a value of an encrypted column. */
+const ENCRYPTED_SHOWN = "(encrypted: value not shown)";
 
 /** A canonical value as shown in a diff: marked when the source value had no canonical form, cut when long. */
 function shown(value: string | null): string | null {
@@ -216,10 +226,23 @@ async function verifyTable(options: VerifyTablesOptions, table: VerifyTable): Pr
           return;
         }
         const kinds = new Map<string, CanonicalKind>(described.map((c) => [c.name, c.kind]));
+        const decrypt = table.columns.some((c) => c.encrypted) ? options.decryptor?.(table) : undefined;
+        if (table.columns.some((c) => c.encrypted) && !decrypt)
+          throw new EncryptedTableError(
+            `${table.schema}.${table.table} has encrypted columns (${table.columns
+              .filter((c) => c.encrypted)
+              .map((c) => c.name)
+              .join(", ")}): verifying their values needs the keys (--keys FILE)`,
+          );
         for (const column of table.columns) {
           const actual = described.find((c) => c.name === column.name);
           if (!actual) result.problems.push(`column ${column.name} does not exist in the target`);
-          else if (actual.kind !== column.kind)
+          else if (column.encrypted) {
+            if (actual.kind !== "jsonb")
+              result.problems.push(
+                `column ${column.name} is ${actual.type} in the target, but the plan encrypts it (jsonb envelopes)`,
+              );
+          } else if (actual.kind !== column.kind)
             result.problems.push(
               `column ${column.name} is ${actual.type} in the target, but the plan chose ${column.pgType}`,
             );
@@ -250,7 +273,17 @@ async function verifyTable(options: VerifyTablesOptions, table: VerifyTable): Pr
         const sql = targetSql(table, kinds);
         const placement = new RowPlacement(table, strategy, options.sample);
         const compareStarted = Date.now();
-        const targetPromise = targetChunkSums(client, sql, strategy, options.sample).then((sums) => {
+        const targetPromise = (
+          decrypt
+            ? decryptedTargetChunkSums(
+                client,
+                sql,
+                new RowPlacement(table, strategy, options.sample),
+                decrypt,
+                options.sample,
+              )
+            : targetChunkSums(client, sql, strategy, options.sample)
+        ).then((sums) => {
           result.timings.targetMs = Date.now() - compareStarted;
           return sums;
         });
@@ -288,9 +321,10 @@ async function verifyTable(options: VerifyTablesOptions, table: VerifyTable): Pr
         const narrow = mismatched.slice(0, options.maxNarrowChunks ?? 16);
         result.chunking.narrowed = narrow.length;
         result.complete = narrow.length === mismatched.length;
-        await narrowChunks(options, table, source, placement, narrow, result, () =>
-          targetRowsInChunks(client, sql, strategy, narrow, options.sample),
-        );
+        await narrowChunks(options, table, source, placement, narrow, result, async () => {
+          const rows = await targetRowsInChunks(client, sql, strategy, narrow, options.sample);
+          return decrypt ? rows.map(decrypt) : rows;
+        });
       }),
     );
     const differs =
@@ -400,7 +434,12 @@ async function narrowChunks(
     columns: table.columns
       .map((column, i) => ({ column: column.name, source: s.fields[i] ?? null, target: t.fields[i] ?? null }))
       .filter((d) => d.source !== d.target)
-      .map((d) => ({ column: d.column, source: shown(d.source), target: shown(d.target) })),
+      .map((d) =>
+        // the values of an encrypted column stay out of reports: that they differ is what is said
+        table.columns.find((c) => c.name === d.column)?.encrypted
+          ? { column: d.column, source: ENCRYPTED_SHOWN, target: ENCRYPTED_SHOWN }
+          : { column: d.column, source: shown(d.source), target: shown(d.target) },
+      ),
   }));
 }
 

@@ -10,6 +10,7 @@ import { parseSourceSpec } from "../../sources/source-spec.ts";
 import { action } from "../action.ts";
 import type { CommandContext } from "../context.ts";
 import { renderSqliteResult } from "../render/import-summary.ts";
+import { keyringFromFlag } from "./keys-command.ts";
 
 interface ImportFlags {
   tables?: string;
@@ -50,6 +51,15 @@ function names(list: string | undefined): string[] | undefined {
   return items.length ? items : undefined;
 }
 
+/** A repeatable comma-separated flag's items. */
+function listFlag(value: unknown): string[] {
+  const items = Array.isArray(value) ? value.map(String) : typeof value === "string" ? [value] : [];
+  return items
+    .flatMap((item) => item.split(","))
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
@@ -74,6 +84,20 @@ async function runSqliteImport(
     throw new UsageError("--cascade applies to --if-exists replace only");
   const tables = names(opts.tables);
   const exclude = names(opts.exclude);
+  const encryptedColumns = listFlag(opts.encryptColumns);
+  const blindIndexColumns = listFlag(opts.blindIndex);
+  const integrity = Boolean(opts.integrity);
+  const protect = encryptedColumns.length > 0 || blindIndexColumns.length > 0 || integrity;
+  if (opts.encrypt !== undefined)
+    throw new UsageError(
+      "--encrypt takes JSON pointers of documents; for a SQLite import name columns with --encrypt-columns TABLE.COLUMN,...",
+    );
+  if (protect && opts.dataOnly)
+    throw new UsageError(
+      "--data-only loads into existing tables: --encrypt-columns, --blind-index and --integrity do not apply",
+    );
+  // a resumed run takes what it encrypts from its stored plan: only the keys are given again
+  const keyring = (protect || opts.resume) && !opts.dryRun ? keyringFromFlag(opts.keys) : undefined;
   if (opts.map && !opts.dataOnly) throw new UsageError("--map applies to --data-only");
   if (opts.dataOnly) {
     if (ifExists || opts.cascade || naming || opts.resume || onBadValue)
@@ -113,6 +137,8 @@ async function runSqliteImport(
     ...(opts.resume ? { resume: opts.resume } : {}),
     dryRun: Boolean(opts.dryRun),
     verify: opts.verify !== false,
+    ...(protect ? { encryptedColumns, blindIndexColumns, integrity } : {}),
+    ...(keyring ? { keyring } : {}),
     onProgress: ctx.progress.onProgress,
     signal: ctx.signal,
     // retries after a lost connection are said, so that a flaky network is visible
@@ -221,14 +247,22 @@ export function registerImportCommand(program: Command): void {
       collect,
     )
     .option(
-      "--blind-index <pointers>",
-      "documents: encrypted fields that also get a blind index for equality lookups (repeatable)",
+      "--encrypt-columns <columns>",
+      "SQLite: encrypt these columns at rest (AES-256-GCM, stored as jsonb envelopes), comma-separated TABLE.COLUMN (repeatable)",
       collect,
     )
-    .option("--integrity", "documents: keep a keyed HMAC-SHA256 of every record in record_mac")
+    .option(
+      "--blind-index <list>",
+      "encrypted fields (documents: JSON pointers) or columns (SQLite: TABLE.COLUMN) that also get a blind index for equality lookups (repeatable)",
+      collect,
+    )
+    .option(
+      "--integrity",
+      "keep a keyed HMAC-SHA256 of every record in record_mac (SQLite: of every table with encrypted columns)",
+    )
     .option(
       "--keys <file|env:VAR>",
-      "documents: the key file for --encrypt/--integrity (default env:PGSHIFT_KEYS)",
+      "the key file for --encrypt/--encrypt-columns/--integrity (default env:PGSHIFT_KEYS)",
     )
     .action(
       action(async (ctx, source: string | undefined, opts: ImportFlags) => {
@@ -240,6 +274,10 @@ export function registerImportCommand(program: Command): void {
         if (source === undefined) throw new UsageError("import needs a source (or --undo RUN_ID)");
         const spec = parseSourceSpec(source);
         if (spec.kind === "sqlite") return runSqliteImport(ctx, spec.path, spec.spec, opts);
+        if (opts.encryptColumns !== undefined)
+          throw new UsageError(
+            "--encrypt-columns is for SQLite imports; encrypt document fields with --encrypt /pointer,...",
+          );
         const { runDocumentImport } = await import("./import-documents.ts");
         return runDocumentImport(ctx, spec, { ...ctx.globals, ...opts });
       }),

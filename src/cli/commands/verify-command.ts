@@ -109,7 +109,7 @@ async function runIntegrityVerify(ctx: CommandContext, flags: VerifyFlags): Prom
   ctx.out.result({ ...report, report: reportPath }, () => {
     const lines = [
       result.status === "intact"
-        ? `intact: ${result.rowsChecked} record(s) of ${result.schema}.${result.table} checked (${result.integrity ? "record MACs" : "no record MACs"}${result.encryptedPaths.length ? `, encrypted ${result.encryptedPaths.join(", ")}` : ""})`
+        ? `intact: ${result.rowsChecked} record(s) of ${result.schema}.${result.table} checked (${result.integrity ? "record MACs" : "no record MACs"}${result.encryptedPaths.length ? `, encrypted ${result.encryptedPaths.join(", ")}` : ""}${result.encryptedColumns.length ? `, encrypted columns ${result.encryptedColumns.join(", ")}` : ""})`
         : `TAMPERED: ${result.rowsWithProblems} of ${result.rowsChecked} record(s) of ${result.schema}.${result.table} do not check:`,
     ];
     for (const problem of result.problems)
@@ -244,7 +244,10 @@ export function registerVerifyCommands(program: Command): void {
       "--integrity",
       "recompute the record MACs and authenticate the encrypted fields of --table (no source needed); exit 3 naming every record that does not check",
     )
-    .option("--keys <file|env:VAR>", "with --integrity: the key file (default env:PGSHIFT_KEYS)")
+    .option(
+      "--keys <file|env:VAR>",
+      "with --integrity, or for a SQLite import with encrypted columns: the key file (default env:PGSHIFT_KEYS)",
+    )
     .action(
       action(async (ctx, sourceArg: string | undefined, flags: VerifyFlags) => {
         if (flags.integrity) {
@@ -287,6 +290,7 @@ export function registerVerifyCommands(program: Command): void {
         // Loaded when used, as the importers are.
         const { verifyDocuments } = await import("../../verify/document-verify.ts");
         const { verifySqlite } = await import("../../verify/verify-import.ts");
+        const sqliteKeys = source.kind === "sqlite" ? keyringFromFlag(flags.keys) : undefined;
         const result =
           source.kind !== "sqlite"
             ? await verifyDocuments({
@@ -321,6 +325,8 @@ export function registerVerifyCommands(program: Command): void {
                 ...(maxDiffs !== undefined ? { maxDiffs } : {}),
                 onProgress: ctx.progress.onProgress,
                 signal: ctx.signal,
+                // encrypted columns are decrypted and compared (a table that has them needs the keys)
+                ...(sqliteKeys ? { keyring: sqliteKeys } : {}),
               });
         ctx.progress.stop();
         const report = key ? signReport(result, key) : result;

@@ -145,10 +145,23 @@ export function renderSqliteResult(
     lines.push(
       `${result.totals.rowsQuarantined} row(s) quarantined: select * from pgshift.quarantine where run_id = '${result.runId}'`,
     );
+  if (result.encryption) {
+    const e = result.encryption;
+    lines.push(
+      `encrypted${e.keyId ? ` under key "${e.keyId}"` : ""}: ${e.columns
+        .map(
+          (c) =>
+            `${c.table}.${c.column} (${c.originalType} -> jsonb envelope${c.blindIndex ? ", blind index" : ""})`,
+        )
+        .join(
+          ", ",
+        )}${e.recordMacs.length ? `; record MACs in record_mac of ${e.recordMacs.join(", ")}` : ""}`,
+    );
+  }
   if (result.verification) {
     lines.push(
       result.verification.identical
-        ? "verified: identical (counts and per-row checksums)"
+        ? `verified: identical (counts and per-row checksums${result.encryption ? ", encrypted values decrypted and compared" : ""})`
         : "verification: DIFFERENCES found (see the report)",
     );
   } else if (result.ok) lines.push("verified: row counts read back from PostgreSQL match the rows read");
