@@ -254,6 +254,45 @@ export const EXPECTED_RATIOS: Record<ScenarioName, ExpectedRatio[]> = {
       target: { op: "<=", value: 1.5 },
     },
   ],
+  audit: [
+    {
+      key: "audit_tps_vs_unaudited",
+      label:
+        "pgshift audit tps (sealer running) / no-trigger tps, single-row UPDATE, 4 clients, durable commit",
+      target: { op: ">=", value: 0.6 },
+    },
+    {
+      key: "audit_tx_time_vs_supa_style",
+      label:
+        "time per transaction, pgshift audit (sealer running) / supa_audit-style trigger, durable commit",
+      target: { op: "<=", value: 1.2 },
+    },
+    {
+      key: "audit_tps_vs_unaudited_async",
+      label: "the same with synchronous_commit = off (CPU-bound): pgshift audit tps / no-trigger tps",
+      target: { op: ">=", value: 0.6 },
+    },
+    {
+      key: "audit_tx_time_vs_supa_style_async",
+      label: "the same with synchronous_commit = off: time per transaction, pgshift audit / supa_audit-style",
+      target: { op: "<=", value: 1.2 },
+    },
+    {
+      key: "audit_bulk_insert_vs_unaudited",
+      label: "100,000-row INSERT ... SELECT wall, pgshift audit / no trigger",
+      target: { op: "<=", value: 4 },
+    },
+    {
+      key: "audit_verify_rows_per_s",
+      label: "pgshift audit verify: sealed audit rows checked per second",
+      target: { op: ">=", value: 200_000 },
+    },
+    {
+      key: "audit_seal_rows_per_s",
+      label: "pgshift audit seal: audit rows chained per second",
+      target: null,
+    },
+  ],
   cutover: [
     {
       key: "dual_write_p50_vs_slower_side",

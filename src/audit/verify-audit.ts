@@ -55,8 +55,20 @@ export async function verifyAudit(options: VerifyAuditOptions): Promise<VerifyAu
   return withTransaction(
     pool,
     async (client) => {
-      await client.query("select set_config('jit', 'off', true)");
+      // Without JIT (compiling costs more than it saves here); work_mem so that the seal table's hash
+      // (~100 bytes a row) stays in memory instead of spilling to batches.
+      await client.query("select set_config('jit', 'off', true), set_config('work_mem', '128MB', true)");
       const problems: AuditProblem[] = [];
+
+      const { rows: headRows } = await client.query(
+        `select h.seq, encode(h.hash, 'hex') as hash, h.horizon,
+            (select max(seq) from pgshift.audit_seal) as max_seq,
+            (select count(*) from pgshift.audit_seal)::bigint as seal_rows,
+            (select encode(s.hash, 'hex') from pgshift.audit_seal s where s.seq = h.seq) as hash_at_head
+       from pgshift.audit_head h`,
+      );
+      const head = headRows[0];
+      const sealRows = Number(head.seal_rows);
 
       // Links first (a window over the small seal table), then hashes: an aggregate without a window, so
       // PostgreSQL hashes in parallel workers. The earlier of the two is the first bad row.
@@ -72,12 +84,30 @@ export async function verifyAudit(options: VerifyAuditOptions): Promise<VerifyAu
       order by seq limit 1`,
         [GENESIS],
       );
-      const { rows: hashes } = await client.query(
-        `select count(*)::bigint as checked,
-            min(s.seq) filter (where a.id is null or s.hash <> sha256(s.prev_hash || pgshift.audit_leaf(a))) as bad_seq
-       from pgshift.audit_seal s left join pgshift.audit_log a on a.id = s.audit_id`,
+      // One pass over the audit rows, the seal table hashed beside them (the small side, so the big rows
+      // stream through a parallel hash join): every sealed row's hash recomputed, and the rows without a
+      // seal counted, the first of them below the horizon kept (written behind the sealer's back). Seal
+      // rows whose audit row is gone do not join: the count tells, a second query names the first.
+      const { rows: pass } = await client.query(
+        `select count(s.seq)::bigint as joined,
+            count(*) filter (where s.seq is null)::bigint as unsealed,
+            min(s.seq) filter (where s.hash <> sha256(s.prev_hash || pgshift.audit_leaf(a))) as bad_seq,
+            min(a.id) filter (where s.seq is null and a.txid < $1) as late_id
+       from pgshift.audit_log a left join pgshift.audit_seal s on s.audit_id = a.id`,
+        [head.horizon],
       );
-      const rowsChecked = Number(hashes[0].checked);
+      const joined = Number(pass[0].joined);
+      let badSeq: { seq: number; problem: "hash" | "missing" } | undefined =
+        pass[0].bad_seq === null ? undefined : { seq: Number(pass[0].bad_seq), problem: "hash" };
+      if (joined < sealRows) {
+        const { rows: missing } = await client.query(
+          `select min(s.seq) as seq from pgshift.audit_seal s
+            where not exists (select from pgshift.audit_log a where a.id = s.audit_id)`,
+        );
+        const seq = Number(missing[0].seq);
+        if (!badSeq || seq < badSeq.seq) badSeq = { seq, problem: "missing" };
+      }
+      const rowsChecked = sealRows;
       let first: { seq: number; auditId: string; problem: string; prevSeq: number | null } | undefined;
       if (links[0])
         first = {
@@ -86,18 +116,12 @@ export async function verifyAudit(options: VerifyAuditOptions): Promise<VerifyAu
           problem: links[0].problem,
           prevSeq: links[0].prev_seq === null ? null : Number(links[0].prev_seq),
         };
-      if (hashes[0].bad_seq !== null && (!first || Number(hashes[0].bad_seq) < first.seq)) {
+      if (badSeq && (!first || badSeq.seq < first.seq)) {
         const { rows } = await client.query(
-          `select s.seq, s.audit_id::text, a.id is null as missing
-         from pgshift.audit_seal s left join pgshift.audit_log a on a.id = s.audit_id where s.seq = $1`,
-          [hashes[0].bad_seq],
+          "select audit_id::text from pgshift.audit_seal where seq = $1 order by audit_id limit 1",
+          [badSeq.seq],
         );
-        first = {
-          seq: Number(rows[0].seq),
-          auditId: rows[0].audit_id,
-          problem: rows[0].missing ? "missing" : "hash",
-          prevSeq: null,
-        };
+        first = { seq: badSeq.seq, auditId: rows[0].audit_id, problem: badSeq.problem, prevSeq: null };
       }
       if (first) {
         const { seq, auditId } = first;
@@ -121,13 +145,6 @@ export async function verifyAudit(options: VerifyAuditOptions): Promise<VerifyAu
         problems.push({ kind, seq, auditId, message });
       }
 
-      const { rows: headRows } = await client.query(
-        `select h.seq, encode(h.hash, 'hex') as hash, h.horizon,
-            (select max(seq) from pgshift.audit_seal) as max_seq,
-            (select encode(s.hash, 'hex') from pgshift.audit_seal s where s.seq = h.seq) as hash_at_head
-       from pgshift.audit_head h`,
-      );
-      const head = headRows[0];
       const headSeq = Number(head.seq);
       const maxSeq = head.max_seq === null ? 0 : Number(head.max_seq);
       if (maxSeq < headSeq)
@@ -154,22 +171,19 @@ export async function verifyAudit(options: VerifyAuditOptions): Promise<VerifyAu
 
       // Every row of a transaction below the horizon was sealed when the horizon passed it: one found
       // unsealed now was written afterwards with a back-dated transaction id.
-      const { rows: late } = await client.query(
-        `select a.id::text, a.txid::text from pgshift.audit_log a
-      where a.txid < $1 and not exists (select from pgshift.audit_seal s where s.audit_id = a.id)
-      order by a.id limit 1`,
-        [head.horizon],
-      );
-      if (late[0])
+      if (pass[0].late_id !== null) {
+        const { rows: late } = await client.query(
+          "select id::text, txid::text from pgshift.audit_log where id = $1",
+          [pass[0].late_id],
+        );
         problems.push({
           kind: "inserted",
           seq: null,
           auditId: late[0].id,
           message: `audit row ${late[0].id} (txid ${late[0].txid}) was inserted after its transaction's rows were sealed`,
         });
-      const { rows: unsealedRows } = await client.query(
-        "select count(*)::bigint as n from pgshift.audit_log a where not exists (select from pgshift.audit_seal s where s.audit_id = a.id)",
-      );
+      }
+      const unsealed = Number(pass[0].unsealed);
 
       let anchor: VerifyAuditResult["anchor"];
       if (options.anchor) {
@@ -207,7 +221,7 @@ export async function verifyAudit(options: VerifyAuditOptions): Promise<VerifyAu
         rowsChecked,
         headSeq,
         headHash: head.hash,
-        unsealed: Number(unsealedRows[0].n),
+        unsealed,
         problems,
         ...(anchor ? { anchor } : {}),
         durationMs: Date.now() - started,
