@@ -19,6 +19,7 @@ import { addSecret, redactSecrets } from "./lib/pgshift.ts";
 import { killActiveRuns, round } from "./lib/measure.ts";
 import { renderMarkdown, renderReadmeBlock, renderSvg, replaceReadmeBlock } from "./lib/report.ts";
 import { type BenchResult, emptyScenario, type ScenarioResult } from "./lib/result.ts";
+import { backupScenario } from "./scenarios/backup.ts";
 import { cutoverScenario } from "./scenarios/cutover.ts";
 import { encryptedScenario } from "./scenarios/encrypted.ts";
 import { mirrorScenario } from "./scenarios/mirror.ts";
@@ -61,6 +62,15 @@ function plan(args: BenchArgs): [ScenarioName, Scenario][] {
     ["ramp", rampScenario, "both"],
     ["refresh", refreshScenario({ docs }), "both"],
     ["mirror", mirrorScenario(args.docs ? { records: args.docs } : {}), "both"],
+    [
+      "backup",
+      backupScenario({
+        mb: args.backupMb ?? (args.quick ? 256 : 1024),
+        backupRounds: 3,
+        restoreRounds: args.quick ? 1 : 2,
+      }),
+      "both",
+    ],
     [
       "sqlite-5m",
       sqliteScenario({
