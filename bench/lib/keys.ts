@@ -257,13 +257,14 @@ export const EXPECTED_RATIOS: Record<ScenarioName, ExpectedRatio[]> = {
   backup: [
     {
       key: "backup_full_vs_pgbackrest_wall",
-      label: "pgshift backup run --type full wall / bare pgbackrest backup --type=full wall (medians)",
+      label:
+        "pgshift backup run --type full wall / bare pgbackrest backup --type=full wall (median of the rounds' ratios)",
       target: { op: "<=", value: 1.1 },
     },
     {
       key: "backup_logical_encrypted_vs_pg_dump_wall",
       label:
-        "pgshift backup run --type logical with a passphrase (OpenPGP) wall / bare pg_dump -Fc wall (medians)",
+        "pgshift backup run --type logical with a passphrase (OpenPGP) wall / bare pg_dump -Fc wall (median of the rounds' ratios)",
       target: { op: "<=", value: 1.2 },
     },
     {
