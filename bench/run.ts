@@ -67,7 +67,7 @@ function plan(args: BenchArgs): [ScenarioName, Scenario][] {
       backupScenario({
         mb: args.backupMb ?? (args.quick ? 256 : 1024),
         backupRounds: 3,
-        restoreRounds: args.quick ? 1 : 2,
+        restoreRounds: args.quick ? 1 : 3,
       }),
       "both",
     ],

@@ -37,12 +37,12 @@ export interface Runs {
   wallMs: number[];
   ok: boolean;
   error?: string;
-  /** Figures of the last successful run (sizes, pgshift's own durations). */
-  extra: Record<string, unknown>;
+  /** Each successful run's own figures (sizes, parts, pgshift's own durations), beside wallMs. */
+  details: Record<string, unknown>[];
 }
 
 function newRuns(): Runs {
-  return { wallMs: [], ok: true, extra: {} };
+  return { wallMs: [], ok: true, details: [] };
 }
 
 function record(runs: Runs, wallMs: number, error: string | undefined, extra: Record<string, unknown> = {}) {
@@ -52,7 +52,7 @@ function record(runs: Runs, wallMs: number, error: string | undefined, extra: Re
     return;
   }
   runs.wallMs.push(wallMs);
-  Object.assign(runs.extra, extra);
+  runs.details.push(extra);
 }
 
 /** The median of a contender's runs in seconds, or null when any run failed or none ran. */
@@ -63,11 +63,14 @@ function medianS(runs: Runs): number | null {
 function describe(runs: Runs | undefined, notAvailable?: string): Record<string, unknown> {
   if (!runs) return { ok: false, status: "not available", error: notAvailable ?? "not run" };
   const value = medianS(runs);
+  // the figures shown beside the median are the median run's own
+  const medianRun = value === null ? -1 : runs.wallMs.indexOf(median(runs.wallMs));
   return {
     ok: value !== null,
     median_s: value === null ? null : round(value, 2),
     wall_s_runs: runs.wallMs.map((ms) => round(ms / 1000, 2)),
-    ...runs.extra,
+    ...(runs.details[medianRun] ?? {}),
+    ...(runs.details.some((d) => Object.keys(d).length > 0) ? { runs: runs.details } : {}),
     ...(runs.error ? { error: runs.error } : {}),
   };
 }
@@ -120,7 +123,7 @@ export function backupScenario(options: {
   return async (ctx: BenchContext): Promise<ScenarioResult> => {
     const result = emptyScenario(
       "backup",
-      `A ${options.mb} MB database (one large table of readings with 3 indexes, 3 small tables) on its own managed instance: pgshift backup run --type full (pgBackRest, encrypted repository) vs bare pgbackrest backup, pgshift backup run --type logical with a passphrase vs bare pg_dump -Fc (${options.backupRounds} alternated rounds after a warm-up, medians), then restore to ready: pgshift backup restore (physical, new instance) vs bare pgbackrest restore + start + recovery vs pg_restore of the dump vs pgshift's encrypted logical restore (${options.restoreRounds} round${options.restoreRounds > 1 ? "s" : ""}).`,
+      `A ${options.mb} MB database (one large table of readings with 3 indexes, 3 small tables) on its own managed instance: pgshift backup run --type full (pgBackRest, encrypted repository) vs bare pgbackrest backup, pgshift backup run --type logical with a passphrase vs bare pg_dump -Fc (${options.backupRounds} alternated rounds after a warm-up; the median of the rounds' ratios), then restore to ready: pgshift backup restore (physical, new instance) vs bare pgbackrest restore + start + recovery vs pg_restore of the dump vs pgshift's encrypted logical restore (${options.restoreRounds} round${options.restoreRounds > 1 ? "s" : ""}).`,
     );
     const pid = process.pid;
     const baseDir = ctx.instance.options.baseDir!;
@@ -514,7 +517,7 @@ export function backupScenario(options: {
       ];
       const ms = result.measurements as Record<string, Record<string, unknown>>;
       result.tables.push({
-        title: `Backups of a ${mb(dataset.bytes)} MB database (medians of ${options.backupRounds} alternated rounds, after a warm-up)`,
+        title: `Backups of a ${mb(dataset.bytes)} MB database (${options.backupRounds} alternated rounds after a warm-up; per-round pgshift / bare: full ${pairs(fullRuns.pgshift, fullRuns.bare).join(", ") || "-"}, logical ${pairs(dumpRuns.pgshift, dumpRuns.bare).join(", ") || "-"})`,
         headers: ["contender", "median s", "runs s", "output", "status"],
         rows: [
           row(
@@ -532,7 +535,7 @@ export function backupScenario(options: {
         ],
       });
       result.tables.push({
-        title: `Restores of the ${mb(dataset.bytes)} MB database to ready (RTO; median of ${options.restoreRounds})`,
+        title: `Restores of the ${mb(dataset.bytes)} MB database to ready (RTO; median of ${options.restoreRounds}; the figures in brackets are the median run's)`,
         headers: ["contender", "median s", "runs s", "what ready means", "status"],
         rows: [
           row(
@@ -565,7 +568,7 @@ export function backupScenario(options: {
       result.notes.push(
         `Database: readings (${dataset.rows.readings!.toLocaleString("en-US")} rows: bigint key, integer foreign key, timestamptz, numeric(12,4), text; 2 secondary indexes) plus sites, devices and status_codes, generated with generate_series before archiving was turned on; ${mb(dataset.bytes)} MB by pg_database_size after VACUUM ANALYZE.`,
         "The source runs on its own managed instance (durable defaults). pgBackRest: repository encrypted (aes-256-cbc) and zst-compressed as `pgshift backup setup` configures it; the bare backup runs `pgbackrest --config=<pgshift's pgbackrest.conf> --stanza=main backup --type=full` as the server's user. Logical: pgshift streams pg_dump -Fc | gpg --symmetric (AES-256, no gpg compression) with a sha256 on the way; bare is `pg_dump -Fc -f FILE`. Every copy is a CHECKPOINT after the last, and each restore is checked (row counts of the four tables, 6 indexes) before its time counts.",
-        "Restores: pgshift's physical restore creates a new managed instance, checks the backup's sha256, extracts the tar, replays the archived WAL and restarts once with archiving off; its own `rtoMs` (restore start to accepting writes, before that restart) is in the measurements. The bare pgBackRest restore is `pgbackrest restore --pg1-path=NEW --archive-mode=off`, `pg_ctl start -w` on a free port, then polling until pg_is_in_recovery() is false. pg_restore restores the bare dump into an empty database of the bench instance (no --jobs), pgshift's logical restore the encrypted dump into another.",
+        "Restores: pgshift's physical restore creates a new managed instance, checks the backup's sha256, extracts the tar, replays the archived WAL and restarts once with archiving off; its own `rtoMs` (restore start to accepting writes, before that restart) is in the measurements. The bare pgBackRest restore is `pgbackrest restore --pg1-path=NEW --archive-mode=off`, `pg_ctl start -w` on a free port, then polling until pg_is_in_recovery() is false. pg_restore restores the bare dump into an empty database of the bench instance (no --jobs), pgshift's logical restore the encrypted dump into another. The repositories and dumps were just written and the machine has far more memory than the database, so every restore reads from a warm page cache: a repository on another disk or host adds its read time to each side.",
       );
       const all = [
         fullRuns.pgshift,

@@ -201,7 +201,7 @@ test("document import arguments use only the flags the build's help lists", () =
 });
 
 test("backup ratios: the median of the rounds' own ratios, none when a side failed or rounds differ", () => {
-  const runs = (wallMs: number[], ok = true) => ({ wallMs, ok, extra: {} });
+  const runs = (wallMs: number[], ok = true) => ({ wallMs, ok, details: [] });
   // the machine slowed down in round 2: both sides moved, the pair's ratio did not
   assert.equal(pairedRatio(runs([11, 30, 12]), runs([10, 25, 10])), 1.2);
   assert.equal(pairedRatio(runs([11, 30]), runs([10, 25], false)), null);
