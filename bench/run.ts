@@ -20,6 +20,7 @@ import { killActiveRuns, round } from "./lib/measure.ts";
 import { renderMarkdown, renderReadmeBlock, renderSvg, replaceReadmeBlock } from "./lib/report.ts";
 import { type BenchResult, emptyScenario, type ScenarioResult } from "./lib/result.ts";
 import { auditScenario } from "./scenarios/audit.ts";
+import { backupScenario } from "./scenarios/backup.ts";
 import { cutoverScenario } from "./scenarios/cutover.ts";
 import { encryptedScenario } from "./scenarios/encrypted.ts";
 import { mirrorScenario } from "./scenarios/mirror.ts";
@@ -63,6 +64,15 @@ function plan(args: BenchArgs): [ScenarioName, Scenario][] {
     ["refresh", refreshScenario({ docs }), "both"],
     ["mirror", mirrorScenario(args.docs ? { records: args.docs } : {}), "both"],
     ["audit", auditScenario, "both"],
+    [
+      "backup",
+      backupScenario({
+        mb: args.backupMb ?? (args.quick ? 256 : 1024),
+        backupRounds: 3,
+        restoreRounds: args.quick ? 1 : 3,
+      }),
+      "both",
+    ],
     [
       "sqlite-5m",
       sqliteScenario({

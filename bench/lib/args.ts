@@ -1,4 +1,4 @@
-/** Flags of `npm run bench -- [--quick] [--scenario NAME[,NAME]] [--rows N] [--docs N] [--keep]`. */
+/** Flags of `npm run bench -- [--quick] [--scenario NAME[,NAME]] [--rows N] [--docs N] [--backup-mb N] [--keep]`. */
 export interface BenchArgs {
   quick: boolean;
   /** Scenario names to run; empty = all. */
@@ -7,6 +7,8 @@ export interface BenchArgs {
   rows?: number;
   /** Documents for the ndjson and queries scenarios (default 100k). */
   docs?: number;
+  /** Size of the backup scenario's database in MB (default 1024; 256 in quick mode). */
+  backupMb?: number;
   /** Keep the bench instance and generated data afterwards (default: removed). */
   keep: boolean;
   /** Where results go (default bench/results). */
@@ -26,6 +28,7 @@ export const SCENARIO_NAMES = [
   "refresh",
   "mirror",
   "audit",
+  "backup",
   "sqlite-5m",
   "queries-1m",
 ] as const;
@@ -70,12 +73,15 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       case "--docs":
         args.docs = positiveInt("--docs", value());
         break;
+      case "--backup-mb":
+        args.backupMb = positiveInt("--backup-mb", value());
+        break;
       case "--out":
         args.outDir = value();
         break;
       default:
         throw new Error(
-          `unknown flag ${arg}; flags: --quick --scenario NAME[,NAME] --rows N --docs N --keep --out DIR`,
+          `unknown flag ${arg}; flags: --quick --scenario NAME[,NAME] --rows N --docs N --backup-mb N --keep --out DIR`,
         );
     }
   }

@@ -42,7 +42,8 @@ function alive(pid: number): boolean {
 /** Instances (and scratch dirs) left by bench runs that were killed: their owner process is gone. */
 async function removeStaleInstances(baseDir: string, workDir: string): Promise<void> {
   for (const entry of existsSync(baseDir) ? readdirSync(baseDir) : []) {
-    const match = /^bench-(\d+)$/.exec(entry);
+    // bench-<pid>, and the extra instances a scenario starts beside it (bench-<pid>-<what>)
+    const match = /^bench-(\d+)(?:-[a-z0-9]+)?$/.exec(entry);
     if (match && !alive(Number(match[1]))) {
       await destroyLocalInstance({ name: entry, baseDir }).catch(() => undefined);
     }

@@ -293,6 +293,45 @@ export const EXPECTED_RATIOS: Record<ScenarioName, ExpectedRatio[]> = {
       target: null,
     },
   ],
+  backup: [
+    {
+      key: "backup_full_vs_pgbackrest_wall",
+      label:
+        "pgshift backup run --type full wall / bare pgbackrest backup --type=full wall (median of the rounds' ratios)",
+      target: { op: "<=", value: 1.1 },
+    },
+    {
+      key: "backup_logical_encrypted_vs_pg_dump_wall",
+      label:
+        "pgshift backup run --type logical with a passphrase (OpenPGP) wall / bare pg_dump -Fc wall (median of the rounds' ratios)",
+      target: { op: "<=", value: 1.2 },
+    },
+    {
+      key: "restore_rto_s",
+      label: "pgshift backup restore (physical, new instance) to ready, seconds",
+      target: { op: "<=", value: 120 },
+    },
+    {
+      key: "restore_vs_pgbackrest_restore",
+      label: "pgshift physical restore / bare pgbackrest restore + start + recovery (to ready)",
+      target: null,
+    },
+    {
+      key: "restore_vs_pg_restore",
+      label: "pgshift physical restore / pg_restore of a pg_dump -Fc into an empty database (indexes built)",
+      target: null,
+    },
+    {
+      key: "logical_restore_vs_pg_restore",
+      label: "pgshift backup restore --database (encrypted dump, single transaction) / bare pg_restore",
+      target: null,
+    },
+    {
+      key: "restore_pgbackrest_vs_bare_pgbackrest",
+      label: "pgshift pgBackRest restore / bare pgbackrest restore + start + recovery (to ready)",
+      target: null,
+    },
+  ],
   cutover: [
     {
       key: "dual_write_p50_vs_slower_side",

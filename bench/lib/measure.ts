@@ -22,6 +22,9 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Output kept in memory is capped (the tail is kept). */
   maxOutputBytes?: number;
+  /** Run as this user (root only): PostgreSQL's tools run as the server's own user. */
+  uid?: number;
+  gid?: number;
 }
 
 /** Process groups of measured runs still going: killed when the bench is interrupted. */
@@ -101,6 +104,7 @@ export function runMeasured(
       env: options.env ?? process.env,
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
+      ...(options.uid !== undefined ? { uid: options.uid, gid: options.gid } : {}),
     });
     if (child.pid !== undefined) activeGroups.add(child.pid);
     let stdout = "";

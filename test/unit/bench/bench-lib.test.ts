@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseBenchArgs } from "../../../bench/lib/args.ts";
+import { rowsForSize } from "../../../bench/lib/backup-data.ts";
+import { pairedRatio } from "../../../bench/scenarios/backup.ts";
 import { documentImportArgs, importedTable } from "../../../bench/lib/documents.ts";
 import { median, percentile } from "../../../bench/lib/measure.ts";
 import { parsePgloaderSummary, pgloaderCommand, pgloaderDurationMs } from "../../../bench/lib/pgloader.ts";
@@ -32,6 +34,20 @@ test("bench flags: quick, scenarios, sizes; unknown ones are refused", () => {
   assert.throws(() => parseBenchArgs(["--scenario", "nope"]), /unknown scenario "nope"/);
   assert.throws(() => parseBenchArgs(["--rows", "-3"]), /--rows needs a positive integer/);
   assert.throws(() => parseBenchArgs(["--fast"]), /unknown flag --fast/);
+  assert.deepEqual(parseBenchArgs(["--scenario", "backup", "--backup-mb=256"]), {
+    quick: false,
+    scenarios: ["backup"],
+    keep: false,
+    backupMb: 256,
+  });
+  assert.throws(() => parseBenchArgs(["--backup-mb", "0"]), /--backup-mb needs a positive integer/);
+});
+
+test("backup dataset: large-table rows for a target size, never below the calibration load", () => {
+  const mib = 1024 * 1024;
+  // 1 GiB with 8 MiB of small tables at 180 bytes per row (indexes included)
+  assert.equal(rowsForSize(1024 * mib, 8 * mib, 180), Math.round((1016 * mib) / 180));
+  assert.equal(rowsForSize(mib, 8 * mib, 180), 200_000);
 });
 
 const PGLOADER_OUTPUT = `
@@ -182,4 +198,14 @@ test("document import arguments use only the flags the build's help lists", () =
   );
   assert.equal(importedTable({ target: { table: "docs" } }, "asked"), "docs");
   assert.equal(importedTable(undefined, "asked"), "asked");
+});
+
+test("backup ratios: the median of the rounds' own ratios, none when a side failed or rounds differ", () => {
+  const runs = (wallMs: number[], ok = true) => ({ wallMs, ok, details: [] });
+  // the machine slowed down in round 2: both sides moved, the pair's ratio did not
+  assert.equal(pairedRatio(runs([11, 30, 12]), runs([10, 25, 10])), 1.2);
+  assert.equal(pairedRatio(runs([11, 30]), runs([10, 25], false)), null);
+  assert.equal(pairedRatio(runs([11, 30]), runs([10])), null);
+  assert.equal(pairedRatio(runs([]), runs([])), null);
+  assert.equal(pairedRatio(undefined, runs([1])), null);
 });
