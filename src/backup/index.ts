@@ -14,3 +14,6 @@ export * from "./expire.ts";
 export * from "./pgbackrest.ts";
 export * from "./backup-metrics.ts";
 export * from "./wal-prune.ts";
+export * from "./offsite.ts";
+export * from "./offsite-target.ts";
+export * from "./offsite-files.ts";

@@ -8,6 +8,7 @@ import type { GfsPolicy } from "../../backup/retention.ts";
 import { action } from "../action.ts";
 import type { CommandContext } from "../context.ts";
 import { renderTable } from "../output.ts";
+import { registerOffsiteCommands } from "./backup-offsite-command.ts";
 
 /** The backup modules, loaded when a backup command runs: other commands start without them. */
 const backup = () => import("../../backup/index.ts");
@@ -424,4 +425,6 @@ export function registerBackupCommands(program: Command): void {
         },
       ),
     );
+
+  registerOffsiteCommands(group);
 }
