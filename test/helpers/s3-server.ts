@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import S3rver from "s3rver";
@@ -13,7 +13,10 @@ export interface TestS3Server {
   accessKeyId: string;
   /** The secret access key: tests hand it over in an environment variable and look for it in output. */
   secret: string;
-  /** With tls: the self-signed certificate (also its own CA) as a PEM file. */
+  /**
+   * With tls: the self-signed certificate (also its own CA) as a PEM file, for 127.0.0.1 and localhost
+   * (pgBackRest 2.45 matches only DNS names: it is given https://localhost:PORT).
+   */
   certFile?: string;
   /** Where s3rver keeps an object's bytes on disk (to corrupt one the way bit rot would). */
   objectFile(key: string): string;
@@ -52,10 +55,13 @@ export async function startS3Server(options: { tls?: boolean; bucket?: string } 
         certFile,
         "-days",
         "2",
-      ].concat(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]),
+      ].concat(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]),
       { stdio: "ignore" },
     );
     tls = { key: readFileSync(keyFile), cert: readFileSync(certFile), certFile };
+    // pgBackRest runs as the server's user and reads the CA file itself.
+    chmodSync(dir, 0o755);
+    chmodSync(certFile, 0o644);
   }
   const server = new S3rver({
     address: "127.0.0.1",

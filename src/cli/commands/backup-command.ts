@@ -8,7 +8,7 @@ import type { GfsPolicy } from "../../backup/retention.ts";
 import { action } from "../action.ts";
 import type { CommandContext } from "../context.ts";
 import { renderTable } from "../output.ts";
-import { registerOffsiteCommands } from "./backup-offsite-command.ts";
+import { registerOffsiteCommands, type S3Flags, s3Options, s3Target } from "./backup-offsite-command.ts";
 
 /** The backup modules, loaded when a backup command runs: other commands start without them. */
 const backup = () => import("../../backup/index.ts");
@@ -69,24 +69,70 @@ export function registerBackupCommands(program: Command): void {
       "backups (pg_dump, pg_basebackup + WAL archive), GFS retention, point-in-time restore, drills",
     );
 
-  group
-    .command("setup")
-    .description(
-      "configure WAL archiving into --repo (managed instance: applied and restarted; --to: checked)",
-    )
-    .requiredOption("--repo <dir>", "backup repository directory")
-    .option("--instance <name>", "managed local instance (default: the configured one)")
-    .option(
-      "--archive-timeout <seconds>",
-      "force a WAL segment switch after this many idle seconds (bounds RPO)",
-      "60",
-    )
-    .action(
-      action(async (ctx, flags: RepoFlags & { archiveTimeout: string }) => {
+  s3Options(
+    group
+      .command("setup")
+      .description(
+        "configure WAL archiving into --repo (managed instance: applied and restarted; --to: checked); --engine pgbackrest: stanza, archive-push, optional S3 repo2",
+      )
+      .requiredOption("--repo <dir>", "backup repository directory")
+      .option("--engine <engine>", "cp (archive_command cp, pg_basebackup) | pgbackrest", "cp")
+      .option("--instance <name>", "managed local instance (default: the configured one)")
+      .option(
+        "--archive-timeout <seconds>",
+        "force a WAL segment switch after this many idle seconds (bounds RPO)",
+        "60",
+      )
+      .option(
+        "--cipher-passphrase-file <file>",
+        "pgbackrest: encrypt the repositories (aes-256-cbc), passphrase in this file",
+      )
+      .option(
+        "--cipher-passphrase-env <var>",
+        "pgbackrest: encrypt the repositories, passphrase in this environment variable",
+      ),
+  ).action(
+    action(
+      async (
+        ctx,
+        flags: RepoFlags &
+          S3Flags & {
+            archiveTimeout: string;
+            engine: string;
+            cipherPassphraseFile?: string;
+            cipherPassphraseEnv?: string;
+          },
+      ) => {
         const lib = await backup();
         const seconds = Number(flags.archiveTimeout);
         if (!Number.isInteger(seconds) || seconds < 1)
           throw new UsageError("--archive-timeout must be a whole number >= 1");
+        if (flags.engine === "pgbackrest") {
+          const cipher = passphrase({
+            ...(flags.cipherPassphraseFile ? { passphraseFile: flags.cipherPassphraseFile } : {}),
+            ...(flags.cipherPassphraseEnv ? { passphraseEnv: flags.cipherPassphraseEnv } : {}),
+          });
+          const s3 = flags.s3 !== undefined ? await s3Target(ctx, flags) : undefined;
+          const result = await lib.setupPgBackRest({
+            instance: instanceOf(ctx, flags),
+            repository: flags.repo,
+            archiveTimeoutSeconds: seconds,
+            ...(cipher ? { cipherPassphrase: cipher } : {}),
+            ...(s3 ? { s3 } : {}),
+          });
+          ctx.out.result(
+            { ...result, offsite: s3 ? lib.describeOffsiteTarget(s3) : undefined },
+            () =>
+              `pgBackRest stanza ${result.stanza}: archive-push into ${flags.repo}${s3 ? ` and repo2 ${lib.describeOffsiteTarget(s3)}` : ""}; check passed (config ${result.config}, mode 0600)`,
+          );
+          return undefined;
+        }
+        if (flags.engine !== "cp")
+          throw new UsageError(`--engine must be cp or pgbackrest, got ${flags.engine}`);
+        if (flags.s3 !== undefined)
+          throw new UsageError(
+            "--s3 with --engine cp: copy the repository with `pgshift backup offsite push`",
+          );
         if (ctx.settings.to) {
           const check = await lib.checkArchiving(ctx.settings.to, {
             repository: flags.repo,
@@ -109,8 +155,9 @@ export function registerBackupCommands(program: Command): void {
             : `archiving into ${result.walDir}: already configured`,
         );
         return undefined;
-      }),
-    );
+      },
+    ),
+  );
 
   group
     .command("run")
@@ -124,6 +171,7 @@ export function registerBackupCommands(program: Command): void {
       "logical",
     )
     .option("--instance <name>", "pgBackRest: the managed local instance")
+    .option("--offsite", "pgBackRest: back up into the S3 repository (repo2, set up with --s3)")
     .option("--label <label>", "backup label (default: UTC time and type)")
     .option("--passphrase-file <file>", "encrypt (logical) with the passphrase in this file")
     .option("--passphrase-env <var>", "encrypt (logical) with the passphrase in this environment variable")
@@ -137,6 +185,7 @@ export function registerBackupCommands(program: Command): void {
             repo: string;
             instance?: string;
             type: string;
+            offsite?: boolean;
             label?: string;
             passphraseFile?: string;
             passphraseEnv?: string;
@@ -149,14 +198,19 @@ export function registerBackupCommands(program: Command): void {
             const made = await lib.pgBackRestBackup(
               { instance: instanceOf(ctx, flags), repository: flags.repo },
               flags.type,
+              { repo: flags.offsite ? 2 : 1 },
             );
             ctx.out.result(
               made,
               () =>
-                `pgBackRest ${made.type} backup ${made.label}${made.prior ? ` (on ${made.prior})` : ""}: ${mb(made.sizeBytes)}, ${mb(made.repositoryBytes)} in the repository, WAL ${made.startLsn}..${made.stopLsn}`,
+                `pgBackRest ${made.type} backup ${made.label} in repo${made.repo}${made.prior ? ` (on ${made.prior})` : ""}: ${mb(made.sizeBytes)}, ${mb(made.repositoryBytes)} in the repository, WAL ${made.startLsn}..${made.stopLsn}`,
             );
             return undefined;
           }
+          if (flags.offsite)
+            throw new UsageError(
+              "--offsite backs up into pgBackRest's S3 repository (--type full|diff|incr); copy a logical or physical backup with `pgshift backup offsite push`",
+            );
           const { url } = await ctx.targetUrl();
           const label = flags.label !== undefined ? { label: flags.label } : {};
           let result;
