@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, readdirSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { join, posix } from "node:path";
 
 /** One regular file of a repository, by its path relative to the repository ("/"-separated). */
@@ -76,4 +76,20 @@ export function orderForCopy<T extends { path: string }>(files: T[]): T[] {
 /** Whether a repository looks like one (so that pruning off-site against it is not a mistake). */
 export function looksLikeRepository(files: readonly RepositoryFile[]): boolean {
   return files.some((f) => f.path === "manifest.json" || /^backup\/[^/]+\/backup\.info$/.test(f.path));
+}
+
+/** The newest successful push of a repository, as `last-offsite.json` keeps it (for metrics and list). */
+export interface LastOffsite {
+  finishedAt: string;
+  target: string;
+  uploaded: number;
+  skipped: number;
+  pruned: number;
+  bytesUploaded: number;
+  durationMs: number;
+}
+
+export function readLastOffsite(repository: string): LastOffsite | null {
+  const path = join(repository, LAST_OFFSITE_FILE);
+  return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as LastOffsite) : null;
 }

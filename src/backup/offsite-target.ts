@@ -60,7 +60,7 @@ export function loadOffsiteTarget(
       prefix = match[2]!.replace(/\/+$/, "");
       if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
         problems.push(`bucket name ${bucket} is not a valid S3 bucket name (3-63 of a-z, 0-9, '.', '-')`);
-      if (prefix.split("/").some((part) => part === "" || part === "." || part === ".."))
+      if (prefix !== "" && prefix.split("/").some((part) => part === "" || part === "." || part === ".."))
         problems.push(`prefix ${prefix} must not contain empty, '.' or '..' parts`);
     }
   }

@@ -9,6 +9,7 @@ import {
   isIndexFile,
   isRepositoryContent,
   LAST_OFFSITE_FILE,
+  type LastOffsite,
   listRepositoryFiles,
   looksLikeRepository,
   orderForCopy,
@@ -98,22 +99,6 @@ export interface OffsitePushResult {
   bytesVerified: number;
   interrupted: boolean;
   ok: boolean;
-}
-
-/** The newest successful push of a repository, as `last-offsite.json` keeps it (for metrics and list). */
-export interface LastOffsite {
-  finishedAt: string;
-  target: string;
-  uploaded: number;
-  skipped: number;
-  pruned: number;
-  bytesUploaded: number;
-  durationMs: number;
-}
-
-export function readLastOffsite(repository: string): LastOffsite | null {
-  const path = join(repository, LAST_OFFSITE_FILE);
-  return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as LastOffsite) : null;
 }
 
 function writeJsonAtomic(path: string, value: unknown): void {

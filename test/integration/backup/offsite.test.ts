@@ -7,6 +7,7 @@ import { after, before, test } from "node:test";
 import pg from "pg";
 import {
   BackupError,
+  backupMetricFamilies,
   expireBackups,
   listOffsite,
   loadOffsiteTarget,
@@ -121,6 +122,11 @@ test("off-site copy: push, incremental push, corruption found both sides, pull +
   assert.equal(first.uploaded[first.uploaded.length - 1]!.path, "manifest.json", "the index goes last");
   assert.equal(first.bytesVerified, first.bytesUploaded);
   assert.equal(readLastOffsite(repository)!.uploaded, first.uploaded.length);
+  const metrics = await backupMetricFamilies({ repository });
+  const offsiteTime = metrics.find((f) => f.name === "pgshift_backup_last_offsite_timestamp_seconds")!;
+  assert.deepEqual(offsiteTime.samples, [
+    { labels: { target: first.target }, value: Date.parse(first.finishedAt) / 1000 },
+  ]);
   // What s3rver holds on disk is byte for byte the local file.
   assert.equal(await sha256File(s3.objectFile("prod/base/base1/base.tar")), physical.entry.sha256);
 
