@@ -49,6 +49,8 @@ export interface OffsiteFailure {
    * sent (or recorded); `no_checksum`: an object pgshift did not write; `storage`: the request failed. */
   code: "local_corrupted" | "changed" | "mismatch" | "no_checksum" | "storage";
   message: string;
+  /** The server stopped answering: the run took no further files (they are listed as not run). */
+  unreachable?: boolean;
 }
 
 export interface OffsiteFile {
@@ -113,6 +115,14 @@ function manifestHashes(manifest: BackupManifest | undefined): Map<string, strin
 
 function failureOf(path: string, error: unknown): OffsiteFailure {
   return { path, code: "storage", message: (error as Error).message };
+}
+
+/**
+ * A request that got no HTTP answer at all (connection refused or reset, timeout: the SDK retried it
+ * already): the server is gone, so the run stops taking files instead of failing each one in turn.
+ */
+function serverGone(error: unknown): boolean {
+  return error instanceof BackupError && error.step === "offsite" && error.details.httpStatus === undefined;
 }
 
 /** Paths a run got to (skipped, copied or failed): the rest of its files were not run. */
@@ -188,7 +198,7 @@ export async function pushOffsite(options: OffsitePushOptions): Promise<OffsiteP
       "offsite push",
       files.reduce((n, f) => n + f.sizeBytes, 0),
     );
-    const stopped = () => Boolean(options.signal?.aborted);
+    const stopped = () => Boolean(options.signal?.aborted) || result.failures.some((f) => f.unreachable);
     const copyOne = (file: RepositoryFile) =>
       pushFile(
         conn,
@@ -203,7 +213,7 @@ export async function pushOffsite(options: OffsitePushOptions): Promise<OffsiteP
     const data = files.filter((f) => !isIndexFile(f.path));
     const index = files.filter((f) => isIndexFile(f.path));
     await forEachLimited(data, options.jobs ?? 4, copyOne, stopped);
-    result.interrupted = stopped();
+    result.interrupted = Boolean(options.signal?.aborted);
     if (result.failures.length || result.interrupted) {
       const handled = handledPaths(result.skipped, result.uploaded, result.failures);
       result.notRun.push(
@@ -311,7 +321,10 @@ async function pushFile(
     result.bytesUploaded += file.sizeBytes;
     result.uploaded.push({ path: file.path, sizeBytes: file.sizeBytes, sha256, reason, parts: sent.parts });
   } catch (error) {
-    result.failures.push(failureOf(file.path, error));
+    result.failures.push({
+      ...failureOf(file.path, error),
+      ...(serverGone(error) ? { unreachable: true } : {}),
+    });
   }
 }
 
@@ -542,14 +555,17 @@ export async function pullOffsite(options: OffsitePullOptions): Promise<OffsiteP
         result.bytesDownloaded += object.sizeBytes;
         result.downloaded.push({ path: object.path, sizeBytes: object.sizeBytes, sha256 });
       } catch (error) {
-        result.failures.push(failureOf(object.path, error));
+        result.failures.push({
+          ...failureOf(object.path, error),
+          ...(serverGone(error) ? { unreachable: true } : {}),
+        });
       }
     };
     const data = remote.filter((o) => !isIndexFile(o.path));
     const index = remote.filter((o) => isIndexFile(o.path));
-    const stopped = () => Boolean(options.signal?.aborted);
+    const stopped = () => Boolean(options.signal?.aborted) || result.failures.some((f) => f.unreachable);
     await forEachLimited(data, options.jobs ?? 4, pullOne, stopped);
-    result.interrupted = stopped();
+    result.interrupted = Boolean(options.signal?.aborted);
     if (result.failures.length || result.interrupted) {
       const handled = handledPaths(result.skipped, result.downloaded, result.failures);
       result.notRun.push(

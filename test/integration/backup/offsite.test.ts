@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -340,4 +340,45 @@ test("off-site copy: push, incremental push, corruption found both sides, pull +
   for (const r of [push, human, verify, down, noSecret, badKey])
     assert.ok(!`${r.stdout}${r.stderr}`.includes(s3.secret), "the secret never appears in output");
   assert.ok(!push.stderr.includes("NodeVersionSupportWarning"));
+});
+
+test("off-site push: the server goes away mid-push -> it stops, holds the index back, records nothing", async () => {
+  const gone = await startS3Server();
+  const repo = mkdtempSync(join(tmpdir(), "pgshift-offsite-gone-"));
+  mkdirSync(join(repo, "wal"));
+  const segments = Array.from({ length: 8 }, (_, i) => `wal/00000001000000000000000${i}`);
+  for (const s of segments) writeFileSync(join(repo, s), Buffer.alloc(1024 * 1024, s));
+  writeFileSync(join(repo, "manifest.json"), '{"format":1,"backups":[]}\n');
+  const goneEnv = { [SECRET_ENV]: gone.secret };
+  const goneTarget = loadOffsiteTarget(
+    {
+      url: `s3://${gone.bucket}/x`,
+      endpoint: gone.endpoint,
+      accessKeyId: gone.accessKeyId,
+      secretEnv: SECRET_ENV,
+    },
+    goneEnv,
+  );
+  let stopping: Promise<void> | undefined;
+  const result = await pushOffsite({
+    repository: repo,
+    target: goneTarget,
+    env: goneEnv,
+    jobs: 1,
+    onProgress: (event) => {
+      if (event.done > 0) stopping ??= gone.stop();
+    },
+  });
+  await stopping;
+  assert.equal(result.ok, false);
+  assert.equal(result.failures.length, 1, JSON.stringify(result.failures));
+  assert.equal(result.failures[0]!.unreachable, true);
+  assert.match(result.failures[0]!.message, /check --s3-endpoint and that the server is reachable/);
+  assert.ok(result.notRun.includes("manifest.json"));
+  assert.ok(result.notRun.length >= segments.length - 1, `not run: ${result.notRun.join(", ")}`);
+  assert.deepEqual(
+    [...result.uploaded.map((u) => u.path), ...result.failures.map((f) => f.path), ...result.notRun].sort(),
+    [...segments, "manifest.json"].sort(),
+  );
+  assert.ok(!existsSync(join(repo, "last-offsite.json")));
 });
