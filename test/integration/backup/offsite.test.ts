@@ -147,6 +147,25 @@ test("off-site copy: push, incremental push, corruption found both sides, pull +
     ],
   );
 
+  // 3b. A manifest that lists a file the push did not copy (a backup finishing mid-push) is held back.
+  const manifestFile = join(repository, "manifest.json");
+  const manifestText = readFileSync(manifestFile, "utf8");
+  const ghost = JSON.parse(manifestText);
+  ghost.backups.push({
+    ...ghost.backups[ghost.backups.length - 1],
+    label: "ghost",
+    file: "logical/ghost.dump",
+  });
+  writeFileSync(manifestFile, JSON.stringify(ghost));
+  const held = await pushOffsite({ repository, target: target("prod"), partBytes: PART, env });
+  assert.deepEqual(
+    held.failures.map((f) => [f.path, f.code]),
+    [["manifest.json", "changed"]],
+  );
+  assert.match(held.failures[0]!.message, /lists logical\/ghost\.dump, which this push did not copy/);
+  assert.equal(await sha256File(s3.objectFile("prod/manifest.json")), third.uploaded[1]!.sha256);
+  writeFileSync(manifestFile, manifestText);
+
   // 4. A damaged local backup is never pushed over the good off-site copy, and the index is held back.
   const dumpPath = join(repository, "logical", "dump1.dump");
   const goodDump = corrupt(dumpPath);
