@@ -138,7 +138,9 @@ export function registerOffsiteCommands(group: Command): void {
         ctx.out.result(r, () =>
           [
             `${r.ok ? "off-site copy" : "off-site copy FAILED"}: ${r.target}: ${r.uploaded.length} file(s) ${would}uploaded (${mib(r.uploaded.reduce((n, u) => n + u.sizeBytes, 0))}), ${r.skipped.length} already there, ${r.pruned.length} ${would}pruned, ${r.failures.length} failed in ${(r.durationMs / 1000).toFixed(1)} s`,
-            ...(r.dryRun ? [] : [`  every upload read back: ${mib(r.bytesVerified)} hashed, sha256 as sent`]),
+            ...(r.dryRun || r.uploaded.length === 0
+              ? []
+              : [`  every upload read back: ${mib(r.bytesVerified)} hashed, sha256 as sent`]),
             ...r.uploaded.map(
               (u) =>
                 `  ${r.dryRun ? "would upload" : "uploaded"} ${u.path} (${u.reason}, ${mib(u.sizeBytes)}${u.parts > 1 ? `, ${u.parts} parts` : ""})`,
