@@ -25,6 +25,7 @@ export const SCENARIO_NAMES = [
   "ramp",
   "refresh",
   "mirror",
+  "offsite",
   "sqlite-5m",
   "queries-1m",
 ] as const;
