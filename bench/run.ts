@@ -25,6 +25,7 @@ import { cutoverScenario } from "./scenarios/cutover.ts";
 import { encryptedScenario } from "./scenarios/encrypted.ts";
 import { mirrorScenario } from "./scenarios/mirror.ts";
 import { ndjsonScenario } from "./scenarios/ndjson.ts";
+import { offsiteScenario } from "./scenarios/offsite.ts";
 import { ndjsonSmallScenario } from "./scenarios/ndjson-small.ts";
 import { queriesScenario } from "./scenarios/queries.ts";
 import { rampScenario } from "./scenarios/ramp.ts";
@@ -71,6 +72,11 @@ function plan(args: BenchArgs): [ScenarioName, Scenario][] {
         backupRounds: 3,
         restoreRounds: args.quick ? 1 : 3,
       }),
+      "both",
+    ],
+    [
+      "offsite",
+      offsiteScenario(args.quick ? { baseMib: 160, walSegments: 40 } : { baseMib: 1024, walSegments: 200 }),
       "both",
     ],
     [

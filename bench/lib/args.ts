@@ -29,6 +29,7 @@ export const SCENARIO_NAMES = [
   "mirror",
   "audit",
   "backup",
+  "offsite",
   "sqlite-5m",
   "queries-1m",
 ] as const;

@@ -345,6 +345,19 @@ export const EXPECTED_RATIOS: Record<ScenarioName, ExpectedRatio[]> = {
       target: { op: "<=", value: 1.2 },
     },
   ],
+  offsite: [
+    {
+      key: "offsite_push_vs_bare_put_wall",
+      label:
+        "pgshift offsite push wall (hash, upload, read back, CLI start) / bare concurrent PutObject wall (in-process)",
+      target: null,
+    },
+    {
+      key: "offsite_second_push_vs_first_wall",
+      label: "second push (nothing to upload) wall / first push wall",
+      target: null,
+    },
+  ],
 };
 
 /** Adds each expected key a scenario did not produce, as "not measured", in the documented order. */

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { PrometheusFamily } from "../cutover/prometheus.ts";
 import type { DrillReport } from "./drill.ts";
 import { readManifest } from "./manifest.ts";
+import { readLastOffsite } from "./offsite-files.ts";
 
 export const BACKUP_METRICS = {
   lastSuccess: "pgshift_backup_last_success_timestamp_seconds",
@@ -13,6 +14,8 @@ export const BACKUP_METRICS = {
   drillOk: "pgshift_backup_last_drill_ok",
   drillRto: "pgshift_backup_last_drill_rto_seconds",
   drillRpo: "pgshift_backup_last_drill_rpo_seconds",
+  offsiteTime: "pgshift_backup_last_offsite_timestamp_seconds",
+  offsiteBytes: "pgshift_backup_last_offsite_uploaded_bytes",
 } as const;
 
 /** The newest drill of a repository, as `last-drill.json` beside the manifest keeps it. */
@@ -51,7 +54,8 @@ const seconds = (iso: string): number => Date.parse(iso) / 1000;
 
 /**
  * What an operator alerts on for a pgshift backup repository: per kind the newest backup's finish time,
- * size and duration and the number kept, and the newest drill's time, outcome, RTO and RPO. (WAL
+ * size and duration and the number kept, the newest drill's time, outcome, RTO and RPO, and when the
+ * newest successful off-site push finished (`backup offsite push`) and what it uploaded. (WAL
  * archiving's counters and lag come from the server: serve/wal-metrics.ts.)
  */
 export async function backupMetricFamilies(options: { repository: string }): Promise<PrometheusFamily[]> {
@@ -117,6 +121,22 @@ export async function backupMetricFamilies(options: { repository: string }): Pro
         help: "RPO the newest restore drill measured: its target minus the last replayed commit, in seconds",
         type: "gauge",
         samples: drill.rpoMs === undefined ? [] : [{ value: drill.rpoMs / 1000 }],
+      },
+    );
+  const offsite = readLastOffsite(options.repository);
+  if (offsite)
+    families.push(
+      {
+        name: BACKUP_METRICS.offsiteTime,
+        help: "When the newest successful off-site copy (backup offsite push) finished (Unix seconds)",
+        type: "gauge",
+        samples: [{ labels: { target: offsite.target }, value: seconds(offsite.finishedAt) }],
+      },
+      {
+        name: BACKUP_METRICS.offsiteBytes,
+        help: "Bytes the newest successful off-site copy uploaded (0 when everything was there already)",
+        type: "gauge",
+        samples: [{ labels: { target: offsite.target }, value: offsite.bytesUploaded }],
       },
     );
   return families;

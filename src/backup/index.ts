@@ -17,3 +17,6 @@ export * from "./wal-prune.ts";
 export * from "./recovery-target.ts";
 export * from "./restore-source.ts";
 export * from "./pgbackrest-source.ts";
+export * from "./offsite.ts";
+export * from "./offsite-target.ts";
+export * from "./offsite-files.ts";

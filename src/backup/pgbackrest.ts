@@ -11,7 +11,9 @@ import {
 } from "../local/instance.ts";
 import { chooseRunAs, giveTo } from "../local/run-as.ts";
 import { BackupError } from "./backup-error.ts";
-import { type PassphraseSource, readPassphrase } from "./passphrase.ts";
+import type { OffsiteTarget } from "./offsite-target.ts";
+import { type PassphraseSource, readPassphrase, readSecret } from "./passphrase.ts";
+import { UsageError } from "../errors.ts";
 import { type GfsPolicy, type RetentionResult, selectRetained } from "./retention.ts";
 
 /**
@@ -19,6 +21,9 @@ import { type GfsPolicy, type RetentionResult, selectRetained } from "./retentio
  * owned by the server's user; it holds the repository cipher passphrase), points archive_command at
  * `pgbackrest archive-push`, and runs every pgBackRest command as the server's user with --config.
  * pgBackRest's own retention is set so high that it never deletes; GFS expiry is done with `expire --set`.
+ * With `s3`, pgBackRest gets a second repository (repo2) of type s3: archive-push sends every WAL segment
+ * to both, and `backup --repo=2` (pgshift `backup run --offsite`) backs up into it, so the off-site
+ * repository is a complete one pgBackRest can restore from by itself.
  */
 export interface PgBackRestOptions {
   instance: LocalInstanceOptions;
@@ -27,9 +32,13 @@ export interface PgBackRestOptions {
   /** Encrypt the repository (aes-256-cbc) with this passphrase. */
   cipherPassphrase?: PassphraseSource;
   archiveTimeoutSeconds?: number;
+  /** A second, off-site repository (repo2) on S3-compatible storage (HTTPS only: pgBackRest speaks TLS). */
+  s3?: OffsiteTarget;
 }
 
 export interface PgBackRestBackup {
+  /** Which repository holds it: 1 (local) or 2 (S3). */
+  repo: number;
   label: string;
   type: "full" | "diff" | "incr";
   prior: string | undefined;
@@ -142,12 +151,11 @@ export async function setupPgBackRest(
     "repo1-retention-full=9999999",
     "start-fast=y",
   ];
-  if (options.cipherPassphrase) {
-    lines.push(
-      "repo1-cipher-type=aes-256-cbc",
-      `repo1-cipher-pass=${readPassphrase(options.cipherPassphrase).toString("utf8")}`,
-    );
-  }
+  const cipher = options.cipherPassphrase
+    ? readPassphrase(options.cipherPassphrase).toString("utf8")
+    : undefined;
+  if (cipher) lines.push("repo1-cipher-type=aes-256-cbc", `repo1-cipher-pass=${cipher}`);
+  if (options.s3) lines.push(...s3RepositoryLines(options.s3, cipher));
   lines.push(
     "",
     `[${l.stanza}]`,
@@ -183,6 +191,42 @@ export async function setupPgBackRest(
   return { stanza: l.stanza, config: l.config };
 }
 
+/** A pgbackrest.conf value must stay on its line: no new line, no leading or trailing space. */
+function confValue(name: string, value: string): string {
+  if (/[\r\n]/.test(value) || value.trim() !== value)
+    throw new UsageError(`${name} must not contain new lines or leading/trailing spaces`);
+  return value;
+}
+
+/**
+ * repo2 as an S3 repository: path-style URIs for an S3-compatible endpoint, the same cipher as repo1,
+ * and (like repo1) a retention so high that only pgshift's GFS expiry removes backups.
+ */
+export function s3RepositoryLines(target: OffsiteTarget, cipher: string | undefined): string[] {
+  const lines = ["repo2-type=s3", `repo2-path=/${confValue("the S3 prefix", target.prefix)}`];
+  lines.push(
+    `repo2-s3-bucket=${target.bucket}`,
+    `repo2-s3-region=${confValue("--s3-region", target.region)}`,
+  );
+  if (target.endpoint) {
+    const endpoint = new URL(target.endpoint);
+    if (endpoint.protocol !== "https:")
+      throw new UsageError(
+        `pgBackRest talks to S3 over HTTPS only; --s3-endpoint ${target.endpoint} is ${endpoint.protocol.slice(0, -1)}`,
+      );
+    lines.push(`repo2-s3-endpoint=${endpoint.hostname}`, "repo2-s3-uri-style=path");
+    if (endpoint.port) lines.push(`repo2-storage-port=${endpoint.port}`);
+  } else lines.push(`repo2-s3-endpoint=s3.${target.region}.amazonaws.com`);
+  lines.push(
+    `repo2-s3-key=${confValue("--s3-access-key-id", target.accessKeyId)}`,
+    `repo2-s3-key-secret=${confValue("the S3 secret access key", readSecret(target.secret, "S3 secret access key").toString("utf8"))}`,
+  );
+  if (target.caFile) lines.push(`repo2-storage-ca-file=${confValue("--s3-ca-file", resolve(target.caFile))}`);
+  if (cipher) lines.push("repo2-cipher-type=aes-256-cbc", `repo2-cipher-pass=${cipher}`);
+  lines.push("repo2-retention-full-type=count", "repo2-retention-full=9999999");
+  return lines;
+}
+
 interface InfoBackup {
   label: string;
   type: "full" | "diff" | "incr";
@@ -191,7 +235,7 @@ interface InfoBackup {
   info: { size: number; repository: { delta: number } };
   lsn: { start: string; stop: string };
   archive?: { start: string | null; stop: string | null };
-  database?: { id: number };
+  database?: { id: number; "repo-key"?: number };
 }
 
 interface InfoArchive {
@@ -214,6 +258,7 @@ export async function pgBackRestInfo(
   return {
     cipher: stanza?.cipher ?? "none",
     backups: (stanza?.backup ?? []).map((b) => ({
+      repo: b.database?.["repo-key"] ?? 1,
       label: b.label,
       type: b.type,
       prior: b.prior ?? undefined,
@@ -236,14 +281,18 @@ export async function pgBackRestInfo(
   };
 }
 
+/** A backup into repo 1 (the local repository) or, with `{ repo: 2 }`, the S3 repository. */
 export async function pgBackRestBackup(
   options: PgBackRestOptions,
   type: "full" | "diff" | "incr",
+  opts: { repo?: number } = {},
 ): Promise<PgBackRestBackup> {
   const l = await pgBackRestLayout(options);
-  const before = new Set((await pgBackRestInfo(options)).backups.map((b) => b.label));
-  await runPgBackRest(options, l, ["backup", `--type=${type}`]);
-  const made = (await pgBackRestInfo(options)).backups.filter((b) => !before.has(b.label));
+  const repo = opts.repo ?? 1;
+  const key = (b: PgBackRestBackup) => `${b.repo}/${b.label}`;
+  const before = new Set((await pgBackRestInfo(options)).backups.map(key));
+  await runPgBackRest(options, l, ["backup", `--repo=${repo}`, `--type=${type}`]);
+  const made = (await pgBackRestInfo(options)).backups.filter((b) => !before.has(key(b)));
   if (made.length !== 1)
     throw new BackupError(
       "pgbackrest",
@@ -253,8 +302,9 @@ export async function pgBackRestBackup(
 }
 
 /**
- * GFS expiry of the pgBackRest repository: selectRetained over `info`, then `expire --set` for each
- * expired backup whose prior is kept or absent (expiring a full removes its dependents, all expired too).
+ * GFS expiry of the pgBackRest repositories: selectRetained over `info`, per repository (each has its own
+ * chains), then `expire --repo=N --set` for each expired backup whose prior is kept or absent (expiring a
+ * full removes its dependents, all expired too).
  */
 export async function pgBackRestExpire(
   options: PgBackRestOptions,
@@ -263,20 +313,38 @@ export async function pgBackRestExpire(
 ): Promise<RetentionResult & { expiredSets: string[]; dryRun: boolean }> {
   const l = await pgBackRestLayout(options);
   const { backups } = await pgBackRestInfo(options);
-  const retention = selectRetained(
-    backups.map((b) => ({
-      label: b.label,
-      startedAt: b.startedAt,
-      kind: b.type,
-      ...(b.prior ? { prior: b.prior } : {}),
-    })),
+  const repos = [...new Set(backups.map((b) => b.repo))].sort();
+  const now = opts.now ?? new Date();
+  const out: RetentionResult & { expiredSets: string[]; dryRun: boolean } = {
     policy,
-    opts.now ?? new Date(),
-  );
-  const expired = new Set(retention.expire.map((d) => d.label));
-  const roots = backups
-    .filter((b) => expired.has(b.label) && !(b.prior && expired.has(b.prior)))
-    .map((b) => b.label);
-  if (!opts.dryRun) for (const label of roots) await runPgBackRest(options, l, ["expire", `--set=${label}`]);
-  return { ...retention, expiredSets: roots, dryRun: Boolean(opts.dryRun) };
+    now: now.toISOString(),
+    keep: [],
+    expire: [],
+    expiredSets: [],
+    dryRun: Boolean(opts.dryRun),
+  };
+  for (const repo of repos) {
+    const inRepo = backups.filter((b) => b.repo === repo);
+    const retention = selectRetained(
+      inRepo.map((b) => ({
+        label: b.label,
+        startedAt: b.startedAt,
+        kind: b.type,
+        ...(b.prior ? { prior: b.prior } : {}),
+      })),
+      policy,
+      now,
+    );
+    const expired = new Set(retention.expire.map((d) => d.label));
+    const roots = inRepo
+      .filter((b) => expired.has(b.label) && !(b.prior && expired.has(b.prior)))
+      .map((b) => b.label);
+    if (!opts.dryRun)
+      for (const label of roots)
+        await runPgBackRest(options, l, ["expire", `--repo=${repo}`, `--set=${label}`]);
+    out.keep.push(...retention.keep);
+    out.expire.push(...retention.expire);
+    out.expiredSets.push(...(repos.length > 1 ? roots.map((r) => `repo${repo}:${r}`) : roots));
+  }
+  return out;
 }

@@ -9,6 +9,7 @@ import type { GfsPolicy } from "../../backup/retention.ts";
 import { action } from "../action.ts";
 import type { CommandContext } from "../context.ts";
 import { renderTable } from "../output.ts";
+import { registerOffsiteCommands, type S3Flags, s3Options, s3Target } from "./backup-offsite-command.ts";
 
 /** The backup modules, loaded when a backup command runs: other commands start without them. */
 const backup = () => import("../../backup/index.ts");
@@ -87,92 +88,103 @@ export function registerBackupCommands(program: Command): void {
       "backups (pg_dump, pg_basebackup + WAL archive), GFS retention, point-in-time restore, drills",
     );
 
-  group
-    .command("setup")
-    .description(
-      "configure WAL archiving into --repo (managed instance: applied and restarted; --to: checked)",
-    )
-    .requiredOption("--repo <dir>", "backup repository directory")
-    .option("--instance <name>", "managed local instance (default: the configured one)")
-    .option(
-      "--archive-timeout <seconds>",
-      "force a WAL segment switch after this many idle seconds (bounds RPO)",
-      "60",
-    )
-    .option(
-      "--engine <engine>",
-      "manifest (archive_command cp) | pgbackrest (archive-push, stanza)",
-      "manifest",
-    )
-    .option(
-      "--cipher-passphrase-file <file>",
-      "pgbackrest: encrypt the repository with the passphrase in this file",
-    )
-    .option("--cipher-passphrase-env <var>", "pgbackrest: ... in this environment variable")
-    .action(
-      action(
-        async (
-          ctx,
-          flags: RepoFlags & {
+  s3Options(
+    group
+      .command("setup")
+      .description(
+        "configure WAL archiving into --repo (managed instance: applied and restarted; --to: checked); --engine pgbackrest: stanza, archive-push, optional S3 repo2",
+      )
+      .requiredOption("--repo <dir>", "backup repository directory")
+      .option(
+        "--engine <engine>",
+        "manifest (archive_command cp, pg_basebackup) | pgbackrest (archive-push, stanza)",
+        "manifest",
+      )
+      .option("--instance <name>", "managed local instance (default: the configured one)")
+      .option(
+        "--archive-timeout <seconds>",
+        "force a WAL segment switch after this many idle seconds (bounds RPO)",
+        "60",
+      )
+      .option(
+        "--cipher-passphrase-file <file>",
+        "pgbackrest: encrypt the repositories (aes-256-cbc), passphrase in this file",
+      )
+      .option(
+        "--cipher-passphrase-env <var>",
+        "pgbackrest: encrypt the repositories, passphrase in this environment variable",
+      ),
+  ).action(
+    action(
+      async (
+        ctx,
+        flags: RepoFlags &
+          S3Flags & {
             archiveTimeout: string;
             engine: string;
             cipherPassphraseFile?: string;
             cipherPassphraseEnv?: string;
           },
-        ) => {
-          const lib = await backup();
-          const seconds = Number(flags.archiveTimeout);
-          if (!Number.isInteger(seconds) || seconds < 1)
-            throw new UsageError("--archive-timeout must be a whole number >= 1");
-          repositoryOf(ctx, { ...flags, engine: flags.engine });
-          const cipher = passphrase({
-            ...(flags.cipherPassphraseFile ? { passphraseFile: flags.cipherPassphraseFile } : {}),
-            ...(flags.cipherPassphraseEnv ? { passphraseEnv: flags.cipherPassphraseEnv } : {}),
+      ) => {
+        const lib = await backup();
+        const seconds = Number(flags.archiveTimeout);
+        if (!Number.isInteger(seconds) || seconds < 1)
+          throw new UsageError("--archive-timeout must be a whole number >= 1");
+        repositoryOf(ctx, { ...flags, engine: flags.engine });
+        const cipher = passphrase({
+          ...(flags.cipherPassphraseFile ? { passphraseFile: flags.cipherPassphraseFile } : {}),
+          ...(flags.cipherPassphraseEnv ? { passphraseEnv: flags.cipherPassphraseEnv } : {}),
+        });
+        if (flags.engine === "pgbackrest") {
+          if (ctx.settings.to)
+            throw new UsageError(
+              "--engine pgbackrest sets up a managed local instance (--instance), not --to",
+            );
+          const s3 = flags.s3 !== undefined ? await s3Target(ctx, flags) : undefined;
+          const result = await lib.setupPgBackRest({
+            instance: instanceOf(ctx, flags),
+            repository: flags.repo,
+            archiveTimeoutSeconds: seconds,
+            ...(cipher ? { cipherPassphrase: cipher } : {}),
+            ...(s3 ? { s3 } : {}),
           });
-          if (flags.engine === "pgbackrest") {
-            if (ctx.settings.to)
-              throw new UsageError(
-                "--engine pgbackrest sets up a managed local instance (--instance), not --to",
-              );
-            const result = await lib.setupPgBackRest({
-              instance: instanceOf(ctx, flags),
-              repository: flags.repo,
-              archiveTimeoutSeconds: seconds,
-              ...(cipher ? { cipherPassphrase: cipher } : {}),
-            });
-            ctx.out.result(
-              result,
-              () =>
-                `pgBackRest stanza ${result.stanza} created and checked; archive_command is archive-push (config ${result.config})`,
-            );
-            return undefined;
-          }
-          if (cipher) throw new UsageError("--cipher-passphrase-* go with --engine pgbackrest");
-          if (ctx.settings.to) {
-            const check = await lib.checkArchiving(ctx.settings.to, {
-              repository: flags.repo,
-              archiveTimeoutSeconds: seconds,
-            });
-            ctx.out.result(check, () =>
-              check.ok
-                ? "WAL archiving is configured as wanted"
-                : `WAL archiving is not configured; run on the server, then restart it:\n  ${check.changes.join("\n  ")}`,
-            );
-            return check.ok ? ExitCode.ok : ExitCode.failure;
-          }
-          const result = await lib.setupArchiving(instanceOf(ctx, flags), {
+          ctx.out.result(
+            { ...result, offsite: s3 ? lib.describeOffsiteTarget(s3) : undefined },
+            () =>
+              `pgBackRest stanza ${result.stanza}: archive-push into ${flags.repo}${s3 ? ` and repo2 ${lib.describeOffsiteTarget(s3)}` : ""}; check passed (config ${result.config}, mode 0600)`,
+          );
+          return undefined;
+        }
+        if (cipher) throw new UsageError("--cipher-passphrase-* go with --engine pgbackrest");
+        if (flags.s3 !== undefined)
+          throw new UsageError(
+            "--s3 with --engine manifest: copy the repository with `pgshift backup offsite push`",
+          );
+        if (ctx.settings.to) {
+          const check = await lib.checkArchiving(ctx.settings.to, {
             repository: flags.repo,
             archiveTimeoutSeconds: seconds,
           });
-          ctx.out.result(result, () =>
-            result.changed.length
-              ? `archiving into ${result.walDir}: set ${result.changed.join(", ")}${result.restarted ? " (instance restarted)" : ""}`
-              : `archiving into ${result.walDir}: already configured`,
+          ctx.out.result(check, () =>
+            check.ok
+              ? "WAL archiving is configured as wanted"
+              : `WAL archiving is not configured; run on the server, then restart it:\n  ${check.changes.join("\n  ")}`,
           );
-          return undefined;
-        },
-      ),
-    );
+          return check.ok ? ExitCode.ok : ExitCode.failure;
+        }
+        const result = await lib.setupArchiving(instanceOf(ctx, flags), {
+          repository: flags.repo,
+          archiveTimeoutSeconds: seconds,
+        });
+        ctx.out.result(result, () =>
+          result.changed.length
+            ? `archiving into ${result.walDir}: set ${result.changed.join(", ")}${result.restarted ? " (instance restarted)" : ""}`
+            : `archiving into ${result.walDir}: already configured`,
+        );
+        return undefined;
+      },
+    ),
+  );
 
   group
     .command("run")
@@ -186,6 +198,7 @@ export function registerBackupCommands(program: Command): void {
       "logical",
     )
     .option("--instance <name>", "pgBackRest: the managed local instance")
+    .option("--offsite", "pgBackRest: back up into the S3 repository (repo2, set up with --s3)")
     .option("--label <label>", "backup label (default: UTC time and type)")
     .option("--passphrase-file <file>", "encrypt (logical) with the passphrase in this file")
     .option("--passphrase-env <var>", "encrypt (logical) with the passphrase in this environment variable")
@@ -199,6 +212,7 @@ export function registerBackupCommands(program: Command): void {
             repo: string;
             instance?: string;
             type: string;
+            offsite?: boolean;
             label?: string;
             passphraseFile?: string;
             passphraseEnv?: string;
@@ -211,14 +225,19 @@ export function registerBackupCommands(program: Command): void {
             const made = await lib.pgBackRestBackup(
               { instance: instanceOf(ctx, flags), repository: flags.repo },
               flags.type,
+              { repo: flags.offsite ? 2 : 1 },
             );
             ctx.out.result(
               made,
               () =>
-                `pgBackRest ${made.type} backup ${made.label}${made.prior ? ` (on ${made.prior})` : ""}: ${mb(made.sizeBytes)}, ${mb(made.repositoryBytes)} in the repository, WAL ${made.startLsn}..${made.stopLsn}`,
+                `pgBackRest ${made.type} backup ${made.label} in repo${made.repo}${made.prior ? ` (on ${made.prior})` : ""}: ${mb(made.sizeBytes)}, ${mb(made.repositoryBytes)} in the repository, WAL ${made.startLsn}..${made.stopLsn}`,
             );
             return undefined;
           }
+          if (flags.offsite)
+            throw new UsageError(
+              "--offsite backs up into pgBackRest's S3 repository (--type full|diff|incr); copy a logical or physical backup with `pgshift backup offsite push`",
+            );
           const { url } = await ctx.targetUrl();
           const label = flags.label !== undefined ? { label: flags.label } : {};
           let result;
@@ -572,4 +591,6 @@ export function registerBackupCommands(program: Command): void {
         },
       ),
     );
+
+  registerOffsiteCommands(group);
 }
