@@ -32,7 +32,22 @@ function start(mode: "encrypt" | "decrypt", passphrase: Buffer): GpgProcess {
     "3",
     "--no-symkey-cache",
   ];
-  if (mode === "encrypt") args.push("--symmetric", "--cipher-algo", "AES256", "--compress-algo", "none");
+  // An explicit S2K count (the largest OpenPGP allows: the strongest passphrase hashing) spares a fresh
+  // gpg-agent its calibration, which took 2.4-4 s per dump on a loaded machine (bench: backup scenario).
+  if (mode === "encrypt")
+    args.push(
+      "--symmetric",
+      "--cipher-algo",
+      "AES256",
+      "--compress-algo",
+      "none",
+      "--s2k-mode",
+      "3",
+      "--s2k-digest-algo",
+      "SHA256",
+      "--s2k-count",
+      "65011712",
+    );
   else args.push("--decrypt");
   const child = spawn(GPG, args, { stdio: ["pipe", "pipe", "pipe", "pipe"] });
   const fd3 = child.stdio[3] as Writable;
