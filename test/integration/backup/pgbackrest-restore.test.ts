@@ -114,7 +114,7 @@ test(
       { env },
     );
     assert.equal(setup.code, 0, setup.stderr);
-    assert.match(setup.stdout, /pgBackRest stanza main created and checked/);
+    assert.match(setup.stdout, /pgBackRest stanza main: archive-push into .*; check passed/);
     assert.ok(!setup.stdout.includes("repo cipher passphrase"));
     const url = localInstanceUrl(prod);
     const password = decodeURIComponent(new URL(url).password);
