@@ -289,16 +289,21 @@ export async function pgBackRestBackup(
 ): Promise<PgBackRestBackup> {
   const l = await pgBackRestLayout(options);
   const repo = opts.repo ?? 1;
-  const key = (b: PgBackRestBackup) => `${b.repo}/${b.label}`;
-  const before = new Set((await pgBackRestInfo(options)).backups.map(key));
-  await runPgBackRest(options, l, ["backup", `--repo=${repo}`, `--type=${type}`]);
-  const made = (await pgBackRestInfo(options)).backups.filter((b) => !before.has(key(b)));
-  if (made.length !== 1)
+  // pgBackRest names the backup it made at console level info ("new backup label = ..."): one `info`
+  // call afterwards finds it, instead of one before and one after to tell the new one apart
+  const output = await runPgBackRest(options, l, ["backup", `--repo=${repo}`, `--type=${type}`], {
+    consoleLevel: "info",
+  });
+  const label = /new backup label = (\S+)/.exec(output)?.[1];
+  if (!label)
+    throw new BackupError("pgbackrest", "pgbackrest backup finished without naming the backup it made");
+  const made = (await pgBackRestInfo(options)).backups.find((b) => b.repo === repo && b.label === label);
+  if (!made)
     throw new BackupError(
       "pgbackrest",
-      `pgbackrest backup finished but info lists ${made.length} new backups`,
+      `pgbackrest backup made ${label}, but info does not list it in repository ${repo}`,
     );
-  return made[0]!;
+  return made;
 }
 
 /**
