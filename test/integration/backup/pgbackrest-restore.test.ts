@@ -1,16 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, test } from "node:test";
@@ -29,21 +19,11 @@ import {
   localInstanceUrl,
   stopLocalInstance,
 } from "../../../src/local/instance.ts";
-import { findPgBinaries } from "../../../src/local/binaries.ts";
 import { checkReportSignature } from "../../../src/verify/report.ts";
 import { runCli } from "../../helpers/cli.ts";
+import { BACKUP_BINARIES, backupTestDir, pgbackrestAvailable } from "../../helpers/pgbackrest.ts";
 
-let available = true;
-try {
-  execFileSync("pgbackrest", ["version"], { stdio: "ignore" });
-} catch {
-  available = false;
-}
-
-// pgBackRest 2.45 cannot back up a newer server than the installed (Debian) one: these run that major.
-const BACKUP_BINARIES = findPgBinaries();
-const baseDir = mkdtempSync(join(tmpdir(), "pgshift-pbr-restore-"));
-chmodSync(baseDir, 0o755);
+const baseDir = backupTestDir("pgshift-pbr-restore-");
 const prod = { name: "pbrprod", baseDir, binaries: BACKUP_BINARIES };
 const byTime = { name: "pbrtime", baseDir, binaries: BACKUP_BINARIES };
 const byLsn = { name: "pbrlsn", baseDir, binaries: BACKUP_BINARIES };
@@ -95,7 +75,7 @@ function drillCli(extra: string[] = []) {
 
 test(
   "pgBackRest: PITR to a time and to an LSN, window from info, drills with verify, a corrupted file caught, in place",
-  { skip: !available && "pgbackrest not installed" },
+  { skip: !pgbackrestAvailable && "pgbackrest not installed" },
   async () => {
     const env = { PGSHIFT_LOCAL_DIR: baseDir };
     const setup = await runCli(

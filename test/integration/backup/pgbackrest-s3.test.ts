@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import pg from "pg";
@@ -13,20 +12,11 @@ import {
   setupPgBackRest,
 } from "../../../src/backup/index.ts";
 import { destroyLocalInstance, localInstanceUrl } from "../../../src/local/instance.ts";
-import { findPgBinaries } from "../../../src/local/binaries.ts";
 import { runCli } from "../../helpers/cli.ts";
+import { BACKUP_BINARIES, backupTestDir, pgbackrestAvailable } from "../../helpers/pgbackrest.ts";
 import { startS3Server, type TestS3Server } from "../../helpers/s3-server.ts";
 
-let available = true;
-try {
-  execFileSync("pgbackrest", ["version"], { stdio: "ignore" });
-} catch {
-  available = false;
-}
-
-const BACKUP_BINARIES = findPgBinaries();
-const baseDir = mkdtempSync(join(tmpdir(), "pgshift-pbr-s3-"));
-chmodSync(baseDir, 0o755);
+const baseDir = backupTestDir("pgshift-pbr-s3-");
 const instance = { name: "pbrs3", baseDir, binaries: BACKUP_BINARIES };
 const passFile = join(baseDir, "cipher.pass");
 writeFileSync(passFile, "repo cipher passphrase for both repositories\n", { mode: 0o600 });
@@ -40,7 +30,7 @@ after(async () => {
 
 test(
   "pgBackRest repo2 on S3 (s3rver over HTTPS, its certificate as CA): archive-push to both, backup --offsite, expire per repository",
-  { skip: !available && "pgbackrest not installed" },
+  { skip: !pgbackrestAvailable && "pgbackrest not installed" },
   async () => {
     s3 = await startS3Server({ tls: true });
     const env = { ...process.env, [SECRET_ENV]: s3.secret };

@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import pg from "pg";
@@ -12,21 +10,10 @@ import {
   setupPgBackRest,
 } from "../../../src/backup/index.ts";
 import { destroyLocalInstance, localInstanceUrl } from "../../../src/local/instance.ts";
-import { findPgBinaries } from "../../../src/local/binaries.ts";
 import { runCli } from "../../helpers/cli.ts";
+import { BACKUP_BINARIES, backupTestDir, pgbackrestAvailable } from "../../helpers/pgbackrest.ts";
 
-let available = true;
-try {
-  execFileSync("pgbackrest", ["version"], { stdio: "ignore" });
-} catch {
-  available = false;
-}
-
-// The instances backed up here run the server major of the installed backup tools (Debian's), whatever
-// major the rest of the test run covers: pg_basebackup and pgBackRest 2.45 cannot back up a newer one.
-const BACKUP_BINARIES = findPgBinaries();
-const baseDir = mkdtempSync(join(tmpdir(), "pgshift-pbr-"));
-chmodSync(baseDir, 0o755);
+const baseDir = backupTestDir("pgshift-pbr-");
 const instance = { name: "pbr", baseDir, binaries: BACKUP_BINARIES };
 const passFile = join(baseDir, "cipher.pass");
 writeFileSync(passFile, "repo cipher passphrase 0123456789\n", { mode: 0o600 });
@@ -44,7 +31,7 @@ async function sql(text: string): Promise<void> {
 
 test(
   "pgBackRest: stanza, encrypted full/incr/diff, info with priors, GFS expire keeps the chain",
-  { skip: !available && "pgbackrest not installed" },
+  { skip: !pgbackrestAvailable && "pgbackrest not installed" },
   async () => {
     const setup = await setupPgBackRest(options);
     assert.equal(setup.stanza, "main");
