@@ -32,6 +32,8 @@ interface Setup {
   settings: (mode?: PgbouncerSwitch["mode"], pauseBudgetMs?: number) => PgbouncerSwitch;
   /** A query through the alias, as an application runs it. */
   viaAlias: (sql: string) => Promise<pg.QueryResultRow[]>;
+  /** The CLI flags of `--switch pgbouncer` for these two databases and this PgBouncer. */
+  switchFlags: string[];
 }
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -68,7 +70,21 @@ async function setup(): Promise<Setup> {
       await client.end();
     }
   };
-  return { blue, green, bouncer, settings, viaAlias };
+  const switchFlags = [
+    "--to",
+    blue.url,
+    "--switch",
+    "pgbouncer",
+    "--pgbouncer-admin",
+    bouncer.adminUrl,
+    "--pgbouncer-config",
+    bouncer.configFile,
+    "--pgbouncer-alias",
+    "app",
+    "--green",
+    green.url,
+  ];
+  return { blue, green, bouncer, settings, viaAlias, switchFlags };
 }
 
 async function values(db: TestDatabase): Promise<string[]> {
@@ -251,22 +267,8 @@ test("--switch pgbouncer-reload: new transactions go to green at once, one in fl
 });
 
 test("pgshift refresh run / status / rollback --switch pgbouncer as a user runs them", async () => {
-  const { blue, green, bouncer, viaAlias } = await setup();
+  const { blue, viaAlias, switchFlags } = await setup();
   const path = await writeTemp("items.ndjson", ndjson(records(5, 1)));
-  const switchFlags = [
-    "--to",
-    blue.url,
-    "--switch",
-    "pgbouncer",
-    "--pgbouncer-admin",
-    bouncer.adminUrl,
-    "--pgbouncer-config",
-    bouncer.configFile,
-    "--pgbouncer-alias",
-    "app",
-    "--green",
-    green.url,
-  ];
   const run = (...extra: string[]) =>
     runCli([
       "refresh",
@@ -363,7 +365,7 @@ test("verification fails: nothing switches, the built schema is dropped, the ali
 });
 
 test("a switch killed between the config rewrite and RELOAD is detected: refresh and status refuse to guess which database is live", async () => {
-  const { blue, green, bouncer, settings, viaAlias } = await setup();
+  const { blue, green, bouncer, settings, viaAlias, switchFlags } = await setup();
   const path = await writeTemp("items.ndjson", ndjson(records(5, 1)));
   const dataset = singleTableDataset({ schema: "cat", table: "items", from: `ndjson:${path}`, key: "/id" });
   // what the interrupted switch leaves: the file names green, the running PgBouncer still serves blue
@@ -386,23 +388,7 @@ test("a switch killed between the config rewrite and RELOAD is detected: refresh
   assert.equal(rows[0].n, 0);
   assert.deepEqual(await viaAlias("select current_database() as db"), [{ db: blue.name }]);
   // the CLI says the same, with exit 1
-  const cli = await runCli([
-    "refresh",
-    "status",
-    "cat",
-    "--to",
-    blue.url,
-    "--switch",
-    "pgbouncer",
-    "--pgbouncer-admin",
-    bouncer.adminUrl,
-    "--pgbouncer-config",
-    bouncer.configFile,
-    "--pgbouncer-alias",
-    "app",
-    "--green",
-    green.url,
-  ]);
+  const cli = await runCli(["refresh", "status", "cat", ...switchFlags]);
   assert.equal(cli.code, 1, cli.stderr);
   assert.match(cli.stderr, /running PgBouncer serves/);
   // once the file agrees with PgBouncer again, refresh runs
