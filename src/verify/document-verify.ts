@@ -10,7 +10,7 @@ import { formatPointer } from "../documents/json-pointer.ts";
 import { type DocumentInput, resolveDocumentSource } from "../documents/resolve-source.ts";
 import { DocumentRowBuilder } from "../documents/row-builder.ts";
 import { UsageError } from "../errors.ts";
-import { guardClient, withClient } from "../pg/pool.ts";
+import { withClient } from "../pg/pool.ts";
 import { quoteIdent, quoteQualified } from "../pg/quote.ts";
 import type { ProgressCallback } from "../progress.ts";
 import { fitIdentifier } from "../schema/naming.ts";
@@ -21,7 +21,14 @@ import { DEFAULT_CHUNK_ROWS, hashChunk, md5 } from "./chunking.ts";
 import { fileFingerprint } from "./sqlite-source.ts";
 import type { SourceFingerprint } from "./source-reader.ts";
 import type { ChunkFigures, SourceDigests } from "./source-digests.ts";
-import { canonicalSessionSettings, describeTargetTable, inCanonicalSnapshot } from "./target-side.ts";
+import {
+  describeTargetTable,
+  inCanonicalSnapshot,
+  pageRanges,
+  SPLIT_MIN_PAGES,
+  tablePages,
+  withSnapshotPeers,
+} from "./target-side.ts";
 import type { ChangedRow, ColumnDifference, RowKey, TableVerification } from "./types.ts";
 import { buildResult, describeVerifiedTarget, type VerifyResult } from "./verify-result.ts";
 import { blankTableVerification } from "./verify-tables.ts";
@@ -293,10 +300,6 @@ function rowHashExpressions(keys: readonly string[]): { idSql: string; rowHashSq
   return { idSql, rowHashSql: keys.length ? `md5(${idSql} || ${docText})` : `md5(${docText})` };
 }
 
-/** Most connections the server-side hashing of one table takes (each scans its share of the pages). */
-const MAX_TARGET_PARTS = 4;
-const SNAPSHOT_ID = /^[0-9A-Fa-f-]+$/;
-
 /**
  * The server's per-chunk figures of a document table (as SourceDigests.chunkSums computes the source's),
  * and the quarantine rows of the run, in one snapshot. The table's pages are split among up to `jobs`
@@ -318,55 +321,15 @@ async function targetChunkFigures(
                from (select ('x' || left(${rowHashExpressions(keys).rowHashSql}, 16))::bit(64)::bigint as v
                        from ${from}${range} offset 0) hashed) s
       group by chunk`;
-  const wanted = Math.max(1, Math.min(MAX_TARGET_PARTS, Math.floor(options.jobs ?? 1)));
   return withClient(pool, (client) =>
     inCanonicalSnapshot(client, async () => {
-      const { rows: sized } = await client.query(
-        "select greatest(relpages, 0)::bigint as pages from pg_class where oid = $1::regclass",
-        [from],
-      );
-      const pages = Number(sized[0]?.pages ?? 0);
-      const others: pg.PoolClient[] = [];
-      try {
-        const max = (pool.options as { max?: number }).max ?? 10;
-        const free = max - pool.totalCount + pool.idleCount;
-        const extra = pages >= 16 ? Math.min(wanted - 1, free) : 0;
-        if (extra > 0) {
-          const { rows: exported } = await client.query("select pg_export_snapshot() as id");
-          const snapshot = String(exported[0].id);
-          if (!SNAPSHOT_ID.test(snapshot)) throw new Error(`unexpected snapshot id ${snapshot}`);
-          const connected = await Promise.allSettled(Array.from({ length: extra }, () => pool.connect()));
-          for (const result of connected)
-            if (result.status === "fulfilled") {
-              guardClient(result.value);
-              others.push(result.value);
-            }
-          // a connection that cannot take the snapshot is left out: the others hash its share
-          for (const other of [...others]) {
-            try {
-              await other.query("begin isolation level repeatable read read only");
-              await other.query(`set transaction snapshot '${snapshot}'`);
-              for (const [name, value] of Object.entries(canonicalSessionSettings))
-                await other.query("select set_config($1, $2, true)", [name, value]);
-            } catch {
-              others.splice(others.indexOf(other), 1);
-              await other.query("rollback").catch(() => undefined);
-              other.release(true);
-            }
-          }
-        }
-        const parts = others.length + 1;
-        const bound = (k: number) => `'(${Math.floor((pages * k) / parts)},0)'::tid`;
-        // the first and last ranges are open, so that pages beyond the estimate are hashed too
-        const range = (k: number) =>
-          parts === 1
-            ? ""
-            : k === 0
-              ? ` where ctid < ${bound(1)}`
-              : k === parts - 1
-                ? ` where ctid >= ${bound(k)}`
-                : ` where ctid >= ${bound(k)} and ctid < ${bound(k + 1)}`;
-        const results = await Promise.all([client, ...others].map((c, k) => c.query(query(range(k)))));
+      const pages = await tablePages(client, from);
+      const wanted = pages >= SPLIT_MIN_PAGES ? (options.jobs ?? 1) : 1;
+      return withSnapshotPeers(pool, client, wanted, async (clients) => {
+        const ranges = pageRanges(pages, clients.length);
+        const results = await Promise.all(
+          ranges.map((range, k) => clients[k]!.query(query(range ? ` where ${range}` : ""))),
+        );
         const sums = new Map<string, { rows: number; high: bigint; low: bigint }>();
         for (const result of results)
           for (const r of result.rows) {
@@ -390,15 +353,7 @@ async function targetChunkFigures(
           quarantineRecorded = Number(q.rows[0].n);
         }
         return { targetChunks, quarantineRecorded };
-      } finally {
-        for (const other of others) {
-          const ended = await other.query("rollback").then(
-            () => true,
-            () => false,
-          );
-          other.release(!ended);
-        }
-      }
+      });
     }),
   );
 }

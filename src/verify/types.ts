@@ -71,6 +71,8 @@ export interface TableVerification {
     mismatched: number;
     /** Mismatched chunks narrowed to rows (at most `maxNarrowChunks`). */
     narrowed: number;
+    /** Connections the server's hashing of the table was split among (one snapshot), when more than one. */
+    targetConnections?: number;
   };
   /** sha256 over the sorted per-chunk (chunk, rows, checksum) lines of each side. */
   checksums: { source: string; target: string };

@@ -40,6 +40,8 @@ export interface VerifyImportOptions {
   sample?: number;
   /** Tables verified at once (default 2). */
   jobs?: number;
+  /** Connections that may split one table's server-side hashing (default: the cores). */
+  targetConnections?: number;
   /** Keys listed per kind of difference and table (default 20). */
   maxDiffs?: number;
   onProgress?: ProgressCallback;
@@ -205,6 +207,7 @@ export async function verifyImport(options: VerifyImportOptions): Promise<Verify
       openSource: (table) => new SqliteTableReader(sourcePath, table, excluded(table)),
       decryptor: decryptorFor(options.plan, options.keyring),
       jobs,
+      ...(options.targetConnections !== undefined ? { targetConnections: options.targetConnections } : {}),
       order: largestFirst(sourcePath, tables),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(workers || options.early
@@ -274,6 +277,8 @@ export interface VerifySqliteOptions {
   exclude?: readonly string[];
   sample?: number;
   jobs?: number;
+  /** Connections that may split one table's server-side hashing (default: the cores). */
+  targetConnections?: number;
   maxDiffs?: number;
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
@@ -319,6 +324,7 @@ export async function verifySqlite(options: VerifySqliteOptions): Promise<Verify
     ...(stored ? { runId: stored.runId, tableRuns: stored.tableRuns } : {}),
     ...(options.sample !== undefined ? { sample: options.sample } : {}),
     ...(options.jobs !== undefined ? { jobs: options.jobs } : {}),
+    ...(options.targetConnections !== undefined ? { targetConnections: options.targetConnections } : {}),
     ...(options.maxDiffs !== undefined ? { maxDiffs: options.maxDiffs } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(options.signal ? { signal: options.signal } : {}),

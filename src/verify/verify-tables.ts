@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { availableParallelism } from "node:os";
 import type pg from "pg";
 import { asPgshiftError } from "../errors.ts";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -17,7 +18,11 @@ import {
   inCanonicalSnapshot,
   targetChunkSums,
   targetRowsInChunks,
+  SPLIT_MIN_PAGES,
+  tablePages,
+  type TargetSql,
   targetSql,
+  withSnapshotPeers,
 } from "./target-side.ts";
 import type { ChangedRow, RowKey, TableVerification, VerifyTable } from "./types.ts";
 import { EncryptedTableError } from "../crypto/crypto-errors.ts";
@@ -32,6 +37,8 @@ export interface VerifyTablesOptions {
   sample?: number;
   /** Tables verified at once. */
   jobs?: number;
+  /** Connections that may split one table's server-side hashing among them (default: the cores). */
+  targetConnections?: number;
   /** Indexes into `tables`: the order in which to start them (default: as given). Results keep the given order. */
   order?: readonly number[];
   /** Keys listed per kind of difference and table. */
@@ -124,6 +131,15 @@ export async function verifyTables(options: VerifyTablesOptions): Promise<TableV
 }
 
 const TABLE_RETRIES = 3;
+
+/**
+ * Connections that hash one table's target side: as many as there are cores (a table's hashing is one
+ * query per connection, CPU-bound on the server) for a table of some size, when the pool has them free.
+ */
+async function targetParts(client: pg.ClientBase, sql: TargetSql, wanted?: number): Promise<number> {
+  if (sql.relation === undefined) return 1;
+  return (await tablePages(client, sql.relation)) >= SPLIT_MIN_PAGES ? (wanted ?? availableParallelism()) : 1;
+}
 
 function lostConnection(result: TableVerification): boolean {
   return result.status === "error" && result.error?.code === "connection_lost";
@@ -282,7 +298,12 @@ async function verifyTable(options: VerifyTablesOptions, table: VerifyTable): Pr
                 decrypt,
                 options.sample,
               )
-            : targetChunkSums(client, sql, strategy, options.sample)
+            : withSnapshotPeers(
+                options.pool,
+                client,
+                await targetParts(client, sql, options.targetConnections),
+                (clients) => targetChunkSums(clients, sql, strategy, options.sample),
+              )
         ).then((sums) => {
           result.timings.targetMs = Date.now() - compareStarted;
           return sums;
@@ -299,6 +320,7 @@ async function verifyTable(options: VerifyTablesOptions, table: VerifyTable): Pr
         result.timings.sourceMs = Date.now() - compareStarted;
         const target = await targetPromise;
         result.targetRows = target.totalRows;
+        if ((target.parts ?? 1) > 1) result.chunking.targetConnections = target.parts;
         if (options.sample !== undefined) {
           result.sample = {
             fraction: options.sample,
