@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import type { SqliteTable } from "../sources/sqlite/sqlite-catalog.ts";
-import { openSqlite } from "../sources/sqlite/sqlite-rows.ts";
+import { openSqlite, type RowRange } from "../sources/sqlite/sqlite-rows.ts";
 import { scanTable, type TableStats } from "../sources/sqlite/sqlite-scan.ts";
 import { type ChunkJob, encodeChunk } from "./chunk-encoder.ts";
 
@@ -14,7 +14,7 @@ export const CREDITS = 3;
 export type WorkerRequest =
   | { type: "chunk"; id: number; job: ChunkJob }
   | { type: "credit"; id: number }
-  | { type: "scan"; id: number; table: SqliteTable };
+  | { type: "scan"; id: number; table: SqliteTable; range?: RowRange };
 export type WorkerReply =
   | { type: "scanned"; id: number; stats: TableStats }
   | { type: "data"; id: number; bytes: Uint8Array; rowsRead: number }
@@ -57,7 +57,7 @@ if (port) {
         port.postMessage({
           type: "scanned",
           id: message.id,
-          stats: scanTable(db, message.table),
+          stats: scanTable(db, message.table, message.range),
         } satisfies WorkerReply);
       } catch (error) {
         const e = error as Error & { code?: string };

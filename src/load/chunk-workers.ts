@@ -1,6 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { PgshiftError } from "../errors.ts";
 import type { SqliteTable } from "../sources/sqlite/sqlite-catalog.ts";
+import type { RowRange } from "../sources/sqlite/sqlite-rows.ts";
 import type { TableStats } from "../sources/sqlite/sqlite-scan.ts";
 import { runningFromSource, siblingModule } from "../version.ts";
 import { BadValueError, type ChunkJob, type ChunkOutput } from "./chunk-encoder.ts";
@@ -140,8 +141,8 @@ export class ChunkWorker {
     });
   }
 
-  /** Scans one table's stored values in the worker (see scanTable). */
-  scan(table: SqliteTable): Promise<TableStats> {
+  /** Scans one table's stored values in the worker, or one rowid range of them (see scanTable). */
+  scan(table: SqliteTable, range?: RowRange): Promise<TableStats> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise<TableStats>((resolve, reject) => {
@@ -150,6 +151,7 @@ export class ChunkWorker {
         type: "scan",
         id,
         table,
+        ...(range ? { range } : {}),
       } satisfies WorkerRequest);
     });
   }

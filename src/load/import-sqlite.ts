@@ -26,7 +26,6 @@ import {
 } from "../schema/plan.ts";
 import { readSqliteCatalog } from "../sources/sqlite/sqlite-catalog.ts";
 import { openSqlite, rowidName, THREADS_MIN_SOURCE_BYTES } from "../sources/sqlite/sqlite-rows.ts";
-import { scanTable, type TableStats } from "../sources/sqlite/sqlite-scan.ts";
 import { siblingModule } from "../version.ts";
 import { BadValueError, type ChunkJob, type ChunkOutput, encodeChunk } from "./chunk-encoder.ts";
 import { ChunkWorker } from "./chunk-workers.ts";
@@ -61,6 +60,7 @@ import { startEarlyVerification, verifiesWhileLoading } from "./early-verificati
 import { planForeignKeysToExistingTables } from "./outside-foreign-keys.ts";
 import { recreateDependents } from "./replace-dependents.ts";
 import { type RunContext, retryConnectionLoss, runParallel, step } from "./run-context.ts";
+import { scanTables } from "./scan-tables.ts";
 
 export type IfExists = "fail" | "replace" | "append";
 
@@ -322,7 +322,6 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
     } else {
       plan = await timed("plan", async () => {
         const catalog = readSqliteCatalog(db);
-        const stats = new Map<string, TableStats>();
         const wanted = catalog.tables.filter(
           (table) =>
             (!options.tables?.length ||
@@ -332,10 +331,7 @@ export async function importSqlite(options: ImportSqliteOptions): Promise<Import
         assertRowidAddressable(wanted, options.path);
         assertNamedObjects(wanted, catalog.views, options.path);
         assertColumnsFit(wanted, options.path);
-        await runParallel(wanted, Math.max(1, workers.length), async (table, lane) => {
-          const worker = workers[lane];
-          stats.set(table.name, worker ? await worker.scan(table) : scanTable(db, table));
-        });
+        const stats = await scanTables(db, wanted, workers);
         for (const name of options.tables ?? []) {
           if (!catalog.tables.some((t) => t.name.toLowerCase() === name.toLowerCase()))
             throw new UsageError(

@@ -1,6 +1,7 @@
 import type Database from "better-sqlite3";
+import { PgshiftError } from "../../errors.ts";
 import type { SqliteTable } from "./sqlite-catalog.ts";
-import { quoteSqlite as q, rowidName } from "./sqlite-rows.ts";
+import { quoteSqlite as q, type RowRange, rowidName } from "./sqlite-rows.ts";
 
 /** What a column actually stores: SQLite is dynamically typed, so declared types may lie. */
 export interface ColumnStats {
@@ -105,11 +106,22 @@ function emptyStats(): ColumnStats {
 }
 
 /**
+ * The name that reaches a table's row id when its rows can be read by rowid range; undefined for
+ * WITHOUT ROWID tables and for tables whose columns hide rowid, _rowid_ and oid (scanned whole).
+ */
+export function scanRowid(table: SqliteTable): string | undefined {
+  return table.withoutRowid ? undefined : rowidName(table.columns.map((c) => c.name));
+}
+
+/**
  * Scans one table in a single pass over its rows: storage classes per column, integer range, text
  * length, and for JSON/date-declared columns how many values parse. Integers arrive as bigint
  * (exact at any size) and reals as number, which is how the two storage classes are told apart.
+ *
+ * With a `range` only the rows of that rowid range are counted (rowid tables only: see scanRowid),
+ * so that one big table can be scanned by several threads; mergeTableStats puts the parts together.
  */
-export function scanTable(db: Database.Database, table: SqliteTable): TableStats {
+export function scanTable(db: Database.Database, table: SqliteTable, range: RowRange = {}): TableStats {
   const columns = table.columns;
   const count = columns.length;
   const all = columns.map(emptyStats);
@@ -186,8 +198,30 @@ export function scanTable(db: Database.Database, table: SqliteTable): TableStats
   };
   // A column named rowid hides that name of the row id (_rowid_ or oid reach it then); when columns
   // hide all three, the table is read in one pass, like WITHOUT ROWID ones.
-  const rowid = rowidName(columns.map((c) => c.name));
-  if (table.withoutRowid || rowid === undefined) {
+  const rowid = scanRowid(table);
+  const conditions: string[] = [];
+  const bounds: bigint[] = [];
+  if (range.afterRowid !== undefined || range.throughRowid !== undefined) {
+    if (rowid === undefined)
+      throw new PgshiftError(
+        "internal",
+        `table "${table.name}" has no row id to read by range: it is scanned whole`,
+        { details: { table: table.name } },
+      );
+    if (range.afterRowid !== undefined) {
+      conditions.push(`${rowid} > ?`);
+      bounds.push(range.afterRowid);
+    }
+    if (range.throughRowid !== undefined) {
+      conditions.push(`${rowid} <= ?`);
+      bounds.push(range.throughRowid);
+    }
+  }
+  const where = conditions.length ? ` where ${conditions.join(" and ")}` : "";
+  const inRange = conditions.map((c) => ` and ${c}`).join("");
+  let rowidMin: bigint | undefined;
+  let rowidMax: bigint | undefined;
+  if (rowid === undefined) {
     const statement = db
       .prepare(`select ${select} from ${q(table.name)}`)
       .raw(true)
@@ -195,21 +229,26 @@ export function scanTable(db: Database.Database, table: SqliteTable): TableStats
     for (const row of statement.iterate() as IterableIterator<unknown[]>) visit(row, 0);
   } else {
     // Rowid tables in batches with .all(): a quarter cheaper than stepping an iterator row by row.
+    const upper = range.throughRowid === undefined ? "" : ` and ${rowid} <= ?`;
     const batch = db
       .prepare(
-        `select ${rowid}, ${select} from ${q(table.name)} where ${rowid} >= ? order by ${rowid} limit ${SCAN_BATCH_ROWS}`,
+        `select ${rowid}, ${select} from ${q(table.name)} where ${rowid} >= ?${upper} order by ${rowid} limit ${SCAN_BATCH_ROWS}`,
       )
       .raw(true)
       .safeIntegers(true);
     let from = db
-      .prepare(`select min(${rowid}) from ${q(table.name)}`)
+      .prepare(`select min(${rowid}) from ${q(table.name)}${where}`)
       .pluck()
       .safeIntegers(true)
-      .get() as bigint | null;
+      .get(...bounds) as bigint | null;
+    if (from !== null) rowidMin = from;
     while (from !== null) {
-      const batchRows = batch.all(from) as unknown[][];
+      const batchRows = (
+        range.throughRowid === undefined ? batch.all(from) : batch.all(from, range.throughRowid)
+      ) as unknown[][];
       for (const row of batchRows) visit(row, 1);
       const last = batchRows.length ? (batchRows[batchRows.length - 1]![0] as bigint) : MAX_ROWID;
+      if (batchRows.length) rowidMax = last;
       from = batchRows.length < SCAN_BATCH_ROWS || last === MAX_ROWID ? null : last + 1n;
     }
   }
@@ -219,23 +258,103 @@ export function scanTable(db: Database.Database, table: SqliteTable): TableStats
     if (!json[i] || all[i]!.texts === 0) return;
     const c = q(column.name);
     const [valid] = db
-      .prepare(`select count(*) from ${q(table.name)} where typeof(${c}) = 'text' and json_valid(${c})`)
+      .prepare(
+        `select count(*) from ${q(table.name)} where typeof(${c}) = 'text' and json_valid(${c})${inRange}`,
+      )
       .raw(true)
-      .get() as [number];
+      .get(...bounds) as [number];
     all[i]!.textJson = valid;
   });
   const stats: TableStats = { rows, columns: new Map() };
   columns.forEach((column, i) => {
     stats.columns.set(column.name, all[i]!);
   });
-  if (!table.withoutRowid && rowid !== undefined && rows > 0) {
-    const bounds = db
-      .prepare(`select min(${rowid}), max(${rowid}) from ${q(table.name)}`)
-      .raw(true)
-      .safeIntegers(true)
-      .get() as [bigint, bigint];
-    stats.rowidMin = bounds[0];
-    stats.rowidMax = bounds[1];
+  // The rows were read in rowid order: the first and the last are the range's bounds.
+  if (rowidMin !== undefined && rowidMax !== undefined) {
+    stats.rowidMin = rowidMin;
+    stats.rowidMax = rowidMax;
   }
   return stats;
+}
+
+function lesser(a: bigint | undefined, b: bigint | undefined): bigint | undefined {
+  return a === undefined ? b : b === undefined || a <= b ? a : b;
+}
+function greater(a: bigint | undefined, b: bigint | undefined): bigint | undefined {
+  return a === undefined ? b : b === undefined || a >= b ? a : b;
+}
+function sum(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? undefined : a + b!;
+}
+function most(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? undefined : Math.max(a, b!);
+}
+
+function mergeColumnStats(a: ColumnStats, b: ColumnStats): ColumnStats {
+  const merged: ColumnStats = {
+    nulls: a.nulls + b.nulls,
+    integers: a.integers + b.integers,
+    reals: a.reals + b.reals,
+    texts: a.texts + b.texts,
+    blobs: a.blobs + b.blobs,
+    textMaxLength: Math.max(a.textMaxLength, b.textMaxLength),
+    nonBooleanIntegers: a.nonBooleanIntegers + b.nonBooleanIntegers,
+  };
+  // Optional fields stay absent exactly when a whole-table scan leaves them absent: the integer
+  // range when no part saw an integer, the declared-type figures when the column does not declare them.
+  const integerMin = lesser(a.integerMin, b.integerMin);
+  const integerMax = greater(a.integerMax, b.integerMax);
+  if (integerMin !== undefined) merged.integerMin = integerMin;
+  if (integerMax !== undefined) merged.integerMax = integerMax;
+  const optional = {
+    textJson: sum(a.textJson, b.textJson),
+    textDates: sum(a.textDates, b.textDates),
+    textDateTimes: sum(a.textDateTimes, b.textDateTimes),
+    textZoned: sum(a.textZoned, b.textZoned),
+    decimalIntegerDigits: most(a.decimalIntegerDigits, b.decimalIntegerDigits),
+    decimalFractionDigits: most(a.decimalFractionDigits, b.decimalFractionDigits),
+  };
+  for (const [key, value] of Object.entries(optional))
+    if (value !== undefined) merged[key as keyof typeof optional] = value;
+  return merged;
+}
+
+/**
+ * Puts together the scans of one table's rowid ranges (scanTable with a range), given in rowid
+ * order and covering the table once: the result equals one scan of the whole table.
+ */
+export function mergeTableStats(parts: readonly TableStats[]): TableStats {
+  const [first, ...rest] = parts;
+  if (first === undefined) throw new PgshiftError("internal", "no table scans to merge");
+  return rest.reduce((a, b) => {
+    const merged: TableStats = { rows: a.rows + b.rows, columns: new Map() };
+    const rowidMin = lesser(a.rowidMin, b.rowidMin);
+    const rowidMax = greater(a.rowidMax, b.rowidMax);
+    if (rowidMin !== undefined) merged.rowidMin = rowidMin;
+    if (rowidMax !== undefined) merged.rowidMax = rowidMax;
+    for (const [name, column] of a.columns)
+      merged.columns.set(name, mergeColumnStats(column, b.columns.get(name)!));
+    return merged;
+  }, first);
+}
+
+/**
+ * Cuts the rowids `min..max` into `parts` ranges of equal span (as chunk plans are cut): the first
+ * open below, the last open above, so that together they cover every row of the table once.
+ */
+export function splitRowidRange(min: bigint, max: bigint, parts: number): RowRange[] {
+  const span = max - min + 1n;
+  const count = BigInt(Math.max(1, parts)) > span ? Number(span) : Math.max(1, parts);
+  const ranges: RowRange[] = [];
+  let previous: bigint | undefined;
+  for (let i = 1; i <= count; i++) {
+    const range: RowRange = {};
+    if (previous !== undefined) range.afterRowid = previous;
+    if (i < count) {
+      previous = min - 1n + (span * BigInt(i)) / BigInt(count);
+      range.throughRowid = previous;
+    }
+    ranges.push(range);
+  }
+  return ranges;
 }
