@@ -40,7 +40,7 @@ export interface VerifyImportOptions {
   sample?: number;
   /** Tables verified at once (default 2). */
   jobs?: number;
-  /** Connections that may split one table's server-side hashing (default: the cores). */
+  /** Connections that split one table's server-side hashing (default: see VerifyTablesOptions.targetConnections). */
   targetConnections?: number;
   /** Keys listed per kind of difference and table (default 20). */
   maxDiffs?: number;
@@ -277,7 +277,7 @@ export interface VerifySqliteOptions {
   exclude?: readonly string[];
   sample?: number;
   jobs?: number;
-  /** Connections that may split one table's server-side hashing (default: the cores). */
+  /** Connections that split one table's server-side hashing (default: see VerifyTablesOptions.targetConnections). */
   targetConnections?: number;
   maxDiffs?: number;
   onProgress?: ProgressCallback;

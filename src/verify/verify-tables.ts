@@ -37,7 +37,10 @@ export interface VerifyTablesOptions {
   sample?: number;
   /** Tables verified at once. */
   jobs?: number;
-  /** Connections that may split one table's server-side hashing among them (default: the cores). */
+  /**
+   * Connections that split one table's server-side hashing among them. Default: the cores when the
+   * table's source side is already computed (the import's early sums), else one.
+   */
   targetConnections?: number;
   /** Indexes into `tables`: the order in which to start them (default: as given). Results keep the given order. */
   order?: readonly number[];
@@ -131,6 +134,18 @@ export async function verifyTables(options: VerifyTablesOptions): Promise<TableV
 }
 
 const TABLE_RETRIES = 3;
+
+/** Whether `promise` has already settled (checked after one turn of the event loop); false without one. */
+async function settledNow(promise: Promise<unknown> | undefined): Promise<boolean> {
+  if (!promise) return false;
+  let settled = false;
+  promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await new Promise((resolve) => setImmediate(resolve));
+  return settled;
+}
 
 /**
  * Connections that hash one table's target side: as many as there are cores (a table's hashing is one
@@ -289,6 +304,15 @@ async function verifyTable(options: VerifyTablesOptions, table: VerifyTable): Pr
         const sql = targetSql(table, kinds);
         const placement = new RowPlacement(table, strategy, options.sample);
         const compareStarted = Date.now();
+        const sourceProgress = (done: number) =>
+          options.onProgress?.({ task, done, total: result.sourceRows, unit: "rows" });
+        const elsewhere = options.sourceSums?.(table, strategy, options.sample, sourceProgress);
+        // The server's hashing takes more cores only when the source side is already computed (the
+        // import's early sums): otherwise the source readers are the slower side and need the CPU.
+        const parts =
+          options.targetConnections !== undefined || (await settledNow(elsewhere))
+            ? await targetParts(client, sql, options.targetConnections)
+            : 1;
         const targetPromise = (
           decrypt
             ? decryptedTargetChunkSums(
@@ -298,20 +322,14 @@ async function verifyTable(options: VerifyTablesOptions, table: VerifyTable): Pr
                 decrypt,
                 options.sample,
               )
-            : withSnapshotPeers(
-                options.pool,
-                client,
-                await targetParts(client, sql, options.targetConnections),
-                (clients) => targetChunkSums(clients, sql, strategy, options.sample),
+            : withSnapshotPeers(options.pool, client, parts, (clients) =>
+                targetChunkSums(clients, sql, strategy, options.sample),
               )
         ).then((sums) => {
           result.timings.targetMs = Date.now() - compareStarted;
           return sums;
         });
         targetPromise.catch(() => undefined);
-        const sourceProgress = (done: number) =>
-          options.onProgress?.({ task, done, total: result.sourceRows, unit: "rows" });
-        const elsewhere = options.sourceSums?.(table, strategy, options.sample, sourceProgress);
         const sourceAgg = elsewhere
           ? await elsewhere
               // A worker that cannot start or dies costs speed, not the verification.
