@@ -166,7 +166,7 @@ export async function withSnapshotPeers<T>(
   try {
     const max = (pool.options as { max?: number }).max ?? 10;
     const free = max - pool.totalCount + pool.idleCount;
-    const extra = Math.min(Math.min(MAX_TARGET_PARTS, Math.max(1, Math.floor(wanted))) - 1, free);
+    const extra = Math.min(Math.min(MAX_TARGET_PARTS, Math.floor(wanted)) - 1, free);
     if (extra > 0) {
       const { rows: exported } = await client.query("select pg_export_snapshot() as id");
       const snapshot = String(exported[0].id);
@@ -265,12 +265,11 @@ async function keyRangeBounds(
  * by key ranges on chunk boundaries, summed chunks by page ranges (their sums add up across parts).
  */
 export async function targetChunkSums(
-  clients: pg.ClientBase | readonly pg.ClientBase[],
+  all: readonly pg.ClientBase[],
   sql: TargetSql,
   strategy: ChunkStrategy,
   sample?: number,
 ): Promise<TargetAggregate> {
-  const all = Array.isArray(clients) ? clients : [clients as pg.ClientBase];
   const client = all[0]!;
   const sampled = sample === undefined ? [] : [sampleSql(sql.identityText, sample)];
   const ordered = strategy.kind === "key-range" && strategy.ordered && sample === undefined;
@@ -318,11 +317,10 @@ export async function targetChunkSums(
       }
   } else {
     const chunk = chunkSql(strategy, sql);
-    const ranges =
+    const split =
       all.length > 1 && sql.relation !== undefined
         ? pageRanges(await tablePages(client, sql.relation), all.length)
         : [""];
-    const split = ranges.length > 1 && ranges.length <= all.length ? ranges : [""];
     queries = split.length;
     // the row md5's first 16 hex digits as one bigint (one cast instead of two): its high half is the
     // signed int of bytes 0-3, its low half (unsigned) the int of bytes 4-7 modulo 2^32

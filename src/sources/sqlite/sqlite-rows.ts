@@ -92,6 +92,24 @@ export interface RowRange {
   throughRowid?: bigint;
 }
 
+/** SQL conditions (`?` placeholders) and their parameters that keep the rows of `range`, by `rowid`. */
+export function rowRangeConditions(
+  rowid: string,
+  range: RowRange,
+): { conditions: string[]; params: bigint[] } {
+  const conditions: string[] = [];
+  const params: bigint[] = [];
+  if (range.afterRowid !== undefined) {
+    conditions.push(`${rowid} > ?`);
+    params.push(range.afterRowid);
+  }
+  if (range.throughRowid !== undefined) {
+    conditions.push(`${rowid} <= ?`);
+    params.push(range.throughRowid);
+  }
+  return { conditions, params };
+}
+
 /**
  * Streams one range of rows as raw arrays `[rowid, col1, col2, ...]` (rowid is null for WITHOUT ROWID
  * tables), in rowid order, one row in memory at a time.
@@ -103,18 +121,9 @@ export function iterateRows(
 ): IterableIterator<unknown[]> {
   const columns = source.columns.map(q).join(", ");
   const rowid = source.withoutRowid ? "rowid" : rowidOf(source.table, source.columns);
-  const conditions: string[] = [];
-  const params: bigint[] = [];
-  if (!source.withoutRowid) {
-    if (range.afterRowid !== undefined) {
-      conditions.push(`${rowid} > ?`);
-      params.push(range.afterRowid);
-    }
-    if (range.throughRowid !== undefined) {
-      conditions.push(`${rowid} <= ?`);
-      params.push(range.throughRowid);
-    }
-  }
+  const { conditions, params } = source.withoutRowid
+    ? { conditions: [], params: [] }
+    : rowRangeConditions(rowid, range);
   const where = conditions.length ? ` where ${conditions.join(" and ")}` : "";
   const sql = source.withoutRowid
     ? `select null, ${columns} from ${q(source.table)}`

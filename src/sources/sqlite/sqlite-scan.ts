@@ -1,7 +1,7 @@
 import type Database from "better-sqlite3";
 import { PgshiftError } from "../../errors.ts";
 import type { SqliteTable } from "./sqlite-catalog.ts";
-import { quoteSqlite as q, type RowRange, rowidName } from "./sqlite-rows.ts";
+import { quoteSqlite as q, type RowRange, rowidName, rowRangeConditions } from "./sqlite-rows.ts";
 
 /** What a column actually stores: SQLite is dynamically typed, so declared types may lie. */
 export interface ColumnStats {
@@ -209,24 +209,14 @@ export function scanTable(db: Database.Database, table: SqliteTable, range: RowR
   // A column named rowid hides that name of the row id (_rowid_ or oid reach it then); when columns
   // hide all three, the table is read in one pass, like WITHOUT ROWID ones.
   const rowid = scanRowid(table);
-  const conditions: string[] = [];
-  const bounds: bigint[] = [];
-  if (range.afterRowid !== undefined || range.throughRowid !== undefined) {
-    if (rowid === undefined)
-      throw new PgshiftError(
-        "internal",
-        `table "${table.name}" has no row id to read by range: it is scanned whole`,
-        { details: { table: table.name } },
-      );
-    if (range.afterRowid !== undefined) {
-      conditions.push(`${rowid} > ?`);
-      bounds.push(range.afterRowid);
-    }
-    if (range.throughRowid !== undefined) {
-      conditions.push(`${rowid} <= ?`);
-      bounds.push(range.throughRowid);
-    }
-  }
+  if ((range.afterRowid !== undefined || range.throughRowid !== undefined) && rowid === undefined)
+    throw new PgshiftError(
+      "internal",
+      `table "${table.name}" has no row id to read by range: it is scanned whole`,
+      { details: { table: table.name } },
+    );
+  const { conditions, params: bounds } =
+    rowid === undefined ? { conditions: [], params: [] } : rowRangeConditions(rowid, range);
   const where = conditions.length ? ` where ${conditions.join(" and ")}` : "";
   const inRange = conditions.map((c) => ` and ${c}`).join("");
   let rowidMin: bigint | undefined;
