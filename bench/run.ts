@@ -30,6 +30,7 @@ import { ndjsonSmallScenario } from "./scenarios/ndjson-small.ts";
 import { queriesScenario } from "./scenarios/queries.ts";
 import { rampScenario } from "./scenarios/ramp.ts";
 import { refreshScenario } from "./scenarios/refresh.ts";
+import { refreshPgbouncerScenario } from "./scenarios/refresh-pgbouncer.ts";
 import { sqliteScenario } from "./scenarios/sqlite.ts";
 import { verifyScenario } from "./scenarios/verify.ts";
 
@@ -63,6 +64,11 @@ function plan(args: BenchArgs): [ScenarioName, Scenario][] {
     ["encrypted", encryptedScenario({ docs: args.docs ?? (args.quick ? 100_000 : 1_000_000) }), "both"],
     ["ramp", rampScenario, "both"],
     ["refresh", refreshScenario({ docs }), "both"],
+    [
+      "refresh-pgbouncer",
+      refreshPgbouncerScenario({ docs: args.docs ?? 1_000_000, probeClients: 20 }),
+      "full",
+    ],
     ["mirror", mirrorScenario(args.docs ? { records: args.docs } : {}), "both"],
     ["audit", auditScenario, "both"],
     [

@@ -26,6 +26,7 @@ export const SCENARIO_NAMES = [
   "encrypted",
   "ramp",
   "refresh",
+  "refresh-pgbouncer",
   "mirror",
   "audit",
   "backup",

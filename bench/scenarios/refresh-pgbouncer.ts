@@ -3,10 +3,11 @@ import { once } from "node:events";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { startAliasBouncer } from "../../test/helpers/pgbouncer.ts";
-import type { BenchContext } from "../lib/context.ts";
+import { generateDocuments } from "../generate-documents.ts";
+import type { BenchContext, Scenario } from "../lib/context.ts";
 import { freshDatabase, settle } from "../lib/instance.ts";
 import { round } from "../lib/measure.ts";
-import { ratio, type ScenarioResult } from "../lib/result.ts";
+import { emptyScenario, ratio, type ScenarioResult } from "../lib/result.ts";
 import {
   type PgbouncerRefreshResult,
   type PgbouncerSwitch,
@@ -16,8 +17,9 @@ import {
 } from "../../src/refresh/index.ts";
 
 /**
- * The PgBouncer part builds three full versions (first load, two measured): at most this many of the
- * scenario's documents, so it adds well under a minute at the quick size.
+ * The refresh scenario's PgBouncer part builds three full versions (first load, two measured): at most
+ * this many of the scenario's documents, so it adds well under a minute at the quick size. The
+ * `refresh-pgbouncer` scenario (full runs) takes the issue's size instead.
  */
 export const PGBOUNCER_MAX_DOCS = 25_000;
 const ALIAS = "bench_app";
@@ -49,10 +51,12 @@ async function writeHead(from: string, to: string, count: number): Promise<numbe
 export async function measurePgbouncerRefresh(
   ctx: BenchContext,
   result: ScenarioResult,
-  options: { ndjsonPath: string; docs: number; probeClients: number },
+  options: { ndjsonPath: string; docs: number; probeClients: number; maxDocs?: number },
 ): Promise<void> {
+  const wanted = Math.min(options.docs, options.maxDocs ?? PGBOUNCER_MAX_DOCS);
   const path = join(ctx.workDir, "refresh-pgbouncer.ndjson");
-  const docs = await writeHead(options.ndjsonPath, path, Math.min(options.docs, PGBOUNCER_MAX_DOCS));
+  const docs = wanted === options.docs ? options.docs : await writeHead(options.ndjsonPath, path, wanted);
+  const source = wanted === options.docs ? options.ndjsonPath : path;
   result.params.pgbouncer_docs = docs;
   const blue = await freshDatabase(ctx.instance.adminUrl, "bench_refresh_blue");
   const green = await freshDatabase(ctx.instance.adminUrl, "bench_refresh_green");
@@ -71,7 +75,7 @@ export async function measurePgbouncerRefresh(
     const dataset = singleTableDataset({
       schema: "bench",
       table: "device",
-      from: `ndjson:${path}`,
+      from: `ndjson:${source}`,
       key: "/k_number",
       gin: true,
     });
@@ -135,12 +139,32 @@ export async function measurePgbouncerRefresh(
       back.durationMs,
       { op: "<", value: 1000 },
     );
-    const table = result.tables.find((t) => t.title === "Refresh steps (ms)");
+    let table = result.tables.find((t) => t.title === "Refresh steps (ms)");
+    if (!table) {
+      // standalone (the refresh-pgbouncer scenario): the refresh scenario's columns, the switch in "swap"
+      // and the PAUSE window in "lock held"
+      table = {
+        title: "Refresh steps (ms)",
+        headers: [
+          "run",
+          "wall",
+          "build",
+          "verify",
+          "snapshot-guard",
+          "swap",
+          "lock held",
+          "reader p99",
+          "failed",
+        ],
+        rows: [],
+      };
+      result.tables.push(table);
+    }
     for (const [name, r] of [
       ["pgbouncer full", paused],
       ["pgbouncer-reload full", reloaded],
     ] as const)
-      table?.rows.push([
+      table.rows.push([
         name,
         round(r.durationMs),
         round(r.stepMs.build ?? 0),
@@ -154,4 +178,29 @@ export async function measurePgbouncerRefresh(
   } finally {
     await bouncer.stop();
   }
+}
+
+/**
+ * The PgBouncer part alone at the issue's size (1M documents unless `--docs`), in full runs: the switch
+ * does not depend on the size, but the readers run through the alias during three full builds of it.
+ */
+export function refreshPgbouncerScenario(options: { docs: number; probeClients: number }): Scenario {
+  return async (ctx: BenchContext): Promise<ScenarioResult> => {
+    const result = emptyScenario(
+      "refresh-pgbouncer",
+      `pgshift refresh through a real PgBouncer (transaction mode, two databases behind one alias, ${options.probeClients} probe readers through it) of ${options.docs.toLocaleString("en-US")} API-like documents (GIN index), three full builds: a first load, a full refresh switched by PAUSE/RELOAD/RESUME, one by RELOAD only, then rollback.`,
+    );
+    const docs =
+      ctx.documents && ctx.documents.count === options.docs
+        ? ctx.documents
+        : await generateDocuments({ outDir: join(ctx.workDir, "refresh-docs"), count: options.docs });
+    result.params = { docs: docs.count, probe_clients: options.probeClients };
+    await measurePgbouncerRefresh(ctx, result, {
+      ndjsonPath: docs.ndjsonPath,
+      docs: docs.count,
+      probeClients: options.probeClients,
+      maxDocs: docs.count,
+    });
+    return result;
+  };
 }
