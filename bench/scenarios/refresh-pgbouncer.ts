@@ -24,6 +24,20 @@ import {
 export const PGBOUNCER_MAX_DOCS = 25_000;
 const ALIAS = "bench_app";
 
+/** The table both refresh scenarios fill: one row per measured refresh. */
+export const REFRESH_STEPS_TITLE = "Refresh steps (ms)";
+export const REFRESH_STEPS_HEADERS = [
+  "run",
+  "wall",
+  "build",
+  "verify",
+  "snapshot-guard",
+  "swap",
+  "lock held",
+  "reader p99",
+  "failed",
+] as const;
+
 /** The first `count` records of an NDJSON file: the same generated documents, fewer of them. */
 async function writeHead(from: string, to: string, count: number): Promise<number> {
   const out = createWriteStream(to);
@@ -139,25 +153,10 @@ export async function measurePgbouncerRefresh(
       back.durationMs,
       { op: "<", value: 1000 },
     );
-    let table = result.tables.find((t) => t.title === "Refresh steps (ms)");
+    let table = result.tables.find((t) => t.title === REFRESH_STEPS_TITLE);
     if (!table) {
-      // standalone (the refresh-pgbouncer scenario): the refresh scenario's columns, the switch in "swap"
-      // and the PAUSE window in "lock held"
-      table = {
-        title: "Refresh steps (ms)",
-        headers: [
-          "run",
-          "wall",
-          "build",
-          "verify",
-          "snapshot-guard",
-          "swap",
-          "lock held",
-          "reader p99",
-          "failed",
-        ],
-        rows: [],
-      };
+      // standalone (the refresh-pgbouncer scenario): the switch in "swap", the PAUSE window in "lock held"
+      table = { title: REFRESH_STEPS_TITLE, headers: [...REFRESH_STEPS_HEADERS], rows: [] };
       result.tables.push(table);
     }
     for (const [name, r] of [

@@ -10,7 +10,12 @@ import { redactSecrets } from "../lib/pgshift.ts";
 import { round } from "../lib/measure.ts";
 import { emptyScenario, ratio, type ScenarioResult } from "../lib/result.ts";
 import { refreshDataset, rollbackDataset, singleTableDataset } from "../../src/refresh/index.ts";
-import { measurePgbouncerRefresh, PGBOUNCER_MAX_DOCS } from "./refresh-pgbouncer.ts";
+import {
+  measurePgbouncerRefresh,
+  PGBOUNCER_MAX_DOCS,
+  REFRESH_STEPS_HEADERS,
+  REFRESH_STEPS_TITLE,
+} from "./refresh-pgbouncer.ts";
 
 const PROBE_CLIENTS = 20;
 const CHANGED_EVERY = 100; // 1 % of the records changed
@@ -149,18 +154,8 @@ export function refreshScenario(options: { docs: number }): Scenario {
         value: 1000,
       });
       result.tables.push({
-        title: "Refresh steps (ms)",
-        headers: [
-          "run",
-          "wall",
-          "build",
-          "verify",
-          "snapshot-guard",
-          "swap",
-          "lock held",
-          "reader p99",
-          "failed",
-        ],
+        title: REFRESH_STEPS_TITLE,
+        headers: [...REFRESH_STEPS_HEADERS],
         rows: (
           [
             ["full", full],
