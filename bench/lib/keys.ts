@@ -93,6 +93,16 @@ const refreshPgbouncerKeys: ExpectedRatio[] = [
     target: null,
   },
   {
+    key: "refresh_pgbouncer_mixed_window_ms",
+    label: "mixed-version window in ms through the PgBouncer alias, pgbouncer mode",
+    target: null,
+  },
+  {
+    key: "refresh_pgbouncer_reload_mixed_window_ms",
+    label: "mixed-version window in ms through the PgBouncer alias, pgbouncer-reload mode",
+    target: null,
+  },
+  {
     key: "refresh_pgbouncer_rollback_ms",
     label: "rollback through PgBouncer wall in ms",
     target: { op: "<", value: 1000 },
@@ -184,6 +194,11 @@ export const EXPECTED_RATIOS: Record<ScenarioName, ExpectedRatio[]> = {
       key: "refresh_reader_p99_ms",
       label: "reader p99 in ms over build and switch (worst of the three refreshes)",
       target: { op: "<", value: 250 },
+    },
+    {
+      key: "refresh_mixed_window_ms",
+      label: "mixed-version window in ms (worst of the three refreshes)",
+      target: null,
     },
     { key: "refresh_rollback_ms", label: "rollback wall in ms", target: { op: "<", value: 1000 } },
     ...refreshPgbouncerKeys,

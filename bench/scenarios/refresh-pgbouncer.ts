@@ -148,6 +148,16 @@ export async function measurePgbouncerRefresh(
       paused.switch?.stallMs ?? null,
       null,
     );
+    result.ratios.refresh_pgbouncer_mixed_window_ms = ratio(
+      "mixed-version window in ms through the PgBouncer alias, pgbouncer mode (PAUSE: 0 expected)",
+      paused.probe?.mixedWindowMs ?? null,
+      null,
+    );
+    result.ratios.refresh_pgbouncer_reload_mixed_window_ms = ratio(
+      "mixed-version window in ms through the PgBouncer alias, pgbouncer-reload mode (up to the longest transaction)",
+      reloaded.probe?.mixedWindowMs ?? null,
+      null,
+    );
     result.ratios.refresh_pgbouncer_rollback_ms = ratio(
       "rollback through PgBouncer (PAUSE/RELOAD/RESUME) wall in ms",
       back.durationMs,

@@ -149,6 +149,11 @@ export function refreshScenario(options: { docs: number }): Scenario {
         Math.max(...measured.map((r) => r.probe?.p99Ms ?? NaN)),
         { op: "<", value: 250 },
       );
+      result.ratios.refresh_mixed_window_ms = ratio(
+        "mixed-version window in ms: longest overlap of two versions answering readers (worst of the three refreshes)",
+        Math.max(...measured.map((r) => r.probe?.mixedWindowMs ?? NaN)),
+        null,
+      );
       result.ratios.refresh_rollback_ms = ratio("rollback wall in ms", back.durationMs, {
         op: "<",
         value: 1000,

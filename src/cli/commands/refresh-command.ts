@@ -10,6 +10,7 @@ import type {
   PgbouncerSwitch,
 } from "../../refresh/pgbouncer-refresh.ts";
 import type { RefreshResult } from "../../refresh/refresh-dataset.ts";
+import type { ProbeReport } from "../../refresh/probe-readers.ts";
 import type { RefreshStatus } from "../../refresh/refresh-status.ts";
 import { action } from "../action.ts";
 import { hmacKeyEnvOption, signingKey, signKeyOption } from "../report-signing.ts";
@@ -53,6 +54,18 @@ interface SwitchFlags {
   pgbouncerAlias?: string;
   green?: string;
   pauseBudget?: string;
+}
+
+/** The probe's figures in one line: queries, failures by SQLSTATE, latency, versions and their overlap. */
+function probeLine(label: string, probe: ProbeReport): string {
+  const failures = Object.keys(probe.failedBySqlstate).length
+    ? ` (${JSON.stringify(probe.failedBySqlstate)})`
+    : "";
+  const versions =
+    probe.versionsSeen === undefined
+      ? ""
+      : `; ${probe.versionsSeen} version(s) answered, mixed-version window ${probe.mixedWindowMs!.toFixed(1)} ms`;
+  return `${label}: ${probe.queries} queries, ${probe.failed} failed${failures}, p50 ${probe.p50Ms.toFixed(1)} ms, p99 ${probe.p99Ms.toFixed(1)} ms, max ${probe.maxMs.toFixed(1)} ms${versions}`;
 }
 
 function addSwitchOptions(command: Command): Command {
@@ -141,10 +154,7 @@ export function renderPgbouncerRefreshResult(result: PgbouncerRefreshResult): st
         ? `switch (PAUSE, RELOAD, RESUME): PAUSE took ${sw.pauseMs!.toFixed(1)} ms, clients stalled ${sw.stallMs!.toFixed(1)} ms`
         : `switch (RELOAD only): ${sw.reloadMs.toFixed(1)} ms; transactions in flight finished on the ${result.previousLive} database (a mixed window up to the longest transaction)`,
     );
-  if (result.probe)
-    lines.push(
-      `probe (through PgBouncer): ${result.probe.queries} queries, ${result.probe.failed} failed${Object.keys(result.probe.failedBySqlstate).length ? ` (${JSON.stringify(result.probe.failedBySqlstate)})` : ""}, p50 ${result.probe.p50Ms.toFixed(1)} ms, p99 ${result.probe.p99Ms.toFixed(1)} ms, max ${result.probe.maxMs.toFixed(1)} ms`,
-    );
+  if (result.probe) lines.push(probeLine("probe (through PgBouncer)", result.probe));
   lines.push(...reportLines(result));
   lines.push(`took ${(result.durationMs / 1000).toFixed(1)} s`);
   return lines.join("\n");
@@ -256,10 +266,7 @@ export function renderRefreshResult(result: RefreshResult): string {
     lines.push(
       `swap: lock held ${result.swap.lockHeldMs.toFixed(1)} ms, ${result.swap.attempts} attempt(s); waited ${result.snapshotWaitMs} ms for old snapshots`,
     );
-  if (result.probe)
-    lines.push(
-      `probe: ${result.probe.queries} queries, ${result.probe.failed} failed${Object.keys(result.probe.failedBySqlstate).length ? ` (${JSON.stringify(result.probe.failedBySqlstate)})` : ""}, p50 ${result.probe.p50Ms.toFixed(1)} ms, p99 ${result.probe.p99Ms.toFixed(1)} ms, max ${result.probe.maxMs.toFixed(1)} ms`,
-    );
+  if (result.probe) lines.push(probeLine("probe", result.probe));
   if (result.prune)
     lines.push(
       "error" in result.prune

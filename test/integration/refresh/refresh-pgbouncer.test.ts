@@ -111,6 +111,10 @@ test("a refresh through PgBouncer with 10 readers on the alias: 0 failed queries
   assert.equal(second.probe.skipped, undefined);
   assert.ok(second.probe.queries > 50, `readers ran queries (${second.probe.queries})`);
   assert.equal(second.probe.failed, 0, JSON.stringify(second.probe.failedBySqlstate));
+  // blue answered until the PAUSE, green from the RESUME on: the two never answered at the same time (one
+  // server, one clock)
+  assert.equal(second.probe.versionsSeen, 2);
+  assert.equal(second.probe.mixedWindowMs, 0);
   assert.equal(second.switch!.mode, "pgbouncer");
   assert.ok(second.switch!.pauseMs !== null && second.switch!.stallMs !== null);
   t.diagnostic(

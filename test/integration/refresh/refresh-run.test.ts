@@ -403,6 +403,10 @@ test("readers during build and swap see 0 failed queries, and each statement one
   assert.ok(byKind.key > 0 && byKind.containment > 0, JSON.stringify(byKind));
   assert.equal(byKind.key + byKind.containment, probed!.probe!.queries);
   assert.ok(probed!.probe!.maxMs >= probed!.probe!.p99Ms && probed!.probe!.p99Ms >= probed!.probe!.p50Ms);
+  // the readers were answered by the version live at the start and, before the probe stopped, by the new one
+  assert.equal(probed!.probe!.versionsSeen, 2);
+  const window = probed!.probe!.mixedWindowMs!;
+  assert.ok(Number.isFinite(window) && window >= 0 && window < 60_000, `mixed-version window ${window} ms`);
   assert.ok(seen.has("2"), `versions seen: ${[...seen]}`);
 });
 
