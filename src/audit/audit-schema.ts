@@ -575,10 +575,16 @@ export const auditPart: InternalSchemaPart = {
        resolved int := 0;
      begin
        perform pg_advisory_xact_lock(${AUDIT_SEAL_LOCK.toString()});
+       -- The order matters: the last id drawn, then this transaction's txid (see the step's comment), which
+       -- the head's row lock assigns. pg_sequence_last_value reads under the buffer lock (a plain SELECT
+       -- from the sequence can catch nextval's transient value 32 ahead while it logs); with a cache above
+       -- 1, ids drawn later could be lower, so then no pair is recorded and the floor stays (slower, still
+       -- complete).
+       select case when q.seqcache = 1
+                   then coalesce(pg_sequence_last_value('pgshift.audit_log_id_seq'::regclass), 0) else 0 end
+         into last_id from pg_sequence q where q.seqrelid = 'pgshift.audit_log_id_seq'::regclass;
        select * into head from pgshift.audit_head for update;
        chain := head.hash;
-       -- The order matters: the last id drawn, then this transaction's txid (see the step's comment).
-       select case when s.is_called then s.last_value else 0 end into last_id from pgshift.audit_log_id_seq s;
        pend_txid := head.pending_txid;
        pend_id := head.pending_id;
        if last_id > coalesce(pend_id[cardinality(pend_id)], head.floor_id) then
