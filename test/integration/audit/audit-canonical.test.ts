@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import {
-  enableAudit,
-  recordAuditEvent,
-  verifyAudit,
-  withAuditContext,
-} from "../../../src/audit/index.ts";
+import { enableAudit, recordAuditEvent, verifyAudit, withAuditContext } from "../../../src/audit/index.ts";
 import { createTestDatabase } from "../../helpers/database.ts";
 import { sealAll } from "./seal-all.ts";
 

@@ -182,9 +182,10 @@ test("writers holding transactions open across seals: every row sealed once, in 
         rounds++;
       }
     });
-    const shortWriters = Array.from({ length: 3 }, async (_, w) => {
-      for (let i = 0; i < 60; i++)
-        await pool.query("update counters set n = n + 1 where id = $1", [20 + w * 10 + (i % 10)]);
+    // Short transactions as fast as they go, so that seals land between a writer's txid and its audit id.
+    const shortWriters = Array.from({ length: 4 }, async (_, w) => {
+      for (let i = 0; i < 250; i++)
+        await pool.query("update counters set n = n + 1 where id = $1", [20 + w * 5 + (i % 5)]);
     });
     let sealing = true;
     const sealer = (async () => {
