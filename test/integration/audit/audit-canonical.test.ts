@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import {
-  enableAudit,
-  recordAuditEvent,
-  sealAudit,
-  verifyAudit,
-  withAuditContext,
-} from "../../../src/audit/index.ts";
+import { enableAudit, recordAuditEvent, verifyAudit, withAuditContext } from "../../../src/audit/index.ts";
 import { createTestDatabase } from "../../helpers/database.ts";
 import { sealAll } from "./seal-all.ts";
 
@@ -75,38 +69,6 @@ test("the canonical text built as json is byte for byte the jsonb one, on awkwar
     const verified = await verifyAudit({ pool });
     assert.deepEqual(verified.problems, []);
     assert.equal(verified.rowsChecked, rows[0].n);
-  } finally {
-    await db.drop();
-  }
-});
-
-test("the sealer summarises the txid index's filled block ranges itself", async () => {
-  const db = await createTestDatabase("audbrin");
-  try {
-    const { pool } = db;
-    await pool.query("create table public.big (id int primary key, payload text)");
-    await enableAudit({ pool, tables: ["big"] });
-    // ~1.1 KB audit rows: 3,000 of them fill more than two 128-page ranges
-    await pool.query("insert into big select g, repeat(md5(g::text), 16) from generate_series(1, 3000) g");
-    await sealAll(pool);
-    const { rows } = await pool.query(
-      `select h.brin_blocks::int as summarized,
-              (pg_relation_size('pgshift.audit_log') / current_setting('block_size')::int)::int as blocks
-         from pgshift.audit_head h`,
-    );
-    assert.ok(rows[0].blocks >= 256, `${rows[0].blocks} heap blocks`);
-    assert.equal(rows[0].summarized, Math.floor(rows[0].blocks / 128) * 128);
-    // nothing left to summarise in the ranges the sealer did
-    for (let block = 0; block < rows[0].summarized; block += 128) {
-      const { rows: again } = await pool.query(
-        "select brin_summarize_range('pgshift.audit_log_txid_brin'::regclass, $1) as n",
-        [block],
-      );
-      assert.equal(Number(again[0].n), 0, `range at block ${block}`);
-    }
-    const sealed = await sealAudit(pool);
-    assert.equal(sealed.sealed, 0);
-    assert.deepEqual((await verifyAudit({ pool })).problems, []);
   } finally {
     await db.drop();
   }
