@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { ExitCode } from "../errors.ts";
-import { CommandContext, type GlobalOptions, reportFailure } from "./context.ts";
+import type { CommandContext, GlobalOptions } from "./context.ts";
 
 const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
 
@@ -46,6 +46,9 @@ export function action<A extends unknown[]>(
 ): (...args: unknown[]) => Promise<void> {
   return async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
+    // Loaded when a command runs, not when the CLI starts: settings (zod), pg and the progress bars
+    // are not needed for --version, --help or a usage error.
+    const { CommandContext, reportFailure } = await import("./context.ts");
     const ctx = new CommandContext(command.optsWithGlobals() as GlobalOptions);
     const stopSignals = onStopSignals(ctx);
     try {

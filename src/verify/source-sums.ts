@@ -162,6 +162,12 @@ async function orderedChunkHashes(
     if (seen % PROGRESS_EVERY === 0) progress(seen);
     const rowText = recordText(fields);
     const chunk = placement.place(fields, rowText)!;
+    if (chunk !== lastChunk && last && last.pending !== "") {
+      // Rows come in key order, so the previous chunk is most likely done: its text goes to its hash
+      // now, not at the end (a 5M-row table's ~1200 chunks held up to 64 KiB each until then).
+      last.hash.update(last.pending);
+      last.pending = "";
+    }
     let acc = chunk === lastChunk ? last : hashes.get(chunk);
     if (!acc) {
       acc = { rows: 0, hash: createHash("md5"), pending: "" };

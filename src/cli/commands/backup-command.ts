@@ -1,7 +1,6 @@
 import { parseDuration } from "../../duration.ts";
 import type { Command } from "commander";
 import { ExitCode, UsageError } from "../../errors.ts";
-import { localInstanceUrl } from "../../local/instance.ts";
 import { hmacKeyFromEnv, type SigningKey, signingKeyFromFile } from "../../verify/report.ts";
 import type { PassphraseSource } from "../../backup/passphrase.ts";
 import type { RecoveryWindow } from "../../backup/recovery-window.ts";
@@ -498,6 +497,7 @@ export function registerBackupCommands(program: Command): void {
             );
           if (flags.keepOldData && !flags.inPlace)
             throw new UsageError("--keep-old-data goes with --in-place");
+          const { localInstanceUrl } = await import("../../local/instance.ts");
           const password = decodeURIComponent(new URL(localInstanceUrl(source)).password);
           const result = await lib.restorePointInTime({
             ...repositoryOf(ctx, flags),
@@ -564,6 +564,7 @@ export function registerBackupCommands(program: Command): void {
         ) => {
           const lib = await backup();
           const source = instanceOf(ctx, flags);
+          const { localInstanceUrl } = await import("../../local/instance.ts");
           const password = decodeURIComponent(new URL(localInstanceUrl(source)).password);
           const key = signing(flags);
           const { report, reportPath } = await lib.runDrill({

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { UsageError } from "../../errors.ts";
-import { checkTarget } from "../../pg/check-target.ts";
 import type { MaintenanceReport } from "../../serve/maintenance-checks.ts";
 import { action } from "../action.ts";
 
@@ -79,6 +78,7 @@ export function registerCheckCommand(program: Command): void {
           throw new UsageError(`--pooler must be auto, pgbouncer or none, got "${flags.pooler}"`);
         const { url } = await ctx.targetUrl();
         const pool = await ctx.pool({ max: 1 });
+        const { checkTarget } = await import("../../pg/check-target.ts");
         const target = await checkTarget(pool);
         const { maintenanceChecks } = await import("../../serve/maintenance-checks.ts");
         const maintenance = await maintenanceChecks(pool, {

@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { redactSettings } from "../../config/settings.ts";
 import { action } from "../action.ts";
 import { renderTable } from "../output.ts";
 
@@ -11,6 +10,7 @@ export function registerConfigCommands(program: Command): void {
     .action(
       action(async (ctx) => {
         const { settings, sources, configFile } = ctx.resolvedSettings;
+        const { redactSettings } = await import("../../config/settings.ts");
         const shown = redactSettings(settings);
         ctx.out.result({ settings: shown, sources, configFile: configFile ?? null }, () =>
           renderTable(

@@ -1,16 +1,11 @@
 import type { Command } from "commander";
-import {
-  destroyLocalInstance,
-  type LocalInstanceStatus,
-  localInstanceStatus,
-  localInstanceUrl,
-  localPgbouncerUrl,
-  startLocalInstance,
-  stopLocalInstance,
-} from "../../local/instance.ts";
+import type { LocalInstanceStatus } from "../../local/instance.ts";
 import { PgshiftError } from "../../errors.ts";
 import { action } from "../action.ts";
 import type { CommandContext } from "../context.ts";
+
+/** The managed instance's code (and pg), loaded when a command runs, not when the CLI starts. */
+const instance = () => import("../../local/instance.ts");
 
 function describe(status: LocalInstanceStatus): string {
   if (status.state === "absent") return `instance ${status.name}: absent (nothing under ${status.dir})`;
@@ -43,7 +38,9 @@ export function registerLocalCommands(program: Command): void {
     .option("--pgbouncer", "run PgBouncer (transaction pooling) in front of it on its own port")
     .action(
       action(async (ctx, opts: { name?: string; tls?: boolean; pgbouncer?: boolean }) => {
-        const result = await startLocalInstance({
+        const result = await (
+          await instance()
+        ).startLocalInstance({
           ...instanceOptions(ctx, opts.name),
           ...(opts.tls ? { tls: true } : {}),
           ...(opts.pgbouncer ? { pgbouncer: true } : {}),
@@ -69,7 +66,7 @@ export function registerLocalCommands(program: Command): void {
     .option("--name <name>", "instance name")
     .action(
       action(async (ctx, opts: { name?: string }) => {
-        const status = await stopLocalInstance(instanceOptions(ctx, opts.name));
+        const status = await (await instance()).stopLocalInstance(instanceOptions(ctx, opts.name));
         ctx.out.result(status, () => describe(status));
         return undefined;
       }),
@@ -81,7 +78,7 @@ export function registerLocalCommands(program: Command): void {
     .option("--name <name>", "instance name")
     .action(
       action(async (ctx, opts: { name?: string }) => {
-        const status = await localInstanceStatus(instanceOptions(ctx, opts.name));
+        const status = await (await instance()).localInstanceStatus(instanceOptions(ctx, opts.name));
         ctx.out.result(status, () => describe(status));
         return status.state === "running" ? 0 : 1;
       }),
@@ -95,7 +92,8 @@ export function registerLocalCommands(program: Command): void {
     .action(
       action(async (ctx, opts: { name?: string; pgbouncer?: boolean }) => {
         const options = instanceOptions(ctx, opts.name);
-        const url = opts.pgbouncer ? localPgbouncerUrl(options) : localInstanceUrl(options);
+        const lib = await instance();
+        const url = opts.pgbouncer ? lib.localPgbouncerUrl(options) : lib.localInstanceUrl(options);
         // The one place pgshift prints a password: the user asked for a usable connection string.
         if (ctx.out.json) ctx.out.raw(JSON.stringify({ url }));
         else ctx.out.raw(url);
@@ -110,14 +108,15 @@ export function registerLocalCommands(program: Command): void {
     .action(
       action(async (ctx, opts: { name?: string }) => {
         const options = instanceOptions(ctx, opts.name);
-        const before = await localInstanceStatus(options);
+        const lib = await instance();
+        const before = await lib.localInstanceStatus(options);
         if (before.state === "absent")
           throw new PgshiftError(
             "instance_not_found",
             `no local instance ${JSON.stringify(before.name)} under ${before.dir}; nothing was destroyed (pgshift local status --name NAME shows one)`,
             { details: { name: before.name, dir: before.dir } },
           );
-        const status = await destroyLocalInstance(options);
+        const status = await lib.destroyLocalInstance(options);
         ctx.out.result(status, () => `instance ${status.name} destroyed (${status.dir} removed)`);
         return undefined;
       }),

@@ -4,7 +4,6 @@ import { ExitCode, UsageError } from "../../errors.ts";
 import type { LintFinding, LintResult } from "../../migrate/lint.ts";
 import type { MigrateOptions, MigrateResult } from "../../migrate/migrate.ts";
 import type { LockMode } from "../../migrate/migration-lock.ts";
-import { createPool } from "../../pg/pool.ts";
 import { action } from "../action.ts";
 import { auditOperation } from "../audit-operation.ts";
 import type { CommandContext } from "../context.ts";
@@ -35,6 +34,7 @@ const DIR_HELP = "directory of <YYYYMMDDHHMMSS>_<name>.sql files";
  */
 async function withMigratePool<T>(ctx: CommandContext, fn: (pool: pg.Pool) => Promise<T>): Promise<T> {
   const { url } = await ctx.targetUrl();
+  const { createPool } = await import("../../pg/pool.ts");
   const pool = createPool({ url, max: 4, applicationName: "pgshift migrate" });
   try {
     return await fn(pool);

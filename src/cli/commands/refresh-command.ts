@@ -2,7 +2,6 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { parseDuration } from "../../duration.ts";
 import { ExitCode, UsageError } from "../../errors.ts";
-import { createPool } from "../../pg/pool.ts";
 import type { Dataset } from "../../refresh/dataset.ts";
 import type {
   PgbouncerRefreshResult,
@@ -409,6 +408,7 @@ export function registerRefreshCommands(program: Command): void {
             viaPgbouncer.databases[
               result.status === "switched" ? result.live : result.live === "blue" ? "green" : "blue"
             ];
+          const { createPool } = await import("../../pg/pool.ts");
           const auditPool = createPool({ url: built, max: 1 });
           try {
             await auditOperation(ctx.out, auditPool, {

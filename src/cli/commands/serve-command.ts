@@ -1,7 +1,6 @@
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { UsageError } from "../../errors.ts";
-import { createPool } from "../../pg/pool.ts";
 import { action } from "../action.ts";
 
 /** The health server, loaded when `serve` runs: other commands start without it. */
@@ -62,6 +61,7 @@ export function registerServeCommand(program: Command): void {
         const readyTimeoutMs = wholeNumber("--ready-timeout", flags.readyTimeout, 1);
         const { url } = await ctx.targetUrl();
         // its own pool: short connect timeout so a dead database answers 503 quickly, not after 10 s
+        const { createPool } = await import("../../pg/pool.ts");
         const pool = createPool({
           url,
           max: wholeNumber("--pool-max", flags.poolMax, 1),

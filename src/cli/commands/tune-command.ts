@@ -2,7 +2,6 @@ import { availableParallelism, totalmem } from "node:os";
 import type { Command } from "commander";
 import { UsageError } from "../../errors.ts";
 import type { Storage, Workload } from "../../provision/tune.ts";
-import { stopLocalInstance, startLocalInstance } from "../../local/instance.ts";
 import { action } from "../action.ts";
 
 /** The provisioning library, loaded when `tune` runs: other commands start without it. */
@@ -82,6 +81,7 @@ export function registerTuneCommand(program: Command): void {
             );
           await ctx.close();
           const options = { name: ctx.settings.localName, baseDir: ctx.settings.localDir };
+          const { startLocalInstance, stopLocalInstance } = await import("../../local/instance.ts");
           await stopLocalInstance(options);
           await startLocalInstance(options);
           restarted = true;
