@@ -5,7 +5,7 @@ import { Worker } from "node:worker_threads";
 import type Database from "better-sqlite3";
 import { PgshiftError } from "../errors.ts";
 import { NativeModuleError, openSqliteFile } from "../sources/sqlite/open-database.ts";
-import { parseCreateTable } from "../sources/sqlite/sqlite-catalog.ts";
+import { parseCreateTable, rowidAliasColumn } from "../sources/sqlite/sqlite-catalog.ts";
 import { quoteSqlite, rowidName } from "../sources/sqlite/sqlite-rows.ts";
 import { type CanonicalConverter, canonicalConverter, type SourceValue } from "./canonical.ts";
 import type { CanonicalRow, SourceFingerprint, SourceTableReader } from "./source-reader.ts";
@@ -39,12 +39,10 @@ function rowidAccess(db: Database.Database, table: string): RowidAccess | undefi
   }[];
   const rowid = rowidName(info.map((c) => c.name));
   if (rowid === undefined) return undefined;
-  const key = info.filter((c) => c.pk > 0);
-  // SQLite's rule (also the catalog's): a sole INTEGER PRIMARY KEY column, unless declared DESC.
-  const alias =
-    key.length === 1 && key[0]!.type.toUpperCase() === "INTEGER" && !parsed.descendingPrimaryKey
-      ? key[0]!.name
-      : undefined;
+  const alias = rowidAliasColumn(
+    info.map((c) => ({ name: c.name, declaredType: c.type, primaryKeyPosition: c.pk })),
+    parsed,
+  );
   return alias === undefined ? { rowid } : { rowid, alias };
 }
 

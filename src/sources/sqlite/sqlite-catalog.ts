@@ -235,13 +235,24 @@ function readTable(
     sql,
   };
   if (parsed.primaryKeyName) table.primaryKeyName = parsed.primaryKeyName;
-  if (!withoutRowid && primaryKey.length === 1) {
-    const pkColumn = columns.find((c) => c.name === primaryKey[0])!;
-    if (pkColumn.declaredType.toUpperCase() === "INTEGER" && !parsed.descendingPrimaryKey)
-      table.rowidAlias = pkColumn.name;
-  }
+  const alias = withoutRowid ? undefined : rowidAliasColumn(columns, parsed);
+  if (alias !== undefined) table.rowidAlias = alias;
   if (sequenceValue !== undefined) table.sequenceValue = sequenceValue;
   return table;
+}
+
+/**
+ * SQLite's rule for a rowid table: a sole primary key column declared INTEGER (and not DESC) is an alias
+ * of the rowid. `columns` are the table's, with their primary key positions (0: not in the key).
+ */
+export function rowidAliasColumn(
+  columns: readonly { name: string; declaredType: string; primaryKeyPosition: number }[],
+  parsed: Pick<ParsedCreateTable, "descendingPrimaryKey">,
+): string | undefined {
+  const key = columns.filter((c) => c.primaryKeyPosition > 0);
+  return key.length === 1 && key[0]!.declaredType.toUpperCase() === "INTEGER" && !parsed.descendingPrimaryKey
+    ? key[0]!.name
+    : undefined;
 }
 
 function readIndexes(
