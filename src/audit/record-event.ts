@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type pg from "pg";
+import pg from "pg";
 import { auditInstalled } from "./install-audit.ts";
 
 export interface AuditEvent {
@@ -28,4 +28,57 @@ export async function recordAuditEvent(
     JSON.stringify(detail),
   ]);
   return rows[0].id;
+}
+
+/** Where recordClusterAuditEvent recorded: the database and the audit row id. */
+export interface RecordedClusterEvent {
+  database: string;
+  id: string;
+}
+
+/**
+ * Records one event in every database of a server that has the audit trail (or in `databases` only):
+ * after a physical restore every database came back from the backup, so each trail carries the restore;
+ * after a logical one, the new database. `serverUrl` reaches any database of the server as a user that
+ * may connect to them (the restore's superuser); databases without the trail, templates and those
+ * refusing connections are left alone. Throws on the first database it cannot record in, naming it (the
+ * ones before keep their event).
+ *
+ *   await recordClusterAuditEvent(localInstanceUrl(restored), { action: "restore", detail, report });
+ */
+export async function recordClusterAuditEvent(
+  serverUrl: string,
+  event: AuditEvent,
+  options: { databases?: readonly string[] } = {},
+): Promise<RecordedClusterEvent[]> {
+  const databasesOf = async (url: string) => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ datname: string }>(
+        "select datname from pg_catalog.pg_database where datallowconn and not datistemplate order by datname",
+      );
+      return rows.map((r) => r.datname);
+    } finally {
+      await client.end();
+    }
+  };
+  const recorded: RecordedClusterEvent[] = [];
+  for (const database of options.databases ?? (await databasesOf(serverUrl))) {
+    const url = new URL(serverUrl);
+    url.pathname = `/${encodeURIComponent(database)}`;
+    const client = new pg.Client({ connectionString: url.toString() });
+    try {
+      await client.connect();
+      const id = await recordAuditEvent(client, event);
+      if (id !== undefined) recorded.push({ database, id });
+    } catch (error) {
+      throw new Error(`database ${database}: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+  return recorded;
 }

@@ -128,13 +128,14 @@ export class SqliteTableReader implements SourceTableReader {
       const q = quoteSqlite(c.sourceName);
       return c.kind === "bytea" ? `case when typeof(${q}) = 'text' then cast(${q} as blob) else ${q} end` : q;
     });
+    this.rowids = rowidAccess(this.db, table.sourceTable);
     this.excluded = JSON.stringify(excludeRowids.map(String));
+    // The rowid under the name none of the table's columns takes, as the paged read uses it.
     this.exclusion = excludeRowids.length
-      ? `${rowidName(table.columns.map((c) => c.sourceName)) ?? "rowid"} not in (select cast(value as integer) from json_each(?))`
+      ? `${this.rowids?.rowid ?? "rowid"} not in (select cast(value as integer) from json_each(?))`
       : "";
     this.selected = selected.join(", ");
     this.select = `select ${this.selected} from ${quoteSqlite(table.sourceTable)}`;
-    this.rowids = rowidAccess(this.db, table.sourceTable);
     if (table.key.length === 1) {
       this.keySource = table.columns.find((c) => c.name === table.key[0])?.sourceName;
     }

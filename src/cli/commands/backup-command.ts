@@ -6,6 +6,7 @@ import type { PassphraseSource } from "../../backup/passphrase.ts";
 import type { RecoveryWindow } from "../../backup/recovery-window.ts";
 import type { GfsPolicy } from "../../backup/retention.ts";
 import { action } from "../action.ts";
+import { auditRestore } from "../audit-operation.ts";
 import type { CommandContext } from "../context.ts";
 import { renderTable } from "../output.ts";
 import { registerOffsiteCommands, type S3Flags, s3Options, s3Target } from "./backup-offsite-command.ts";
@@ -482,6 +483,21 @@ export function registerBackupCommands(program: Command): void {
               ...label,
               ...(pass ? { passphrase: pass } : {}),
             });
+            // The restored database's trail (when the dump had one) carries the restore.
+            await auditRestore(
+              ctx.out,
+              url,
+              {
+                detail: {
+                  kind: "logical",
+                  label: result.entry.label,
+                  database: result.database,
+                  backupSha256: result.entry.sha256,
+                },
+                report: JSON.stringify(result),
+              },
+              [result.database],
+            );
             ctx.out.result(
               result,
               () =>
@@ -507,6 +523,21 @@ export function registerBackupCommands(program: Command): void {
             ...(flags.inPlace ? { inPlace: true } : {}),
             ...(flags.keepOldData ? { keepPreviousData: true } : {}),
             superuserPassword: password,
+          });
+          // Every database of the restored server with the trail records the restore (the trail itself came
+          // back as of the target: a later anchor shows the rollback until `audit reseal` acknowledges it).
+          await auditRestore(ctx.out, localInstanceUrl({ name: into, baseDir: ctx.settings.localDir }), {
+            detail: {
+              kind: "physical",
+              engine: result.engine,
+              label: result.backup.label,
+              target: result.target,
+              lastReplayedCommit: result.lastReplayedCommit ?? null,
+              lastReplayedLsn: result.lastReplayedLsn ?? null,
+              instance: result.instance,
+              inPlace: result.inPlace,
+            },
+            report: JSON.stringify(result),
           });
           ctx.out.result(result, () =>
             [

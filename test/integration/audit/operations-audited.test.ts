@@ -5,7 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, test } from "node:test";
+import pg from "pg";
 import { installAudit, verifyAudit } from "../../../src/audit/index.ts";
+import { newerServerThanDumpTools } from "../../helpers/binaries.ts";
 import { runCli } from "../../helpers/cli.ts";
 import { createTestDatabase, useTestDatabase } from "../../helpers/database.ts";
 import { migration } from "../migrate/migration-dir.ts";
@@ -18,11 +20,12 @@ import { migration } from "../migrate/migration-dir.ts";
 const db = useTestDatabase("audops");
 const cwd = mkdtempSync(join(tmpdir(), "pgshift-audit-ops-"));
 after(() => rmSync(cwd, { recursive: true, force: true }));
+const dumpSkip = await newerServerThanDumpTools(process.env.TEST_DATABASE_URL!);
 const sample = fileURLToPath(new URL("../../../examples/sample.db", import.meta.url));
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
-async function events(pool: import("pg").Pool, op: string) {
+async function events(pool: pg.Pool, op: string) {
   const { rows } = await pool.query<{ detail: Record<string, unknown> }>(
     "select detail from pgshift.audit_log where op = $1 order by id",
     [op],
@@ -76,3 +79,46 @@ test("a database without the audit trail: no event, no warning", async () => {
     await plain.drop();
   }
 });
+
+test(
+  "a logical restore is recorded in the restored database's trail, which still verifies",
+  { skip: dumpSkip },
+  async () => {
+    const { pool, url, name } = db();
+    await installAudit(pool);
+    const repo = mkdtempSync(join(tmpdir(), "pgshift-audit-restore-"));
+    after(() => rmSync(repo, { recursive: true, force: true }));
+    const backup = await runCli(["backup", "run", "--to", url, "--repo", repo, "--label", "r1", "--json"]);
+    assert.equal(backup.code, 0, backup.stderr);
+    const restoredName = `${name}_restored`;
+    const restore = await runCli([
+      "backup",
+      "restore",
+      "--to",
+      url,
+      "--repo",
+      repo,
+      "--database",
+      restoredName,
+      "--json",
+    ]);
+    assert.equal(restore.code, 0, restore.stderr);
+    assert.doesNotMatch(restore.stderr, /not recorded/);
+    const restoredUrl = new URL(url);
+    restoredUrl.pathname = `/${restoredName}`;
+    const restored = new pg.Pool({ connectionString: restoredUrl.toString(), max: 1 });
+    try {
+      const [event] = await events(restored, "restore");
+      assert.equal(event?.kind, "logical");
+      assert.equal(event?.label, "r1");
+      assert.equal(event?.database, restoredName);
+      assert.equal(event?.reportSha256, sha256(JSON.stringify(JSON.parse(restore.stdout))));
+      // The source database has no such event: the restore happened to the copy.
+      assert.deepEqual(await events(pool, "restore"), []);
+      assert.deepEqual((await verifyAudit({ pool: restored })).problems, []);
+    } finally {
+      await restored.end();
+      await pool.query(`drop database if exists "${restoredName}" with (force)`);
+    }
+  },
+);

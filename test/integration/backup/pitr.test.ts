@@ -9,6 +9,7 @@ import {
   statSync,
   truncateSync,
 } from "node:fs";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -34,6 +35,8 @@ import {
   stopLocalInstance,
 } from "../../../src/local/instance.ts";
 import { findPgBinaries } from "../../../src/local/binaries.ts";
+import { installAudit, verifyAudit } from "../../../src/audit/index.ts";
+import { runCli } from "../../helpers/cli.ts";
 
 // The instances backed up here run the server major of the installed backup tools (Debian's), whatever
 // major the rest of the test run covers: pg_basebackup and pgBackRest 2.45 cannot back up a newer one.
@@ -44,9 +47,12 @@ const repository = join(baseDir, "repo");
 const prod = { name: "prod", baseDir, binaries: BACKUP_BINARIES };
 const restored = { name: "restored", baseDir, binaries: BACKUP_BINARIES };
 const byLsn = { name: "bylsn", baseDir, binaries: BACKUP_BINARIES };
+const audited = { name: "audited", baseDir, binaries: BACKUP_BINARIES };
+const cliRestored = { name: "clirestored", baseDir, binaries: BACKUP_BINARIES };
 
 after(async () => {
-  for (const o of [restored, byLsn, prod]) await destroyLocalInstance(o).catch(() => undefined);
+  for (const o of [restored, byLsn, prod, cliRestored, audited])
+    await destroyLocalInstance(o).catch(() => undefined);
 });
 
 async function sql<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
@@ -296,4 +302,68 @@ test("PITR to an LSN between two inserts; LSNs outside the window refused; in pl
   assert.deepEqual(await sql(url, "select setting from pg_settings where name = 'archive_mode'"), [
     { setting: "off" },
   ]);
+});
+
+test("backup restore (CLI) records the restore in each restored database that has the audit trail", async () => {
+  // Its own instance and repository: the instances above moved to other timelines.
+  const auditRepo = join(baseDir, "audit-repo");
+  await setupArchiving(audited, { repository: auditRepo, archiveTimeoutSeconds: 60 });
+  const url = localInstanceUrl(audited);
+  await sql(url, "create database app");
+  const appUrl = new URL(url);
+  appUrl.pathname = "/app";
+  const app = new pg.Pool({ connectionString: appUrl.toString(), max: 2 });
+  try {
+    await installAudit(app);
+    await app.query("create table items (id int primary key, name text)");
+    await app.query("insert into items values (1, 'before the backup')");
+  } finally {
+    await app.end();
+  }
+  await runPhysicalBackup({ url, repository: auditRepo, label: "audited1" });
+  const [{ seg }] = await sql<{ seg: string }>(url, "select pg_walfile_name(pg_switch_wal()) as seg");
+  for (let i = 0; i < 200 && !existsSync(join(auditRepo, "wal", seg)); i++) await sleep(100);
+
+  const cli = await runCli(
+    [
+      "backup",
+      "restore",
+      "--repo",
+      auditRepo,
+      "--instance",
+      "audited",
+      "--into-instance",
+      "clirestored",
+      "--json",
+    ],
+    { env: { PGSHIFT_LOCAL_DIR: baseDir } },
+  );
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.doesNotMatch(cli.stderr, /not recorded/);
+  const restoredApp = new URL(localInstanceUrl(cliRestored));
+  restoredApp.pathname = "/app";
+  const [event] = await sql<{ detail: Record<string, unknown> }>(
+    restoredApp.toString(),
+    "select detail from pgshift.audit_log where op = 'restore'",
+  );
+  assert.equal(event?.detail.kind, "physical");
+  assert.equal(event?.detail.label, "audited1");
+  assert.equal(event?.detail.instance, "clirestored");
+  assert.equal(
+    event?.detail.reportSha256,
+    createHash("sha256")
+      .update(JSON.stringify(JSON.parse(cli.stdout)))
+      .digest("hex"),
+  );
+  // The database without the trail got nothing; the source knows nothing of the copy's restore.
+  assert.deepEqual(await sql(localInstanceUrl(cliRestored), "select to_regclass('pgshift.audit_log') as t"), [
+    { t: null },
+  ]);
+  assert.deepEqual(await sql(appUrl.toString(), "select id from pgshift.audit_log where op = 'restore'"), []);
+  const restoredPool = new pg.Pool({ connectionString: restoredApp.toString(), max: 2 });
+  try {
+    assert.deepEqual((await verifyAudit({ pool: restoredPool })).problems, []);
+  } finally {
+    await restoredPool.end();
+  }
 });
