@@ -90,7 +90,12 @@ function codePoints(text: string): number {
   return n;
 }
 
-const SCAN_BATCH_ROWS = 2000;
+/**
+ * Rows per scan query. A batch is live while it is counted, and each young-generation collection of
+ * the scan thread (16 MB) copies it: 500 rows took 20 % less CPU than 2000 on the bench's 11-table
+ * database (1.50-1.57 -> 1.22-1.23 CPU-s for 600k rows; the one-table shape about the same).
+ */
+const SCAN_BATCH_ROWS = 500;
 const MAX_ROWID = 2n ** 63n - 1n;
 
 function emptyStats(): ColumnStats {
