@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import type pg from "pg";
 import {
@@ -9,7 +12,10 @@ import {
   sealAudit,
   verifyAudit,
 } from "../../../src/audit/index.ts";
+import { destroyLocalInstance, localInstanceUrl, startLocalInstance } from "../../../src/local/instance.ts";
 import { ensureInternalSchema } from "../../../src/pg/internal-schema.ts";
+import { createPool } from "../../../src/pg/pool.ts";
+import { testBinaries } from "../../helpers/binaries.ts";
 import { createTestDatabase } from "../../helpers/database.ts";
 import { sealAll } from "./seal-all.ts";
 
@@ -37,6 +43,29 @@ async function unsealedIds(pool: pg.Pool): Promise<string[]> {
       where not exists (select from pgshift.audit_seal s where s.audit_id = a.id) order by a.id`,
   );
   return rows.map((r) => r.id);
+}
+
+/**
+ * A private server: the seal horizon is cluster-wide, so on the shared test server another test file's
+ * long transaction held it back past any wait (the floor test failed in CI for that reason alone).
+ */
+async function privateServer(): Promise<{ pool: pg.Pool; drop(): Promise<void> }> {
+  const instance = {
+    name: `sealfloor-${process.pid}`,
+    baseDir: join(tmpdir(), "pgshift-sealfloor"),
+    ephemeral: true,
+    binaries: testBinaries(),
+  };
+  await startLocalInstance(instance);
+  const pool = createPool({ url: localInstanceUrl(instance), max: 8 });
+  return {
+    pool,
+    async drop() {
+      await pool.end().catch(() => undefined);
+      await destroyLocalInstance(instance).catch(() => undefined);
+      rmSync(instance.baseDir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Seals until the floor reaches the last audit id (another test's open transaction may hold the horizon). */
@@ -140,7 +169,7 @@ test("upgrading a sealed trail to the id-ordered sealer keeps its chain, and sea
 });
 
 test("writers holding transactions open across seals: every row sealed once, in commit-horizon order, the floor never passing a running one", async () => {
-  const db = await createTestDatabase("audfloorconc");
+  const db = await privateServer();
   try {
     const { pool } = db;
     await installAudit(pool);
