@@ -47,7 +47,7 @@ async function unsealedIds(pool: pg.Pool): Promise<string[]> {
 
 /**
  * A private server: the seal horizon is cluster-wide, so on the shared test server another test file's
- * long transaction held it back past any wait (the floor test failed in CI for that reason alone).
+ * long transaction could hold the floor back; here only this test's transactions count.
  */
 async function privateServer(): Promise<{ pool: pg.Pool; drop(): Promise<void> }> {
   const instance = {
@@ -68,13 +68,22 @@ async function privateServer(): Promise<{ pool: pg.Pool; drop(): Promise<void> }
   };
 }
 
-/** Seals until the floor reaches the last audit id (another test's open transaction may hold the horizon). */
+/**
+ * Seals until the floor reaches the last audit row: every id up to it sealed. The floor is the id
+ * sequence's last value when a seal read it, so it passes max(id) when the last ids drawn belong to
+ * a rolled-back transaction (their rows never existed); it never passes the sequence.
+ */
 async function sealUntilFloorAtEnd(pool: pg.Pool): Promise<Head> {
   for (let attempt = 0; attempt < 240; attempt++) {
     await sealAudit(pool);
     const now = await head(pool);
-    const { rows } = await pool.query("select coalesce(max(id), 0)::bigint as last from pgshift.audit_log");
-    if (now.floorId === Number(rows[0].last)) return now;
+    const { rows } = await pool.query(
+      `select coalesce(max(id), 0)::bigint as last,
+              (select last_value from pgshift.audit_log_id_seq)::bigint as drawn
+         from pgshift.audit_log`,
+    );
+    assert.ok(now.floorId <= Number(rows[0].drawn), `floor ${now.floorId} above the last id drawn`);
+    if (now.floorId >= Number(rows[0].last)) return now;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   throw new Error("the seal floor never reached the last audit id: a transaction is left open somewhere");
