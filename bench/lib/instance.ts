@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { withDatabase } from "../../src/pg/server-databases.ts";
 import {
   destroyLocalInstance,
   type LocalInstanceOptions,
@@ -75,11 +76,7 @@ export async function destroyBenchInstance(instance: BenchInstance): Promise<voi
   await destroyLocalInstance(instance.options);
 }
 
-export function databaseUrl(adminUrl: string, database: string): string {
-  const url = new URL(adminUrl);
-  url.pathname = `/${encodeURIComponent(database)}`;
-  return url.toString();
-}
+export const databaseUrl = withDatabase;
 
 /** Drops (terminating sessions) and recreates a database; returns its URL. Extensions come along. */
 export async function freshDatabase(adminUrl: string, database: string): Promise<string> {

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import pg from "pg";
+import { connectableDatabases, withDatabase } from "../pg/server-databases.ts";
 import { auditInstalled } from "./install-audit.ts";
 
 export interface AuditEvent {
@@ -51,23 +52,9 @@ export async function recordClusterAuditEvent(
   event: AuditEvent,
   options: { databases?: readonly string[] } = {},
 ): Promise<RecordedClusterEvent[]> {
-  const databasesOf = async (url: string) => {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      const { rows } = await client.query<{ datname: string }>(
-        "select datname from pg_catalog.pg_database where datallowconn and not datistemplate order by datname",
-      );
-      return rows.map((r) => r.datname);
-    } finally {
-      await client.end();
-    }
-  };
   const recorded: RecordedClusterEvent[] = [];
-  for (const database of options.databases ?? (await databasesOf(serverUrl))) {
-    const url = new URL(serverUrl);
-    url.pathname = `/${encodeURIComponent(database)}`;
-    const client = new pg.Client({ connectionString: url.toString() });
+  for (const database of options.databases ?? (await connectableDatabases(serverUrl))) {
+    const client = new pg.Client({ connectionString: withDatabase(serverUrl, database) });
     try {
       await client.connect();
       const id = await recordAuditEvent(client, event);

@@ -4,6 +4,7 @@ import { pipeline } from "node:stream/promises";
 import pg from "pg";
 import { redactUrl } from "../config/redact.ts";
 import { quoteIdent } from "../pg/quote.ts";
+import { withDatabase } from "../pg/server-databases.ts";
 import { BackupError } from "./backup-error.ts";
 import { gpgDecrypt } from "./gpg.ts";
 import { type BackupEntry, checkBackupFile, findBackup } from "./manifest.ts";
@@ -27,12 +28,6 @@ export interface LogicalRestoreResult {
   database: string;
   url: string;
   durationMs: number;
-}
-
-function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${encodeURIComponent(database)}`;
-  return parsed.toString();
 }
 
 /**

@@ -1,5 +1,6 @@
 import pg from "pg";
 import { quoteIdent } from "../pg/quote.ts";
+import { connectableDatabases, withDatabase } from "../pg/server-databases.ts";
 
 /** Per-table row count and an order-independent checksum (md5 over the sorted md5s of each row's text). */
 export interface TableSum {
@@ -9,24 +10,8 @@ export interface TableSum {
   checksum: string;
 }
 
-function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${encodeURIComponent(database)}`;
-  return parsed.toString();
-}
-
 export async function tableSums(serverUrl: string): Promise<TableSum[]> {
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  let databases: string[];
-  try {
-    const r = await admin.query<{ datname: string }>(
-      "select datname from pg_database where datallowconn and not datistemplate order by datname",
-    );
-    databases = r.rows.map((row) => row.datname);
-  } finally {
-    await admin.end();
-  }
+  const databases = await connectableDatabases(serverUrl);
   const out: TableSum[] = [];
   for (const database of databases) {
     const client = new pg.Client({ connectionString: withDatabase(serverUrl, database) });

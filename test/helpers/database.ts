@@ -3,6 +3,7 @@ import { after, before } from "node:test";
 import pg from "pg";
 import { createPool } from "../../src/pg/pool.ts";
 import { quoteIdent } from "../../src/pg/quote.ts";
+import { withDatabase } from "../../src/pg/server-databases.ts";
 
 export interface TestDatabase {
   name: string;
@@ -19,11 +20,7 @@ export function serverUrl(): string {
   return url;
 }
 
-export function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${encodeURIComponent(database)}`;
-  return parsed.toString();
-}
+export { withDatabase };
 
 async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: serverUrl() });

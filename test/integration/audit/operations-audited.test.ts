@@ -9,7 +9,7 @@ import pg from "pg";
 import { installAudit, verifyAudit } from "../../../src/audit/index.ts";
 import { newerServerThanDumpTools } from "../../helpers/binaries.ts";
 import { runCli } from "../../helpers/cli.ts";
-import { createTestDatabase, useTestDatabase } from "../../helpers/database.ts";
+import { createTestDatabase, useTestDatabase, withDatabase } from "../../helpers/database.ts";
 import { migration } from "../migrate/migration-dir.ts";
 
 /**
@@ -104,9 +104,7 @@ test(
     ]);
     assert.equal(restore.code, 0, restore.stderr);
     assert.doesNotMatch(restore.stderr, /not recorded/);
-    const restoredUrl = new URL(url);
-    restoredUrl.pathname = `/${restoredName}`;
-    const restored = new pg.Pool({ connectionString: restoredUrl.toString(), max: 1 });
+    const restored = new pg.Pool({ connectionString: withDatabase(url, restoredName), max: 1 });
     try {
       const [event] = await events(restored, "restore");
       assert.equal(event?.kind, "logical");

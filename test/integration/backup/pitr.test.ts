@@ -37,6 +37,7 @@ import {
 import { findPgBinaries } from "../../../src/local/binaries.ts";
 import { installAudit, verifyAudit } from "../../../src/audit/index.ts";
 import { runCli } from "../../helpers/cli.ts";
+import { withDatabase } from "../../helpers/database.ts";
 
 // The instances backed up here run the server major of the installed backup tools (Debian's), whatever
 // major the rest of the test run covers: pg_basebackup and pgBackRest 2.45 cannot back up a newer one.
@@ -310,9 +311,8 @@ test("backup restore (CLI) records the restore in each restored database that ha
   await setupArchiving(audited, { repository: auditRepo, archiveTimeoutSeconds: 60 });
   const url = localInstanceUrl(audited);
   await sql(url, "create database app");
-  const appUrl = new URL(url);
-  appUrl.pathname = "/app";
-  const app = new pg.Pool({ connectionString: appUrl.toString(), max: 2 });
+  const appUrl = withDatabase(url, "app");
+  const app = new pg.Pool({ connectionString: appUrl, max: 2 });
   try {
     await installAudit(app);
     await app.query("create table items (id int primary key, name text)");
@@ -340,10 +340,9 @@ test("backup restore (CLI) records the restore in each restored database that ha
   );
   assert.equal(cli.code, 0, cli.stderr);
   assert.doesNotMatch(cli.stderr, /not recorded/);
-  const restoredApp = new URL(localInstanceUrl(cliRestored));
-  restoredApp.pathname = "/app";
+  const restoredApp = withDatabase(localInstanceUrl(cliRestored), "app");
   const [event] = await sql<{ detail: Record<string, unknown> }>(
-    restoredApp.toString(),
+    restoredApp,
     "select detail from pgshift.audit_log where op = 'restore'",
   );
   assert.equal(event?.detail.kind, "physical");
@@ -359,8 +358,8 @@ test("backup restore (CLI) records the restore in each restored database that ha
   assert.deepEqual(await sql(localInstanceUrl(cliRestored), "select to_regclass('pgshift.audit_log') as t"), [
     { t: null },
   ]);
-  assert.deepEqual(await sql(appUrl.toString(), "select id from pgshift.audit_log where op = 'restore'"), []);
-  const restoredPool = new pg.Pool({ connectionString: restoredApp.toString(), max: 2 });
+  assert.deepEqual(await sql(appUrl, "select id from pgshift.audit_log where op = 'restore'"), []);
+  const restoredPool = new pg.Pool({ connectionString: restoredApp, max: 2 });
   try {
     assert.deepEqual((await verifyAudit({ pool: restoredPool })).problems, []);
   } finally {
